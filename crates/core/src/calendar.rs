@@ -1,0 +1,1 @@
+//! Exchange calendar (being written).

@@ -1,0 +1,39 @@
+//! The sans-I/O engine of prewarm.
+//!
+//! Nothing in this crate reads a clock, touches a file or a socket, or is
+//! async. Every entry point takes `now_s` (seconds since the Unix epoch, as
+//! `f64`) from its driver: the replay driver passes virtual time from a
+//! trace, the daemon passes the real clock. Both therefore run exactly the
+//! same decisions.
+//!
+//! Module map and invariants:
+//! - [`calendar`]: the exchange calendar (NYSE by default): trading days,
+//!   holidays, early closes, market sessions, exchange-local time through
+//!   chrono-tz (DST-correct).
+//! - [`tracker`]: learns how keys are accessed (decayed popularity,
+//!   time-of-day profile, trending, co-access, groups). Memory is bounded by
+//!   a cap on tracked keys; warming never records an access.
+//! - [`budget`]: the token bucket that limits warming fetches. Demand fetches
+//!   never draw from it.
+//! - [`cache`]: the engine's model of what is cached and since when; the
+//!   freshness rule `f <= t < f + ttl` lives here and nowhere else.
+//! - [`stats`]: counters of requests, hits, fetches and their attribution to
+//!   strategies. Everything `prewarm replay` reports is computed here.
+//! - [`strategy`]: the names of the warming strategies.
+//! - [`engine`]: ties the above together behind a poll-style API
+//!   (`on_access`, `on_fetched`, `poll_warm`, `next_timeout`,
+//!   `handle_timeout`), like quinn-proto's connection.
+//! - [`snapshot`]: the versioned byte format of learned state; the atomic
+//!   file handling lives in the `prewarm-persist` crate.
+
+pub mod budget;
+pub mod cache;
+pub mod calendar;
+pub mod engine;
+pub mod snapshot;
+pub mod stats;
+pub mod strategy;
+pub mod tracker;
+
+/// Seconds since the Unix epoch. Time is always passed in, never read.
+pub type UnixSeconds = f64;

@@ -1,0 +1,1 @@
+//! Snapshot byte format (being written).

@@ -1,0 +1,158 @@
+//! The warming strategies by name.
+//!
+//! Every warming fetch is charged to exactly one strategy, so the set is a
+//! small closed enum with a dense index for per-strategy counters.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// A source of warming candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StrategyId {
+    /// The decayed top-N, kept fresh.
+    Popular,
+    /// Learned time-of-day habits, warmed just ahead of the expected moment.
+    Time,
+    /// Keys whose short-window rate rises against their own baseline.
+    Trending,
+    /// Keys predicted to follow the one just requested.
+    Predictive,
+    /// Refresh-ahead of cached entries about to go stale.
+    Refresh,
+    /// Members of a group whose share of accesses rises.
+    Sector,
+}
+
+impl StrategyId {
+    /// Every strategy, in index order.
+    pub const ALL: [StrategyId; 6] = [
+        StrategyId::Popular,
+        StrategyId::Time,
+        StrategyId::Trending,
+        StrategyId::Predictive,
+        StrategyId::Refresh,
+        StrategyId::Sector,
+    ];
+    /// Number of strategies.
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// Dense index in `0..COUNT`, for per-strategy arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The name used on the command line, in JSON and in metrics labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            StrategyId::Popular => "popular",
+            StrategyId::Time => "time",
+            StrategyId::Trending => "trending",
+            StrategyId::Predictive => "predictive",
+            StrategyId::Refresh => "refresh",
+            StrategyId::Sector => "sector",
+        }
+    }
+}
+
+impl fmt::Display for StrategyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A strategy name that is not one of [`StrategyId::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown strategy `{given}`; expected one of popular, time, trending, predictive, refresh, sector")]
+pub struct UnknownStrategy {
+    /// What was given.
+    pub given: String,
+}
+
+impl FromStr for StrategyId {
+    type Err = UnknownStrategy;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        StrategyId::ALL
+            .into_iter()
+            .find(|id| id.name().eq_ignore_ascii_case(t))
+            .ok_or_else(|| UnknownStrategy { given: t.to_string() })
+    }
+}
+
+/// A set of enabled strategies, as a bit set over [`StrategyId::index`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StrategySet(u8);
+
+impl StrategySet {
+    /// No strategy: warming off.
+    pub const NONE: StrategySet = StrategySet(0);
+    /// Every strategy.
+    pub fn all() -> Self {
+        StrategyId::ALL.into_iter().collect()
+    }
+    /// Whether `id` is in the set.
+    pub fn contains(self, id: StrategyId) -> bool {
+        self.0 & (1 << id.index()) != 0
+    }
+    /// Adds `id`.
+    pub fn insert(&mut self, id: StrategyId) {
+        self.0 |= 1 << id.index();
+    }
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// The members, in index order.
+    pub fn iter(self) -> impl Iterator<Item = StrategyId> {
+        StrategyId::ALL.into_iter().filter(move |id| self.contains(*id))
+    }
+    /// Parses a comma-separated list such as `popular,refresh`.
+    /// `all` selects every strategy and `none` (or an empty string) none.
+    pub fn parse_list(list: &str) -> Result<Self, UnknownStrategy> {
+        let t = list.trim();
+        if t.eq_ignore_ascii_case("all") {
+            return Ok(Self::all());
+        }
+        if t.is_empty() || t.eq_ignore_ascii_case("none") {
+            return Ok(Self::NONE);
+        }
+        t.split(',').map(StrategyId::from_str).collect()
+    }
+}
+
+impl FromIterator<StrategyId> for StrategySet {
+    fn from_iter<I: IntoIterator<Item = StrategyId>>(iter: I) -> Self {
+        let mut s = StrategySet::NONE;
+        for id in iter {
+            s.insert(id);
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_list_accepts_names_and_rejects_unknown() {
+        let s = StrategySet::parse_list("popular, Refresh").unwrap();
+        assert!(s.contains(StrategyId::Popular));
+        assert!(s.contains(StrategyId::Refresh));
+        assert!(!s.contains(StrategyId::Time));
+        let err = StrategySet::parse_list("popular,bogus").unwrap_err();
+        assert_eq!(err.given, "bogus");
+        assert_eq!(StrategySet::parse_list("all").unwrap(), StrategySet::all());
+        assert!(StrategySet::parse_list("none").unwrap().is_empty());
+    }
+
+    #[test]
+    fn index_is_dense() {
+        for (i, id) in StrategyId::ALL.into_iter().enumerate() {
+            assert_eq!(id.index(), i);
+            assert_eq!(id.name().parse::<StrategyId>().unwrap(), id);
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Access tracker (being written).

@@ -1,0 +1,1 @@
+//! Atomic snapshot files (being written).

@@ -1,0 +1,1 @@
+//! The tokio daemon of prewarm (being written).

@@ -1,0 +1,1 @@
+//! Replay and simulation driver of prewarm (being written).
