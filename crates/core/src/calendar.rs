@@ -1,1 +1,0 @@
-//! Exchange calendar (being written).
