@@ -1,0 +1,167 @@
+//! Configuration: TOML file, environment, command-line flags.
+//!
+//! Two stages: [`raw`] mirrors the file (serde, all optional, unknown fields
+//! rejected), [`validated`] checks it into typed values. [`env`] holds the
+//! one table of environment variables. Every error names the file or the
+//! field (`datasets.quote.ttl_s: must be > 0`).
+
+pub mod env;
+pub mod raw;
+pub mod validated;
+
+use std::path::{Path, PathBuf};
+
+pub use env::{ENV_VARS, EnvVar};
+pub use raw::RawConfig;
+pub use validated::{
+    BatchConfig, DatasetConfig, ServeConfig, ServerConfig, SidecarConfig, StoreBackend,
+    StoreConfig, UpstreamConfig, WarmingConfig,
+};
+
+/// A configuration error, naming where it is.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// File path.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has an unknown or mistyped field.
+    #[error("{origin}: {message}")]
+    Parse {
+        /// File path.
+        origin: String,
+        /// Parser message (with line and column).
+        message: String,
+    },
+    /// A value is out of range or malformed.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// Dotted field, e.g. `datasets.quote.ttl_s`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An environment variable has a bad value.
+    #[error("environment variable {var} ({field}): {message}")]
+    Env {
+        /// Variable name.
+        var: String,
+        /// The field it sets.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Values given as `prewarm serve` flags; they override file and env.
+#[derive(Debug, Clone, Default)]
+pub struct CliOverrides {
+    /// `--config FILE`.
+    pub config: Option<PathBuf>,
+    /// `--listen ADDR`.
+    pub listen: Option<String>,
+    /// `--admin-listen ADDR`.
+    pub admin_listen: Option<String>,
+    /// `--store memory|redis://HOST:PORT`.
+    pub store: Option<String>,
+    /// `--state-dir DIR`.
+    pub state_dir: Option<PathBuf>,
+    /// `--upstream URL_TEMPLATE` (the `quote` dataset's URL).
+    pub upstream: Option<String>,
+}
+
+impl CliOverrides {
+    fn apply(&self, raw: &mut RawConfig) {
+        if let Some(v) = &self.listen {
+            raw.server.listen = Some(v.clone());
+        }
+        if let Some(v) = &self.admin_listen {
+            raw.server.admin_listen = Some(v.clone());
+        }
+        if let Some(v) = &self.store {
+            raw.store.backend = Some(v.clone());
+        }
+        if let Some(v) = &self.state_dir {
+            raw.server.state_dir = Some(v.clone());
+        }
+        if let Some(v) = &self.upstream {
+            raw.dataset_mut(validated::DEFAULT_DATASET).url = Some(v.clone());
+        }
+    }
+}
+
+/// Reads and parses a TOML file (stage one).
+pub fn read_file(path: &Path) -> Result<RawConfig, ConfigError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    RawConfig::from_toml(&text, &shown)
+}
+
+/// Loads the full configuration: defaults < file < env < flags.
+/// `env` looks up environment variables (pass [`process_env`] outside tests).
+pub fn load(
+    overrides: &CliOverrides,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ServeConfig, ConfigError> {
+    let path = overrides
+        .config
+        .clone()
+        .or_else(|| env(env::CONFIG_PATH_VAR).map(PathBuf::from));
+    let mut raw = match path {
+        Some(p) => read_file(&p)?,
+        None => RawConfig::default(),
+    };
+    env::apply_env(&mut raw, env)?;
+    overrides.apply(&mut raw);
+    raw.validate(env)
+}
+
+/// Looks up a variable in the process environment.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn defaults_follow_the_issue() {
+        let cfg = load(&CliOverrides::default(), &no_env).unwrap();
+        assert_eq!(cfg.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(cfg.server.admin_listen.to_string(), "127.0.0.1:8003");
+        assert_eq!(cfg.store.backend, StoreBackend::Memory);
+        assert_eq!(cfg.server.state_dir, PathBuf::from("./prewarm-state"));
+        assert!(cfg.builtin_upstream);
+        assert!(cfg.datasets.contains_key("quote"));
+    }
+
+    #[test]
+    fn flags_beat_env_beat_file() {
+        let env = |n: &str| match n {
+            "PREWARM_LISTEN" => Some("127.0.0.1:9001".to_string()),
+            "PREWARM_ADMIN_LISTEN" => Some("127.0.0.1:9002".to_string()),
+            _ => None,
+        };
+        let flags = CliOverrides {
+            listen: Some("127.0.0.1:9100".into()),
+            upstream: Some("http://u/{key}".into()),
+            ..CliOverrides::default()
+        };
+        let cfg = load(&flags, &env).unwrap();
+        assert_eq!(cfg.server.listen.port(), 9100);
+        assert_eq!(cfg.server.admin_listen.port(), 9002);
+        assert!(!cfg.builtin_upstream);
+    }
+}

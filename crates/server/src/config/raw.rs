@@ -1,0 +1,177 @@
+//! Stage one of config parsing: the TOML file as written, every field
+//! optional, unknown fields rejected (so a typo names itself).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::ConfigError;
+
+/// The whole config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// `[server]`: listeners, state, request handling.
+    #[serde(default)]
+    pub server: RawServer,
+    /// `[store]`: where entries live.
+    #[serde(default)]
+    pub store: RawStore,
+    /// `[upstream]`: the HTTP client shared by every dataset.
+    #[serde(default)]
+    pub upstream: RawUpstream,
+    /// `[warming]`: settings handed to the engine.
+    #[serde(default)]
+    pub warming: RawWarming,
+    /// `[datasets.NAME]`: one table per dataset.
+    #[serde(default)]
+    pub datasets: BTreeMap<String, RawDataset>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// Proxy listener, e.g. `127.0.0.1:8080`.
+    pub listen: Option<String>,
+    /// Admin listener, e.g. `127.0.0.1:8003`.
+    pub admin_listen: Option<String>,
+    /// Directory for learned state.
+    pub state_dir: Option<PathBuf>,
+    /// How long a client request may wait for upstream, seconds.
+    pub request_timeout_s: Option<f64>,
+    /// Capacity of the access-event channel.
+    pub access_queue_capacity: Option<usize>,
+    /// Capacity of the fetch-event channel.
+    pub fetch_queue_capacity: Option<usize>,
+    /// Most keys accepted by one batch read.
+    pub max_batch_keys: Option<usize>,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    /// `memory` or `redis://HOST:PORT`.
+    pub backend: Option<String>,
+    /// Cap on the memory store, in MiB of entry bytes.
+    pub memory_limit_mb: Option<u64>,
+    /// How long past its TTL an entry is kept for STALE serving, seconds.
+    pub stale_grace_s: Option<f64>,
+}
+
+/// `[upstream]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    /// Timeout of one upstream attempt, seconds.
+    pub timeout_s: Option<f64>,
+    /// Most upstream requests in flight at once.
+    pub max_concurrent: Option<usize>,
+    /// Retries after a 5xx or a timeout.
+    pub max_retries: Option<u32>,
+    /// First backoff, milliseconds (doubles per retry, full jitter).
+    pub backoff_base_ms: Option<u64>,
+    /// Largest backoff, milliseconds.
+    pub backoff_max_ms: Option<u64>,
+}
+
+/// `[warming]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWarming {
+    /// Whether the warmer runs.
+    pub enabled: Option<bool>,
+    /// How many popular keys the popular strategy keeps warm.
+    pub popular_limit: Option<u32>,
+    /// Warming budget, fetches per minute.
+    pub rate_limit_per_min: Option<f64>,
+}
+
+/// `[datasets.NAME]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDataset {
+    /// Upstream URL template with `{key}` and optional `${ENV_VAR}`s.
+    pub url: Option<String>,
+    /// Freshness lifetime of an entry, seconds.
+    pub ttl_s: Option<f64>,
+    /// Regex every key must match (anchored automatically).
+    pub key_pattern: Option<String>,
+    /// Whether stale entries are served when upstream cannot answer.
+    pub serve_stale: Option<bool>,
+    /// Batch URL template with `{keys}` (comma-joined).
+    pub batch_url: Option<String>,
+    /// Most keys per upstream batch call.
+    pub batch_max_keys: Option<usize>,
+    /// JSON pointer to the items in a batch response (default: the root).
+    pub batch_items_pointer: Option<String>,
+    /// Field naming the key when the items are an array of objects; when
+    /// absent the items must be an object keyed by key.
+    pub batch_key_field: Option<String>,
+    /// Optional write-through into the application's own Redis.
+    pub sidecar: Option<RawSidecar>,
+}
+
+/// `[datasets.NAME.sidecar]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSidecar {
+    /// `redis://HOST:PORT` of the application's Redis.
+    pub redis: Option<String>,
+    /// Key template with `{key}`, e.g. `quote:{key}`.
+    pub key_template: Option<String>,
+    /// TTL of written keys, seconds (default: the dataset's `ttl_s`).
+    pub ttl_s: Option<f64>,
+}
+
+impl RawConfig {
+    /// Parses TOML text; `origin` (a file path) prefixes every error.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The dataset table `name`, created empty if absent.
+    pub fn dataset_mut(&mut self, name: &str) -> &mut RawDataset {
+        self.datasets.entry(name.to_string()).or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_field_is_named_with_its_line() {
+        let err = RawConfig::from_toml("[datasets.quote]\nttl = 5\n", "prewarm.toml").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("prewarm.toml"), "{text}");
+        assert!(text.contains("ttl"), "{text}");
+        assert!(text.contains("line 2"), "{text}");
+    }
+
+    #[test]
+    fn full_file_parses() {
+        let text = r#"
+            [server]
+            listen = "127.0.0.1:9000"
+            [store]
+            backend = "memory"
+            memory_limit_mb = 10
+            [datasets.quote]
+            url = "http://x/{key}"
+            ttl_s = 5
+            [datasets.quote.sidecar]
+            redis = "redis://127.0.0.1:6379"
+            key_template = "quote:{key}"
+        "#;
+        let raw = RawConfig::from_toml(text, "f").unwrap();
+        assert_eq!(raw.server.listen.as_deref(), Some("127.0.0.1:9000"));
+        assert_eq!(raw.datasets["quote"].ttl_s, Some(5.0));
+        assert!(raw.datasets["quote"].sidecar.is_some());
+    }
+}

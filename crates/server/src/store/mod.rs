@@ -1,0 +1,119 @@
+//! Where entries live: one async [`Store`] trait, two backends.
+//!
+//! Invariants (checked by the conformance suite in `tests/`):
+//! - `put(entry, ttl_s)` keeps the entry until
+//!   `entry.fetched_at_s + ttl_s + stale_grace_s` (the backend's grace);
+//!   past that `get` returns `None`. An entry already past it is not kept.
+//! - `get` returns `fetched_at_s` exactly as put, so Age and freshness are
+//!   exact; the store never decides freshness.
+//! - Datasets are separate namespaces.
+
+pub mod memory;
+pub mod redis;
+pub mod sidecar;
+
+use std::fmt;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+
+pub use memory::MemoryStore;
+pub use redis::RedisStore;
+pub use sidecar::SidecarWriter;
+
+/// A cached value with its fetch time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// The upstream's body.
+    pub body: Bytes,
+    /// When it was fetched, Unix seconds.
+    pub fetched_at_s: f64,
+    /// The upstream's content type, if it sent one.
+    pub content_type: Option<String>,
+}
+
+impl Entry {
+    /// Whether the entry is fresh at `now_s` under `ttl_s`:
+    /// `f <= t < f + ttl`.
+    pub fn is_fresh(&self, now_s: f64, ttl_s: f64) -> bool {
+        self.fetched_at_s <= now_s && now_s < self.fetched_at_s + ttl_s
+    }
+
+    /// Whole seconds since the fetch (never negative), for `Age`.
+    pub fn age_s(&self, now_s: f64) -> u64 {
+        (now_s - self.fetched_at_s).max(0.0).floor() as u64
+    }
+
+    /// Bytes this entry weighs in a store (body + content type + overhead).
+    pub fn weight_bytes(&self, dataset: &str, key: &str) -> u64 {
+        const OVERHEAD: u64 = 64;
+        let ct = self.content_type.as_ref().map_or(0, String::len);
+        (self.body.len() + ct + dataset.len() + key.len()) as u64 + OVERHEAD
+    }
+}
+
+/// A store failure.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The backend could not be reached or answered an error.
+    #[error("store backend: {0}")]
+    Backend(String),
+    /// A stored value could not be decoded.
+    #[error("corrupt stored value for {dataset}/{key}: {reason}")]
+    Corrupt {
+        /// Dataset.
+        dataset: String,
+        /// Key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// A boxed store future.
+pub type StoreFuture<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
+
+/// An async key-value store of [`Entry`]s, namespaced by dataset.
+pub trait Store: Send + Sync + fmt::Debug {
+    /// The entry for `dataset`/`key`, fresh or stale, if still retained.
+    fn get<'a>(&'a self, dataset: &'a str, key: &'a str) -> StoreFuture<'a, Option<Entry>>;
+    /// Stores `entry`, retained until `fetched_at_s + ttl_s + stale grace`.
+    fn put<'a>(
+        &'a self,
+        dataset: &'a str,
+        key: &'a str,
+        entry: Entry,
+        ttl_s: f64,
+    ) -> StoreFuture<'a, ()>;
+    /// Removes the entry; true if one was there.
+    fn remove<'a>(&'a self, dataset: &'a str, key: &'a str) -> StoreFuture<'a, bool>;
+    /// Number of entries (approximate for Redis: a SCAN).
+    fn len(&self) -> StoreFuture<'_, u64>;
+    /// Approximate bytes held by the entries.
+    fn approx_bytes(&self) -> StoreFuture<'_, u64>;
+}
+
+/// Seconds an entry put now must still be retained (may be <= 0).
+pub fn retention_left_s(entry: &Entry, ttl_s: f64, stale_grace_s: f64, now_s: f64) -> f64 {
+    entry.fetched_at_s + ttl_s + stale_grace_s - now_s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freshness_is_half_open() {
+        let e = Entry {
+            body: Bytes::new(),
+            fetched_at_s: 100.0,
+            content_type: None,
+        };
+        assert!(e.is_fresh(100.0, 10.0));
+        assert!(e.is_fresh(109.9, 10.0));
+        assert!(!e.is_fresh(110.0, 10.0));
+        assert!(!e.is_fresh(99.0, 10.0));
+        assert_eq!(e.age_s(112.7), 12);
+        assert_eq!(e.age_s(50.0), 0);
+    }
+}

@@ -1,0 +1,235 @@
+//! The Redis store: keys `prewarm:{dataset}:{key}`, TTL set in Redis to
+//! the retention (`ttl_s + stale_grace_s` from the fetch), value framed as
+//! `PW1` + fetch time (f64 LE) + content type + body, so freshness and Age
+//! are exact.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::FutureExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::{Entry, Store, StoreError, StoreFuture, retention_left_s};
+use crate::clock::Clock;
+use crate::upstream::redact::Redactor;
+
+const MAGIC: &[u8; 3] = b"PW1";
+const KEY_PREFIX: &str = "prewarm";
+
+/// The Redis store.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    clock: Arc<dyn Clock>,
+    stale_grace_s: f64,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("stale_grace_s", &self.stale_grace_s)
+            .finish_non_exhaustive()
+    }
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(Redactor::new().redact(&e.to_string()))
+}
+
+/// Opens a managed (auto-reconnecting) connection to `url`.
+pub async fn connect(url: &str) -> Result<ConnectionManager, StoreError> {
+    let client = redis::Client::open(url).map_err(backend)?;
+    let cfg = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(2)))
+        .set_number_of_retries(2);
+    let fut = client.get_connection_manager_with_config(cfg);
+    match tokio::time::timeout(Duration::from_secs(10), fut).await {
+        Ok(r) => r.map_err(backend),
+        Err(_) => Err(StoreError::Backend("timed out connecting to Redis".into())),
+    }
+}
+
+/// The Redis key of `dataset`/`key`.
+pub fn redis_key(dataset: &str, key: &str) -> String {
+    format!("{KEY_PREFIX}:{dataset}:{key}")
+}
+
+fn encode(entry: &Entry) -> Vec<u8> {
+    let ct = entry.content_type.as_deref().unwrap_or("").as_bytes();
+    let ct_len = u16::try_from(ct.len()).unwrap_or(0);
+    let ct = &ct[..usize::from(ct_len)];
+    let mut out = Vec::with_capacity(13 + ct.len() + entry.body.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&entry.fetched_at_s.to_le_bytes());
+    out.extend_from_slice(&ct_len.to_le_bytes());
+    out.extend_from_slice(ct);
+    out.extend_from_slice(&entry.body);
+    out
+}
+
+fn decode(raw: Bytes) -> Result<Entry, String> {
+    if raw.len() < 13 || &raw[..3] != MAGIC {
+        return Err("missing PW1 header".into());
+    }
+    let mut f = [0u8; 8];
+    f.copy_from_slice(&raw[3..11]);
+    let ct_len = usize::from(u16::from_le_bytes([raw[11], raw[12]]));
+    if raw.len() < 13 + ct_len {
+        return Err("truncated content type".into());
+    }
+    let ct = std::str::from_utf8(&raw[13..13 + ct_len]).map_err(|e| e.to_string())?;
+    Ok(Entry {
+        fetched_at_s: f64::from_le_bytes(f),
+        content_type: (!ct.is_empty()).then(|| ct.to_string()),
+        body: raw.slice(13 + ct_len..),
+    })
+}
+
+impl RedisStore {
+    /// Connects to `url` (`redis://HOST:PORT`).
+    pub async fn connect(
+        url: &str,
+        stale_grace_s: f64,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StoreError> {
+        Ok(Self {
+            conn: connect(url).await?,
+            clock,
+            stale_grace_s,
+        })
+    }
+
+    async fn scan_keys(&self) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut cursor: u64 = 0;
+        let mut keys = Vec::new();
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{KEY_PREFIX}:*"))
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .map_err(backend)?;
+            keys.extend(batch);
+            if next == 0 {
+                return Ok(keys);
+            }
+            cursor = next;
+        }
+    }
+}
+
+impl Store for RedisStore {
+    fn get<'a>(&'a self, dataset: &'a str, key: &'a str) -> StoreFuture<'a, Option<Entry>> {
+        async move {
+            let mut conn = self.conn.clone();
+            let raw: Option<Bytes> = redis::cmd("GET")
+                .arg(redis_key(dataset, key))
+                .query_async(&mut conn)
+                .await
+                .map_err(backend)?;
+            let Some(raw) = raw else { return Ok(None) };
+            decode(raw).map(Some).map_err(|reason| StoreError::Corrupt {
+                dataset: dataset.to_string(),
+                key: key.to_string(),
+                reason,
+            })
+        }
+        .boxed()
+    }
+
+    fn put<'a>(
+        &'a self,
+        dataset: &'a str,
+        key: &'a str,
+        entry: Entry,
+        ttl_s: f64,
+    ) -> StoreFuture<'a, ()> {
+        async move {
+            let mut conn = self.conn.clone();
+            let left_s = retention_left_s(&entry, ttl_s, self.stale_grace_s, self.clock.now_s());
+            let k = redis_key(dataset, key);
+            let left_ms = (left_s * 1000.0).ceil();
+            if left_ms < 1.0 {
+                let _: i64 = redis::cmd("DEL")
+                    .arg(k)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(backend)?;
+                return Ok(());
+            }
+            let _: () = redis::cmd("SET")
+                .arg(k)
+                .arg(encode(&entry))
+                .arg("PX")
+                .arg(left_ms.min(1.0e15) as u64)
+                .query_async(&mut conn)
+                .await
+                .map_err(backend)?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn remove<'a>(&'a self, dataset: &'a str, key: &'a str) -> StoreFuture<'a, bool> {
+        async move {
+            let mut conn = self.conn.clone();
+            let n: i64 = redis::cmd("DEL")
+                .arg(redis_key(dataset, key))
+                .query_async(&mut conn)
+                .await
+                .map_err(backend)?;
+            Ok(n > 0)
+        }
+        .boxed()
+    }
+
+    fn len(&self) -> StoreFuture<'_, u64> {
+        async move { Ok(self.scan_keys().await?.len() as u64) }.boxed()
+    }
+
+    fn approx_bytes(&self) -> StoreFuture<'_, u64> {
+        async move {
+            let keys = self.scan_keys().await?;
+            let mut conn = self.conn.clone();
+            let mut total = 0u64;
+            for chunk in keys.chunks(500) {
+                let mut pipe = redis::pipe();
+                for k in chunk {
+                    pipe.cmd("STRLEN").arg(k);
+                }
+                let lens: Vec<u64> = pipe.query_async(&mut conn).await.map_err(backend)?;
+                total +=
+                    lens.iter().sum::<u64>() + chunk.iter().map(|k| k.len() as u64).sum::<u64>();
+            }
+            Ok(total)
+        }
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framing_round_trips() {
+        let e = Entry {
+            body: Bytes::from_static(b"{\"p\":1}"),
+            fetched_at_s: 1_772_461_800.123_456,
+            content_type: Some("application/json".into()),
+        };
+        assert_eq!(decode(Bytes::from(encode(&e))).unwrap(), e);
+        let bare = Entry {
+            content_type: None,
+            ..e
+        };
+        assert_eq!(decode(Bytes::from(encode(&bare))).unwrap(), bare);
+        assert!(decode(Bytes::from_static(b"junk")).is_err());
+    }
+}

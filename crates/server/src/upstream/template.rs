@@ -1,0 +1,197 @@
+//! URL templates: `{key}` / `{keys}` placeholders and `${ENV_VAR}`
+//! substitution at load time.
+//!
+//! Invariants: keys are always percent-encoded (everything but unreserved
+//! characters); substituted values are registered with the template's
+//! [`Redactor`] so they can be hidden from every log line.
+
+use std::sync::LazyLock;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use regex::Regex;
+
+use super::redact::Redactor;
+
+/// Characters percent-encoded in keys: all but RFC 3986 unreserved ones.
+pub const KEY_ENCODE_SET: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+static ENV_REF: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}").expect("constant regex"));
+
+/// Which placeholder a template must contain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placeholder {
+    /// `{key}`: one key.
+    Key,
+    /// `{keys}`: comma-joined keys.
+    Keys,
+}
+
+impl Placeholder {
+    fn text(self) -> &'static str {
+        match self {
+            Placeholder::Key => "{key}",
+            Placeholder::Keys => "{keys}",
+        }
+    }
+}
+
+/// What is wrong with a template (the caller names the field).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// `${NAME}` names an unset variable.
+    #[error("environment variable {0} is not set")]
+    MissingVar(String),
+    /// A `${` without a matching `}` or with an invalid name.
+    #[error("malformed ${{...}} reference")]
+    MalformedVar,
+    /// The placeholder is absent.
+    #[error("must contain {0}")]
+    MissingPlaceholder(&'static str),
+    /// Not an http(s) URL.
+    #[error("must start with http:// or https://")]
+    BadScheme,
+}
+
+/// A validated URL template with its env references resolved.
+#[derive(Debug, Clone)]
+pub struct UrlTemplate {
+    resolved: String,
+    shown: String,
+    placeholder: Placeholder,
+    redactor: Redactor,
+}
+
+impl UrlTemplate {
+    /// Resolves `${NAME}` through `env` and checks scheme and placeholder.
+    pub fn parse(
+        template: &str,
+        placeholder: Placeholder,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, TemplateError> {
+        if !(template.starts_with("http://") || template.starts_with("https://")) {
+            return Err(TemplateError::BadScheme);
+        }
+        if !template.contains(placeholder.text()) {
+            return Err(TemplateError::MissingPlaceholder(placeholder.text()));
+        }
+        let (resolved, redactor) = substitute_env(template, env)?;
+        Ok(Self {
+            resolved,
+            shown: template.to_string(),
+            placeholder,
+            redactor,
+        })
+    }
+
+    /// The URL for one key (`{key}` template).
+    pub fn render_key(&self, key: &str) -> String {
+        let encoded = utf8_percent_encode(key, KEY_ENCODE_SET).to_string();
+        self.resolved.replace(self.placeholder.text(), &encoded)
+    }
+
+    /// The URL for several keys (`{keys}` template), comma-joined.
+    pub fn render_keys<S: AsRef<str>>(&self, keys: &[S]) -> String {
+        let joined = keys
+            .iter()
+            .map(|k| utf8_percent_encode(k.as_ref(), KEY_ENCODE_SET).to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        self.resolved.replace(self.placeholder.text(), &joined)
+    }
+
+    /// The template as written, with `${NAME}` unresolved: safe to log.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    /// Knows the values substituted into this template.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+}
+
+/// Replaces every `${NAME}` with its value; registers values as secrets.
+pub fn substitute_env(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(String, Redactor), TemplateError> {
+    if has_unresolved(text) {
+        return Err(TemplateError::MalformedVar);
+    }
+    let mut redactor = Redactor::new();
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for caps in ENV_REF.captures_iter(text) {
+        let whole = caps.get(0).ok_or(TemplateError::MalformedVar)?;
+        let name = &caps[1];
+        let value = env(name).ok_or_else(|| TemplateError::MissingVar(name.to_string()))?;
+        redactor.add_secret(name, &value);
+        out.push_str(&text[last..whole.start()]);
+        out.push_str(&value);
+        last = whole.end();
+    }
+    out.push_str(&text[last..]);
+    Ok((out, redactor))
+}
+
+fn has_unresolved(text: &str) -> bool {
+    ENV_REF.replace_all(text, "").contains("${")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "API_KEY").then(|| "k3y".to_string())
+    }
+
+    #[test]
+    fn key_is_percent_encoded_and_env_resolved() {
+        let t = UrlTemplate::parse(
+            "https://a.com/v2/{key}?apiKey=${API_KEY}",
+            Placeholder::Key,
+            &env,
+        )
+        .unwrap();
+        assert_eq!(t.render_key("BRK.B"), "https://a.com/v2/BRK.B?apiKey=k3y");
+        assert_eq!(
+            t.render_key("A/B C&"),
+            "https://a.com/v2/A%2FB%20C%26?apiKey=k3y"
+        );
+        assert_eq!(t.shown(), "https://a.com/v2/{key}?apiKey=${API_KEY}");
+        assert!(!t.redactor().redact("x k3y").contains("k3y"));
+    }
+
+    #[test]
+    fn keys_are_comma_joined() {
+        let t = UrlTemplate::parse("http://h/q?symbols={keys}", Placeholder::Keys, &env).unwrap();
+        assert_eq!(t.render_keys(&["A", "B&C"]), "http://h/q?symbols=A,B%26C");
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        let no_env = |_: &str| None;
+        assert_eq!(
+            UrlTemplate::parse("http://h/{key}?k=${NOPE}", Placeholder::Key, &no_env).unwrap_err(),
+            TemplateError::MissingVar("NOPE".into())
+        );
+        assert_eq!(
+            UrlTemplate::parse("http://h/{key}?k=${1X}", Placeholder::Key, &no_env).unwrap_err(),
+            TemplateError::MalformedVar
+        );
+        assert_eq!(
+            UrlTemplate::parse("http://h/x", Placeholder::Key, &no_env).unwrap_err(),
+            TemplateError::MissingPlaceholder("{key}")
+        );
+        assert_eq!(
+            UrlTemplate::parse("ftp://h/{key}", Placeholder::Key, &no_env).unwrap_err(),
+            TemplateError::BadScheme
+        );
+    }
+}
