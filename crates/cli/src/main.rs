@@ -1,1 +1,36 @@
-fn main() {}
+//! The `prewarm` binary: thin subcommands over the library crates.
+
+mod replay_cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// prewarm: a smart cache-warming read-through cache for rate-limited keyed
+/// data APIs.
+#[derive(Debug, Parser)]
+#[command(name = "prewarm", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Replay a trace: hit rate, API cost and the distance to the
+    /// clairvoyant bound, with and without warming.
+    Replay(replay_cmd::ReplayArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Replay(args) => replay_cmd::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("prewarm: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,337 @@
-//! (being written)
+//! The engine's model of what is cached.
+//!
+//! This is the only place that decides freshness: an entry fetched at `f` is
+//! fresh at `t` iff `f <= t < f + ttl_s` (replay semantics, glossary). Hits
+//! never extend freshness. With a capacity, entries are kept in LRU order of
+//! access and insertion; stale entries occupy room until evicted.
+//!
+//! Keys are dense [`KeyId`]s from a [`KeyTable`]; the model stores a small
+//! fixed-size slot per key, so a lookup is an index, not a hash.
+
+use crate::UnixSeconds;
+use crate::strategy::StrategyId;
+use rustc_hash::FxHashMap;
+
+/// A dense id for a key, issued by a [`KeyTable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId(pub u32);
+
+impl KeyId {
+    fn ix(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Interns key strings to dense ids. Ids are never reused.
+#[derive(Debug, Default, Clone)]
+pub struct KeyTable {
+    ids: FxHashMap<Box<str>, KeyId>,
+    names: Vec<Box<str>>,
+}
+
+impl KeyTable {
+    /// The id of `key`, issuing a new one on first sight.
+    pub fn intern(&mut self, key: &str) -> KeyId {
+        if let Some(id) = self.ids.get(key) {
+            return *id;
+        }
+        let id = KeyId(u32::try_from(self.names.len()).expect("more than 2^32 distinct keys"));
+        self.names.push(key.into());
+        self.ids.insert(key.into(), id);
+        id
+    }
+    /// The id of `key` if it was interned.
+    pub fn get(&self, key: &str) -> Option<KeyId> {
+        self.ids.get(key).copied()
+    }
+    /// The key string of `id`.
+    pub fn name(&self, id: KeyId) -> &str {
+        &self.names[id.ix()]
+    }
+    /// Number of interned keys.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+    /// Whether no key was interned.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// Who made the fetch that produced an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchOrigin {
+    /// A demand fetch after a miss.
+    Demand,
+    /// A warming fetch, charged to a strategy.
+    Warm(StrategyId),
+}
+
+/// What the model holds for a key.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CachedEntry {
+    /// When the entry was fetched.
+    pub fetched_at_s: UnixSeconds,
+    /// Who fetched it.
+    pub origin: FetchOrigin,
+    /// Whether it has served a hit since it was fetched.
+    pub used: bool,
+}
+
+const NIL: u32 = u32::MAX;
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    entry: Option<CachedEntry>,
+    prev: u32,
+    next: u32,
+}
+
+const EMPTY: Slot = Slot {
+    entry: None,
+    prev: NIL,
+    next: NIL,
+};
+
+/// The freshness of a key at an instant.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Freshness {
+    /// Fresh: a request now is a hit.
+    Fresh(CachedEntry),
+    /// Present but stale.
+    Stale(CachedEntry),
+    /// Not cached.
+    Absent,
+}
+
+/// The cache model: per-key slots with optional LRU capacity in entries.
+#[derive(Debug, Clone)]
+pub struct CacheModel {
+    ttl_s: f64,
+    capacity: Option<usize>,
+    slots: Vec<Slot>,
+    len: usize,
+    head: u32,
+    tail: u32,
+}
+
+impl CacheModel {
+    /// A model with entries fresh for `ttl_s`, holding at most `capacity`
+    /// entries (`None`: unlimited).
+    pub fn new(ttl_s: f64, capacity: Option<usize>) -> Self {
+        CacheModel {
+            ttl_s,
+            capacity,
+            slots: Vec::new(),
+            len: 0,
+            head: NIL,
+            tail: NIL,
+        }
+    }
+
+    /// The time-to-live of entries.
+    pub fn ttl_s(&self) -> f64 {
+        self.ttl_s
+    }
+
+    /// Entries held (fresh or stale).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The entry of `key`, fresh or not.
+    pub fn entry(&self, key: KeyId) -> Option<CachedEntry> {
+        self.slots.get(key.ix()).and_then(|s| s.entry)
+    }
+
+    /// Freshness of `key` at `now_s`.
+    pub fn freshness(&self, key: KeyId, now_s: UnixSeconds) -> Freshness {
+        match self.entry(key) {
+            None => Freshness::Absent,
+            Some(e) if is_fresh(e.fetched_at_s, self.ttl_s, now_s) => Freshness::Fresh(e),
+            Some(e) => Freshness::Stale(e),
+        }
+    }
+
+    /// Seconds the entry of `key` stays fresh after `now_s` (0 if not fresh).
+    pub fn fresh_for_s(&self, key: KeyId, now_s: UnixSeconds) -> f64 {
+        match self.freshness(key, now_s) {
+            Freshness::Fresh(e) => e.fetched_at_s + self.ttl_s - now_s,
+            _ => 0.0,
+        }
+    }
+
+    /// Marks the entry of `key` as having served a hit. Returns whether this
+    /// was its first hit.
+    pub fn mark_used(&mut self, key: KeyId) -> bool {
+        match self.slots.get_mut(key.ix()).and_then(|s| s.entry.as_mut()) {
+            Some(e) if !e.used => {
+                e.used = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Records an access for LRU order.
+    pub fn touch(&mut self, key: KeyId) {
+        if self.capacity.is_some() && self.entry(key).is_some() {
+            self.unlink(key.0);
+            self.push_front(key.0);
+        }
+    }
+
+    /// Stores a fetch of `key` at `now_s`. Returns the entries that left the
+    /// cache: the one it replaced (if any) and the one evicted for room.
+    pub fn insert(&mut self, key: KeyId, now_s: UnixSeconds, origin: FetchOrigin) -> Displaced {
+        if self.slots.len() <= key.ix() {
+            self.slots.resize(key.ix() + 1, EMPTY);
+        }
+        let new = CachedEntry {
+            fetched_at_s: now_s,
+            origin,
+            used: false,
+        };
+        let replaced = self.slots[key.ix()].entry.replace(new);
+        let mut evicted = None;
+        if replaced.is_none() {
+            self.len += 1;
+            if self.capacity.is_some() {
+                self.push_front(key.0);
+            }
+        } else {
+            self.touch(key);
+        }
+        if let Some(cap) = self.capacity
+            && self.len > cap
+        {
+            let victim = self.tail;
+            self.unlink(victim);
+            let e = self.slots[victim as usize].entry.take();
+            self.len -= 1;
+            evicted = e.map(|e| (KeyId(victim), e));
+        }
+        Displaced { replaced, evicted }
+    }
+
+    /// Removes the entry of `key` (e.g. the daemon's store evicted it).
+    pub fn remove(&mut self, key: KeyId) -> Option<CachedEntry> {
+        let e = self.slots.get_mut(key.ix())?.entry.take()?;
+        self.len -= 1;
+        if self.capacity.is_some() {
+            self.unlink(key.0);
+        }
+        Some(e)
+    }
+
+    fn unlink(&mut self, k: u32) {
+        let Slot { prev, next, .. } = self.slots[k as usize];
+        if prev != NIL {
+            self.slots[prev as usize].next = next;
+        } else if self.head == k {
+            self.head = next;
+        }
+        if next != NIL {
+            self.slots[next as usize].prev = prev;
+        } else if self.tail == k {
+            self.tail = prev;
+        }
+        self.slots[k as usize].prev = NIL;
+        self.slots[k as usize].next = NIL;
+    }
+
+    fn push_front(&mut self, k: u32) {
+        self.slots[k as usize].prev = NIL;
+        self.slots[k as usize].next = self.head;
+        if self.head != NIL {
+            self.slots[self.head as usize].prev = k;
+        }
+        self.head = k;
+        if self.tail == NIL {
+            self.tail = k;
+        }
+    }
+}
+
+/// What left the cache when an entry was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Displaced {
+    /// The previous entry of the same key.
+    pub replaced: Option<CachedEntry>,
+    /// An entry of another key evicted for room.
+    pub evicted: Option<(KeyId, CachedEntry)>,
+}
+
+/// The freshness rule: fetched at `fetched_at_s`, fresh at `now_s` iff
+/// `fetched_at_s <= now_s < fetched_at_s + ttl_s`.
+pub fn is_fresh(fetched_at_s: UnixSeconds, ttl_s: f64, now_s: UnixSeconds) -> bool {
+    fetched_at_s <= now_s && now_s < fetched_at_s + ttl_s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freshness_boundaries_are_half_open() {
+        let mut c = CacheModel::new(60.0, None);
+        let k = KeyId(3);
+        assert_eq!(c.freshness(k, 0.0), Freshness::Absent);
+        c.insert(k, 100.0, FetchOrigin::Demand);
+        assert!(matches!(c.freshness(k, 100.0), Freshness::Fresh(_)));
+        assert!(matches!(c.freshness(k, 159.999), Freshness::Fresh(_)));
+        assert!(matches!(c.freshness(k, 160.0), Freshness::Stale(_)));
+        assert!(
+            matches!(c.freshness(k, 99.0), Freshness::Stale(_)),
+            "not fresh before its fetch"
+        );
+        assert_eq!(c.fresh_for_s(k, 130.0), 30.0);
+    }
+
+    #[test]
+    fn lru_evicts_least_recently_accessed() {
+        let mut c = CacheModel::new(60.0, Some(2));
+        let (a, b, d) = (KeyId(0), KeyId(1), KeyId(2));
+        c.insert(a, 0.0, FetchOrigin::Demand);
+        c.insert(b, 1.0, FetchOrigin::Warm(StrategyId::Popular));
+        c.touch(a);
+        let out = c.insert(d, 2.0, FetchOrigin::Demand);
+        let (victim, e) = out.evicted.expect("over capacity");
+        assert_eq!(victim, b);
+        assert_eq!(e.origin, FetchOrigin::Warm(StrategyId::Popular));
+        assert_eq!(c.len(), 2);
+        assert!(c.entry(b).is_none());
+        assert!(c.entry(a).is_some() && c.entry(d).is_some());
+    }
+
+    #[test]
+    fn replacing_reports_the_old_entry_and_resets_used() {
+        let mut c = CacheModel::new(60.0, Some(4));
+        let k = KeyId(0);
+        c.insert(k, 0.0, FetchOrigin::Warm(StrategyId::Refresh));
+        assert!(c.mark_used(k));
+        assert!(!c.mark_used(k), "only the first hit counts");
+        let out = c.insert(k, 10.0, FetchOrigin::Demand);
+        assert!(out.replaced.unwrap().used);
+        assert!(!c.entry(k).unwrap().used);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c.remove(k).unwrap().fetched_at_s, 10.0);
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn key_table_interns_once() {
+        let mut t = KeyTable::default();
+        let a = t.intern("AAPL");
+        assert_eq!(t.intern("AAPL"), a);
+        assert_ne!(t.intern("MSFT"), a);
+        assert_eq!(t.name(a), "AAPL");
+        assert_eq!(t.get("NOPE"), None);
+        assert_eq!(t.len(), 2);
+    }
+}

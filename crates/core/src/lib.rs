@@ -20,6 +20,8 @@
 //! - [`stats`]: counters of requests, hits, fetches and their attribution to
 //!   strategies. Everything `prewarm replay` reports is computed here.
 //! - [`strategy`]: the names of the warming strategies.
+//! - [`planner`]: queues candidates by value and opening time; spends the
+//!   budget on the best open one the engine still accepts.
 //! - [`engine`]: ties the above together behind a poll-style API
 //!   (`on_access`, `on_fetched`, `poll_warm`, `next_timeout`,
 //!   `handle_timeout`), like quinn-proto's connection.
@@ -30,6 +32,7 @@ pub mod budget;
 pub mod cache;
 pub mod calendar;
 pub mod engine;
+pub mod planner;
 pub mod snapshot;
 pub mod stats;
 pub mod strategy;

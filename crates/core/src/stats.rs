@@ -1,1 +1,262 @@
-//! (being written)
+//! What warming bought and what it cost.
+//!
+//! Every figure `prewarm replay` prints and the daemon exports is counted
+//! here, by the engine, so the two drivers cannot disagree on a definition.
+//! Definitions follow `replay-semantics.md`:
+//! - a hit is credited to a strategy when the entry it hit was last fetched
+//!   by a warming fetch of that strategy;
+//! - a warming fetch is *used* when its entry served at least one hit before
+//!   it went stale or was replaced.
+
+use crate::UnixSeconds;
+use crate::strategy::StrategyId;
+use serde::Serialize;
+use std::collections::VecDeque;
+
+/// Counters of one strategy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StrategyCounters {
+    /// Warming fetches charged to the strategy.
+    pub warm_fetches: u64,
+    /// Of those, the ones that served at least one hit.
+    pub warm_used: u64,
+    /// Hits on entries the strategy fetched.
+    pub hits: u64,
+}
+
+/// Counters over some period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Accesses.
+    pub requests: u64,
+    /// Accesses that found a fresh entry.
+    pub hits: u64,
+    /// Upstream calls made because of a miss.
+    pub demand_fetches: u64,
+    /// Per strategy, indexed by [`StrategyId::index`].
+    pub per_strategy: [StrategyCounters; StrategyId::COUNT],
+}
+
+impl Counters {
+    /// Warming fetches of all strategies.
+    pub fn warm_fetches(&self) -> u64 {
+        self.per_strategy.iter().map(|s| s.warm_fetches).sum()
+    }
+    /// Used warming fetches of all strategies.
+    pub fn warm_used(&self) -> u64 {
+        self.per_strategy.iter().map(|s| s.warm_used).sum()
+    }
+    /// Demand plus warming fetches.
+    pub fn api_calls(&self) -> u64 {
+        self.demand_fetches + self.warm_fetches()
+    }
+    /// Requests that were not hits.
+    pub fn misses(&self) -> u64 {
+        self.requests - self.hits
+    }
+    /// The counters of one strategy.
+    pub fn strategy(&self, id: StrategyId) -> &StrategyCounters {
+        &self.per_strategy[id.index()]
+    }
+
+    fn add(&mut self, ev: Event) {
+        match ev {
+            Event::Request { hit, credited } => {
+                self.requests += 1;
+                if hit {
+                    self.hits += 1;
+                }
+                if let Some(s) = credited {
+                    self.per_strategy[s.index()].hits += 1;
+                }
+            }
+            Event::DemandFetch => self.demand_fetches += 1,
+            Event::WarmFetch(s) => self.per_strategy[s.index()].warm_fetches += 1,
+            Event::WarmUsed(s) => self.per_strategy[s.index()].warm_used += 1,
+        }
+    }
+}
+
+/// One countable thing that happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// An access; `credited` is the strategy whose fetch served the hit.
+    Request {
+        /// Whether it was a hit.
+        hit: bool,
+        /// The strategy credited with the hit.
+        credited: Option<StrategyId>,
+    },
+    /// A demand fetch.
+    DemandFetch,
+    /// A warming fetch.
+    WarmFetch(StrategyId),
+    /// A warming fetch served its first hit.
+    WarmUsed(StrategyId),
+}
+
+/// Counters in consecutive time buckets, keeping the newest `max_buckets`.
+#[derive(Debug, Clone)]
+pub struct Series {
+    bucket_s: f64,
+    max_buckets: usize,
+    /// (bucket index = floor(t / bucket_s), counters)
+    buckets: VecDeque<(i64, Counters)>,
+}
+
+impl Series {
+    /// Buckets of `bucket_s` seconds, at most `max_buckets` kept.
+    pub fn new(bucket_s: f64, max_buckets: usize) -> Self {
+        Series {
+            bucket_s,
+            max_buckets: max_buckets.max(1),
+            buckets: VecDeque::new(),
+        }
+    }
+
+    fn add(&mut self, now_s: UnixSeconds, ev: Event) {
+        let ix = (now_s / self.bucket_s).floor() as i64;
+        match self.buckets.back_mut() {
+            Some((last, c)) if *last == ix => return c.add(ev),
+            // A late event (daemon reports out of order) lands in its bucket.
+            Some((last, _)) if *last > ix => {
+                if let Some((_, c)) = self.buckets.iter_mut().rev().find(|(b, _)| *b == ix) {
+                    c.add(ev);
+                }
+                return;
+            }
+            _ => {}
+        }
+        let mut c = Counters::default();
+        c.add(ev);
+        self.buckets.push_back((ix, c));
+        while self.buckets.len() > self.max_buckets {
+            self.buckets.pop_front();
+        }
+    }
+
+    /// The buckets, oldest first, as (bucket start, counters).
+    pub fn buckets(&self) -> impl Iterator<Item = (UnixSeconds, &Counters)> {
+        self.buckets
+            .iter()
+            .map(|(ix, c)| (*ix as f64 * self.bucket_s, c))
+    }
+
+    /// Sum of the buckets that start at or after `since_s`.
+    pub fn sum_since(&self, since_s: UnixSeconds) -> Counters {
+        let mut total = Counters::default();
+        for (start, c) in self.buckets() {
+            if start + self.bucket_s > since_s {
+                total.requests += c.requests;
+                total.hits += c.hits;
+                total.demand_fetches += c.demand_fetches;
+                for (t, s) in total.per_strategy.iter_mut().zip(c.per_strategy.iter()) {
+                    t.warm_fetches += s.warm_fetches;
+                    t.warm_used += s.warm_used;
+                    t.hits += s.hits;
+                }
+            }
+        }
+        total
+    }
+}
+
+/// Totals since start plus optional time series.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// Totals since start.
+    pub total: Counters,
+    series: Vec<Series>,
+}
+
+impl Stats {
+    /// Adds a time series that will be kept up to date.
+    pub fn with_series(mut self, series: Series) -> Self {
+        self.series.push(series);
+        self
+    }
+
+    /// The time series, in the order they were added.
+    pub fn series(&self) -> &[Series] {
+        &self.series
+    }
+
+    /// Counts `ev` at `now_s`.
+    #[inline]
+    pub fn record(&mut self, now_s: UnixSeconds, ev: Event) {
+        self.total.add(ev);
+        for s in &mut self.series {
+            s.add(now_s, ev);
+        }
+    }
+}
+
+/// `num / den`, 0 when `den` is 0.
+pub fn ratio(num: u64, den: u64) -> f64 {
+    if den == 0 {
+        0.0
+    } else {
+        num as f64 / den as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_add_up() {
+        let mut s = Stats::default().with_series(Series::new(60.0, 10));
+        s.record(
+            0.0,
+            Event::Request {
+                hit: false,
+                credited: None,
+            },
+        );
+        s.record(0.0, Event::DemandFetch);
+        s.record(1.0, Event::WarmFetch(StrategyId::Popular));
+        s.record(
+            2.0,
+            Event::Request {
+                hit: true,
+                credited: Some(StrategyId::Popular),
+            },
+        );
+        s.record(2.0, Event::WarmUsed(StrategyId::Popular));
+        s.record(
+            61.0,
+            Event::Request {
+                hit: true,
+                credited: None,
+            },
+        );
+        let t = s.total;
+        assert_eq!((t.requests, t.hits, t.misses()), (3, 2, 1));
+        assert_eq!(t.api_calls(), 2);
+        assert_eq!(t.strategy(StrategyId::Popular).hits, 1);
+        assert_eq!(t.warm_used(), 1);
+        let buckets: Vec<_> = s.series()[0]
+            .buckets()
+            .map(|(b, c)| (b, c.requests))
+            .collect();
+        assert_eq!(buckets, vec![(0.0, 2), (60.0, 1)]);
+        assert_eq!(s.series()[0].sum_since(60.0).requests, 1);
+    }
+
+    #[test]
+    fn series_keeps_only_the_newest_buckets() {
+        let mut s = Series::new(1.0, 3);
+        for t in 0..10 {
+            s.add(f64::from(t), Event::DemandFetch);
+        }
+        let starts: Vec<f64> = s.buckets().map(|(b, _)| b).collect();
+        assert_eq!(starts, vec![7.0, 8.0, 9.0]);
+    }
+
+    #[test]
+    fn ratio_of_zero_is_zero() {
+        assert_eq!(ratio(3, 0), 0.0);
+        assert_eq!(ratio(1, 4), 0.25);
+    }
+}

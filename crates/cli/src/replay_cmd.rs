@@ -1,0 +1,78 @@
+//! `prewarm replay`.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use prewarm_core::strategy::StrategySet;
+use prewarm_sim::replay::{ReplayConfig, replay};
+use prewarm_sim::trace::read_trace_with_progress;
+use std::path::PathBuf;
+
+/// Arguments of `prewarm replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The trace: CSV `timestamp,key[,client]`, gzip'd when it ends in .gz.
+    #[arg(long, value_name = "FILE")]
+    trace: PathBuf,
+    /// Seconds an entry stays fresh.
+    #[arg(long = "ttl", value_name = "SECONDS", default_value_t = 60.0)]
+    ttl_s: f64,
+    /// Warming fetches allowed per minute (token bucket, burst equal to it).
+    #[arg(long = "warm-rate", value_name = "PER_MIN", default_value_t = 100.0)]
+    warm_rate_per_min: f64,
+    /// Cache capacity in entries (LRU); unlimited when absent.
+    #[arg(long = "capacity", value_name = "ENTRIES")]
+    capacity_entries: Option<usize>,
+    /// Comma-separated strategies (popular,time,trending,predictive,refresh,sector),
+    /// `all` or `none`. Default: all.
+    #[arg(long, value_name = "LIST", default_value = "all")]
+    strategies: String,
+    /// Refresh-ahead threshold as a fraction of the TTL.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.8)]
+    refresh_fraction: f64,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::with_draw_target(Some(len), indicatif::ProgressDrawTarget::stderr());
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{msg:>9} [{bar:40}] {percent:>3}% {elapsed_precise} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    pb.set_message(what.to_string());
+    pb
+}
+
+/// Runs `prewarm replay`.
+pub fn run(args: ReplayArgs) -> Result<()> {
+    let strategies = StrategySet::parse_list(&args.strategies).context("--strategies")?;
+    let cfg = ReplayConfig {
+        ttl_s: args.ttl_s,
+        warm_rate_per_min: args.warm_rate_per_min,
+        capacity_entries: args.capacity_entries,
+        strategies,
+        refresh_fraction: args.refresh_fraction,
+        hourly_series: false,
+    };
+    let reading = bar(0, "reading");
+    let trace = read_trace_with_progress(&args.trace, &mut |done, total| {
+        reading.set_length(total);
+        reading.set_position(done);
+    })
+    .with_context(|| format!("reading trace {}", args.trace.display()))?;
+    reading.finish_and_clear();
+    let replaying = bar(trace.len() as u64, "replaying");
+    let run = replay(&trace, &cfg, &mut |done, _| replaying.set_position(done))?;
+    replaying.finish_and_clear();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&run.report)?);
+    } else {
+        print!("{}", prewarm_sim::table::render(&run.report));
+    }
+    Ok(())
+}

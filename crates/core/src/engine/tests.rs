@@ -1,0 +1,135 @@
+use super::*;
+
+fn engine(strategies: &str, rate: f64) -> Engine {
+    Engine::new(EngineConfig {
+        ttl_s: 60.0,
+        warm_rate_per_min: rate,
+        strategies: StrategySet::parse_list(strategies).unwrap(),
+        ..EngineConfig::default()
+    })
+    .unwrap()
+}
+
+/// Drives `e` like the replay driver: timers, then the access, then a
+/// zero-latency demand fetch on a miss, then warming.
+fn access(e: &mut Engine, now_s: f64, key: KeyId) -> Lookup {
+    while let Some(t) = e.next_timeout() {
+        if t > now_s {
+            break;
+        }
+        e.handle_timeout(t);
+        drain(e, t);
+    }
+    let l = e.on_access(now_s, key);
+    if let Lookup::Miss { .. } = l {
+        e.on_fetched(now_s, key, FetchOrigin::Demand, true);
+    }
+    drain(e, now_s);
+    l
+}
+
+fn drain(e: &mut Engine, now_s: f64) {
+    while let Some(o) = e.poll_warm(now_s) {
+        e.on_fetched(now_s, o.key, FetchOrigin::Warm(o.strategy), true);
+    }
+}
+
+#[test]
+fn warming_off_counts_hits_and_demand_fetches() {
+    let mut e = engine("none", 100.0);
+    let k = e.intern("AAPL");
+    assert!(matches!(
+        access(&mut e, 0.0, k),
+        Lookup::Miss { stale: false }
+    ));
+    assert!(matches!(access(&mut e, 59.9, k), Lookup::Hit { .. }));
+    assert!(matches!(
+        access(&mut e, 60.0, k),
+        Lookup::Miss { stale: true }
+    ));
+    let t = e.stats().total;
+    assert_eq!(
+        (t.requests, t.hits, t.demand_fetches, t.warm_fetches()),
+        (3, 1, 2, 0)
+    );
+}
+
+#[test]
+fn refresh_ahead_fires_on_a_late_hit_and_is_credited() {
+    let mut e = engine("refresh", 100.0);
+    let k = e.intern("AAPL");
+    access(&mut e, 0.0, k);
+    access(&mut e, 30.0, k); // age 30 < 48: no refresh
+    assert_eq!(e.stats().total.warm_fetches(), 0);
+    access(&mut e, 50.0, k); // age 50 >= 0.8 * 60: refresh at 50
+    assert_eq!(
+        e.stats().total.strategy(StrategyId::Refresh).warm_fetches,
+        1
+    );
+    // Fresh from 50 until 110: a request at 100 hits thanks to the refresh.
+    let l = access(&mut e, 100.0, k);
+    assert_eq!(
+        l,
+        Lookup::Hit {
+            age_s: 50.0,
+            origin: FetchOrigin::Warm(StrategyId::Refresh)
+        }
+    );
+    let r = *e.stats().total.strategy(StrategyId::Refresh);
+    assert_eq!((r.warm_fetches, r.warm_used, r.hits), (2, 1, 1));
+}
+
+#[test]
+fn no_budget_means_no_warming_and_demand_is_never_throttled() {
+    let mut e = engine("refresh", 0.0);
+    let k = e.intern("AAPL");
+    for i in 0..10 {
+        access(&mut e, f64::from(i) * 50.0, k);
+    }
+    let t = e.stats().total;
+    assert_eq!(t.warm_fetches(), 0);
+    assert_eq!(t.demand_fetches + t.hits, 10);
+}
+
+#[test]
+fn budget_caps_warming_at_the_rate() {
+    // 1 token/min, burst 1: at most 1 + minutes warming fetches.
+    let mut e = engine("refresh", 1.0);
+    let keys: Vec<KeyId> = (0..50).map(|i| e.intern(&format!("K{i}"))).collect();
+    for round in 0..10 {
+        for (i, k) in keys.iter().enumerate() {
+            access(&mut e, f64::from(round) * 55.0 + i as f64 * 0.01, *k);
+        }
+    }
+    let minutes = (9.0 * 55.0 + 0.5) / 60.0;
+    assert!(e.stats().total.warm_fetches() as f64 <= 1.0 + minutes);
+    assert!(e.stats().total.warm_fetches() > 0);
+}
+
+#[test]
+fn wasted_warm_fetch_is_not_used() {
+    let mut e = engine("refresh", 100.0);
+    let k = e.intern("AAPL");
+    access(&mut e, 0.0, k);
+    access(&mut e, 55.0, k); // refresh at 55, fresh until 115
+    access(&mut e, 200.0, k); // stale: the refresh was wasted
+    let r = *e.stats().total.strategy(StrategyId::Refresh);
+    assert_eq!((r.warm_fetches, r.warm_used), (1, 0));
+    assert_eq!(e.stats().total.api_calls(), 3);
+}
+
+#[test]
+fn invalid_config_names_the_field() {
+    let err = Engine::new(EngineConfig {
+        ttl_s: 0.0,
+        ..EngineConfig::default()
+    })
+    .unwrap_err();
+    assert_eq!(err.field, "ttl_s");
+    let err = Engine::new(EngineConfig {
+        refresh_fraction: 1.5,
+        ..EngineConfig::default()
+    })
+    .unwrap_err();
+    assert_eq!(err.field, "refresh_fraction");
+}

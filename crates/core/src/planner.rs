@@ -1,0 +1,246 @@
+//! The planner: spends the warming budget on the best candidates.
+//!
+//! Strategies propose [`Candidate`]s: a key, the strategy to charge, an
+//! expected value, and the window `[not_before_s, expires_s)` in which a
+//! fetch is worth making. The planner keeps candidates whose window has not
+//! opened in a time-ordered queue and open ones in a value-ordered queue;
+//! [`Planner::pop_best`] returns the most valuable open candidate that the
+//! caller still accepts (the engine rejects keys that will stay fresh long
+//! enough anyway). Demand fetches never pass through the planner: they are
+//! made at once and never wait for budget.
+//!
+//! Invariants: the queues are bounded (`max_queued`); ties are broken by key
+//! and strategy so that replays are deterministic.
+
+use crate::UnixSeconds;
+use crate::cache::KeyId;
+use crate::strategy::StrategyId;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+/// A key a strategy proposes to warm.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    /// The key.
+    pub key: KeyId,
+    /// The strategy charged for the fetch.
+    pub strategy: StrategyId,
+    /// Expected hits gained by fetching in the window; higher goes first.
+    pub value: f32,
+    /// The earliest instant the fetch is worth making.
+    pub not_before_s: UnixSeconds,
+    /// The instant after which the fetch is no longer worth making.
+    pub expires_s: UnixSeconds,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ByValue(Candidate);
+
+impl PartialEq for ByValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for ByValue {}
+impl PartialOrd for ByValue {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for ByValue {
+    fn cmp(&self, other: &Self) -> Ordering {
+        let (a, b) = (&self.0, &other.0);
+        a.value
+            .total_cmp(&b.value)
+            // Sooner deadline first among equals.
+            .then_with(|| b.expires_s.total_cmp(&a.expires_s))
+            .then_with(|| b.key.cmp(&a.key))
+            .then_with(|| b.strategy.cmp(&a.strategy))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ByOpening(Candidate);
+
+impl PartialEq for ByOpening {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for ByOpening {}
+impl PartialOrd for ByOpening {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for ByOpening {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // Min-heap on the opening instant.
+        let (a, b) = (&self.0, &other.0);
+        b.not_before_s
+            .total_cmp(&a.not_before_s)
+            .then_with(|| ByValue(*a).cmp(&ByValue(*b)))
+    }
+}
+
+/// Holds proposed candidates until the budget allows a fetch.
+#[derive(Debug, Clone)]
+pub struct Planner {
+    open: BinaryHeap<ByValue>,
+    waiting: BinaryHeap<ByOpening>,
+    max_queued: usize,
+    dropped: u64,
+}
+
+impl Planner {
+    /// A planner holding at most `max_queued` candidates in each queue.
+    pub fn new(max_queued: usize) -> Self {
+        Planner {
+            open: BinaryHeap::new(),
+            waiting: BinaryHeap::new(),
+            max_queued: max_queued.max(1),
+            dropped: 0,
+        }
+    }
+
+    /// Adds a candidate. Candidates whose window is already over are ignored.
+    pub fn propose(&mut self, c: Candidate, now_s: UnixSeconds) {
+        if c.expires_s <= now_s || c.expires_s <= c.not_before_s || c.value.is_nan() {
+            return;
+        }
+        if c.not_before_s <= now_s {
+            self.open.push(ByValue(c));
+        } else {
+            self.waiting.push(ByOpening(c));
+        }
+        if self.open.len() > self.max_queued || self.waiting.len() > self.max_queued {
+            self.shed(now_s);
+        }
+    }
+
+    /// Drops expired candidates, then the least valuable ones over the cap.
+    fn shed(&mut self, now_s: UnixSeconds) {
+        let before = self.open.len() + self.waiting.len();
+        let keep = |c: &Candidate| c.expires_s > now_s;
+        let mut open: Vec<ByValue> = std::mem::take(&mut self.open).into_sorted_vec();
+        open.retain(|c| keep(&c.0));
+        let excess = open.len().saturating_sub(self.max_queued / 2);
+        open.drain(..excess); // ascending order: the least valuable first
+        self.open = open.into();
+        let mut waiting: Vec<ByOpening> = std::mem::take(&mut self.waiting).into_sorted_vec();
+        waiting.retain(|c| keep(&c.0));
+        // ByOpening sorts latest opening first; drop the farthest ones.
+        let excess = waiting.len().saturating_sub(self.max_queued / 2);
+        waiting.drain(..excess);
+        self.waiting = waiting.into();
+        self.dropped += (before - self.open.len() - self.waiting.len()) as u64;
+    }
+
+    /// The earliest instant a waiting candidate opens.
+    pub fn next_opening(&self) -> Option<UnixSeconds> {
+        self.waiting.peek().map(|c| c.0.not_before_s)
+    }
+
+    /// Whether any candidate is open.
+    pub fn has_open(&self) -> bool {
+        !self.open.is_empty()
+    }
+
+    /// Candidates queued (open and waiting).
+    pub fn queued(&self) -> usize {
+        self.open.len() + self.waiting.len()
+    }
+
+    /// Candidates dropped because the queues were full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Moves candidates whose window opened by `now_s` to the open queue.
+    pub fn advance(&mut self, now_s: UnixSeconds) {
+        while let Some(c) = self.waiting.peek() {
+            if c.0.not_before_s > now_s {
+                break;
+            }
+            let c = self.waiting.pop().expect("peeked").0;
+            if c.expires_s > now_s {
+                self.open.push(ByValue(c));
+            }
+        }
+    }
+
+    /// The most valuable open candidate at `now_s` that `accept` takes.
+    /// Expired and rejected candidates are dropped on the way.
+    pub fn pop_best(
+        &mut self,
+        now_s: UnixSeconds,
+        mut accept: impl FnMut(&Candidate) -> bool,
+    ) -> Option<Candidate> {
+        self.advance(now_s);
+        while let Some(ByValue(c)) = self.open.pop() {
+            if c.expires_s > now_s && accept(&c) {
+                return Some(c);
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(key: u32, value: f32, not_before_s: f64, expires_s: f64) -> Candidate {
+        Candidate {
+            key: KeyId(key),
+            strategy: StrategyId::Popular,
+            value,
+            not_before_s,
+            expires_s,
+        }
+    }
+
+    #[test]
+    fn best_open_candidate_first() {
+        let mut p = Planner::new(100);
+        p.propose(cand(1, 1.0, 0.0, 100.0), 0.0);
+        p.propose(cand(2, 3.0, 0.0, 100.0), 0.0);
+        p.propose(cand(3, 9.0, 50.0, 100.0), 0.0);
+        assert_eq!(p.next_opening(), Some(50.0));
+        assert_eq!(p.pop_best(10.0, |_| true).unwrap().key, KeyId(2));
+        assert_eq!(
+            p.pop_best(50.0, |_| true).unwrap().key,
+            KeyId(3),
+            "opened at 50"
+        );
+        assert_eq!(p.pop_best(50.0, |_| true).unwrap().key, KeyId(1));
+        assert!(p.pop_best(50.0, |_| true).is_none());
+    }
+
+    #[test]
+    fn expired_and_rejected_are_dropped() {
+        let mut p = Planner::new(100);
+        p.propose(cand(1, 5.0, 0.0, 10.0), 0.0);
+        p.propose(cand(2, 4.0, 0.0, 100.0), 0.0);
+        p.propose(cand(3, 3.0, 0.0, 100.0), 0.0);
+        p.propose(cand(4, 9.0, 0.0, 5.0), 6.0); // already over: ignored
+        let got = p.pop_best(20.0, |c| c.key != KeyId(2)).unwrap();
+        assert_eq!(got.key, KeyId(3));
+        assert_eq!(p.queued(), 0);
+    }
+
+    #[test]
+    fn queue_is_bounded() {
+        let mut p = Planner::new(10);
+        for k in 0..100 {
+            p.propose(cand(k, k as f32, 0.0, 1e9), 0.0);
+        }
+        assert!(p.queued() <= 10);
+        assert!(p.dropped() > 0);
+        assert_eq!(
+            p.pop_best(0.0, |_| true).unwrap().key,
+            KeyId(99),
+            "the most valuable survive"
+        );
+    }
+}

@@ -1,0 +1,255 @@
+//! `prewarm replay`: the engine on virtual time, against the baseline and
+//! the clairvoyant bound, per `replay-semantics.md`.
+//!
+//! Causality: before request `i` the driver runs every engine timer due at
+//! or before its timestamp (at the timer's own instant), then the access,
+//! then the demand fetch of a miss, then every warming fetch the engine
+//! orders in reaction; all of it takes effect before request `i + 1`.
+//! Fetches take no time. The engine never sees a request before it is
+//! processed: there is no look-ahead.
+
+use crate::baseline::baseline;
+use crate::bound::clairvoyant_bound;
+use crate::trace::Trace;
+use prewarm_core::cache::{FetchOrigin, KeyId};
+use prewarm_core::engine::{ConfigError, Engine, EngineConfig, Lookup};
+use prewarm_core::stats::{Counters, ratio};
+use prewarm_core::strategy::{StrategyId, StrategySet};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// What to replay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplayConfig {
+    /// Seconds an entry stays fresh.
+    pub ttl_s: f64,
+    /// Warming fetches per minute (token bucket rate and burst).
+    pub warm_rate_per_min: f64,
+    /// Cache capacity in entries; `None` is unlimited.
+    pub capacity_entries: Option<usize>,
+    /// Strategies that may warm.
+    pub strategies: StrategySet,
+    /// Refresh-ahead threshold as a fraction of the TTL.
+    pub refresh_fraction: f64,
+    /// Keep an hourly series of the warmed run (for plots).
+    pub hourly_series: bool,
+}
+
+impl Default for ReplayConfig {
+    fn default() -> Self {
+        ReplayConfig {
+            ttl_s: 60.0,
+            warm_rate_per_min: 100.0,
+            capacity_entries: None,
+            strategies: StrategySet::all(),
+            refresh_fraction: 0.8,
+            hourly_series: false,
+        }
+    }
+}
+
+impl ReplayConfig {
+    fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            ttl_s: self.ttl_s,
+            warm_rate_per_min: self.warm_rate_per_min,
+            warm_burst: None,
+            capacity_entries: self.capacity_entries,
+            strategies: self.strategies,
+            refresh_fraction: self.refresh_fraction,
+            series_bucket_s: self.hourly_series.then_some(3600.0),
+            ..EngineConfig::default()
+        }
+    }
+}
+
+/// The no-warming run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BaselineFigures {
+    /// Hits.
+    pub hits: u64,
+    /// Hits / requests.
+    pub hit_rate: f64,
+    /// Demand fetches (all of its API calls).
+    pub api_calls: u64,
+}
+
+/// Per-strategy figures of the warmed run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StrategyFigures {
+    /// Warming fetches charged to the strategy.
+    pub warm_fetches: u64,
+    /// Of those, the ones that served a hit.
+    pub warm_used: u64,
+    /// Hits on entries the strategy fetched.
+    pub hits: u64,
+}
+
+/// The warmed run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WarmedFigures {
+    /// Hits.
+    pub hits: u64,
+    /// Hits / requests.
+    pub hit_rate: f64,
+    /// Misses, each a demand fetch.
+    pub demand_fetches: u64,
+    /// Warming fetches of all strategies.
+    pub warm_fetches: u64,
+    /// Demand plus warming fetches.
+    pub api_calls: u64,
+    /// API calls / the baseline's API calls.
+    pub cost_ratio: f64,
+    /// Warming fetches that served a hit.
+    pub warm_used: u64,
+    /// warm_used / warm_fetches.
+    pub warming_efficiency: f64,
+    /// 1 - misses / the baseline's misses.
+    pub miss_reduction: f64,
+    /// Per enabled strategy, by name.
+    pub strategies: BTreeMap<String, StrategyFigures>,
+}
+
+/// The clairvoyant bound.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BoundFigures {
+    /// Hit rate of the bound.
+    pub hit_rate: f64,
+}
+
+/// Everything `prewarm replay --json` prints, in the documented shape.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReplayReport {
+    /// The trace's file name.
+    pub trace: String,
+    /// Requests in the trace.
+    pub requests: u64,
+    /// The TTL replayed.
+    pub ttl_s: f64,
+    /// The warming rate replayed.
+    pub warm_rate_per_min: f64,
+    /// The no-warming run.
+    pub baseline: BaselineFigures,
+    /// The warmed run.
+    pub warmed: WarmedFigures,
+    /// The clairvoyant bound.
+    pub bound: BoundFigures,
+}
+
+/// A replay and the engine it ran, for callers that want more than the
+/// report (the hourly series for plots).
+#[derive(Debug)]
+pub struct ReplayRun {
+    /// The report.
+    pub report: ReplayReport,
+    /// The engine after the last request.
+    pub engine: Engine,
+}
+
+/// Replays `trace` under `cfg`. `progress(done, total)` is called now and
+/// then with the number of requests processed.
+pub fn replay(
+    trace: &Trace,
+    cfg: &ReplayConfig,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<ReplayRun, ConfigError> {
+    let mut engine = Engine::new(cfg.engine_config())?;
+    run_warmed(&mut engine, trace, progress);
+    let base = baseline(trace, cfg.ttl_s, cfg.capacity_entries);
+    let bound = clairvoyant_bound(trace, cfg.ttl_s, cfg.warm_rate_per_min);
+    let report = ReplayReport {
+        trace: trace.name.clone(),
+        requests: trace.len() as u64,
+        ttl_s: cfg.ttl_s,
+        warm_rate_per_min: cfg.warm_rate_per_min,
+        baseline: BaselineFigures {
+            hits: base.hits,
+            hit_rate: base.hit_rate(),
+            api_calls: base.api_calls(),
+        },
+        warmed: warmed_figures(
+            &engine.stats().total,
+            base.api_calls(),
+            base.misses,
+            cfg.strategies,
+        ),
+        bound: BoundFigures {
+            hit_rate: bound.hit_rate,
+        },
+    };
+    Ok(ReplayRun { report, engine })
+}
+
+/// The figures of the warmed run against the baseline's API calls and misses.
+pub fn warmed_figures(
+    c: &Counters,
+    baseline_api_calls: u64,
+    baseline_misses: u64,
+    strategies: StrategySet,
+) -> WarmedFigures {
+    let strategies = strategies
+        .iter()
+        .map(|id: StrategyId| {
+            let s = c.strategy(id);
+            let f = StrategyFigures {
+                warm_fetches: s.warm_fetches,
+                warm_used: s.warm_used,
+                hits: s.hits,
+            };
+            (id.name().to_string(), f)
+        })
+        .collect();
+    WarmedFigures {
+        hits: c.hits,
+        hit_rate: ratio(c.hits, c.requests),
+        demand_fetches: c.demand_fetches,
+        warm_fetches: c.warm_fetches(),
+        api_calls: c.api_calls(),
+        cost_ratio: ratio(c.api_calls(), baseline_api_calls),
+        warm_used: c.warm_used(),
+        warming_efficiency: ratio(c.warm_used(), c.warm_fetches()),
+        miss_reduction: if baseline_misses == 0 {
+            0.0
+        } else {
+            1.0 - ratio(c.misses(), baseline_misses)
+        },
+        strategies,
+    }
+}
+
+/// Drives `engine` over every request of `trace`.
+pub fn run_warmed(engine: &mut Engine, trace: &Trace, progress: &mut dyn FnMut(u64, u64)) {
+    let ids: Vec<KeyId> = trace.keys.iter().map(|k| engine.intern(k)).collect();
+    let total = trace.len() as u64;
+    const PROGRESS_EVERY: usize = 1 << 16;
+    for (i, (&t, &k)) in trace.times_s.iter().zip(&trace.key_ids).enumerate() {
+        run_due_timers(engine, t);
+        let key = ids[k as usize];
+        if let Lookup::Miss { .. } = engine.on_access(t, key) {
+            engine.on_fetched(t, key, FetchOrigin::Demand, true);
+        }
+        perform_warming(engine, t);
+        if i % PROGRESS_EVERY == 0 {
+            progress(i as u64, total);
+        }
+    }
+    progress(total, total);
+}
+
+/// Runs every timer due at or before `until_s`, each at its own instant.
+fn run_due_timers(engine: &mut Engine, until_s: f64) {
+    while let Some(due) = engine.next_timeout() {
+        if due > until_s {
+            break;
+        }
+        engine.handle_timeout(due);
+        perform_warming(engine, due);
+    }
+}
+
+/// Performs every warming fetch the engine orders at `now_s`, at once.
+fn perform_warming(engine: &mut Engine, now_s: f64) {
+    while let Some(order) = engine.poll_warm(now_s) {
+        engine.on_fetched(now_s, order.key, FetchOrigin::Warm(order.strategy), true);
+    }
+}
