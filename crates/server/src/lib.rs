@@ -22,14 +22,14 @@
 //! - [`upstream_sim`]: the built-in simulated market-data API.
 //! - [`serve`]: builds everything from config, binds, shuts down gracefully.
 
-// pub mod admin;
+pub mod admin;
 pub mod clock;
 pub mod coalesce;
 pub mod config;
 pub mod events;
-// pub mod proxy;
-// pub mod serve;
-// pub mod service;
+pub mod proxy;
+pub mod serve;
+pub mod service;
 pub mod store;
 pub mod upstream;
-// pub mod upstream_sim;
+pub mod upstream_sim;

@@ -1,0 +1,195 @@
+//! The proxy's HTTP routes (axum).
+//!
+//! - `GET /v1/{dataset}/{key}`: the upstream's body, `X-Cache: HIT|MISS|STALE`
+//!   and `Age` (whole seconds since the fetch).
+//! - `GET /v1/{dataset}?keys=A,B` and `POST /v1/{dataset}` with
+//!   `{"keys":[...]}`: a JSON object keyed by key; per-key errors inside.
+//! - `POST /v1/access`: the sidecar access feed (see [`crate::proxy::access`]).
+//!
+//! The client is named by the `X-Client-Id` header. Errors are JSON
+//! `{"error":{"code","message"}}`.
+
+pub mod access;
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::service::{BatchItem, CacheService, ReadError, Served};
+use crate::upstream::FetchError;
+
+/// Header naming the client for access tracking.
+pub const CLIENT_HEADER: &str = "x-client-id";
+
+#[derive(Debug, Clone)]
+struct AppState {
+    service: Arc<CacheService>,
+    max_batch_keys: usize,
+}
+
+/// The proxy routes over `service`.
+pub fn router(service: Arc<CacheService>, max_batch_keys: usize) -> Router {
+    Router::new()
+        .route("/v1/access", post(access::feed))
+        .route("/v1/{dataset}/{key}", get(get_one))
+        .route("/v1/{dataset}", get(get_many).post(post_many))
+        .with_state(AppState {
+            service,
+            max_batch_keys,
+        })
+        .fallback(|| async { error_response(StatusCode::NOT_FOUND, "not_found", "no such route".into()) })
+}
+
+/// A JSON error response.
+pub fn error_response(status: StatusCode, code: &str, message: String) -> Response {
+    let body = json!({"error": {"code": code, "message": message}});
+    (status, Json(body)).into_response()
+}
+
+fn client_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(CLIENT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && s.len() <= 128)
+        .map(str::to_string)
+}
+
+/// HTTP status, error code and extra headers for a read error.
+fn classify(err: &ReadError) -> (StatusCode, &'static str) {
+    match err {
+        ReadError::UnknownDataset(_) => (StatusCode::NOT_FOUND, "unknown_dataset"),
+        ReadError::InvalidKey { .. } => (StatusCode::BAD_REQUEST, "invalid_key"),
+        ReadError::Timeout | ReadError::Fetch(FetchError::Timeout) => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
+        ReadError::Fetch(FetchError::RateLimited { .. }) => (StatusCode::SERVICE_UNAVAILABLE, "upstream_rate_limited"),
+        ReadError::Fetch(FetchError::Status { status: 404, .. }) | ReadError::Fetch(FetchError::NotInBatch) => {
+            (StatusCode::NOT_FOUND, "upstream_not_found")
+        }
+        ReadError::Fetch(_) => (StatusCode::BAD_GATEWAY, "upstream_error"),
+    }
+}
+
+fn read_error_response(svc: &CacheService, err: &ReadError) -> Response {
+    let (status, code) = classify(err);
+    let message = svc.upstream().redactor().redact(&err.to_string());
+    let mut resp = error_response(status, code, message);
+    if let ReadError::Fetch(FetchError::RateLimited { retry_after_s }) = err {
+        if let Ok(v) = HeaderValue::from_str(&format!("{}", retry_after_s.ceil().max(1.0) as u64)) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+    resp
+}
+
+fn served_response(svc: &CacheService, served: Served) -> Response {
+    let age = served.entry.age_s(svc.clock().now_s());
+    let ct = served.entry.content_type.as_deref().unwrap_or("application/json");
+    let mut resp = (StatusCode::OK, served.entry.body).into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(ct) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    h.insert("x-cache", HeaderValue::from_static(served.status.as_str()));
+    h.insert(header::AGE, HeaderValue::from(age));
+    resp
+}
+
+async fn get_one(
+    State(st): State<AppState>,
+    Path((dataset, key)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let client = client_of(&headers);
+    match st.service.read(&dataset, &key, client.as_deref()).await {
+        Ok(served) => served_response(&st.service, served),
+        Err(e) => read_error_response(&st.service, &e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct KeysQuery {
+    keys: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct KeysBody {
+    keys: Vec<String>,
+}
+
+async fn get_many(
+    State(st): State<AppState>,
+    Path(dataset): Path<String>,
+    Query(q): Query<KeysQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(list) = q.keys else {
+        return error_response(StatusCode::BAD_REQUEST, "missing_keys", "query parameter `keys` is required".into());
+    };
+    let keys: Vec<String> = list.split(',').map(str::trim).filter(|k| !k.is_empty()).map(String::from).collect();
+    batch(&st, &dataset, keys, &headers).await
+}
+
+async fn post_many(
+    State(st): State<AppState>,
+    Path(dataset): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    match serde_json::from_slice::<KeysBody>(&body) {
+        Ok(b) => batch(&st, &dataset, b.keys, &headers).await,
+        Err(e) => error_response(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!("expected {{\"keys\": [\"A\", ...]}}: {e}"),
+        ),
+    }
+}
+
+async fn batch(st: &AppState, dataset: &str, keys: Vec<String>, headers: &HeaderMap) -> Response {
+    if keys.is_empty() {
+        return error_response(StatusCode::BAD_REQUEST, "missing_keys", "no keys given".into());
+    }
+    if keys.len() > st.max_batch_keys {
+        let msg = format!("{} keys given; at most {} per request", keys.len(), st.max_batch_keys);
+        return error_response(StatusCode::BAD_REQUEST, "too_many_keys", msg);
+    }
+    let client = client_of(headers);
+    match st.service.read_many(dataset, &keys, client.as_deref()).await {
+        Ok(items) => {
+            let mut out = serde_json::Map::new();
+            for item in items {
+                let (key, value) = batch_item_json(&st.service, item);
+                out.insert(key, value);
+            }
+            (StatusCode::OK, Json(Value::Object(out))).into_response()
+        }
+        Err(e) => read_error_response(&st.service, &e),
+    }
+}
+
+fn batch_item_json(svc: &CacheService, item: BatchItem) -> (String, Value) {
+    let value = match item.result {
+        Ok(served) => {
+            let data = serde_json::from_slice::<Value>(&served.entry.body)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&served.entry.body).into_owned()));
+            json!({
+                "cache": served.status.as_str(),
+                "age_s": served.entry.age_s(svc.clock().now_s()),
+                "data": data,
+            })
+        }
+        Err(e) => {
+            let (status, code) = classify(&e);
+            let message = svc.upstream().redactor().redact(&e.to_string());
+            json!({"error": {"code": code, "status": status.as_u16(), "message": message}})
+        }
+    };
+    (item.key, value)
+}

@@ -1,0 +1,231 @@
+//! Batch reads: many keys of one dataset in one client request.
+//!
+//! Misses are fetched through the dataset's batch endpoint (in chunks of
+//! `batch_max_keys`) when one is configured, else one flight per key; the
+//! upstream semaphore bounds concurrency either way. Keys already in flight
+//! join their flight. Per-key failures never fail the batch.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::join_all;
+use tokio::time::Instant;
+
+use super::load::KeyPromise;
+use super::{CacheService, CacheStatus, ReadError, Served, await_flight, policy_for, serve_stale};
+use crate::coalesce::Flight;
+use crate::config::{BatchConfig, DatasetConfig};
+use crate::events::FetchOrigin;
+use crate::store::Entry;
+use crate::upstream::{FetchError, RateLimitPolicy};
+
+/// One key's outcome in a batch read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchItem {
+    /// The key as asked.
+    pub key: String,
+    /// Its outcome.
+    pub result: Result<Served, ReadError>,
+}
+
+enum Pending {
+    Done(Result<Served, ReadError>),
+    Wait(crate::coalesce::Waiter<super::FetchResult>, Option<Entry>),
+}
+
+impl CacheService {
+    /// Reads many keys of `dataset`; duplicates are read once. Fails as a
+    /// whole only for an unknown dataset.
+    pub async fn read_many(
+        self: &Arc<Self>,
+        dataset: &str,
+        keys: &[String],
+        client: Option<&str>,
+    ) -> Result<Vec<BatchItem>, ReadError> {
+        let ds = Arc::clone(
+            self.dataset(dataset)
+                .ok_or_else(|| ReadError::UnknownDataset(dataset.to_string()))?,
+        );
+        let deadline = Instant::now() + self.request_timeout;
+        let mut seen = HashSet::new();
+        let keys: Vec<&String> = keys.iter().filter(|k| seen.insert(k.as_str())).collect();
+        let cached = join_all(keys.iter().map(|k| async {
+            if ds.key_is_valid(k) { Some(self.store_get(&ds, k).await) } else { None }
+        }))
+        .await;
+        let now_s = self.clock.now_s();
+        let mut leaders = Vec::new();
+        let mut pending = Vec::with_capacity(keys.len());
+        for (key, found) in keys.iter().zip(cached) {
+            let p = self.classify(&ds, key, found, client, now_s, &mut leaders);
+            pending.push(p);
+        }
+        if !leaders.is_empty() {
+            self.spawn_leaders(&ds, leaders, deadline);
+        }
+        let results = join_all(pending.into_iter().map(|p| async move {
+            match p {
+                Pending::Done(r) => r,
+                Pending::Wait(w, stale) => await_flight(w, stale, deadline).await,
+            }
+        }))
+        .await;
+        Ok(keys
+            .into_iter()
+            .zip(results)
+            .map(|(key, result)| BatchItem {
+                key: key.clone(),
+                result,
+            })
+            .collect())
+    }
+
+    fn classify(
+        &self,
+        ds: &Arc<DatasetConfig>,
+        key: &str,
+        found: Option<Option<Entry>>,
+        client: Option<&str>,
+        now_s: f64,
+        leaders: &mut Vec<(Arc<str>, KeyPromise, bool)>,
+    ) -> Pending {
+        let Some(cached) = found else {
+            return Pending::Done(Err(ReadError::InvalidKey {
+                dataset: ds.name.to_string(),
+                key: key.to_string(),
+            }));
+        };
+        let fresh = cached.as_ref().is_some_and(|e| e.is_fresh(now_s, ds.ttl_s));
+        self.access(ds, key, client, now_s, fresh);
+        if let Some(entry) = cached.clone().filter(|_| fresh) {
+            return Pending::Done(Ok(Served {
+                entry,
+                status: CacheStatus::Hit,
+            }));
+        }
+        let stale = cached.filter(|_| ds.serve_stale);
+        if let Some(entry) = stale.as_ref().filter(|_| self.upstream.is_paused()) {
+            return Pending::Done(Ok(serve_stale(entry.clone(), "upstream rate limit")));
+        }
+        let key: Arc<str> = key.into();
+        match self.flights.join_or_lead((ds.name.clone(), key.clone())) {
+            Flight::Follower(w) => Pending::Wait(w, stale),
+            Flight::Leader(promise, w) => {
+                leaders.push((key, promise, stale.is_some()));
+                Pending::Wait(w, stale)
+            }
+        }
+    }
+
+    fn spawn_leaders(self: &Arc<Self>, ds: &Arc<DatasetConfig>, leaders: Vec<(Arc<str>, KeyPromise, bool)>, deadline: Instant) {
+        let Some(batch) = ds.batch.clone() else {
+            for (key, promise, has_stale) in leaders {
+                let policy = policy_for(has_stale);
+                self.spawn_load(Arc::clone(ds), key, promise, FetchOrigin::Demand, policy, deadline);
+            }
+            return;
+        };
+        let mut leaders = leaders;
+        while !leaders.is_empty() {
+            let rest = leaders.split_off(leaders.len().min(batch.max_keys));
+            let chunk = std::mem::replace(&mut leaders, rest);
+            let policy = policy_for(chunk.iter().all(|(_, _, has_stale)| *has_stale));
+            let (svc, ds, batch) = (Arc::clone(self), Arc::clone(ds), batch.clone());
+            tokio::spawn(async move { svc.load_batch(&ds, &batch, chunk, policy, deadline).await });
+        }
+    }
+
+    async fn load_batch(
+        &self,
+        ds: &DatasetConfig,
+        batch: &BatchConfig,
+        chunk: Vec<(Arc<str>, KeyPromise, bool)>,
+        policy: RateLimitPolicy,
+        deadline: Instant,
+    ) {
+        let keys: Vec<&str> = chunk.iter().map(|(k, _, _)| k.as_ref()).collect();
+        let url = batch.url.render_keys(&keys);
+        let split = match self.upstream.get(&url, deadline, policy).await {
+            Ok(fetched) => split_batch(batch, &fetched.body).map_err(FetchError::BadBatch),
+            Err(e) => Err(e),
+        };
+        for (key, promise, _) in chunk {
+            let result = match &split {
+                Err(e) => Err(e.clone()),
+                Ok(bodies) => match bodies.get(key.as_ref()) {
+                    Some(body) => Ok(self.store_batch_item(ds, &key, body.clone()).await),
+                    None => Err(FetchError::NotInBatch),
+                },
+            };
+            self.complete_fetch(ds, &key, FetchOrigin::Demand, result, promise).await;
+        }
+    }
+}
+
+/// Splits a batch response into one JSON body per key.
+pub fn split_batch(batch: &BatchConfig, body: &[u8]) -> Result<HashMap<String, Bytes>, String> {
+    let root: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let items = if batch.items_pointer.is_empty() {
+        &root
+    } else {
+        root.pointer(&batch.items_pointer)
+            .ok_or_else(|| format!("no value at {}", batch.items_pointer))?
+    };
+    let encode = |v: &serde_json::Value| serde_json::to_vec(v).map(Bytes::from).map_err(|e| e.to_string());
+    let mut out = HashMap::new();
+    match (&batch.key_field, items) {
+        (Some(field), serde_json::Value::Array(list)) => {
+            for item in list {
+                if let Some(k) = item.get(field).and_then(serde_json::Value::as_str) {
+                    out.insert(k.to_string(), encode(item)?);
+                }
+            }
+        }
+        (None, serde_json::Value::Object(map)) => {
+            for (k, v) in map {
+                out.insert(k.clone(), encode(v)?);
+            }
+        }
+        (Some(field), _) => return Err(format!("expected an array of objects with a {field:?} field")),
+        (None, _) => return Err("expected an object keyed by key".into()),
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstream::{Placeholder, UrlTemplate};
+
+    fn batch(pointer: &str, key_field: Option<&str>) -> BatchConfig {
+        BatchConfig {
+            url: UrlTemplate::parse("http://h/q?s={keys}", Placeholder::Keys, &|_| None).unwrap(),
+            max_keys: 10,
+            items_pointer: pointer.into(),
+            key_field: key_field.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn array_items_are_split_by_key_field() {
+        let body = br#"{"quotes":[{"symbol":"A","p":1},{"symbol":"B","p":2}]}"#;
+        let out = split_batch(&batch("/quotes", Some("symbol")), body).unwrap();
+        assert_eq!(out.len(), 2);
+        let a: serde_json::Value = serde_json::from_slice(&out["A"]).unwrap();
+        assert_eq!(a["p"], 1);
+    }
+
+    #[test]
+    fn object_items_are_split_by_name() {
+        let out = split_batch(&batch("", None), br#"{"A":{"p":1},"B":{"p":2}}"#).unwrap();
+        assert_eq!(out.keys().count(), 2);
+    }
+
+    #[test]
+    fn wrong_shape_is_an_error_not_a_panic() {
+        assert!(split_batch(&batch("/nope", None), b"{}").is_err());
+        assert!(split_batch(&batch("", Some("symbol")), b"{}").is_err());
+        assert!(split_batch(&batch("", None), b"not json").is_err());
+    }
+}

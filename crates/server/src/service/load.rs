@@ -1,0 +1,134 @@
+//! Loads: the spawned tasks that fetch from upstream, store, report a
+//! `FetchEvent` and complete the flight's promise.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use super::{CacheService, FetchResult, FlightKey};
+use crate::coalesce::Promise;
+use crate::config::DatasetConfig;
+use crate::events::{FetchEvent, FetchOrigin};
+use crate::store::Entry;
+use crate::upstream::{FetchError, Fetched, RateLimitPolicy};
+
+/// The promise of one key's flight.
+pub(super) type KeyPromise = Promise<FlightKey, FetchResult>;
+
+enum Loaded {
+    /// Upstream answered; the entry was stored.
+    Fetched(Entry),
+    /// Another flight stored a fresh entry meanwhile; no call was made.
+    AlreadyFresh(Entry),
+    /// The fetch failed.
+    Failed(FetchError),
+}
+
+impl CacheService {
+    /// Spawns the load of one key; the promise is completed by the task
+    /// (or dropped, waking waiters with `Abandoned`, if it panics).
+    pub(super) fn spawn_load(
+        self: &Arc<Self>,
+        ds: Arc<DatasetConfig>,
+        key: Arc<str>,
+        promise: KeyPromise,
+        origin: FetchOrigin,
+        policy: RateLimitPolicy,
+        deadline: Instant,
+    ) {
+        let svc = Arc::clone(self);
+        tokio::spawn(async move {
+            let loaded = svc.load_one(&ds, &key, &origin, policy, deadline).await;
+            svc.finish(&ds, &key, origin, loaded, promise).await;
+        });
+    }
+
+    async fn load_one(
+        &self,
+        ds: &DatasetConfig,
+        key: &str,
+        origin: &FetchOrigin,
+        policy: RateLimitPolicy,
+        deadline: Instant,
+    ) -> Loaded {
+        if *origin == FetchOrigin::Demand {
+            // Closes the race between a client's store miss and its joining
+            // the flight map just after an earlier flight ended.
+            if let Some(e) = self.store_get(ds, key).await.filter(|e| e.is_fresh(self.clock.now_s(), ds.ttl_s)) {
+                return Loaded::AlreadyFresh(e);
+            }
+        }
+        let url = ds.url.render_key(key);
+        match self.upstream.get(&url, deadline, policy).await {
+            Ok(fetched) => Loaded::Fetched(self.store_fetched(ds, key, fetched).await),
+            Err(e) => Loaded::Failed(e),
+        }
+    }
+
+    /// Turns a fetched body into a stored entry (store errors are logged).
+    pub(super) async fn store_fetched(&self, ds: &DatasetConfig, key: &str, fetched: Fetched) -> Entry {
+        let entry = Entry {
+            body: fetched.body,
+            fetched_at_s: self.clock.now_s(),
+            content_type: fetched.content_type,
+        };
+        if let Err(e) = self.store.put(&ds.name, key, entry.clone(), ds.ttl_s).await {
+            metrics::counter!("prewarm_store_errors_total").increment(1);
+            tracing::warn!(dataset = %ds.name, key, error = %e, "store write failed");
+        }
+        entry
+    }
+
+    /// Body of a batch item turned into a stored entry.
+    pub(super) async fn store_batch_item(&self, ds: &DatasetConfig, key: &str, body: Bytes) -> Entry {
+        let fetched = Fetched {
+            body,
+            content_type: Some("application/json".into()),
+        };
+        self.store_fetched(ds, key, fetched).await
+    }
+
+    async fn finish(&self, ds: &DatasetConfig, key: &str, origin: FetchOrigin, loaded: Loaded, promise: KeyPromise) {
+        match loaded {
+            Loaded::AlreadyFresh(entry) => promise.complete(Ok(entry)),
+            Loaded::Fetched(entry) => self.complete_fetch(ds, key, origin, Ok(entry), promise).await,
+            Loaded::Failed(e) => self.complete_fetch(ds, key, origin, Err(e), promise).await,
+        }
+    }
+
+    /// Reports the fetch, completes the promise, writes the sidecar.
+    pub(super) async fn complete_fetch(
+        &self,
+        ds: &DatasetConfig,
+        key: &str,
+        origin: FetchOrigin,
+        result: FetchResult,
+        promise: KeyPromise,
+    ) {
+        let label = match &origin {
+            FetchOrigin::Demand => "demand",
+            FetchOrigin::Warm(_) => "warm",
+        };
+        metrics::counter!("prewarm_fetches_total", "origin" => label, "ok" => if result.is_ok() { "true" } else { "false" })
+            .increment(1);
+        self.events.record_fetch(FetchEvent {
+            dataset: ds.name.clone(),
+            key: key.into(),
+            at_s: self.clock.now_s(),
+            origin,
+            ok: result.is_ok(),
+        });
+        if let Err(e) = &result {
+            tracing::warn!(dataset = %ds.name, key, error = %self.upstream.redactor().redact(&e.to_string()), "upstream fetch failed");
+        }
+        let body = result.as_ref().ok().map(|e| e.body.clone());
+        promise.complete(result);
+        if let (Some(body), Some(writer)) = (body, self.sidecars.get(ds.name.as_ref())) {
+            if let Err(e) = writer.write(key, &body).await {
+                metrics::counter!("prewarm_sidecar_errors_total").increment(1);
+                tracing::warn!(dataset = %ds.name, key, error = %self.upstream.redactor().redact(&e.to_string()), "sidecar write failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! `prewarm upstream-sim`: a simulated market-data API on a real socket.
+//!
+//! Routes: `GET /v1/quote/{key}` (one quote), `GET /v1/quotes?symbols=A,B`
+//! (`{"quotes":[...]}`), `GET /stats` (counters, so tests count upstream
+//! calls). Above its rate limit it answers 429 with `Retry-After`
+//! (a token bucket: `rate_limit_per_min`, burst `burst`). Prices are
+//! deterministic in (key, time); every quote has a sequence number.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::clock::unix_now_s;
+
+/// Settings of the simulator (the `upstream-sim` flags).
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// `--listen ADDR` (use port 0 for a free port).
+    pub listen: SocketAddr,
+    /// `--latency-ms N`: delay before each answer.
+    pub latency_ms: u64,
+    /// `--error-rate F`: fraction of requests answered 500.
+    pub error_rate: f64,
+    /// `--rate-limit PER_MIN`: calls per minute; `None` is unlimited.
+    pub rate_limit_per_min: Option<u32>,
+    /// Token-bucket burst (default: the per-minute rate).
+    pub burst: Option<u32>,
+    /// Keys answered 404 (and left out of batch answers).
+    pub unknown_keys: Vec<String>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
+            latency_ms: 20,
+            error_rate: 0.0,
+            rate_limit_per_min: None,
+            burst: None,
+            unknown_keys: Vec::new(),
+        }
+    }
+}
+
+/// Counters served on `/stats`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimStats {
+    /// Every request to a `/v1` route.
+    pub requests: u64,
+    /// Single-quote requests.
+    pub quote_requests: u64,
+    /// Batch requests.
+    pub batch_requests: u64,
+    /// Requests answered 200.
+    pub served: u64,
+    /// Requests answered 429.
+    pub rate_limited: u64,
+    /// Requests answered 500 (injected errors).
+    pub errors: u64,
+    /// Requests answered 404.
+    pub not_found: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    requests: AtomicU64,
+    quote_requests: AtomicU64,
+    batch_requests: AtomicU64,
+    served: AtomicU64,
+    rate_limited: AtomicU64,
+    errors: AtomicU64,
+    not_found: AtomicU64,
+    seq: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> SimStats {
+        let l = |a: &AtomicU64| a.load(Ordering::SeqCst);
+        SimStats {
+            requests: l(&self.requests),
+            quote_requests: l(&self.quote_requests),
+            batch_requests: l(&self.batch_requests),
+            served: l(&self.served),
+            rate_limited: l(&self.rate_limited),
+            errors: l(&self.errors),
+            not_found: l(&self.not_found),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    burst: f64,
+    per_s: f64,
+    last: tokio::time::Instant,
+}
+
+impl Bucket {
+    /// Takes a token, or returns seconds until one is available.
+    fn take(&mut self) -> Result<(), f64> {
+        let now = tokio::time::Instant::now();
+        let dt = now.duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + dt * self.per_s).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err((1.0 - self.tokens) / self.per_s)
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Sim {
+    counters: Counters,
+    bucket: Option<Mutex<Bucket>>,
+    latency_ms: AtomicU64,
+    error_rate_bits: AtomicU64,
+    unknown_keys: Vec<String>,
+}
+
+/// A running simulator.
+#[derive(Debug)]
+pub struct SimHandle {
+    sim: Arc<Sim>,
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    join: JoinHandle<std::io::Result<()>>,
+}
+
+impl SimHandle {
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> SimStats {
+        self.sim.counters.snapshot()
+    }
+
+    /// Changes the injected error rate.
+    pub fn set_error_rate(&self, rate: f64) {
+        self.sim.error_rate_bits.store(rate.to_bits(), Ordering::SeqCst);
+    }
+
+    /// Changes the answer delay.
+    pub fn set_latency_ms(&self, ms: u64) {
+        self.sim.latency_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// Stops accepting, finishes in-flight requests, and waits.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.join).await;
+    }
+}
+
+fn build(cfg: &SimConfig) -> Arc<Sim> {
+    let bucket = cfg.rate_limit_per_min.filter(|r| *r > 0).map(|r| {
+        let burst = f64::from(cfg.burst.unwrap_or(r).max(1));
+        Mutex::new(Bucket {
+            tokens: burst,
+            burst,
+            per_s: f64::from(r) / 60.0,
+            last: tokio::time::Instant::now(),
+        })
+    });
+    Arc::new(Sim {
+        counters: Counters::default(),
+        bucket,
+        latency_ms: AtomicU64::new(cfg.latency_ms),
+        error_rate_bits: AtomicU64::new(cfg.error_rate.to_bits()),
+        unknown_keys: cfg.unknown_keys.clone(),
+    })
+}
+
+fn router(sim: Arc<Sim>) -> Router {
+    Router::new()
+        .route("/v1/quote/{key}", get(quote))
+        .route("/v1/quotes", get(quotes))
+        .route("/stats", get(stats))
+        .with_state(sim)
+}
+
+/// Binds `cfg.listen` and serves in a background task.
+pub async fn spawn(cfg: SimConfig) -> std::io::Result<(SocketAddr, SimHandle)> {
+    let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
+    let addr = listener.local_addr()?;
+    let sim = build(&cfg);
+    let (tx, rx) = oneshot::channel::<()>();
+    let app = router(Arc::clone(&sim));
+    let join = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+    });
+    let handle = SimHandle {
+        sim,
+        addr,
+        shutdown: Some(tx),
+        join,
+    };
+    Ok((addr, handle))
+}
+
+/// Serves until `shutdown` resolves (the `prewarm upstream-sim` command).
+pub async fn run(cfg: SimConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
+    tracing::info!(addr = %listener.local_addr()?, "upstream-sim listening");
+    axum::serve(listener, router(build(&cfg))).with_graceful_shutdown(shutdown).await
+}
+
+/// Price of `key` at `t_s`: a per-key base wobbling ±1 % over minutes.
+pub fn price(key: &str, t_s: f64) -> f64 {
+    let h = fnv1a(key);
+    let base = 10.0 + (h % 99_000) as f64 / 100.0;
+    let phase = (h >> 20) as f64 % 6.283;
+    let p = base * (1.0 + 0.01 * (t_s / 60.0 + phase).sin());
+    (p * 100.0).round() / 100.0
+}
+
+fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+fn quote_json(sim: &Sim, key: &str) -> serde_json::Value {
+    let ts = unix_now_s();
+    let seq = sim.counters.seq.fetch_add(1, Ordering::SeqCst) + 1;
+    serde_json::json!({
+        "symbol": key,
+        "price": price(key, ts),
+        "ts": ts,
+        "seq": seq,
+        "source": "prewarm-upstream-sim",
+    })
+}
+
+fn json_response(status: StatusCode, value: &serde_json::Value) -> Response {
+    let mut resp = (status, value.to_string()).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+/// Rate limit, latency and error injection common to both routes.
+async fn gate(sim: &Sim) -> Result<(), Response> {
+    sim.counters.requests.fetch_add(1, Ordering::SeqCst);
+    if let Some(bucket) = &sim.bucket {
+        let taken = bucket.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Err(wait_s) = taken {
+            sim.counters.rate_limited.fetch_add(1, Ordering::SeqCst);
+            let retry = format!("{}", wait_s.ceil().max(1.0) as u64);
+            let mut resp = json_response(StatusCode::TOO_MANY_REQUESTS, &serde_json::json!({"error": "rate limited"}));
+            if let Ok(v) = HeaderValue::from_str(&retry) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return Err(resp);
+        }
+    }
+    let latency = sim.latency_ms.load(Ordering::SeqCst);
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    let rate = f64::from_bits(sim.error_rate_bits.load(Ordering::SeqCst));
+    let n = sim.counters.requests.load(Ordering::SeqCst);
+    let draw = (fnv1a(&n.to_string()) % 10_000) as f64 / 10_000.0;
+    if draw < rate {
+        sim.counters.errors.fetch_add(1, Ordering::SeqCst);
+        let body = serde_json::json!({"error": "simulated upstream failure"});
+        return Err(json_response(StatusCode::INTERNAL_SERVER_ERROR, &body));
+    }
+    Ok(())
+}
+
+async fn quote(State(sim): State<Arc<Sim>>, Path(key): Path<String>) -> Response {
+    sim.counters.quote_requests.fetch_add(1, Ordering::SeqCst);
+    if let Err(resp) = gate(&sim).await {
+        return resp;
+    }
+    if sim.unknown_keys.contains(&key) {
+        sim.counters.not_found.fetch_add(1, Ordering::SeqCst);
+        return json_response(StatusCode::NOT_FOUND, &serde_json::json!({"error": "unknown symbol"}));
+    }
+    sim.counters.served.fetch_add(1, Ordering::SeqCst);
+    json_response(StatusCode::OK, &quote_json(&sim, &key))
+}
+
+#[derive(Debug, Deserialize)]
+struct Symbols {
+    symbols: Option<String>,
+}
+
+async fn quotes(State(sim): State<Arc<Sim>>, Query(q): Query<Symbols>) -> Response {
+    sim.counters.batch_requests.fetch_add(1, Ordering::SeqCst);
+    if let Err(resp) = gate(&sim).await {
+        return resp;
+    }
+    let symbols = q.symbols.unwrap_or_default();
+    let keys: Vec<&str> = symbols.split(',').filter(|s| !s.is_empty()).collect();
+    if keys.is_empty() {
+        return json_response(StatusCode::BAD_REQUEST, &serde_json::json!({"error": "symbols is empty"}));
+    }
+    let list: Vec<_> = keys
+        .iter()
+        .filter(|k| !sim.unknown_keys.iter().any(|u| u == *k))
+        .map(|k| quote_json(&sim, k))
+        .collect();
+    sim.counters.served.fetch_add(1, Ordering::SeqCst);
+    json_response(StatusCode::OK, &serde_json::json!({ "quotes": list }))
+}
+
+async fn stats(State(sim): State<Arc<Sim>>) -> Response {
+    json_response(StatusCode::OK, &serde_json::json!(sim.counters.snapshot()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn price_is_deterministic_and_positive() {
+        assert_eq!(price("AAPL", 1000.0), price("AAPL", 1000.0));
+        assert_ne!(price("AAPL", 1000.0), price("MSFT", 1000.0));
+        assert!(price("X", 0.0) > 0.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bucket_refills_at_the_configured_rate() {
+        let mut b = Bucket {
+            tokens: 2.0,
+            burst: 2.0,
+            per_s: 1.0,
+            last: tokio::time::Instant::now(),
+        };
+        assert!(b.take().is_ok());
+        assert!(b.take().is_ok());
+        let wait = b.take().unwrap_err();
+        assert!((wait - 1.0).abs() < 1e-6);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(b.take().is_ok());
+    }
+}
