@@ -1,0 +1,6 @@
+//! Integration tests of prewarm-server against real servers: the built-in
+//! upstream-sim and redis-server on loopback. One binary, many modules, to
+//! keep link times down.
+
+mod store_conformance;
+mod support;

@@ -1,0 +1,205 @@
+//! Shared test fixtures: real servers only (upstream-sim, redis-server).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use prewarm_server::config::{RawConfig, ServeConfig};
+use prewarm_server::serve::{self, Running};
+use prewarm_server::upstream_sim::{self, SimConfig, SimHandle};
+
+/// Starts an upstream-sim on a free loopback port.
+pub async fn sim(tweak: impl FnOnce(&mut SimConfig)) -> SimHandle {
+    let mut cfg = SimConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        latency_ms: 0,
+        ..SimConfig::default()
+    };
+    tweak(&mut cfg);
+    upstream_sim::spawn(cfg).await.expect("upstream-sim binds").1
+}
+
+/// Knobs of a test daemon's config.
+#[derive(Debug, Clone)]
+pub struct TestCfg {
+    pub upstream: SocketAddr,
+    pub ttl_s: f64,
+    pub request_timeout_s: f64,
+    pub max_retries: u32,
+    pub max_concurrent: usize,
+    pub batch: bool,
+    pub store: String,
+    pub stale_grace_s: f64,
+    pub url: Option<String>,
+    pub state_dir: std::path::PathBuf,
+    pub extra: String,
+}
+
+impl TestCfg {
+    pub fn new(upstream: SocketAddr) -> Self {
+        Self {
+            upstream,
+            ttl_s: 30.0,
+            request_timeout_s: 5.0,
+            max_retries: 0,
+            max_concurrent: 8,
+            batch: false,
+            store: "memory".into(),
+            stale_grace_s: 300.0,
+            url: None,
+            state_dir: std::env::temp_dir().join(format!("prewarm-test-state-{}", std::process::id())),
+            extra: String::new(),
+        }
+    }
+
+    pub fn toml(&self) -> String {
+        let url = self
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}/v1/quote/{{key}}", self.upstream));
+        let batch = if self.batch {
+            format!(
+                "batch_url = \"http://{}/v1/quotes?symbols={{keys}}\"\nbatch_items_pointer = \"/quotes\"\nbatch_key_field = \"symbol\"\n",
+                self.upstream
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+state_dir = "{state}"
+request_timeout_s = {rt}
+[store]
+backend = "{store}"
+stale_grace_s = {grace}
+[upstream]
+max_retries = {retries}
+max_concurrent = {mc}
+backoff_base_ms = 10
+backoff_max_ms = 50
+timeout_s = 5
+[datasets.quote]
+url = "{url}"
+ttl_s = {ttl}
+{batch}{extra}
+"#,
+            state = self.state_dir.display(),
+            rt = self.request_timeout_s,
+            store = self.store,
+            grace = self.stale_grace_s,
+            retries = self.max_retries,
+            mc = self.max_concurrent,
+            ttl = self.ttl_s,
+            extra = self.extra,
+        )
+    }
+
+    pub fn config(&self, env: &dyn Fn(&str) -> Option<String>) -> ServeConfig {
+        RawConfig::from_toml(&self.toml(), "test.toml")
+            .expect("test TOML parses")
+            .validate(env)
+            .expect("test config validates")
+    }
+
+    pub async fn start(&self) -> Running {
+        serve::start(self.config(&|_| None)).await.expect("daemon starts")
+    }
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder().build().expect("client")
+}
+
+pub async fn get(client: &reqwest::Client, url: String) -> reqwest::Response {
+    client.get(url).send().await.expect("request reaches the proxy")
+}
+
+pub fn header(resp: &reqwest::Response, name: &str) -> String {
+    resp.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap_or("").to_string())
+        .unwrap_or_default()
+}
+
+/// A redis-server child on a free port, killed on drop.
+#[derive(Debug)]
+pub struct RedisGuard {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisGuard {
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for RedisGuard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn pong(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+    let mut buf = [0u8; 16];
+    s.write_all(b"PING\r\n").is_ok() && s.read(&mut buf).is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
+}
+
+/// Starts redis-server, or returns `None` (with a notice) when the binary
+/// is absent — unless `PREWARM_REQUIRE_SERVICES=1`, which makes it fail.
+pub fn redis() -> Option<RedisGuard> {
+    let required = std::env::var("PREWARM_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
+    let dir = tempfile::tempdir().expect("temp dir");
+    for _attempt in 0..3 {
+        let port = free_port();
+        let spawned = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                assert!(!required, "PREWARM_REQUIRE_SERVICES=1 but redis-server cannot start: {e}");
+                eprintln!("NOTICE: redis-server not available ({e}); skipping this Redis test");
+                return None;
+            }
+        };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if pong(port) {
+                return Some(RedisGuard {
+                    child,
+                    port,
+                    _dir: dir,
+                });
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                break; // exited (port taken?): try another port
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("redis-server started but never answered PING");
+}
