@@ -1,0 +1,146 @@
+use super::super::popular::TOP_CANDIDATES;
+use super::{hit, tracker};
+use proptest::prelude::*;
+
+const HL: f64 = 6.0 * 3600.0;
+
+fn brute(log: &[(usize, f64)], now_s: f64, keys: usize) -> Vec<f64> {
+    let mut score = vec![0.0; keys];
+    for &(k, t) in log {
+        score[k] += (-(now_s - t) / HL).exp2();
+    }
+    score
+}
+
+#[test]
+fn half_life_halves_the_score_exactly() {
+    let mut t = tracker(100);
+    let t0 = 1_700_000_000.0;
+    for _ in 0..8 {
+        hit(&mut t, "AAPL", t0);
+    }
+    let p0 = t.popularity("AAPL", t0).unwrap();
+    assert!((p0 - 8.0).abs() < 1e-9);
+    let p1 = t.popularity("AAPL", t0 + HL).unwrap();
+    assert!((p1 - 4.0).abs() < 1e-9, "{p1}");
+    let p3 = t.popularity("AAPL", t0 + 3.0 * HL).unwrap();
+    assert!((p3 - 1.0).abs() < 1e-9, "{p3}");
+}
+
+#[test]
+fn rebase_over_days_keeps_scores_and_order() {
+    let mut t = tracker(100);
+    let t0 = 1_700_000_000.0;
+    let mut log = Vec::new();
+    for step in 0..2000 {
+        let now = t0 + f64::from(step) * 120.0; // ~2.8 days, many rebases
+        let k = (step * 7 % 5) as usize;
+        hit(&mut t, &format!("K{k}"), now);
+        log.push((k, now));
+        if step % 10 == 0 {
+            t.maintain(now);
+        }
+    }
+    let now = t0 + 2000.0 * 120.0;
+    let want = brute(&log, now, 5);
+    for (k, w) in want.iter().enumerate() {
+        let got = t.popularity(&format!("K{k}"), now).unwrap();
+        assert!((got - w).abs() < 1e-6 * w.max(1.0), "K{k}: {got} vs {w}");
+    }
+}
+
+fn check_top(t: &super::Tracker, log: &[(usize, f64)], now: f64, keys: usize, limit: usize) {
+    let want = brute(log, now, keys);
+    let mut sorted: Vec<f64> = want.iter().copied().filter(|x| *x > 0.0).collect();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    sorted.truncate(limit);
+    let got = t.popular(now, limit);
+    assert_eq!(got.len(), sorted.len());
+    for (g, w) in got.iter().zip(&sorted) {
+        assert!(
+            (g.score - w).abs() < 1e-6 * w.max(1.0),
+            "{} {} vs {}",
+            g.key,
+            g.score,
+            w
+        );
+        let k: usize = g.key[1..].parse().unwrap();
+        assert!(
+            (want[k] - g.score).abs() < 1e-6 * w.max(1.0),
+            "reported score is the key's own"
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn popular_top_n_matches_brute_force(
+        accesses in proptest::collection::vec((0usize..3000, 0u32..600), 1..6000),
+        limit in 1usize..120,
+    ) {
+        let mut t = tracker(1_000_000);
+        let mut now = 1_700_000_000.0;
+        let mut log = Vec::new();
+        for (k, dt) in accesses {
+            now += f64::from(dt);
+            hit(&mut t, &format!("K{k}"), now);
+            log.push((k, now));
+        }
+        check_top(&t, &log, now, 3000, limit);
+        check_top(&t, &log, now + 3600.0, 3000, limit);
+        // Beyond the candidate set the full scan answers.
+        check_top(&t, &log, now, 3000, TOP_CANDIDATES + 5);
+    }
+}
+
+#[test]
+fn bounded_memory_under_ten_times_max_keys() {
+    let max = 2000;
+    let mut t = tracker(max);
+    let t0 = 1_700_000_000.0;
+    let mut mem_at_full = 0;
+    for i in 0..10 * max {
+        let now = t0 + i as f64 * 0.01;
+        hit(&mut t, &format!("key-{i:08}"), now);
+        hit(&mut t, "HOT", now);
+        if i == 2 * max {
+            mem_at_full = t.approx_memory_bytes();
+        }
+        assert!(t.len() <= max);
+    }
+    let s = t.stats(t0 + 200.0);
+    assert_eq!(s.tracked_keys, max);
+    assert!(s.evicted_keys >= (9 * max) as u64);
+    assert!(
+        t.approx_memory_bytes() as f64 <= mem_at_full as f64 * 1.05,
+        "{} vs {}",
+        t.approx_memory_bytes(),
+        mem_at_full
+    );
+    assert_eq!(s.top_10[0].key, "HOT", "the hot key survives eviction");
+    let per_key = s.approx_memory_bytes as f64 / max as f64;
+    assert!(per_key <= 256.0, "{per_key} bytes per key");
+}
+
+#[test]
+fn forget_after_drops_idle_keys_in_maintain() {
+    let mut t = tracker(100);
+    let t0 = 1_700_000_000.0;
+    hit(&mut t, "OLD", t0);
+    hit(&mut t, "NEW", t0 + 29.0 * 86_400.0);
+    t.maintain(t0 + 31.0 * 86_400.0);
+    assert!(t.lookup("OLD").is_none());
+    assert!(t.lookup("NEW").is_some());
+    assert_eq!(t.stats(t0).forgotten_keys, 1);
+}
+
+#[test]
+fn stale_handle_answers_none_after_eviction() {
+    let mut t = tracker(1);
+    let a = t.track_access("A", 1.0, &Default::default());
+    assert_eq!(t.key_of(a), Some("A"));
+    t.track_access("B", 2.0, &Default::default());
+    assert_eq!(t.key_of(a), None);
+    assert_eq!(t.popularity_of(a, 2.0), None);
+}
