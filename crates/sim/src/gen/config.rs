@@ -33,8 +33,8 @@ pub struct GenConfig {
     pub zipf_exponent: f64,
     /// Standard deviation of each ticker's daily random-walk step in log
     /// popularity (0 freezes popularity). With the default 0.1, a few head
-    /// ranks swap each day and a ticker's popularity moves by about ±45%
-    /// over 20 days.
+    /// ranks swap each day, and over 20 days a typical ticker's popularity
+    /// grows or shrinks by a factor of about 1.5.
     pub daily_drift: f64,
     /// Number of registered users polling watchlists (`u<i>`). Default 60.
     pub users: usize,
@@ -50,8 +50,8 @@ pub struct GenConfig {
     /// Intraday shape of the anonymous lookups on trading days.
     pub profile: SessionProfile,
     /// Volume of a weekend or holiday relative to a trading day, applied to
-    /// anonymous lookups, news events and the share of users who poll at
-    /// all (scanners stay off). Default 0.03.
+    /// anonymous lookups, news events and users (fewer and shorter polling
+    /// sessions, see the `users` module); scanners stay off. Default 0.03.
     pub lull_fraction: f64,
 }
 

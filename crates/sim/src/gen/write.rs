@@ -219,19 +219,21 @@ mod tests {
             },
             &tickers,
         );
-        push_line(
-            &mut buf,
-            &Event {
-                ms: 1_772_461_800_999,
-                key: 0,
-                client: 0,
-            },
-            &tickers,
-        );
         let text = String::from_utf8(buf).unwrap();
-        assert_eq!(
-            text,
-            "1772461800.003,F,scan4\n1772461800.123,AAPL,u17\n1772461800.999,AAPL,u0\n"
-        );
+        assert_eq!(text, "1772461800.003,F,scan4\n1772461800.123,AAPL,u17\n");
+    }
+
+    #[test]
+    fn milliseconds_above_255_are_not_truncated() {
+        // The fraction was once narrowed to a u8, turning .999 into .231
+        // and breaking the time order.
+        let mut buf = Vec::new();
+        let event = Event {
+            ms: 1_772_461_800_999,
+            key: 0,
+            client: 0,
+        };
+        push_line(&mut buf, &event, &[b"F"]);
+        assert_eq!(buf, b"1772461800.999,F,u0\n");
     }
 }
