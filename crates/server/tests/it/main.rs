@@ -2,5 +2,6 @@
 //! upstream-sim and redis-server on loopback. One binary, many modules, to
 //! keep link times down.
 
+mod proxy;
 mod store_conformance;
 mod support;
