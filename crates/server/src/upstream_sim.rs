@@ -70,6 +70,8 @@ pub struct SimStats {
     pub errors: u64,
     /// Requests answered 404.
     pub not_found: u64,
+    /// Most requests in progress at once.
+    pub max_in_flight: u64,
 }
 
 #[derive(Debug, Default)]
@@ -81,6 +83,8 @@ struct Counters {
     rate_limited: AtomicU64,
     errors: AtomicU64,
     not_found: AtomicU64,
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
     seq: AtomicU64,
 }
 
@@ -95,6 +99,7 @@ impl Counters {
             rate_limited: l(&self.rate_limited),
             errors: l(&self.errors),
             not_found: l(&self.not_found),
+            max_in_flight: l(&self.max_in_flight),
         }
     }
 }
@@ -260,6 +265,23 @@ fn json_response(status: StatusCode, value: &serde_json::Value) -> Response {
     resp
 }
 
+/// Counts a request in progress for `max_in_flight`.
+struct InFlight<'a>(&'a Counters);
+
+impl<'a> InFlight<'a> {
+    fn enter(c: &'a Counters) -> Self {
+        let now = c.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        c.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        Self(c)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Rate limit, latency and error injection common to both routes.
 async fn gate(sim: &Sim) -> Result<(), Response> {
     sim.counters.requests.fetch_add(1, Ordering::SeqCst);
@@ -291,6 +313,7 @@ async fn gate(sim: &Sim) -> Result<(), Response> {
 }
 
 async fn quote(State(sim): State<Arc<Sim>>, Path(key): Path<String>) -> Response {
+    let _in_flight = InFlight::enter(&sim.counters);
     sim.counters.quote_requests.fetch_add(1, Ordering::SeqCst);
     if let Err(resp) = gate(&sim).await {
         return resp;
@@ -309,6 +332,7 @@ struct Symbols {
 }
 
 async fn quotes(State(sim): State<Arc<Sim>>, Query(q): Query<Symbols>) -> Response {
+    let _in_flight = InFlight::enter(&sim.counters);
     sim.counters.batch_requests.fetch_add(1, Ordering::SeqCst);
     if let Err(resp) = gate(&sim).await {
         return resp;

@@ -63,8 +63,8 @@ pub struct ServerConfig {
     pub max_batch_keys: usize,
 }
 
-/// Which store backend.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which store backend. `Debug` hides URL passwords.
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreBackend {
     /// In-process moka cache.
     Memory,
@@ -73,6 +73,15 @@ pub enum StoreBackend {
         /// `redis://HOST:PORT`.
         url: String,
     },
+}
+
+impl std::fmt::Debug for StoreBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreBackend::Memory => f.write_str("Memory"),
+            StoreBackend::Redis { url } => f.debug_struct("Redis").field("url", &Redactor::new().redact(url)).finish(),
+        }
+    }
 }
 
 /// `[store]`, validated.
@@ -156,8 +165,9 @@ pub struct BatchConfig {
     pub key_field: Option<String>,
 }
 
-/// Write-through into the application's own Redis.
-#[derive(Debug, Clone)]
+/// Write-through into the application's own Redis. `Debug` hides URL
+/// passwords.
+#[derive(Clone)]
 pub struct SidecarConfig {
     /// `redis://HOST:PORT`.
     pub redis_url: String,
@@ -165,6 +175,16 @@ pub struct SidecarConfig {
     pub key_template: String,
     /// TTL of written keys, seconds.
     pub ttl_s: f64,
+}
+
+impl std::fmt::Debug for SidecarConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SidecarConfig")
+            .field("redis_url", &Redactor::new().redact(&self.redis_url))
+            .field("key_template", &self.key_template)
+            .field("ttl_s", &self.ttl_s)
+            .finish()
+    }
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {

@@ -21,11 +21,18 @@ static QUERY_VALUE: LazyLock<Regex> =
 static USERINFO: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(://)[^/@\s]+@").expect("constant regex"));
 
-/// Replaces secrets in strings.
-#[derive(Debug, Clone, Default)]
+/// Replaces secrets in strings. Its `Debug` shows no secret.
+#[derive(Clone, Default)]
 pub struct Redactor {
     /// (secret, its variable name), longest secret first.
     secrets: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.secrets.iter().map(|(_, label)| label.as_str()).collect();
+        f.debug_struct("Redactor").field("secrets", &names).finish()
+    }
 }
 
 impl Redactor {

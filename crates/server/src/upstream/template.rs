@@ -57,13 +57,20 @@ pub enum TemplateError {
     BadScheme,
 }
 
-/// A validated URL template with its env references resolved.
-#[derive(Debug, Clone)]
+/// A validated URL template with its env references resolved. Its `Debug`
+/// shows the template as written (secrets unresolved, query values hidden).
+#[derive(Clone)]
 pub struct UrlTemplate {
     resolved: String,
     shown: String,
     placeholder: Placeholder,
     redactor: Redactor,
+}
+
+impl std::fmt::Debug for UrlTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("UrlTemplate").field(&self.redactor.redact(&self.shown)).finish()
+    }
 }
 
 impl UrlTemplate {

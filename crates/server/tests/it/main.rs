@@ -2,6 +2,9 @@
 //! upstream-sim and redis-server on loopback. One binary, many modules, to
 //! keep link times down.
 
+mod coalescing;
 mod proxy;
+mod rate_limit;
 mod store_conformance;
 mod support;
+mod warm;

@@ -203,3 +203,44 @@ pub fn redis() -> Option<RedisGuard> {
     }
     panic!("redis-server started but never answered PING");
 }
+
+/// A service over `store` built from `cfg` (no listeners), for tests that
+/// need a store with injected faults.
+pub fn service_with_store(
+    cfg: &TestCfg,
+    store: std::sync::Arc<dyn prewarm_server::store::Store>,
+) -> (
+    std::sync::Arc<prewarm_server::service::CacheService>,
+    prewarm_server::events::EventReceivers,
+) {
+    use prewarm_server::clock::SystemClock;
+    use prewarm_server::service::{CacheService, ServiceParts};
+    use prewarm_server::upstream::UpstreamClient;
+    use std::sync::Arc;
+    let config = cfg.config(&|_| None);
+    let upstream = UpstreamClient::new(config.upstream.clone(), Arc::new(SystemClock), Arc::new(config.redactor()))
+        .expect("client builds");
+    let (sink, events) = prewarm_server::events::event_channels(1024, 1024);
+    let svc = CacheService::new(ServiceParts {
+        datasets: config.datasets.values().cloned().collect(),
+        store,
+        upstream: Arc::new(upstream),
+        sidecars: Default::default(),
+        events: sink,
+        clock: Arc::new(SystemClock),
+        request_timeout: config.server.request_timeout,
+    });
+    (svc, events)
+}
+
+/// The upstream-sim's counters read over HTTP, as a client would.
+pub async fn sim_stats(addr: SocketAddr) -> prewarm_server::upstream_sim::SimStats {
+    http()
+        .get(format!("http://{addr}/stats"))
+        .send()
+        .await
+        .expect("sim answers /stats")
+        .json()
+        .await
+        .expect("stats JSON")
+}
