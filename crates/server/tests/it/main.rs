@@ -3,8 +3,10 @@
 //! keep link times down.
 
 mod coalescing;
+mod config;
 mod proxy;
 mod rate_limit;
+mod redaction;
 mod store_conformance;
 mod support;
 mod warm;

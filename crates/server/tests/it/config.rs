@@ -1,0 +1,127 @@
+//! Config errors name the file, line or field at fault.
+
+use std::io::Write;
+
+use prewarm_server::config::{self, CliOverrides, ConfigError, ENV_VARS, RawConfig, StoreBackend};
+
+fn validate(toml: &str) -> Result<prewarm_server::config::ServeConfig, ConfigError> {
+    RawConfig::from_toml(toml, "prewarm.toml")?.validate(&|_| None)
+}
+
+fn err(toml: &str) -> String {
+    validate(toml).unwrap_err().to_string()
+}
+
+#[test]
+fn bad_values_name_their_field() {
+    let cases = [
+        ("[datasets.quote]\nttl_s = 0\n", "datasets.quote.ttl_s: must be > 0"),
+        ("[datasets.quote]\nttl_s = -5\n", "datasets.quote.ttl_s: must be > 0"),
+        ("[datasets.quote]\nkey_pattern = \"[A-\"\n", "datasets.quote.key_pattern:"),
+        ("[datasets.bars]\nttl_s = 5\n", "datasets.bars.url: missing"),
+        ("[datasets.quote]\nurl = \"ftp://x/{key}\"\n", "datasets.quote.url: must start with http"),
+        ("[datasets.quote]\nurl = \"http://x/\"\n", "datasets.quote.url: must contain {key}"),
+        (
+            "[datasets.quote]\nurl = \"http://x/{key}\"\nbatch_url = \"http://x/q\"\n",
+            "datasets.quote.batch_url: must contain {keys}",
+        ),
+        ("[datasets.Quote]\nurl = \"http://x/{key}\"\n", "datasets.Quote:"),
+        ("[server]\nlisten = \"localhost\"\n", "server.listen:"),
+        ("[server]\nrequest_timeout_s = 0\n", "server.request_timeout_s: must be > 0"),
+        ("[store]\nbackend = \"mongo\"\n", "store.backend:"),
+        ("[store]\nmemory_limit_mb = 0\n", "store.memory_limit_mb: must be >= 1"),
+        ("[upstream]\nmax_concurrent = 0\n", "upstream.max_concurrent: must be >= 1"),
+        ("[upstream]\nbackoff_base_ms = 500\nbackoff_max_ms = 100\n", "upstream.backoff_max_ms:"),
+        ("[warming]\nrate_limit_per_min = -1\n", "warming.rate_limit_per_min: must be >= 0"),
+        (
+            "[datasets.quote]\nurl = \"http://x/{key}\"\n[datasets.quote.sidecar]\nredis = \"redis://h:1\"\nkey_template = \"q\"\n",
+            "datasets.quote.sidecar.key_template: must contain {key}",
+        ),
+    ];
+    for (toml, expected) in cases {
+        let e = err(toml);
+        assert!(e.starts_with(expected), "for {toml:?}: got {e:?}, expected {expected:?}");
+    }
+}
+
+#[test]
+fn unknown_and_mistyped_fields_name_file_line_and_field() {
+    let e = err("[server]\nlisten = \"127.0.0.1:1\"\n\n[datasets.quote]\nttl = 5\n");
+    assert!(e.starts_with("prewarm.toml:"), "{e}");
+    assert!(e.contains("line 5") && e.contains("ttl"), "{e}");
+    let e = err("[datasets.quote]\nttl_s = \"five\"\n");
+    assert!(e.contains("line 2") && e.contains("ttl_s"), "{e}");
+}
+
+#[test]
+fn missing_env_var_in_a_template_is_named() {
+    let e = err("[datasets.quote]\nurl = \"https://api.example.com/v2/{key}?apiKey=${API_KEY}\"\n");
+    assert_eq!(e, "datasets.quote.url: environment variable API_KEY is not set");
+}
+
+#[test]
+fn file_env_and_flags_layer_in_order() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(
+        file,
+        "[server]\nlisten = \"127.0.0.1:7001\"\nadmin_listen = \"127.0.0.1:7002\"\n[store]\nmemory_limit_mb = 50\n[warming]\npopular_limit = 10\n[datasets.quote]\nurl = \"https://api.example.com/{{key}}?k=${{API_KEY}}\"\nttl_s = 15"
+    )
+    .unwrap();
+    let env = |name: &str| match name {
+        "WARMING_POPULAR_LIMIT" => Some("25".to_string()),
+        "WARMING_MEMORY_LIMIT_MB" => Some("64".to_string()),
+        "WARMING_ENABLED" => Some("false".to_string()),
+        "WARMING_RATE_LIMIT" => Some("30".to_string()),
+        "PREWARM_ADMIN_LISTEN" => Some("127.0.0.1:7003".to_string()),
+        "API_KEY" => Some("k-123".to_string()),
+        _ => None,
+    };
+    let flags = CliOverrides {
+        config: Some(file.path().to_path_buf()),
+        store: Some("redis://127.0.0.1:6390".into()),
+        ..CliOverrides::default()
+    };
+    let cfg = config::load(&flags, &env).unwrap();
+    assert_eq!(cfg.server.listen.port(), 7001, "file");
+    assert_eq!(cfg.server.admin_listen.port(), 7003, "env beats file");
+    assert_eq!(cfg.store.memory_limit_mb, 64);
+    assert_eq!(cfg.warming.popular_limit, 25);
+    assert!(!cfg.warming.enabled);
+    assert_eq!(cfg.warming.rate_limit_per_min, 30.0);
+    assert_eq!(cfg.store.backend, StoreBackend::Redis { url: "redis://127.0.0.1:6390".into() });
+    assert_eq!(cfg.datasets["quote"].ttl_s, 15.0);
+    assert_eq!(cfg.datasets["quote"].url.render_key("BRK.B"), "https://api.example.com/BRK.B?k=k-123");
+    assert!(!cfg.builtin_upstream);
+}
+
+#[test]
+fn missing_config_file_is_named() {
+    let flags = CliOverrides {
+        config: Some("/nonexistent/prewarm.toml".into()),
+        ..CliOverrides::default()
+    };
+    let e = config::load(&flags, &|_| None).unwrap_err().to_string();
+    assert!(e.starts_with("/nonexistent/prewarm.toml:"), "{e}");
+}
+
+#[test]
+fn bad_env_value_names_variable_and_field() {
+    let e = config::load(&CliOverrides::default(), &|n| (n == "WARMING_ENABLED").then(|| "maybe".into()))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("WARMING_ENABLED") && e.contains("warming.enabled"), "{e}");
+}
+
+#[test]
+fn env_table_is_documented_and_unique() {
+    let mut names: Vec<&str> = ENV_VARS.iter().map(|v| v.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), ENV_VARS.len());
+    for v in ENV_VARS {
+        assert!(!v.doc.is_empty() && v.field.contains('.'), "{v:?}");
+    }
+    for seed in ["WARMING_ENABLED", "WARMING_POPULAR_LIMIT", "WARMING_RATE_LIMIT", "WARMING_MEMORY_LIMIT_MB"] {
+        assert!(names.contains(&seed), "{seed}");
+    }
+}

@@ -1,0 +1,115 @@
+//! API keys never appear in logs, error strings or Debug output.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use tracing_subscriber::fmt::MakeWriter;
+
+use crate::support::{self, TestCfg, get, http};
+
+const SECRET: &str = "sk_live_9f8e7d6c5b4a";
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    (name == "API_KEY").then(|| SECRET.to_string())
+}
+
+fn closed_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// Runs a daemon whose quote URL is `url`, makes `requests`, and returns
+/// (logs, response bodies, Debug of the config).
+async fn exercise(cfg: TestCfg, requests: &[&str]) -> (String, String, String) {
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    // Current-thread runtime: every task runs on this thread, under this
+    // subscriber.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let config = cfg.config(&env);
+    let debug = format!("{config:?}");
+    let d = prewarm_server::serve::start(config).await.unwrap();
+    let c = http();
+    let mut bodies = String::new();
+    for key in requests {
+        let r = get(&c, format!("http://{}/v1/quote/{key}", d.proxy_addr)).await;
+        bodies.push_str(&r.text().await.unwrap());
+    }
+    d.shutdown().await.unwrap();
+    (logs.text(), bodies, debug)
+}
+
+#[tokio::test]
+async fn query_key_is_redacted_from_transport_errors_and_logs() {
+    let dead = closed_port();
+    let mut cfg = TestCfg::new(dead);
+    cfg.max_retries = 1;
+    cfg.url = Some(format!("http://{dead}/v1/quote/{{key}}?apiKey=${{API_KEY}}&region=us"));
+    let (logs, bodies, debug) = exercise(cfg, &["AAPL"]).await;
+    let body: Value = serde_json::from_str(&bodies).unwrap();
+    assert_eq!(body["error"]["code"], "upstream_error", "{bodies}");
+    for text in [&logs, &bodies, &debug] {
+        assert!(!text.contains(SECRET), "secret leaked:\n{text}");
+    }
+    assert!(logs.contains("upstream fetch failed"), "the failure was logged:\n{logs}");
+    assert!(debug.contains("apiKey=REDACTED"), "{debug}");
+    assert!(logs.contains("apiKey=REDACTED"), "the URL is in the log, redacted:\n{logs}");
+}
+
+#[tokio::test]
+async fn path_key_is_redacted_too() {
+    let dead = closed_port();
+    let mut cfg = TestCfg::new(dead);
+    cfg.url = Some(format!("http://{dead}/${{API_KEY}}/quote/{{key}}"));
+    let (logs, bodies, debug) = exercise(cfg, &["AAPL"]).await;
+    for text in [&logs, &bodies, &debug] {
+        assert!(!text.contains(SECRET), "secret leaked:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn rate_limit_warning_shows_the_url_without_the_key() {
+    let sim = support::sim(|c| {
+        c.rate_limit_per_min = Some(1);
+    })
+    .await;
+    let mut cfg = TestCfg::new(sim.addr());
+    cfg.request_timeout_s = 0.5;
+    cfg.url = Some(format!("http://{}/v1/quote/{{key}}?apiKey=${{API_KEY}}", sim.addr()));
+    let (logs, bodies, _) = exercise(cfg, &["AAPL", "MSFT"]).await;
+    assert_eq!(sim.stats().rate_limited, 1);
+    assert!(logs.contains("apiKey=REDACTED"), "the URL is logged, redacted:\n{logs}");
+    assert!(!logs.contains(SECRET) && !bodies.contains(SECRET));
+}
