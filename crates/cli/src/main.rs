@@ -1,5 +1,6 @@
 //! The `prewarm` binary: thin subcommands over the library crates.
 
+mod gen_cmd;
 mod replay_cmd;
 
 use clap::{Parser, Subcommand};
@@ -19,12 +20,15 @@ enum Command {
     /// Replay a trace: hit rate, API cost and the distance to the
     /// clairvoyant bound, with and without warming.
     Replay(replay_cmd::ReplayArgs),
+    /// Generate a synthetic market-data workload (trace and universe).
+    GenTrace(gen_cmd::GenArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Replay(args) => replay_cmd::run(args),
+        Command::GenTrace(args) => gen_cmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,6 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use prewarm_core::strategy::StrategySet;
 use prewarm_sim::replay::{ReplayConfig, replay};
 use prewarm_sim::trace::read_trace_with_progress;
+use prewarm_sim::universe::read_universe;
 use std::path::PathBuf;
 
 /// Arguments of `prewarm replay`.
@@ -30,6 +31,9 @@ pub struct ReplayArgs {
     /// Refresh-ahead threshold as a fraction of the TTL.
     #[arg(long, value_name = "FRACTION", default_value_t = 0.8)]
     refresh_fraction: f64,
+    /// Universe file, CSV `key,group[,weight]`: the groups (sectors) of keys.
+    #[arg(long, value_name = "FILE")]
+    universe: Option<PathBuf>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -58,6 +62,10 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         strategies,
         refresh_fraction: args.refresh_fraction,
         hourly_series: false,
+        universe: match &args.universe {
+            Some(p) => read_universe(p)?,
+            None => Vec::new(),
+        },
     };
     let reading = bar(0, "reading");
     let trace = read_trace_with_progress(&args.trace, &mut |done, total| {

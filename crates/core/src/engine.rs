@@ -16,95 +16,15 @@
 use crate::UnixSeconds;
 use crate::budget::TokenBucket;
 use crate::cache::{CacheModel, Displaced, FetchOrigin, Freshness, KeyId, KeyTable};
-use crate::planner::{Candidate, Planner};
+use crate::planner::Planner;
 use crate::stats::{Event, Series, Stats};
-use crate::strategy::{StrategyId, StrategySet};
-use thiserror::Error;
+use crate::strategies::{Ctx, Strategies};
+use crate::strategy::StrategyId;
+use crate::tracker::{AccessContext, Tracker};
+use rustc_hash::FxHashSet;
 
-/// Configuration of one engine (one dataset).
-#[derive(Debug, Clone, PartialEq)]
-pub struct EngineConfig {
-    /// Seconds an entry stays fresh after its fetch.
-    pub ttl_s: f64,
-    /// Warming fetches allowed per minute (token bucket refill).
-    pub warm_rate_per_min: f64,
-    /// Token bucket capacity; `None` means equal to the rate.
-    pub warm_burst: Option<f64>,
-    /// Capacity of the cache in entries; `None` is unlimited.
-    pub capacity_entries: Option<usize>,
-    /// Strategies allowed to warm.
-    pub strategies: StrategySet,
-    /// Refresh-ahead starts once an entry's age reaches this fraction of
-    /// the TTL (the seed's `refresh_threshold`, 0.8).
-    pub refresh_fraction: f64,
-    /// Bound on queued candidates.
-    pub max_queued_candidates: usize,
-    /// Width of the buckets of the time series kept in [`Stats`], if any.
-    pub series_bucket_s: Option<f64>,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        EngineConfig {
-            ttl_s: 60.0,
-            warm_rate_per_min: 100.0,
-            warm_burst: None,
-            capacity_entries: None,
-            strategies: StrategySet::all(),
-            refresh_fraction: 0.8,
-            max_queued_candidates: 100_000,
-            series_bucket_s: None,
-        }
-    }
-}
-
-/// A configuration value that cannot work.
-#[derive(Debug, Clone, PartialEq, Error)]
-#[error("invalid engine config: `{field}` {problem}")]
-pub struct ConfigError {
-    /// The field at fault.
-    pub field: &'static str,
-    /// What is wrong with it.
-    pub problem: String,
-}
-
-impl EngineConfig {
-    /// Checks every field, naming the first bad one.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |field, problem: &str| {
-            Err(ConfigError {
-                field,
-                problem: problem.to_string(),
-            })
-        };
-        if !(self.ttl_s.is_finite() && self.ttl_s > 0.0) {
-            return bad("ttl_s", "must be a positive number of seconds");
-        }
-        if !(self.warm_rate_per_min.is_finite() && self.warm_rate_per_min >= 0.0) {
-            return bad("warm_rate_per_min", "must be zero or more");
-        }
-        if let Some(b) = self.warm_burst
-            && !(b.is_finite() && b >= 0.0)
-        {
-            return bad("warm_burst", "must be zero or more");
-        }
-        if self.capacity_entries == Some(0) {
-            return bad(
-                "capacity_entries",
-                "must be at least 1 (omit it for unlimited)",
-            );
-        }
-        if !(self.refresh_fraction > 0.0 && self.refresh_fraction < 1.0) {
-            return bad("refresh_fraction", "must be strictly between 0 and 1");
-        }
-        if let Some(b) = self.series_bucket_s
-            && !(b.is_finite() && b > 0.0)
-        {
-            return bad("series_bucket_s", "must be a positive number of seconds");
-        }
-        Ok(())
-    }
-}
+mod config;
+pub use config::{ConfigError, EngineConfig};
 
 /// The answer to an access.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -143,6 +63,10 @@ pub struct Engine {
     budget: TokenBucket,
     planner: Planner,
     stats: Stats,
+    tracker: Tracker,
+    strategies: Strategies,
+    /// Keys with a warming fetch issued and not yet reported back.
+    in_flight: FxHashSet<KeyId>,
     /// The latest instant the engine has seen; time never runs backwards
     /// inside the engine.
     now_s: UnixSeconds,
@@ -165,6 +89,9 @@ impl Engine {
             ),
             planner: Planner::new(cfg.max_queued_candidates),
             stats,
+            tracker: Tracker::new(cfg.tracker.clone())?,
+            strategies: Strategies::new(cfg.warming.clone(), cfg.ttl_s),
+            in_flight: FxHashSet::default(),
             cfg,
             now_s: f64::NEG_INFINITY,
         })
@@ -201,71 +128,64 @@ impl Engine {
 
     /// Records a client access at `now_s` and answers whether it hits.
     /// Never call this for a warming fetch.
-    pub fn on_access(&mut self, now_s: UnixSeconds, key: KeyId) -> Lookup {
+    pub fn on_access(&mut self, now_s: UnixSeconds, key: KeyId, ctx: &AccessContext<'_>) -> Lookup {
         self.now_s = self.now_s.max(now_s);
         // The bucket is full at the first request: start its clock now.
         self.budget.available(now_s);
-        let lookup = match self.cache.freshness(key, now_s) {
+        let (lookup, hit_fetched_at_s) = match self.cache.freshness(key, now_s) {
             Freshness::Fresh(e) => {
-                let credited = match e.origin {
-                    FetchOrigin::Warm(s) => Some(s),
-                    FetchOrigin::Demand => None,
-                };
-                self.stats.record(
-                    now_s,
-                    Event::Request {
-                        hit: true,
-                        credited,
-                    },
-                );
-                if self.cache.mark_used(key)
-                    && let Some(s) = credited
-                {
-                    self.stats.record(now_s, Event::WarmUsed(s));
-                }
-                self.after_hit(now_s, key, e.fetched_at_s);
-                Lookup::Hit {
-                    age_s: now_s - e.fetched_at_s,
-                    origin: e.origin,
-                }
+                self.count_hit(now_s, key, e.origin);
+                let age_s = now_s - e.fetched_at_s;
+                (Lookup::Hit { age_s, origin: e.origin }, Some(e.fetched_at_s))
             }
             other => {
-                self.stats.record(
-                    now_s,
-                    Event::Request {
-                        hit: false,
-                        credited: None,
-                    },
-                );
-                Lookup::Miss {
-                    stale: matches!(other, Freshness::Stale(_)),
-                }
+                self.stats.record(now_s, Event::Request { hit: false, credited: None });
+                let stale = matches!(other, Freshness::Stale(_));
+                (Lookup::Miss { stale }, None)
             }
         };
         self.cache.touch(key);
+        let tracked = self.tracker.track_access(self.keys.name(key), now_s, ctx);
+        let (strategies, mut ctx) = self.split();
+        strategies.on_access(&mut ctx, now_s, key, Some(tracked), hit_fetched_at_s);
         lookup
     }
 
-    /// Strategy reactions to a hit on an entry fetched at `fetched_at_s`.
-    fn after_hit(&mut self, now_s: UnixSeconds, key: KeyId, fetched_at_s: UnixSeconds) {
-        let ttl_s = self.cfg.ttl_s;
-        if self.cfg.strategies.contains(StrategyId::Refresh)
-            && now_s - fetched_at_s >= self.cfg.refresh_fraction * ttl_s
+    /// The strategies and what they may touch of the rest of the engine.
+    fn split(&mut self) -> (&mut Strategies, Ctx<'_>) {
+        let ctx = Ctx {
+            cache: &self.cache,
+            planner: &mut self.planner,
+            tracker: &mut self.tracker,
+            keys: &mut self.keys,
+            enabled: self.cfg.strategies,
+        };
+        (&mut self.strategies, ctx)
+    }
+
+    fn count_hit(&mut self, now_s: UnixSeconds, key: KeyId, origin: FetchOrigin) {
+        let credited = match origin {
+            FetchOrigin::Warm(s) => Some(s),
+            FetchOrigin::Demand => None,
+        };
+        self.stats.record(now_s, Event::Request { hit: true, credited });
+        if self.cache.mark_used(key)
+            && let Some(s) = credited
         {
-            // Refresh-ahead on read (Caffeine's refreshAfterWrite, Coherence's
-            // refresh-ahead factor): worth one expected hit, and only until
-            // the entry goes stale.
-            self.planner.propose(
-                Candidate {
-                    key,
-                    strategy: StrategyId::Refresh,
-                    value: 1.0,
-                    not_before_s: now_s,
-                    expires_s: fetched_at_s + ttl_s,
-                },
-                now_s,
-            );
+            self.stats.record(now_s, Event::WarmUsed(s));
+            self.strategies.calibration.on_used(s);
         }
+    }
+
+    /// Tells the tracker which groups (sectors, indices, watchlists) `key`
+    /// belongs to, e.g. from a universe file.
+    pub fn set_groups(&mut self, key: &str, groups: &[&str]) {
+        self.tracker.set_groups(key, groups);
+    }
+
+    /// The access tracker.
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
     }
 
     /// Records a completed fetch of `key`. A demand fetch counts as an API
@@ -275,8 +195,13 @@ impl Engine {
         if origin == FetchOrigin::Demand {
             self.stats.record(now_s, Event::DemandFetch);
         }
+        if let FetchOrigin::Warm(_) = origin {
+            self.in_flight.remove(&key);
+        }
         if ok {
             let Displaced { .. } = self.cache.insert(key, now_s, origin);
+            let (strategies, mut ctx) = self.split();
+            strategies.on_fetched(&mut ctx, now_s, key);
         }
     }
 
@@ -291,15 +216,20 @@ impl Engine {
         if self.budget.tokens_at(now_s) < 1.0 {
             return None;
         }
-        let cache = &self.cache;
-        let min_fresh_s = self.cfg.ttl_s * (1.0 - self.cfg.refresh_fraction);
+        let (cache, in_flight) = (&self.cache, &self.in_flight);
         let c = self.planner.pop_best(now_s, |c| {
-            // Never spend on a key that stays fresh long enough anyway.
-            cache.fresh_for_s(c.key, now_s) <= min_fresh_s
+            // Never spend on a key that stays fresh long enough anyway, or
+            // that a fetch already in flight will make fresh.
+            let fresh = cache
+                .entry(c.key)
+                .is_some_and(|e| crate::cache::is_fresh(e.fetched_at_s, cache.ttl_s(), c.needed_at_s));
+            !fresh && !in_flight.contains(&c.key)
         })?;
         let took = self.budget.try_take(now_s);
         debug_assert!(took, "tokens were checked above");
         self.stats.record(now_s, Event::WarmFetch(c.strategy));
+        self.strategies.calibration.on_issued(c.strategy, f64::from(c.raw_value));
+        self.in_flight.insert(c.key);
         Some(WarmOrder {
             key: c.key,
             strategy: c.strategy,
@@ -316,16 +246,21 @@ impl Engine {
         } else {
             None
         };
-        let t = match (token, self.planner.next_opening()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        t.map(|t| t.max(self.now_s))
+        if self.now_s == f64::NEG_INFINITY {
+            return None; // nothing runs before the first access
+        }
+        let t = [token, self.planner.next_opening(), Some(self.strategies.next_tick_s())]
+            .into_iter()
+            .flatten()
+            .fold(f64::INFINITY, f64::min);
+        t.is_finite().then(|| t.max(self.now_s))
     }
 
     /// Runs what is due at `now_s`. Follow with `poll_warm(now_s)`.
     pub fn handle_timeout(&mut self, now_s: UnixSeconds) {
         self.now_s = self.now_s.max(now_s);
+        let (strategies, mut ctx) = self.split();
+        strategies.tick(&mut ctx, now_s);
         self.planner.advance(now_s);
     }
 }

@@ -35,6 +35,7 @@ pub mod engine;
 pub mod planner;
 pub mod snapshot;
 pub mod stats;
+pub mod strategies;
 pub mod strategy;
 pub mod tracker;
 

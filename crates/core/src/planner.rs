@@ -25,10 +25,15 @@ pub struct Candidate {
     pub key: KeyId,
     /// The strategy charged for the fetch.
     pub strategy: StrategyId,
-    /// Expected hits gained by fetching in the window; higher goes first.
+    /// Calibrated chance that the fetch serves a hit; higher goes first.
     pub value: f32,
+    /// The strategy's own estimate before calibration.
+    pub raw_value: f32,
     /// The earliest instant the fetch is worth making.
     pub not_before_s: UnixSeconds,
+    /// The instant the entry must be fresh at; a key already fresh then is
+    /// not worth a fetch.
+    pub needed_at_s: UnixSeconds,
     /// The instant after which the fetch is no longer worth making.
     pub expires_s: UnixSeconds,
 }
@@ -195,7 +200,9 @@ mod tests {
             key: KeyId(key),
             strategy: StrategyId::Popular,
             value,
+            raw_value: value,
             not_before_s,
+            needed_at_s: not_before_s,
             expires_s,
         }
     }

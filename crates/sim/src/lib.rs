@@ -1,7 +1,24 @@
-//! Replay and simulation driver of prewarm (being written).
+//! Replay and simulation driver of prewarm: the core engine on virtual time.
 //!
 //! Module map and invariants:
+//! - [`trace`]: reads `timestamp,key[,client]` CSV (gzip'd by `.gz`);
+//!   timestamps non-decreasing; every bad line is an error naming file and
+//!   line, nothing is skipped.
+//! - [`baseline`]: the no-warming TTL cache, exact to the request (fresh iff
+//!   `f <= t < f + ttl`), optional LRU capacity; its miss groups.
+//! - [`bound`]: the clairvoyant bound: EDF over the baseline's miss groups
+//!   through the warming token bucket; never below the baseline.
+//! - [`replay`]: drives the core engine over a trace on virtual time with
+//!   the causality rule of `replay-semantics.md`; no look-ahead.
+//! - [`table`]: the human-readable report.
+//! - [`universe`]: `key,group[,weight]` files giving keys their groups.
 //! - [`r#gen`]: `gen-trace`, the synthetic market workload generator;
 //!   deterministic in its config, requests in non-decreasing time order.
 
+pub mod baseline;
+pub mod bound;
 pub mod r#gen;
+pub mod replay;
+pub mod table;
+pub mod trace;
+pub mod universe;

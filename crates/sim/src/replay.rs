@@ -11,10 +11,13 @@
 use crate::baseline::baseline;
 use crate::bound::clairvoyant_bound;
 use crate::trace::Trace;
+use crate::universe::Membership;
 use prewarm_core::cache::{FetchOrigin, KeyId};
 use prewarm_core::engine::{ConfigError, Engine, EngineConfig, Lookup};
 use prewarm_core::stats::{Counters, ratio};
+use prewarm_core::strategies::WarmingConfig;
 use prewarm_core::strategy::{StrategyId, StrategySet};
+use prewarm_core::tracker::AccessContext;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -33,6 +36,8 @@ pub struct ReplayConfig {
     pub refresh_fraction: f64,
     /// Keep an hourly series of the warmed run (for plots).
     pub hourly_series: bool,
+    /// Group memberships (sectors, indices) known before the first request.
+    pub universe: Vec<Membership>,
 }
 
 impl Default for ReplayConfig {
@@ -44,6 +49,7 @@ impl Default for ReplayConfig {
             strategies: StrategySet::all(),
             refresh_fraction: 0.8,
             hourly_series: false,
+            universe: Vec::new(),
         }
     }
 }
@@ -56,7 +62,10 @@ impl ReplayConfig {
             warm_burst: None,
             capacity_entries: self.capacity_entries,
             strategies: self.strategies,
-            refresh_fraction: self.refresh_fraction,
+            warming: WarmingConfig {
+                refresh_fraction: self.refresh_fraction,
+                ..WarmingConfig::default()
+            },
             series_bucket_s: self.hourly_series.then_some(3600.0),
             ..EngineConfig::default()
         }
@@ -154,6 +163,9 @@ pub fn replay(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ReplayRun, ConfigError> {
     let mut engine = Engine::new(cfg.engine_config())?;
+    for m in &cfg.universe {
+        engine.set_groups(&m.key, &[m.group.as_str()]);
+    }
     run_warmed(&mut engine, trace, progress);
     let base = baseline(trace, cfg.ttl_s, cfg.capacity_entries);
     let bound = clairvoyant_bound(trace, cfg.ttl_s, cfg.warm_rate_per_min);
@@ -225,7 +237,9 @@ pub fn run_warmed(engine: &mut Engine, trace: &Trace, progress: &mut dyn FnMut(u
     for (i, (&t, &k)) in trace.times_s.iter().zip(&trace.key_ids).enumerate() {
         run_due_timers(engine, t);
         let key = ids[k as usize];
-        if let Lookup::Miss { .. } = engine.on_access(t, key) {
+        let client = trace.client_ids.as_ref().map(|c| &*trace.clients[c[i] as usize]);
+        let ctx = AccessContext { client, groups: &[] };
+        if let Lookup::Miss { .. } = engine.on_access(t, key, &ctx) {
             engine.on_fetched(t, key, FetchOrigin::Demand, true);
         }
         perform_warming(engine, t);

@@ -1,13 +1,17 @@
 use super::*;
+use crate::strategy::StrategySet;
 
+/// An engine that proposes every candidate whatever its value, so that
+/// the mechanics can be tested on tiny inputs.
 fn engine(strategies: &str, rate: f64) -> Engine {
-    Engine::new(EngineConfig {
+    let mut cfg = EngineConfig {
         ttl_s: 60.0,
         warm_rate_per_min: rate,
         strategies: StrategySet::parse_list(strategies).unwrap(),
         ..EngineConfig::default()
-    })
-    .unwrap()
+    };
+    cfg.warming.min_value = 0.0;
+    Engine::new(cfg).unwrap()
 }
 
 /// Drives `e` like the replay driver: timers, then the access, then a
@@ -20,7 +24,7 @@ fn access(e: &mut Engine, now_s: f64, key: KeyId) -> Lookup {
         e.handle_timeout(t);
         drain(e, t);
     }
-    let l = e.on_access(now_s, key);
+    let l = e.on_access(now_s, key, &AccessContext::default());
     if let Lookup::Miss { .. } = l {
         e.on_fetched(now_s, key, FetchOrigin::Demand, true);
     }
@@ -126,10 +130,7 @@ fn invalid_config_names_the_field() {
     })
     .unwrap_err();
     assert_eq!(err.field, "ttl_s");
-    let err = Engine::new(EngineConfig {
-        refresh_fraction: 1.5,
-        ..EngineConfig::default()
-    })
-    .unwrap_err();
-    assert_eq!(err.field, "refresh_fraction");
+    let mut cfg = EngineConfig::default();
+    cfg.warming.refresh_fraction = 1.5;
+    assert_eq!(Engine::new(cfg).unwrap_err().field, "warming.refresh_fraction");
 }

@@ -1,0 +1,197 @@
+//! Per-key timing state the strategies share: when the key was last
+//! accessed, its short-term access rate, and its cadence (the typical gap
+//! between accesses, with its spread, and how often the cadence predicted
+//! the next access right).
+//!
+//! Invariants: a slot is a few words and is indexed by the engine's dense
+//! [`KeyId`]; it is updated only by client accesses (never by warming), and
+//! only with non-decreasing times.
+
+use crate::UnixSeconds;
+use crate::cache::KeyId;
+
+/// Time constant of the short-term rate, in seconds. Ten minutes: long
+/// enough to smooth a poll cycle, short enough to fall within minutes when
+/// a key goes quiet (after the close, overnight).
+pub const RATE_TAU_S: f64 = 600.0;
+/// Weight of the newest gap in the cadence averages.
+const GAP_ALPHA: f32 = 0.3;
+/// Decay of past outcomes per new outcome in the prediction score.
+const SCORE_DECAY: f32 = 0.8;
+/// Prior of the prediction score: half a success in two trials, so a key
+/// must see its cadence come true twice before it scores above 0.5.
+const SCORE_PRIOR: (f32, f32) = (0.5, 2.0);
+
+/// Timing state of one key.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyState {
+    /// Last client access; `NEG_INFINITY` before the first.
+    pub last_access_s: UnixSeconds,
+    /// Short-term rate, accesses per second, as of `last_access_s`.
+    rate_per_s: f32,
+    /// Mean gap between accesses, seconds.
+    pub gap_mean_s: f32,
+    /// Mean absolute deviation of the gap, seconds.
+    pub gap_dev_s: f32,
+    /// Gaps observed (saturating).
+    pub gaps: u16,
+    /// Decayed count of cadence predictions that came true.
+    cadence_hits: f32,
+    /// Decayed count of cadence predictions evaluated.
+    cadence_trials: f32,
+}
+
+const NEW: KeyState = KeyState {
+    last_access_s: f64::NEG_INFINITY,
+    rate_per_s: 0.0,
+    gap_mean_s: 0.0,
+    gap_dev_s: 0.0,
+    gaps: 0,
+    cadence_hits: 0.0,
+    cadence_trials: 0.0,
+};
+
+/// A predicted next access.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NextAccess {
+    /// The predicted instant.
+    pub at_s: UnixSeconds,
+    /// Half-width of the window the prediction is expected to fall in.
+    pub margin_s: f64,
+    /// How often such predictions came true for this key.
+    pub score: f32,
+}
+
+impl KeyState {
+    /// How often the cadence predicted the next access right, in [0, 1],
+    /// shrunk toward the prior while there is little evidence.
+    pub fn cadence_score(&self) -> f32 {
+        (self.cadence_hits + SCORE_PRIOR.0) / (self.cadence_trials + SCORE_PRIOR.1)
+    }
+
+    /// Short-term rate at `now_s`, accesses per second.
+    pub fn rate_at(&self, now_s: UnixSeconds) -> f64 {
+        if self.last_access_s == f64::NEG_INFINITY {
+            return 0.0;
+        }
+        f64::from(self.rate_per_s) * (-(now_s - self.last_access_s).max(0.0) / RATE_TAU_S).exp()
+    }
+
+    /// Probability of at least one access in a window of `len_s` seconds
+    /// starting at `now_s`, if accesses were Poisson at the current rate.
+    pub fn p_access_within(&self, now_s: UnixSeconds, len_s: f64) -> f64 {
+        1.0 - (-self.rate_at(now_s) * len_s).exp()
+    }
+
+    /// The cadence's next predicted access, once it has seen enough gaps.
+    /// `ttl_s` bounds the margin so that a warm at `at_s - margin_s` still
+    /// covers `at_s + margin_s`.
+    pub fn next_access(&self, ttl_s: f64) -> Option<NextAccess> {
+        if self.gaps < 2 || self.gap_mean_s <= 0.0 {
+            return None;
+        }
+        let margin_s = (2.0 * f64::from(self.gap_dev_s) + 0.5).min(ttl_s / 2.0);
+        Some(NextAccess {
+            at_s: self.last_access_s + f64::from(self.gap_mean_s),
+            margin_s,
+            score: self.cadence_score(),
+        })
+    }
+
+    fn on_access(&mut self, now_s: UnixSeconds, ttl_s: f64) {
+        if self.last_access_s == f64::NEG_INFINITY {
+            self.last_access_s = now_s;
+            self.rate_per_s = (1.0 / RATE_TAU_S) as f32;
+            return;
+        }
+        // Was the cadence right? The access had to fall inside the window a
+        // warm at `at - margin` would have kept fresh.
+        if let Some(p) = self.next_access(ttl_s) {
+            let start = p.at_s - p.margin_s;
+            let hit = now_s >= start && now_s < start + ttl_s;
+            self.cadence_hits = self.cadence_hits * SCORE_DECAY + if hit { 1.0 } else { 0.0 };
+            self.cadence_trials = self.cadence_trials * SCORE_DECAY + 1.0;
+        }
+        let gap = (now_s - self.last_access_s).max(0.0) as f32;
+        if self.gaps == 0 {
+            self.gap_mean_s = gap;
+        } else {
+            let dev = (gap - self.gap_mean_s).abs();
+            self.gap_dev_s += GAP_ALPHA * (dev - self.gap_dev_s);
+            self.gap_mean_s += GAP_ALPHA * (gap - self.gap_mean_s);
+        }
+        self.gaps = self.gaps.saturating_add(1);
+        self.rate_per_s = (self.rate_at(now_s) + 1.0 / RATE_TAU_S) as f32;
+        self.last_access_s = now_s;
+    }
+}
+
+/// Timing state of every key, indexed by [`KeyId`].
+#[derive(Debug, Clone, Default)]
+pub struct KeyStates {
+    slots: Vec<KeyState>,
+}
+
+impl KeyStates {
+    /// The state of `key` (a fresh state if never accessed).
+    pub fn get(&self, key: KeyId) -> KeyState {
+        self.slots.get(key.0 as usize).copied().unwrap_or(NEW)
+    }
+
+    /// Records a client access of `key` at `now_s` and returns its state.
+    pub fn on_access(&mut self, key: KeyId, now_s: UnixSeconds, ttl_s: f64) -> KeyState {
+        let ix = key.0 as usize;
+        if self.slots.len() <= ix {
+            self.slots.resize(ix + 1, NEW);
+        }
+        self.slots[ix].on_access(now_s, ttl_s);
+        self.slots[ix]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fixed_period_is_learned_and_predicted() {
+        let mut s = KeyStates::default();
+        let k = KeyId(0);
+        for i in 0..20 {
+            s.on_access(k, 1000.0 + f64::from(i) * 120.0, 60.0);
+        }
+        let st = s.get(k);
+        let p = st.next_access(60.0).unwrap();
+        assert!((p.at_s - (1000.0 + 20.0 * 120.0)).abs() < 1.0, "next poll: {p:?}");
+        assert!(p.margin_s < 2.0);
+        assert!(p.score > 0.75, "a strict period scores high: {}", p.score);
+    }
+
+    #[test]
+    fn random_gaps_score_low() {
+        let mut s = KeyStates::default();
+        let k = KeyId(0);
+        let mut t = 0.0;
+        let mut x: u64 = 42;
+        for _ in 0..200 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let u = ((x >> 11) as f64) / ((1u64 << 53) as f64);
+            t += -(1.0 - u).ln() * 600.0; // Poisson, mean gap 10 min
+            s.on_access(k, t, 60.0);
+        }
+        assert!(s.get(k).cadence_score() < 0.5, "{}", s.get(k).cadence_score());
+    }
+
+    #[test]
+    fn rate_decays_when_the_key_goes_quiet() {
+        let mut s = KeyStates::default();
+        let k = KeyId(1);
+        for i in 0..600 {
+            s.on_access(k, f64::from(i), 60.0); // one a second
+        }
+        let st = s.get(k);
+        assert!(st.p_access_within(600.0, 60.0) > 0.99);
+        assert!(st.p_access_within(600.0 + 6.0 * 3600.0, 60.0) < 0.01);
+        assert_eq!(KeyStates::default().get(k).rate_at(5.0), 0.0);
+    }
+}

@@ -1,0 +1,207 @@
+//! The warming strategies: sources of candidates with an expected value.
+//!
+//! Each strategy turns what was learned into [`Candidate`]s for the
+//! planner. The raw value of a candidate is the strategy's own estimate of
+//! the chance that the fetch serves a hit; [`calibration`] rescales it by
+//! what the strategy's fetches actually earned (the adaptive budget split),
+//! and candidates below `min_value` are not proposed (bar a little
+//! exploration, so a strategy that under-promises can still prove itself).
+//!
+//! Module map:
+//! - [`keystate`]: per-key rate and cadence, fed by client accesses only;
+//! - [`calibration`]: per-strategy factor from measured efficiency;
+//! - `react`: strategies that react to an access or a fetch (refresh,
+//!   time by cadence, predictive, popular keep-fresh);
+//! - `ticks`: strategies that run on timers (popular list, trending,
+//!   sector rotation, tracker upkeep).
+//!
+//! Invariants: nothing here reads a clock; a candidate is never proposed
+//! for a key whose entry is fresh at the moment the candidate is needed;
+//! demand fetches never pass through here.
+
+pub mod calibration;
+pub mod keystate;
+mod react;
+mod ticks;
+
+use crate::UnixSeconds;
+use crate::cache::{CacheModel, KeyId, KeyTable};
+use crate::planner::{Candidate, Planner};
+use crate::strategy::{StrategyId, StrategySet};
+use crate::tracker::Tracker;
+use calibration::Calibration;
+use keystate::KeyStates;
+use rustc_hash::FxHashSet;
+use serde::{Deserialize, Serialize};
+
+/// Settings of the strategies. Defaults follow the seed's `WarmingConfig`
+/// where it has a value that still makes sense.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WarmingConfig {
+    /// Candidates whose calibrated value (chance of serving a hit) is below
+    /// this are not fetched: at 0.5 a fetch is expected to save at least as
+    /// many calls as it wastes.
+    pub min_value: f64,
+    /// Share of below-threshold candidates let through anyway, so that a
+    /// strategy that under-estimates itself gets measured.
+    pub exploration: f64,
+    /// Refresh-ahead starts when an entry's age reaches this share of its
+    /// TTL (the seed's `refresh_threshold`).
+    pub refresh_fraction: f64,
+    /// Size of the popular list kept fresh (the seed's `popular.limit`).
+    pub popular_limit: usize,
+    /// Seconds between recomputations of the popular list.
+    pub popular_interval_s: f64,
+    /// Lowest P(next | current) a prediction needs (the seed's
+    /// `predictive.confidence_threshold` is 0.7; calibration decides the
+    /// rest).
+    pub predictive_confidence_threshold: f64,
+    /// Most predictions followed per access.
+    pub predictive_limit: usize,
+    /// Seconds between trending scans.
+    pub trending_interval_s: f64,
+    /// Most trending keys acted on per scan.
+    pub trending_limit: usize,
+    /// Seconds between sector-rotation scans (the seed's
+    /// `sector_rotation.interval` is 3,600; bursts move faster).
+    pub sector_interval_s: f64,
+    /// A group whose short share over its long share exceeds this lift is
+    /// rotating in.
+    pub sector_min_lift: f64,
+    /// Members of a rotating group warmed per scan.
+    pub sector_members: usize,
+    /// Seconds between tracker upkeep runs.
+    pub maintain_interval_s: f64,
+}
+
+impl Default for WarmingConfig {
+    fn default() -> Self {
+        WarmingConfig {
+            min_value: 0.5,
+            exploration: 0.02,
+            refresh_fraction: 0.8,
+            popular_limit: 100,
+            popular_interval_s: 60.0,
+            predictive_confidence_threshold: 0.7,
+            predictive_limit: 4,
+            trending_interval_s: 10.0,
+            trending_limit: 20,
+            sector_interval_s: 300.0,
+            sector_min_lift: 1.5,
+            sector_members: 10,
+            maintain_interval_s: 60.0,
+        }
+    }
+}
+
+/// What the strategies may read and write of the engine while they run.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    /// The cache model (freshness checks).
+    pub cache: &'a CacheModel,
+    /// Where candidates go.
+    pub planner: &'a mut Planner,
+    /// What was learned.
+    pub tracker: &'a mut Tracker,
+    /// Key names to engine ids.
+    pub keys: &'a mut KeyTable,
+    /// Strategies allowed to warm.
+    pub enabled: StrategySet,
+}
+
+/// State of all strategies of one engine.
+#[derive(Debug)]
+pub struct Strategies {
+    cfg: WarmingConfig,
+    ttl_s: f64,
+    /// Per-key timing, by engine key id.
+    pub keys: KeyStates,
+    /// Per-strategy calibration.
+    pub calibration: Calibration,
+    popular_set: FxHashSet<KeyId>,
+    next_popular_s: UnixSeconds,
+    next_trending_s: UnixSeconds,
+    next_sector_s: UnixSeconds,
+    next_maintain_s: UnixSeconds,
+    explore_acc: f64,
+}
+
+impl Strategies {
+    /// Strategies for entries of `ttl_s`.
+    pub fn new(cfg: WarmingConfig, ttl_s: f64) -> Self {
+        Strategies {
+            cfg,
+            ttl_s,
+            keys: KeyStates::default(),
+            calibration: Calibration::default(),
+            popular_set: FxHashSet::default(),
+            next_popular_s: f64::NEG_INFINITY,
+            next_trending_s: f64::NEG_INFINITY,
+            next_sector_s: f64::NEG_INFINITY,
+            next_maintain_s: f64::NEG_INFINITY,
+            explore_acc: 0.0,
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &WarmingConfig {
+        &self.cfg
+    }
+
+    /// Proposes a candidate after calibration; returns whether it was.
+    #[allow(clippy::too_many_arguments)]
+    fn propose(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        now_s: UnixSeconds,
+        strategy: StrategyId,
+        key: KeyId,
+        raw_value: f64,
+        not_before_s: UnixSeconds,
+        needed_at_s: UnixSeconds,
+        expires_s: UnixSeconds,
+    ) -> bool {
+        if !ctx.enabled.contains(strategy) || is_fresh_at(ctx.cache, key, needed_at_s) {
+            return false;
+        }
+        let value = self.calibration.calibrated(strategy, raw_value);
+        if value < self.cfg.min_value {
+            // Deterministic exploration: every 1/exploration-th rejected
+            // candidate goes through.
+            self.explore_acc += self.cfg.exploration;
+            if self.explore_acc < 1.0 {
+                return false;
+            }
+            self.explore_acc -= 1.0;
+        }
+        ctx.planner.propose(
+            Candidate {
+                key,
+                strategy,
+                value: value as f32,
+                raw_value: raw_value as f32,
+                not_before_s,
+                needed_at_s,
+                expires_s,
+            },
+            now_s,
+        );
+        true
+    }
+
+    /// The next instant a timer strategy wants to run.
+    pub fn next_tick_s(&self) -> UnixSeconds {
+        self.next_popular_s
+            .min(self.next_trending_s)
+            .min(self.next_sector_s)
+            .min(self.next_maintain_s)
+    }
+}
+
+/// Whether `key`'s entry is fresh at `at_s` (the rule of [`crate::cache`]).
+fn is_fresh_at(cache: &CacheModel, key: KeyId, at_s: UnixSeconds) -> bool {
+    cache
+        .entry(key)
+        .is_some_and(|e| crate::cache::is_fresh(e.fetched_at_s, cache.ttl_s(), at_s))
+}

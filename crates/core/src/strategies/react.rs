@@ -1,0 +1,95 @@
+//! Strategies that react to an access or a completed fetch.
+
+use super::{Ctx, Strategies};
+use crate::UnixSeconds;
+use crate::cache::KeyId;
+use crate::strategy::StrategyId;
+use crate::tracker::TrackedKey;
+
+/// How far ahead a predicted successor is expected, at most: co-accessed
+/// keys follow within seconds, and a prefetch must still be fresh then.
+const SUCCESSOR_HORIZON_S: f64 = 30.0;
+
+impl Strategies {
+    /// Reacts to a client access of `key` at `now_s`. `hit_fetched_at_s`
+    /// is the fetch time of the entry it hit, `None` on a miss (whose
+    /// demand fetch the driver makes at once).
+    pub fn on_access(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        now_s: UnixSeconds,
+        key: KeyId,
+        tracked: Option<TrackedKey>,
+        hit_fetched_at_s: Option<UnixSeconds>,
+    ) {
+        let ttl_s = self.ttl_s;
+        let ks = self.keys.on_access(key, now_s, ttl_s);
+        let fresh_until_s = hit_fetched_at_s.map_or(now_s + ttl_s, |f| f + ttl_s);
+
+        // Refresh-ahead on read, only for entries predicted to be read
+        // again between their expiry and the end of the refreshed life.
+        if let Some(f) = hit_fetched_at_s
+            && now_s - f >= self.cfg.refresh_fraction * ttl_s
+        {
+            let expiry_s = f + ttl_s;
+            let p = ks.p_access_within(expiry_s, now_s + ttl_s - expiry_s);
+            self.propose(ctx, now_s, StrategyId::Refresh, key, p, now_s, expiry_s, expiry_s);
+        }
+
+        // Time, by cadence: warm just ahead of the predicted next access
+        // when the entry will not be fresh through it.
+        if let Some(next) = ks.next_access(ttl_s) {
+            let until_s = next.at_s + next.margin_s;
+            if fresh_until_s <= until_s && until_s > now_s {
+                let start_s = (next.at_s - next.margin_s).max(now_s);
+                let p = f64::from(next.score);
+                self.propose(ctx, now_s, StrategyId::Time, key, p, start_s, until_s, until_s);
+            }
+        }
+
+        if ctx.enabled.contains(StrategyId::Predictive)
+            && let Some(t) = tracked
+        {
+            self.prefetch_successors(ctx, now_s, t, StrategyId::Predictive, 1.0);
+        }
+    }
+
+    /// Proposes the keys predicted to follow `current`, each with its
+    /// confidence times `weight`, charged to `strategy`.
+    pub(super) fn prefetch_successors(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        now_s: UnixSeconds,
+        current: TrackedKey,
+        strategy: StrategyId,
+        weight: f64,
+    ) {
+        let horizon_s = SUCCESSOR_HORIZON_S.min(self.ttl_s / 2.0);
+        let threshold = self.cfg.predictive_confidence_threshold;
+        let predictions = ctx
+            .tracker
+            .predict_next_of(current, threshold.min(self.cfg.min_value), self.cfg.predictive_limit);
+        for p in predictions {
+            let next = ctx.keys.intern(&p.key);
+            let raw = p.confidence * weight;
+            if p.confidence >= threshold || raw >= self.cfg.min_value {
+                let until_s = now_s + horizon_s;
+                self.propose(ctx, now_s, strategy, next, raw, now_s, until_s, until_s);
+            }
+        }
+    }
+
+    /// Reacts to a completed fetch of `key` at `now_s`: keys on the popular
+    /// list are kept fresh by a refresh just before expiry.
+    pub fn on_fetched(&mut self, ctx: &mut Ctx<'_>, now_s: UnixSeconds, key: KeyId) {
+        if !self.popular_set.contains(&key) {
+            return;
+        }
+        let ttl_s = self.ttl_s;
+        let expiry_s = now_s + ttl_s;
+        let p = self.keys.get(key).p_access_within(expiry_s, ttl_s);
+        let lead_s = (ttl_s * 0.02).min(1.0);
+        let start_s = expiry_s - lead_s;
+        self.propose(ctx, now_s, StrategyId::Popular, key, p, start_s, expiry_s, expiry_s + ttl_s / 2.0);
+    }
+}
