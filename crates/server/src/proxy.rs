@@ -44,7 +44,9 @@ pub fn router(service: Arc<CacheService>, max_batch_keys: usize) -> Router {
             service,
             max_batch_keys,
         })
-        .fallback(|| async { error_response(StatusCode::NOT_FOUND, "not_found", "no such route".into()) })
+        .fallback(|| async {
+            error_response(StatusCode::NOT_FOUND, "not_found", "no such route".into())
+        })
 }
 
 /// A JSON error response.
@@ -67,11 +69,14 @@ fn classify(err: &ReadError) -> (StatusCode, &'static str) {
     match err {
         ReadError::UnknownDataset(_) => (StatusCode::NOT_FOUND, "unknown_dataset"),
         ReadError::InvalidKey { .. } => (StatusCode::BAD_REQUEST, "invalid_key"),
-        ReadError::Timeout | ReadError::Fetch(FetchError::Timeout) => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
-        ReadError::Fetch(FetchError::RateLimited { .. }) => (StatusCode::SERVICE_UNAVAILABLE, "upstream_rate_limited"),
-        ReadError::Fetch(FetchError::Status { status: 404, .. }) | ReadError::Fetch(FetchError::NotInBatch) => {
-            (StatusCode::NOT_FOUND, "upstream_not_found")
+        ReadError::Timeout | ReadError::Fetch(FetchError::Timeout) => {
+            (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout")
         }
+        ReadError::Fetch(FetchError::RateLimited { .. }) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "upstream_rate_limited")
+        }
+        ReadError::Fetch(FetchError::Status { status: 404, .. })
+        | ReadError::Fetch(FetchError::NotInBatch) => (StatusCode::NOT_FOUND, "upstream_not_found"),
         ReadError::Fetch(_) => (StatusCode::BAD_GATEWAY, "upstream_error"),
     }
 }
@@ -80,17 +85,21 @@ fn read_error_response(svc: &CacheService, err: &ReadError) -> Response {
     let (status, code) = classify(err);
     let message = svc.upstream().redactor().redact(&err.to_string());
     let mut resp = error_response(status, code, message);
-    if let ReadError::Fetch(FetchError::RateLimited { retry_after_s }) = err {
-        if let Ok(v) = HeaderValue::from_str(&format!("{}", retry_after_s.ceil().max(1.0) as u64)) {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
-        }
+    if let ReadError::Fetch(FetchError::RateLimited { retry_after_s }) = err
+        && let Ok(v) = HeaderValue::from_str(&format!("{}", retry_after_s.ceil().max(1.0) as u64))
+    {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
     }
     resp
 }
 
 fn served_response(svc: &CacheService, served: Served) -> Response {
     let age = served.entry.age_s(svc.clock().now_s());
-    let ct = served.entry.content_type.as_deref().unwrap_or("application/json");
+    let ct = served
+        .entry
+        .content_type
+        .as_deref()
+        .unwrap_or("application/json");
     let mut resp = (StatusCode::OK, served.entry.body).into_response();
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(ct) {
@@ -130,9 +139,18 @@ async fn get_many(
     headers: HeaderMap,
 ) -> Response {
     let Some(list) = q.keys else {
-        return error_response(StatusCode::BAD_REQUEST, "missing_keys", "query parameter `keys` is required".into());
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "missing_keys",
+            "query parameter `keys` is required".into(),
+        );
     };
-    let keys: Vec<String> = list.split(',').map(str::trim).filter(|k| !k.is_empty()).map(String::from).collect();
+    let keys: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(String::from)
+        .collect();
     batch(&st, &dataset, keys, &headers).await
 }
 
@@ -154,14 +172,26 @@ async fn post_many(
 
 async fn batch(st: &AppState, dataset: &str, keys: Vec<String>, headers: &HeaderMap) -> Response {
     if keys.is_empty() {
-        return error_response(StatusCode::BAD_REQUEST, "missing_keys", "no keys given".into());
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "missing_keys",
+            "no keys given".into(),
+        );
     }
     if keys.len() > st.max_batch_keys {
-        let msg = format!("{} keys given; at most {} per request", keys.len(), st.max_batch_keys);
+        let msg = format!(
+            "{} keys given; at most {} per request",
+            keys.len(),
+            st.max_batch_keys
+        );
         return error_response(StatusCode::BAD_REQUEST, "too_many_keys", msg);
     }
     let client = client_of(headers);
-    match st.service.read_many(dataset, &keys, client.as_deref()).await {
+    match st
+        .service
+        .read_many(dataset, &keys, client.as_deref())
+        .await
+    {
         Ok(items) => {
             let mut out = serde_json::Map::new();
             for item in items {
@@ -177,8 +207,9 @@ async fn batch(st: &AppState, dataset: &str, keys: Vec<String>, headers: &Header
 fn batch_item_json(svc: &CacheService, item: BatchItem) -> (String, Value) {
     let value = match item.result {
         Ok(served) => {
-            let data = serde_json::from_slice::<Value>(&served.entry.body)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&served.entry.body).into_owned()));
+            let data = serde_json::from_slice::<Value>(&served.entry.body).unwrap_or_else(|_| {
+                Value::String(String::from_utf8_lossy(&served.entry.body).into_owned())
+            });
             json!({
                 "cache": served.status.as_str(),
                 "age_s": served.entry.age_s(svc.clock().now_s()),

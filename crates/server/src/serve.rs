@@ -80,10 +80,19 @@ pub struct Running {
 }
 
 /// Builds the configured store backend.
-pub async fn build_store(cfg: &StoreConfig, clock: Arc<dyn Clock>) -> Result<Arc<dyn Store>, StoreError> {
+pub async fn build_store(
+    cfg: &StoreConfig,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn Store>, StoreError> {
     Ok(match &cfg.backend {
-        StoreBackend::Memory => Arc::new(MemoryStore::new(cfg.memory_limit_mb, cfg.stale_grace_s, clock)),
-        StoreBackend::Redis { url } => Arc::new(RedisStore::connect(url, cfg.stale_grace_s, clock).await?),
+        StoreBackend::Memory => Arc::new(MemoryStore::new(
+            cfg.memory_limit_mb,
+            cfg.stale_grace_s,
+            clock,
+        )),
+        StoreBackend::Redis { url } => {
+            Arc::new(RedisStore::connect(url, cfg.stale_grace_s, clock).await?)
+        }
     })
 }
 
@@ -114,12 +123,19 @@ pub async fn start(config: ServeConfig) -> Result<Running, ServeError> {
 }
 
 /// Starts the daemon with `clock`.
-pub async fn start_with_clock(mut config: ServeConfig, clock: Arc<dyn Clock>) -> Result<Running, ServeError> {
+pub async fn start_with_clock(
+    mut config: ServeConfig,
+    clock: Arc<dyn Clock>,
+) -> Result<Running, ServeError> {
     let (stop, _) = watch::channel(false);
     let ready = Arc::new(AtomicBool::new(false));
     let admin_listener = bind("admin", config.server.admin_listen).await?;
     let admin_addr = admin_listener.local_addr().map_err(ServeError::Server)?;
-    let mut tasks = vec![spawn_server(admin_listener, admin::router(ready.clone()), &stop)];
+    let mut tasks = vec![spawn_server(
+        admin_listener,
+        admin::router(ready.clone()),
+        &stop,
+    )];
     tracing::info!(%admin_addr, "admin listening (/healthz, /readyz)");
     let built = build(&mut config, clock).await;
     let (service, events, sim) = match built {
@@ -184,8 +200,15 @@ async fn build(config: &mut ServeConfig, clock: Arc<dyn Clock>) -> Result<Built,
     for ds in config.datasets.values() {
         tracing::info!(dataset = %ds.name, url = %redactor.redact(ds.url.shown()), ttl_s = ds.ttl_s, "dataset");
     }
-    let upstream = Arc::new(UpstreamClient::new(config.upstream.clone(), clock.clone(), redactor)?);
-    let (sink, events) = event_channels(config.server.access_queue_capacity, config.server.fetch_queue_capacity);
+    let upstream = Arc::new(UpstreamClient::new(
+        config.upstream.clone(),
+        clock.clone(),
+        redactor,
+    )?);
+    let (sink, events) = event_channels(
+        config.server.access_queue_capacity,
+        config.server.fetch_queue_capacity,
+    );
     let service = CacheService::new(ServiceParts {
         datasets: config.datasets.values().cloned().collect(),
         store,
@@ -229,7 +252,10 @@ impl Running {
 
 /// Runs the daemon until `shutdown` resolves. Until the engine driver
 /// exists, events are drained and counted here.
-pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
+pub async fn run(
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
     let mut running = start(config).await?;
     if let Some(events) = running.take_events() {
         tokio::spawn(drain_events(events));

@@ -159,7 +159,9 @@ impl SimHandle {
 
     /// Changes the injected error rate.
     pub fn set_error_rate(&self, rate: f64) {
-        self.sim.error_rate_bits.store(rate.to_bits(), Ordering::SeqCst);
+        self.sim
+            .error_rate_bits
+            .store(rate.to_bits(), Ordering::SeqCst);
     }
 
     /// Changes the answer delay.
@@ -227,23 +229,30 @@ pub async fn spawn(cfg: SimConfig) -> std::io::Result<(SocketAddr, SimHandle)> {
 }
 
 /// Serves until `shutdown` resolves (the `prewarm upstream-sim` command).
-pub async fn run(cfg: SimConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn run(
+    cfg: SimConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "upstream-sim listening");
-    axum::serve(listener, router(build(&cfg))).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(build(&cfg)))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Price of `key` at `t_s`: a per-key base wobbling ±1 % over minutes.
 pub fn price(key: &str, t_s: f64) -> f64 {
     let h = fnv1a(key);
     let base = 10.0 + (h % 99_000) as f64 / 100.0;
-    let phase = (h >> 20) as f64 % 6.283;
+    let phase = (h >> 20) as f64 % std::f64::consts::TAU;
     let p = base * (1.0 + 0.01 * (t_s / 60.0 + phase).sin());
     (p * 100.0).round() / 100.0
 }
 
 fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn quote_json(sim: &Sim, key: &str) -> serde_json::Value {
@@ -260,8 +269,10 @@ fn quote_json(sim: &Sim, key: &str) -> serde_json::Value {
 
 fn json_response(status: StatusCode, value: &serde_json::Value) -> Response {
     let mut resp = (status, value.to_string()).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -290,7 +301,10 @@ async fn gate(sim: &Sim) -> Result<(), Response> {
         if let Err(wait_s) = taken {
             sim.counters.rate_limited.fetch_add(1, Ordering::SeqCst);
             let retry = format!("{}", wait_s.ceil().max(1.0) as u64);
-            let mut resp = json_response(StatusCode::TOO_MANY_REQUESTS, &serde_json::json!({"error": "rate limited"}));
+            let mut resp = json_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                &serde_json::json!({"error": "rate limited"}),
+            );
             if let Ok(v) = HeaderValue::from_str(&retry) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
             }
@@ -320,7 +334,10 @@ async fn quote(State(sim): State<Arc<Sim>>, Path(key): Path<String>) -> Response
     }
     if sim.unknown_keys.contains(&key) {
         sim.counters.not_found.fetch_add(1, Ordering::SeqCst);
-        return json_response(StatusCode::NOT_FOUND, &serde_json::json!({"error": "unknown symbol"}));
+        return json_response(
+            StatusCode::NOT_FOUND,
+            &serde_json::json!({"error": "unknown symbol"}),
+        );
     }
     sim.counters.served.fetch_add(1, Ordering::SeqCst);
     json_response(StatusCode::OK, &quote_json(&sim, &key))
@@ -340,7 +357,10 @@ async fn quotes(State(sim): State<Arc<Sim>>, Query(q): Query<Symbols>) -> Respon
     let symbols = q.symbols.unwrap_or_default();
     let keys: Vec<&str> = symbols.split(',').filter(|s| !s.is_empty()).collect();
     if keys.is_empty() {
-        return json_response(StatusCode::BAD_REQUEST, &serde_json::json!({"error": "symbols is empty"}));
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &serde_json::json!({"error": "symbols is empty"}),
+        );
     }
     let list: Vec<_> = keys
         .iter()

@@ -79,7 +79,10 @@ impl std::fmt::Debug for StoreBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StoreBackend::Memory => f.write_str("Memory"),
-            StoreBackend::Redis { url } => f.debug_struct("Redis").field("url", &Redactor::new().redact(url)).finish(),
+            StoreBackend::Redis { url } => f
+                .debug_struct("Redis")
+                .field("url", &Redactor::new().redact(url))
+                .finish(),
         }
     }
 }

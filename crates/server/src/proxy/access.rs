@@ -36,18 +36,36 @@ pub struct ItemError {
 pub(super) async fn feed(State(st): State<AppState>, body: axum::body::Bytes) -> Response {
     let items = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Array(items)) => items,
-        Ok(_) => return error_response(StatusCode::BAD_REQUEST, "invalid_body", "expected a JSON array".into()),
-        Err(e) => return error_response(StatusCode::BAD_REQUEST, "invalid_body", format!("not JSON: {e}")),
+        Ok(_) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                "expected a JSON array".into(),
+            );
+        }
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                format!("not JSON: {e}"),
+            );
+        }
     };
     if items.len() > MAX_ACCESS_ITEMS {
-        let msg = format!("{} items; at most {MAX_ACCESS_ITEMS} per request", items.len());
+        let msg = format!(
+            "{} items; at most {MAX_ACCESS_ITEMS} per request",
+            items.len()
+        );
         return error_response(StatusCode::BAD_REQUEST, "too_many_items", msg);
     }
     let now_s = st.service.clock().now_s();
     match validate(&st.service, &items, now_s) {
         Ok(events) => {
             let total = events.len();
-            let accepted = events.into_iter().filter(|e| st.service.record_access(e.clone())).count();
+            let accepted = events
+                .into_iter()
+                .filter(|e| st.service.record_access(e.clone()))
+                .count();
             let body = json!({"accepted": accepted, "dropped": total - accepted});
             (StatusCode::ACCEPTED, Json(body)).into_response()
         }
@@ -57,15 +75,23 @@ pub(super) async fn feed(State(st): State<AppState>, body: axum::body::Bytes) ->
                 .map(|e| json!({"index": e.index, "field": e.field, "message": e.message}))
                 .collect();
             let first = &errors[0];
-            let message = format!("item {} field {}: {}", first.index, first.field, first.message);
-            let body = json!({"error": {"code": "invalid_access", "message": message, "errors": list}});
+            let message = format!(
+                "item {} field {}: {}",
+                first.index, first.field, first.message
+            );
+            let body =
+                json!({"error": {"code": "invalid_access", "message": message, "errors": list}});
             (StatusCode::BAD_REQUEST, Json(body)).into_response()
         }
     }
 }
 
 /// Validates every item; returns the events or the errors (at most 100).
-pub fn validate(svc: &CacheService, items: &[Value], now_s: f64) -> Result<Vec<AccessEvent>, Vec<ItemError>> {
+pub fn validate(
+    svc: &CacheService,
+    items: &[Value],
+    now_s: f64,
+) -> Result<Vec<AccessEvent>, Vec<ItemError>> {
     let mut events = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
     for (index, item) in items.iter().enumerate() {
@@ -81,10 +107,18 @@ pub fn validate(svc: &CacheService, items: &[Value], now_s: f64) -> Result<Vec<A
             break;
         }
     }
-    if errors.is_empty() { Ok(events) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(events)
+    } else {
+        Err(errors)
+    }
 }
 
-fn validate_item(svc: &CacheService, item: &Value, now_s: f64) -> Result<AccessEvent, (String, String)> {
+fn validate_item(
+    svc: &CacheService,
+    item: &Value,
+    now_s: f64,
+) -> Result<AccessEvent, (String, String)> {
     let err = |f: &str, m: &str| (f.to_string(), m.to_string());
     let Value::Object(obj) = item else {
         return Err(err("item", "expected an object"));
@@ -98,12 +132,20 @@ fn validate_item(svc: &CacheService, item: &Value, now_s: f64) -> Result<AccessE
         .ok_or_else(|| err("dataset", &format!("unknown dataset {dataset:?}")))?;
     let key = required_str(obj, "key")?;
     if !ds.key_is_valid(key) {
-        return Err(err("key", &format!("{key:?} does not match the key pattern of {dataset}")));
+        return Err(err(
+            "key",
+            &format!("{key:?} does not match the key pattern of {dataset}"),
+        ));
     }
     let client = match obj.get("client") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if !s.is_empty() && s.len() <= 128 => Some(s.as_str().into()),
-        Some(_) => return Err(err("client", "expected a non-empty string of at most 128 bytes")),
+        Some(_) => {
+            return Err(err(
+                "client",
+                "expected a non-empty string of at most 128 bytes",
+            ));
+        }
     };
     let at_s = match obj.get("ts") {
         None | Some(Value::Null) => now_s,

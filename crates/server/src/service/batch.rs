@@ -51,7 +51,11 @@ impl CacheService {
         let mut seen = HashSet::new();
         let keys: Vec<&String> = keys.iter().filter(|k| seen.insert(k.as_str())).collect();
         let cached = join_all(keys.iter().map(|k| async {
-            if ds.key_is_valid(k) { Some(self.store_get(&ds, k).await) } else { None }
+            if ds.key_is_valid(k) {
+                Some(self.store_get(&ds, k).await)
+            } else {
+                None
+            }
         }))
         .await;
         let now_s = self.clock.now_s();
@@ -118,11 +122,23 @@ impl CacheService {
         }
     }
 
-    fn spawn_leaders(self: &Arc<Self>, ds: &Arc<DatasetConfig>, leaders: Vec<(Arc<str>, KeyPromise, bool)>, deadline: Instant) {
+    fn spawn_leaders(
+        self: &Arc<Self>,
+        ds: &Arc<DatasetConfig>,
+        leaders: Vec<(Arc<str>, KeyPromise, bool)>,
+        deadline: Instant,
+    ) {
         let Some(batch) = ds.batch.clone() else {
             for (key, promise, has_stale) in leaders {
                 let policy = policy_for(has_stale);
-                self.spawn_load(Arc::clone(ds), key, promise, FetchOrigin::Demand, policy, deadline);
+                self.spawn_load(
+                    Arc::clone(ds),
+                    key,
+                    promise,
+                    FetchOrigin::Demand,
+                    policy,
+                    deadline,
+                );
             }
             return;
         };
@@ -158,21 +174,27 @@ impl CacheService {
                     None => Err(FetchError::NotInBatch),
                 },
             };
-            self.complete_fetch(ds, &key, FetchOrigin::Demand, result, promise).await;
+            self.complete_fetch(ds, &key, FetchOrigin::Demand, result, promise)
+                .await;
         }
     }
 }
 
 /// Splits a batch response into one JSON body per key.
 pub fn split_batch(batch: &BatchConfig, body: &[u8]) -> Result<HashMap<String, Bytes>, String> {
-    let root: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let root: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
     let items = if batch.items_pointer.is_empty() {
         &root
     } else {
         root.pointer(&batch.items_pointer)
             .ok_or_else(|| format!("no value at {}", batch.items_pointer))?
     };
-    let encode = |v: &serde_json::Value| serde_json::to_vec(v).map(Bytes::from).map_err(|e| e.to_string());
+    let encode = |v: &serde_json::Value| {
+        serde_json::to_vec(v)
+            .map(Bytes::from)
+            .map_err(|e| e.to_string())
+    };
     let mut out = HashMap::new();
     match (&batch.key_field, items) {
         (Some(field), serde_json::Value::Array(list)) => {
@@ -187,7 +209,11 @@ pub fn split_batch(batch: &BatchConfig, body: &[u8]) -> Result<HashMap<String, B
                 out.insert(k.clone(), encode(v)?);
             }
         }
-        (Some(field), _) => return Err(format!("expected an array of objects with a {field:?} field")),
+        (Some(field), _) => {
+            return Err(format!(
+                "expected an array of objects with a {field:?} field"
+            ));
+        }
         (None, _) => return Err("expected an object keyed by key".into()),
     }
     Ok(out)

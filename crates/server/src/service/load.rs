@@ -55,7 +55,11 @@ impl CacheService {
         if *origin == FetchOrigin::Demand {
             // Closes the race between a client's store miss and its joining
             // the flight map just after an earlier flight ended.
-            if let Some(e) = self.store_get(ds, key).await.filter(|e| e.is_fresh(self.clock.now_s(), ds.ttl_s)) {
+            if let Some(e) = self
+                .store_get(ds, key)
+                .await
+                .filter(|e| e.is_fresh(self.clock.now_s(), ds.ttl_s))
+            {
                 return Loaded::AlreadyFresh(e);
             }
         }
@@ -67,7 +71,12 @@ impl CacheService {
     }
 
     /// Turns a fetched body into a stored entry (store errors are logged).
-    pub(super) async fn store_fetched(&self, ds: &DatasetConfig, key: &str, fetched: Fetched) -> Entry {
+    pub(super) async fn store_fetched(
+        &self,
+        ds: &DatasetConfig,
+        key: &str,
+        fetched: Fetched,
+    ) -> Entry {
         let entry = Entry {
             body: fetched.body,
             fetched_at_s: self.clock.now_s(),
@@ -81,7 +90,12 @@ impl CacheService {
     }
 
     /// Body of a batch item turned into a stored entry.
-    pub(super) async fn store_batch_item(&self, ds: &DatasetConfig, key: &str, body: Bytes) -> Entry {
+    pub(super) async fn store_batch_item(
+        &self,
+        ds: &DatasetConfig,
+        key: &str,
+        body: Bytes,
+    ) -> Entry {
         let fetched = Fetched {
             body,
             content_type: Some("application/json".into()),
@@ -89,10 +103,20 @@ impl CacheService {
         self.store_fetched(ds, key, fetched).await
     }
 
-    async fn finish(&self, ds: &DatasetConfig, key: &str, origin: FetchOrigin, loaded: Loaded, promise: KeyPromise) {
+    async fn finish(
+        &self,
+        ds: &DatasetConfig,
+        key: &str,
+        origin: FetchOrigin,
+        loaded: Loaded,
+        promise: KeyPromise,
+    ) {
         match loaded {
             Loaded::AlreadyFresh(entry) => promise.complete(Ok(entry)),
-            Loaded::Fetched(entry) => self.complete_fetch(ds, key, origin, Ok(entry), promise).await,
+            Loaded::Fetched(entry) => {
+                self.complete_fetch(ds, key, origin, Ok(entry), promise)
+                    .await
+            }
             Loaded::Failed(e) => self.complete_fetch(ds, key, origin, Err(e), promise).await,
         }
     }
@@ -124,11 +148,12 @@ impl CacheService {
         }
         let body = result.as_ref().ok().map(|e| e.body.clone());
         promise.complete(result);
-        if let (Some(body), Some(writer)) = (body, self.sidecars.get(ds.name.as_ref())) {
-            if let Err(e) = writer.write(key, &body).await {
-                metrics::counter!("prewarm_sidecar_errors_total").increment(1);
-                tracing::warn!(dataset = %ds.name, key, error = %self.upstream.redactor().redact(&e.to_string()), "sidecar write failed");
-            }
+        if let (Some(body), Some(writer)) = (body, self.sidecars.get(ds.name.as_ref()))
+            && let Err(e) = writer.write(key, &body).await
+        {
+            metrics::counter!("prewarm_sidecar_errors_total").increment(1);
+            let error = self.upstream.redactor().redact(&e.to_string());
+            tracing::warn!(dataset = %ds.name, key, %error, "sidecar write failed");
         }
     }
 }

@@ -233,7 +233,12 @@ impl CacheService {
     }
 
     /// Reads `dataset`/`key` through the cache for a client.
-    pub async fn read(self: &Arc<Self>, dataset: &str, key: &str, client: Option<&str>) -> Result<Served, ReadError> {
+    pub async fn read(
+        self: &Arc<Self>,
+        dataset: &str,
+        key: &str,
+        client: Option<&str>,
+    ) -> Result<Served, ReadError> {
         let ds = self.checked(dataset, key)?;
         let deadline = Instant::now() + self.request_timeout;
         let cached = self.store_get(&ds, key).await;
@@ -276,7 +281,12 @@ impl CacheService {
     /// Fetches `dataset`/`key` for `strategy` without recording an access,
     /// stores it and reports a warming `FetchEvent`. Respects
     /// `max_concurrent` and the 429 pause (never waits it out).
-    pub async fn warm(self: &Arc<Self>, dataset: &str, key: &str, strategy: &str) -> Result<WarmOutcome, WarmError> {
+    pub async fn warm(
+        self: &Arc<Self>,
+        dataset: &str,
+        key: &str,
+        strategy: &str,
+    ) -> Result<WarmOutcome, WarmError> {
         let ds = self.checked(dataset, key).map_err(WarmError::Rejected)?;
         if self.upstream.is_paused() {
             return Err(WarmError::Paused {
@@ -289,7 +299,14 @@ impl CacheService {
             Flight::Follower(w) => (w, false),
             Flight::Leader(promise, w) => {
                 let origin = FetchOrigin::Warm(strategy.into());
-                self.spawn_load(ds, key, promise, origin, RateLimitPolicy::FailFast, deadline);
+                self.spawn_load(
+                    ds,
+                    key,
+                    promise,
+                    origin,
+                    RateLimitPolicy::FailFast,
+                    deadline,
+                );
                 (w, true)
             }
         };

@@ -91,6 +91,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn len(&self) -> StoreFuture<'_, u64>;
     /// Approximate bytes held by the entries.
     fn approx_bytes(&self) -> StoreFuture<'_, u64>;
+    /// Whether the store holds no entry.
+    fn is_empty(&self) -> StoreFuture<'_, bool> {
+        Box::pin(async move { Ok(self.len().await? == 0) })
+    }
 }
 
 /// Seconds an entry put now must still be retained (may be <= 0).

@@ -30,7 +30,11 @@ pub struct Redactor {
 
 impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<&str> = self.secrets.iter().map(|(_, label)| label.as_str()).collect();
+        let names: Vec<&str> = self
+            .secrets
+            .iter()
+            .map(|(_, label)| label.as_str())
+            .collect();
         f.debug_struct("Redactor").field("secrets", &names).finish()
     }
 }

@@ -69,7 +69,9 @@ pub struct UrlTemplate {
 
 impl std::fmt::Debug for UrlTemplate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("UrlTemplate").field(&self.redactor.redact(&self.shown)).finish()
+        f.debug_tuple("UrlTemplate")
+            .field(&self.redactor.redact(&self.shown))
+            .finish()
     }
 }
 

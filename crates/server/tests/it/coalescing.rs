@@ -20,7 +20,11 @@ async fn concurrent_gets(url: &str, n: usize) -> Vec<(u16, String, Value)> {
         async move {
             let r = c.get(&url).send().await.expect("proxy answers");
             let (status, cache) = (r.status().as_u16(), header(&r, "x-cache"));
-            (status, cache, r.json::<Value>().await.unwrap_or(Value::Null))
+            (
+                status,
+                cache,
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
         }
     }))
     .await
@@ -37,7 +41,10 @@ async fn hundred_concurrent_misses_make_one_upstream_call() {
         assert!(cache == "MISS" || cache == "HIT", "{cache}");
         assert_eq!(&body["seq"], seq, "everyone got the one fetched value");
     }
-    assert!(results.iter().filter(|r| r.1 == "MISS").count() >= 50, "most waited on the flight");
+    assert!(
+        results.iter().filter(|r| r.1 == "MISS").count() >= 50,
+        "most waited on the flight"
+    );
     let stats = sim_stats(sim.addr()).await;
     assert_eq!(stats.requests, 1, "{stats:?}");
     assert_eq!(d.service.in_flight(), 0);
@@ -82,7 +89,10 @@ async fn timeout_reaches_every_waiter_and_stale_is_served_instead() {
     let d = cfg.start().await;
     let started = std::time::Instant::now();
     let results = concurrent_gets(&format!("http://{}/v1/quote/AAPL", d.proxy_addr), 10).await;
-    assert!(started.elapsed() < Duration::from_secs(2), "waiters gave up at the request timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "waiters gave up at the request timeout"
+    );
     for (status, _, body) in &results {
         assert_eq!(*status, 504);
         assert_eq!(body["error"]["code"], "upstream_timeout");
@@ -95,7 +105,11 @@ async fn timeout_reaches_every_waiter_and_stale_is_served_instead() {
         fetched_at_s: now - 100.0,
         content_type: None,
     };
-    d.service.store().put("quote", "MSFT", stale, 30.0).await.unwrap();
+    d.service
+        .store()
+        .put("quote", "MSFT", stale, 30.0)
+        .await
+        .unwrap();
     let results = concurrent_gets(&format!("http://{}/v1/quote/MSFT", d.proxy_addr), 5).await;
     for (status, cache, body) in &results {
         assert_eq!((*status, cache.as_str()), (200, "STALE"));
@@ -111,7 +125,10 @@ async fn cancelled_leader_does_not_strand_waiters() {
     let url = format!("http://{}/v1/quote/AAPL", d.proxy_addr);
     // The leader's client gives up after 100 ms: its connection closes and
     // axum drops its handler.
-    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(100)).build().unwrap();
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
     let leader = tokio::spawn({
         let url = url.clone();
         async move { impatient.get(url).send().await.is_err() }
@@ -142,7 +159,13 @@ impl Store for PanicOnPut {
     fn get<'a>(&'a self, dataset: &'a str, key: &'a str) -> StoreFuture<'a, Option<Entry>> {
         self.0.get(dataset, key)
     }
-    fn put<'a>(&'a self, dataset: &'a str, key: &'a str, entry: Entry, ttl_s: f64) -> StoreFuture<'a, ()> {
+    fn put<'a>(
+        &'a self,
+        dataset: &'a str,
+        key: &'a str,
+        entry: Entry,
+        ttl_s: f64,
+    ) -> StoreFuture<'a, ()> {
         let inner: BoxFuture<'a, _> = self.0.put(dataset, key, entry, ttl_s);
         Box::pin(async move {
             assert_ne!(key, "BOOM", "injected loader panic");
@@ -170,12 +193,14 @@ async fn panicking_loader_gives_waiters_an_error_not_a_hang() {
         let svc = svc.clone();
         async move { svc.read("quote", "BOOM", None).await }
     }));
-    let results = tokio::time::timeout(Duration::from_secs(3), reads).await.expect("no waiter hangs");
+    let results = tokio::time::timeout(Duration::from_secs(3), reads)
+        .await
+        .expect("no waiter hangs");
     for r in results {
         assert_eq!(r.unwrap_err(), ReadError::Fetch(FetchError::Abandoned));
     }
     assert_eq!(sim.stats().requests, 1);
     assert_eq!(svc.in_flight(), 0, "the flight ended");
     let ok = svc.read("quote", "AAPL", None).await.unwrap();
-    assert_eq!(ok.entry.body.is_empty(), false, "other keys still load");
+    assert!(!ok.entry.body.is_empty(), "other keys still load");
 }

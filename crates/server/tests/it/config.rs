@@ -15,24 +15,57 @@ fn err(toml: &str) -> String {
 #[test]
 fn bad_values_name_their_field() {
     let cases = [
-        ("[datasets.quote]\nttl_s = 0\n", "datasets.quote.ttl_s: must be > 0"),
-        ("[datasets.quote]\nttl_s = -5\n", "datasets.quote.ttl_s: must be > 0"),
-        ("[datasets.quote]\nkey_pattern = \"[A-\"\n", "datasets.quote.key_pattern:"),
+        (
+            "[datasets.quote]\nttl_s = 0\n",
+            "datasets.quote.ttl_s: must be > 0",
+        ),
+        (
+            "[datasets.quote]\nttl_s = -5\n",
+            "datasets.quote.ttl_s: must be > 0",
+        ),
+        (
+            "[datasets.quote]\nkey_pattern = \"[A-\"\n",
+            "datasets.quote.key_pattern:",
+        ),
         ("[datasets.bars]\nttl_s = 5\n", "datasets.bars.url: missing"),
-        ("[datasets.quote]\nurl = \"ftp://x/{key}\"\n", "datasets.quote.url: must start with http"),
-        ("[datasets.quote]\nurl = \"http://x/\"\n", "datasets.quote.url: must contain {key}"),
+        (
+            "[datasets.quote]\nurl = \"ftp://x/{key}\"\n",
+            "datasets.quote.url: must start with http",
+        ),
+        (
+            "[datasets.quote]\nurl = \"http://x/\"\n",
+            "datasets.quote.url: must contain {key}",
+        ),
         (
             "[datasets.quote]\nurl = \"http://x/{key}\"\nbatch_url = \"http://x/q\"\n",
             "datasets.quote.batch_url: must contain {keys}",
         ),
-        ("[datasets.Quote]\nurl = \"http://x/{key}\"\n", "datasets.Quote:"),
+        (
+            "[datasets.Quote]\nurl = \"http://x/{key}\"\n",
+            "datasets.Quote:",
+        ),
         ("[server]\nlisten = \"localhost\"\n", "server.listen:"),
-        ("[server]\nrequest_timeout_s = 0\n", "server.request_timeout_s: must be > 0"),
+        (
+            "[server]\nrequest_timeout_s = 0\n",
+            "server.request_timeout_s: must be > 0",
+        ),
         ("[store]\nbackend = \"mongo\"\n", "store.backend:"),
-        ("[store]\nmemory_limit_mb = 0\n", "store.memory_limit_mb: must be >= 1"),
-        ("[upstream]\nmax_concurrent = 0\n", "upstream.max_concurrent: must be >= 1"),
-        ("[upstream]\nbackoff_base_ms = 500\nbackoff_max_ms = 100\n", "upstream.backoff_max_ms:"),
-        ("[warming]\nrate_limit_per_min = -1\n", "warming.rate_limit_per_min: must be >= 0"),
+        (
+            "[store]\nmemory_limit_mb = 0\n",
+            "store.memory_limit_mb: must be >= 1",
+        ),
+        (
+            "[upstream]\nmax_concurrent = 0\n",
+            "upstream.max_concurrent: must be >= 1",
+        ),
+        (
+            "[upstream]\nbackoff_base_ms = 500\nbackoff_max_ms = 100\n",
+            "upstream.backoff_max_ms:",
+        ),
+        (
+            "[warming]\nrate_limit_per_min = -1\n",
+            "warming.rate_limit_per_min: must be >= 0",
+        ),
         (
             "[datasets.quote]\nurl = \"http://x/{key}\"\n[datasets.quote.sidecar]\nredis = \"redis://h:1\"\nkey_template = \"q\"\n",
             "datasets.quote.sidecar.key_template: must contain {key}",
@@ -40,7 +73,10 @@ fn bad_values_name_their_field() {
     ];
     for (toml, expected) in cases {
         let e = err(toml);
-        assert!(e.starts_with(expected), "for {toml:?}: got {e:?}, expected {expected:?}");
+        assert!(
+            e.starts_with(expected),
+            "for {toml:?}: got {e:?}, expected {expected:?}"
+        );
     }
 }
 
@@ -56,7 +92,10 @@ fn unknown_and_mistyped_fields_name_file_line_and_field() {
 #[test]
 fn missing_env_var_in_a_template_is_named() {
     let e = err("[datasets.quote]\nurl = \"https://api.example.com/v2/{key}?apiKey=${API_KEY}\"\n");
-    assert_eq!(e, "datasets.quote.url: environment variable API_KEY is not set");
+    assert_eq!(
+        e,
+        "datasets.quote.url: environment variable API_KEY is not set"
+    );
 }
 
 #[test]
@@ -88,9 +127,17 @@ fn file_env_and_flags_layer_in_order() {
     assert_eq!(cfg.warming.popular_limit, 25);
     assert!(!cfg.warming.enabled);
     assert_eq!(cfg.warming.rate_limit_per_min, 30.0);
-    assert_eq!(cfg.store.backend, StoreBackend::Redis { url: "redis://127.0.0.1:6390".into() });
+    assert_eq!(
+        cfg.store.backend,
+        StoreBackend::Redis {
+            url: "redis://127.0.0.1:6390".into()
+        }
+    );
     assert_eq!(cfg.datasets["quote"].ttl_s, 15.0);
-    assert_eq!(cfg.datasets["quote"].url.render_key("BRK.B"), "https://api.example.com/BRK.B?k=k-123");
+    assert_eq!(
+        cfg.datasets["quote"].url.render_key("BRK.B"),
+        "https://api.example.com/BRK.B?k=k-123"
+    );
     assert!(!cfg.builtin_upstream);
 }
 
@@ -106,10 +153,15 @@ fn missing_config_file_is_named() {
 
 #[test]
 fn bad_env_value_names_variable_and_field() {
-    let e = config::load(&CliOverrides::default(), &|n| (n == "WARMING_ENABLED").then(|| "maybe".into()))
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("WARMING_ENABLED") && e.contains("warming.enabled"), "{e}");
+    let e = config::load(&CliOverrides::default(), &|n| {
+        (n == "WARMING_ENABLED").then(|| "maybe".into())
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("WARMING_ENABLED") && e.contains("warming.enabled"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -121,7 +173,12 @@ fn env_table_is_documented_and_unique() {
     for v in ENV_VARS {
         assert!(!v.doc.is_empty() && v.field.contains('.'), "{v:?}");
     }
-    for seed in ["WARMING_ENABLED", "WARMING_POPULAR_LIMIT", "WARMING_RATE_LIMIT", "WARMING_MEMORY_LIMIT_MB"] {
+    for seed in [
+        "WARMING_ENABLED",
+        "WARMING_POPULAR_LIMIT",
+        "WARMING_RATE_LIMIT",
+        "WARMING_MEMORY_LIMIT_MB",
+    ] {
         assert!(names.contains(&seed), "{seed}");
     }
 }

@@ -7,6 +7,7 @@ mod config;
 mod proxy;
 mod rate_limit;
 mod redaction;
+mod redis_backed;
 mod store_conformance;
 mod support;
 mod warm;

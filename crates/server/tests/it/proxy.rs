@@ -24,7 +24,12 @@ async fn miss_then_hit_reports_accesses_and_one_fetch() {
     let body1: Value = first.json().await.unwrap();
     assert_eq!(body1["symbol"], "AAPL");
 
-    let second = c.get(&url).header("X-Client-Id", "c7").send().await.unwrap();
+    let second = c
+        .get(&url)
+        .header("X-Client-Id", "c7")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(header(&second, "x-cache"), "HIT");
     let body2: Value = second.json().await.unwrap();
     assert_eq!(body1["seq"], body2["seq"], "a hit serves the stored body");
@@ -32,10 +37,16 @@ async fn miss_then_hit_reports_accesses_and_one_fetch() {
 
     let a1 = events.accesses.recv().await.unwrap();
     let a2 = events.accesses.recv().await.unwrap();
-    assert_eq!((a1.key.as_ref(), a1.hit, a1.client.clone()), ("AAPL", false, None));
+    assert_eq!(
+        (a1.key.as_ref(), a1.hit, a1.client.clone()),
+        ("AAPL", false, None)
+    );
     assert_eq!((a2.hit, a2.client.as_deref()), (true, Some("c7")));
     let f = events.fetches.recv().await.unwrap();
-    assert_eq!((f.origin, f.ok, f.key.as_ref()), (FetchOrigin::Demand, true, "AAPL"));
+    assert_eq!(
+        (f.origin, f.ok, f.key.as_ref()),
+        (FetchOrigin::Demand, true, "AAPL")
+    );
     assert!(events.fetches.try_recv().is_err(), "a hit makes no fetch");
     d.shutdown().await.unwrap();
 }
@@ -52,7 +63,11 @@ async fn age_comes_from_the_stored_fetch_time() {
         fetched_at_s: now - 42.2,
         content_type: Some("application/json".into()),
     };
-    d.service.store().put("quote", "MSFT", entry, 120.0).await.unwrap();
+    d.service
+        .store()
+        .put("quote", "MSFT", entry, 120.0)
+        .await
+        .unwrap();
     let resp = get(&http(), format!("http://{}/v1/quote/MSFT", d.proxy_addr)).await;
     assert_eq!(header(&resp, "x-cache"), "HIT");
     let age: u64 = header(&resp, "age").parse().unwrap();
@@ -71,11 +86,18 @@ async fn entry_past_its_ttl_is_fetched_again() {
         fetched_at_s: now - 30.5,
         content_type: None,
     };
-    d.service.store().put("quote", "IBM", old, 30.0).await.unwrap();
+    d.service
+        .store()
+        .put("quote", "IBM", old, 30.0)
+        .await
+        .unwrap();
     let resp = get(&http(), format!("http://{}/v1/quote/IBM", d.proxy_addr)).await;
     assert_eq!(header(&resp, "x-cache"), "MISS");
     let body: Value = resp.json().await.unwrap();
-    assert!(body["seq"].as_u64().unwrap() >= 1, "fresh body from upstream");
+    assert!(
+        body["seq"].as_u64().unwrap() >= 1,
+        "fresh body from upstream"
+    );
     assert_eq!(sim.stats().quote_requests, 1);
     d.shutdown().await.unwrap();
 }
@@ -106,7 +128,10 @@ async fn batch_read_reports_errors_per_key() {
     let sim = support::sim(|c| c.unknown_keys = vec!["ZZZZ".into()]).await;
     let d = TestCfg::new(sim.addr()).start().await;
     let c = http();
-    let url = format!("http://{}/v1/quote?keys=AAPL,MSFT,ZZZZ,bad!,AAPL", d.proxy_addr);
+    let url = format!(
+        "http://{}/v1/quote?keys=AAPL,MSFT,ZZZZ,bad!,AAPL",
+        d.proxy_addr
+    );
     let resp = get(&c, url).await;
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
@@ -116,9 +141,17 @@ async fn batch_read_reports_errors_per_key() {
     assert_eq!(body["MSFT"]["data"]["symbol"], "MSFT");
     assert_eq!(body["ZZZZ"]["error"]["code"], "upstream_not_found");
     assert_eq!(body["bad!"]["error"]["code"], "invalid_key");
-    assert_eq!(sim.stats().quote_requests, 3, "duplicates read once, invalid never");
+    assert_eq!(
+        sim.stats().quote_requests,
+        3,
+        "duplicates read once, invalid never"
+    );
 
-    let again = get(&c, format!("http://{}/v1/quote?keys=AAPL,MSFT", d.proxy_addr)).await;
+    let again = get(
+        &c,
+        format!("http://{}/v1/quote?keys=AAPL,MSFT", d.proxy_addr),
+    )
+    .await;
     let body: Value = again.json().await.unwrap();
     assert_eq!(body["AAPL"]["cache"], "HIT");
     assert_eq!(body["MSFT"]["cache"], "HIT");
@@ -149,7 +182,11 @@ async fn batch_post_uses_the_batch_endpoint() {
     assert_eq!((stats.batch_requests, stats.quote_requests), (1, 0));
 
     let one = get(&c, format!("http://{}/v1/quote/GOOG", d.proxy_addr)).await;
-    assert_eq!(header(&one, "x-cache"), "HIT", "batch results are stored per key");
+    assert_eq!(
+        header(&one, "x-cache"),
+        "HIT",
+        "batch results are stored per key"
+    );
     let bad = c
         .post(format!("http://{}/v1/quote", d.proxy_addr))
         .body("{\"key\":[]}")
@@ -176,7 +213,10 @@ async fn access_feed_validates_every_item_and_forwards() {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["accepted"], 2);
     let a = events.accesses.recv().await.unwrap();
-    assert_eq!((a.key.as_ref(), a.client.as_deref(), a.at_s, a.hit), ("AAPL", Some("c1"), 1772461800.5, true));
+    assert_eq!(
+        (a.key.as_ref(), a.client.as_deref(), a.at_s, a.hit),
+        ("AAPL", Some("c1"), 1772461800.5, true)
+    );
     let b = events.accesses.recv().await.unwrap();
     assert!(!b.hit && b.client.is_none() && b.at_s > 1.7e9);
 
@@ -194,11 +234,20 @@ async fn access_feed_validates_every_item_and_forwards() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["index"].as_u64().unwrap(), e["field"].as_str().unwrap().to_string()))
+        .map(|e| {
+            (
+                e["index"].as_u64().unwrap(),
+                e["field"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
-    let expected = [(1, "key"), (2, "ts"), (3, "dataset"), (4, "hits")].map(|(i, f)| (i, f.to_string()));
+    let expected =
+        [(1, "key"), (2, "ts"), (3, "dataset"), (4, "hits")].map(|(i, f)| (i, f.to_string()));
     assert_eq!(errs, expected);
-    assert!(events.accesses.try_recv().is_err(), "a rejected batch records nothing");
+    assert!(
+        events.accesses.try_recv().is_err(),
+        "a rejected batch records nothing"
+    );
     assert_eq!(sim.stats().requests, 0, "the feed never fetches");
     d.shutdown().await.unwrap();
 }
@@ -227,7 +276,10 @@ async fn shutdown_finishes_requests_in_flight() {
     }
     d.shutdown().await.unwrap();
     assert_eq!(in_flight.await.unwrap().unwrap(), 200);
-    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no longer accepting");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no longer accepting"
+    );
 }
 
 #[tokio::test]
@@ -246,7 +298,11 @@ async fn no_upstream_configured_starts_the_builtin_sim() {
     assert!(d.builtin_upstream_addr().is_some());
     assert!(dir.path().join("state").is_dir(), "state dir created");
     let c = http();
-    let resp = get(&c, format!("http://{}/v1/quote?keys=AAPL,MSFT", d.proxy_addr)).await;
+    let resp = get(
+        &c,
+        format!("http://{}/v1/quote?keys=AAPL,MSFT", d.proxy_addr),
+    )
+    .await;
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["MSFT"]["data"]["symbol"], "MSFT", "{body}");
     let one = get(&c, format!("http://{}/v1/quote/MSFT", d.proxy_addr)).await;

@@ -16,7 +16,10 @@ async fn rate_limited_upstream_serves_stale_and_pauses_warming() {
     let c = http();
     for k in ["A", "B", "C", "D", "E"] {
         let r = get(&c, format!("http://{}/v1/quote/{k}", d.proxy_addr)).await;
-        assert_eq!((r.status().as_u16(), header(&r, "x-cache")), (200, "MISS".into()));
+        assert_eq!(
+            (r.status().as_u16(), header(&r, "x-cache")),
+            (200, "MISS".into())
+        );
     }
     let now = d.service.clock().now_s();
     let stale = Entry {
@@ -24,18 +27,29 @@ async fn rate_limited_upstream_serves_stale_and_pauses_warming() {
         fetched_at_s: now - 100.0,
         content_type: Some("application/json".into()),
     };
-    d.service.store().put("quote", "F", stale, 30.0).await.unwrap();
+    d.service
+        .store()
+        .put("quote", "F", stale, 30.0)
+        .await
+        .unwrap();
 
     // Over the limit: upstream says 429, the client still gets the stale entry.
     let r = get(&c, format!("http://{}/v1/quote/F", d.proxy_addr)).await;
-    assert_eq!((r.status().as_u16(), header(&r, "x-cache")), (200, "STALE".into()));
+    assert_eq!(
+        (r.status().as_u16(), header(&r, "x-cache")),
+        (200, "STALE".into())
+    );
     let age: u64 = header(&r, "age").parse().unwrap();
     assert!(age >= 100);
     assert_eq!(sim.stats().rate_limited, 1);
 
     // Retry-After (12 s at 5/min) pauses warming: no upstream call.
     let upstream = d.service.upstream();
-    assert!(upstream.paused_until_s() > now + 5.0, "paused until {}", upstream.paused_until_s());
+    assert!(
+        upstream.paused_until_s() > now + 5.0,
+        "paused until {}",
+        upstream.paused_until_s()
+    );
     let before = sim.stats().requests;
     let w = d.service.warm("quote", "G", "popular").await;
     assert!(matches!(w, Err(WarmError::Paused { .. })), "{w:?}");
@@ -49,7 +63,11 @@ async fn rate_limited_upstream_serves_stale_and_pauses_warming() {
     assert!(header(&r, "retry-after").parse::<u64>().unwrap() >= 1);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "upstream_rate_limited");
-    assert_eq!(sim.stats().requests, before, "nothing called upstream while paused");
+    assert_eq!(
+        sim.stats().requests,
+        before,
+        "nothing called upstream while paused"
+    );
     d.shutdown().await.unwrap();
 }
 
@@ -67,7 +85,10 @@ async fn demand_miss_waits_out_a_short_retry_after() {
     let a = get(&c, format!("http://{}/v1/quote/A", d.proxy_addr)).await;
     assert_eq!(a.status(), 200);
     let b = get(&c, format!("http://{}/v1/quote/B", d.proxy_addr)).await;
-    assert_eq!((b.status().as_u16(), header(&b, "x-cache")), (200, "MISS".into()));
+    assert_eq!(
+        (b.status().as_u16(), header(&b, "x-cache")),
+        (200, "MISS".into())
+    );
     let stats = sim.stats();
     assert!(stats.rate_limited >= 1, "{stats:?}");
     assert_eq!(stats.served, 2);

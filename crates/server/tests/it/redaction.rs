@@ -76,16 +76,24 @@ async fn query_key_is_redacted_from_transport_errors_and_logs() {
     let dead = closed_port();
     let mut cfg = TestCfg::new(dead);
     cfg.max_retries = 1;
-    cfg.url = Some(format!("http://{dead}/v1/quote/{{key}}?apiKey=${{API_KEY}}&region=us"));
+    cfg.url = Some(format!(
+        "http://{dead}/v1/quote/{{key}}?apiKey=${{API_KEY}}&region=us"
+    ));
     let (logs, bodies, debug) = exercise(cfg, &["AAPL"]).await;
     let body: Value = serde_json::from_str(&bodies).unwrap();
     assert_eq!(body["error"]["code"], "upstream_error", "{bodies}");
     for text in [&logs, &bodies, &debug] {
         assert!(!text.contains(SECRET), "secret leaked:\n{text}");
     }
-    assert!(logs.contains("upstream fetch failed"), "the failure was logged:\n{logs}");
+    assert!(
+        logs.contains("upstream fetch failed"),
+        "the failure was logged:\n{logs}"
+    );
     assert!(debug.contains("apiKey=REDACTED"), "{debug}");
-    assert!(logs.contains("apiKey=REDACTED"), "the URL is in the log, redacted:\n{logs}");
+    assert!(
+        logs.contains("apiKey=REDACTED"),
+        "the URL is in the log, redacted:\n{logs}"
+    );
 }
 
 #[tokio::test]
@@ -107,9 +115,15 @@ async fn rate_limit_warning_shows_the_url_without_the_key() {
     .await;
     let mut cfg = TestCfg::new(sim.addr());
     cfg.request_timeout_s = 0.5;
-    cfg.url = Some(format!("http://{}/v1/quote/{{key}}?apiKey=${{API_KEY}}", sim.addr()));
+    cfg.url = Some(format!(
+        "http://{}/v1/quote/{{key}}?apiKey=${{API_KEY}}",
+        sim.addr()
+    ));
     let (logs, bodies, _) = exercise(cfg, &["AAPL", "MSFT"]).await;
     assert_eq!(sim.stats().rate_limited, 1);
-    assert!(logs.contains("apiKey=REDACTED"), "the URL is logged, redacted:\n{logs}");
+    assert!(
+        logs.contains("apiKey=REDACTED"),
+        "the URL is logged, redacted:\n{logs}"
+    );
     assert!(!logs.contains(SECRET) && !bodies.contains(SECRET));
 }

@@ -36,24 +36,39 @@ async fn conformance<S: Store + ?Sized>(store: &S, clock: &dyn Clock) {
     // keys with dots, dashes and colons
     for k in ["BRK.B", "BF-B", "X:Y"] {
         store.put("quote", k, entry(k, now), 10.0).await.unwrap();
-        assert_eq!(store.get("quote", k).await.unwrap().unwrap().body, Bytes::from(k));
+        assert_eq!(
+            store.get("quote", k).await.unwrap().unwrap().body,
+            Bytes::from(k)
+        );
     }
     // stale but within grace is kept (for STALE serving)
     let stale = entry("stale", now - 30.0);
-    store.put("quote", "STALE", stale.clone(), 10.0).await.unwrap();
+    store
+        .put("quote", "STALE", stale.clone(), 10.0)
+        .await
+        .unwrap();
     assert_eq!(store.get("quote", "STALE").await.unwrap(), Some(stale));
     // past ttl + grace is not kept
-    store.put("quote", "GONE", entry("old", now - 10_000.0), 10.0).await.unwrap();
+    store
+        .put("quote", "GONE", entry("old", now - 10_000.0), 10.0)
+        .await
+        .unwrap();
     assert_eq!(store.get("quote", "GONE").await.unwrap(), None);
     // an expired put removes an older live value
-    store.put("quote", "AAPL", entry("old", now - 10_000.0), 10.0).await.unwrap();
+    store
+        .put("quote", "AAPL", entry("old", now - 10_000.0), 10.0)
+        .await
+        .unwrap();
     assert_eq!(store.get("quote", "AAPL").await.unwrap(), None);
     // no content type round-trips as None
     let bare = Entry {
         content_type: None,
         ..entry("bare", now)
     };
-    store.put("quote", "BARE", bare.clone(), 10.0).await.unwrap();
+    store
+        .put("quote", "BARE", bare.clone(), 10.0)
+        .await
+        .unwrap();
     assert_eq!(store.get("quote", "BARE").await.unwrap(), Some(bare));
     // len and bytes: BRK.B, BF-B, X:Y, STALE, BARE
     assert_eq!(store.len().await.unwrap(), 5);
@@ -69,7 +84,10 @@ async fn conformance<S: Store + ?Sized>(store: &S, clock: &dyn Clock) {
 async fn expires_in_time<S: Store + ?Sized>(store: &S, clock: &dyn Clock) {
     let now = clock.now_s();
     // retention left: 0.3 s
-    store.put("quote", "SHORT", entry("s", now - GRACE_S), 0.3).await.unwrap();
+    store
+        .put("quote", "SHORT", entry("s", now - GRACE_S), 0.3)
+        .await
+        .unwrap();
     assert!(store.get("quote", "SHORT").await.unwrap().is_some());
     tokio::time::sleep(std::time::Duration::from_millis(450)).await;
     assert_eq!(store.get("quote", "SHORT").await.unwrap(), None);
@@ -85,22 +103,37 @@ async fn memory_store_conforms() {
 
 #[tokio::test]
 async fn redis_store_conforms() {
-    let Some(redis) = support::redis() else { return };
+    let Some(redis) = support::redis() else {
+        return;
+    };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = RedisStore::connect(&redis.url(), GRACE_S, clock.clone()).await.unwrap();
+    let store = RedisStore::connect(&redis.url(), GRACE_S, clock.clone())
+        .await
+        .unwrap();
     conformance(&store, clock.as_ref()).await;
     expires_in_time(&store, clock.as_ref()).await;
 }
 
 #[tokio::test]
 async fn redis_store_uses_prefixed_keys_with_ttl() {
-    let Some(redis) = support::redis() else { return };
+    let Some(redis) = support::redis() else {
+        return;
+    };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = RedisStore::connect(&redis.url(), GRACE_S, clock.clone()).await.unwrap();
-    store.put("quote", "AAPL", entry("{}", clock.now_s()), 10.0).await.unwrap();
+    let store = RedisStore::connect(&redis.url(), GRACE_S, clock.clone())
+        .await
+        .unwrap();
+    store
+        .put("quote", "AAPL", entry("{}", clock.now_s()), 10.0)
+        .await
+        .unwrap();
     let client = redis::Client::open(redis.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let pttl: i64 = redis::cmd("PTTL").arg("prewarm:quote:AAPL").query_async(&mut conn).await.unwrap();
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg("prewarm:quote:AAPL")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     // ttl 10 s + grace 60 s
     assert!(pttl > 68_000 && pttl <= 70_000, "PTTL {pttl}");
 }
@@ -113,12 +146,22 @@ async fn memory_store_stays_under_its_byte_cap() {
     let now = clock.now_s();
     // 2,000 × 10 KiB ≈ 20 MiB into a 1 MiB store
     for i in 0..2_000 {
-        store.put("quote", &format!("K{i}"), entry(&body, now), 600.0).await.unwrap();
+        store
+            .put("quote", &format!("K{i}"), entry(&body, now), 600.0)
+            .await
+            .unwrap();
     }
     store.sync().await;
     let bytes = store.approx_bytes().await.unwrap();
-    assert!(bytes <= store.limit_bytes(), "{bytes} > {}", store.limit_bytes());
+    assert!(
+        bytes <= store.limit_bytes(),
+        "{bytes} > {}",
+        store.limit_bytes()
+    );
     let n = store.len().await.unwrap();
     assert!(n > 0 && n < 2_000, "kept {n} entries");
-    assert!(bytes > store.limit_bytes() / 2, "the cap is used, not emptied: {bytes}");
+    assert!(
+        bytes > store.limit_bytes() / 2,
+        "the cap is used, not emptied: {bytes}"
+    );
 }

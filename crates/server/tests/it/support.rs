@@ -17,7 +17,10 @@ pub async fn sim(tweak: impl FnOnce(&mut SimConfig)) -> SimHandle {
         ..SimConfig::default()
     };
     tweak(&mut cfg);
-    upstream_sim::spawn(cfg).await.expect("upstream-sim binds").1
+    upstream_sim::spawn(cfg)
+        .await
+        .expect("upstream-sim binds")
+        .1
 }
 
 /// Knobs of a test daemon's config.
@@ -48,7 +51,8 @@ impl TestCfg {
             store: "memory".into(),
             stale_grace_s: 300.0,
             url: None,
-            state_dir: std::env::temp_dir().join(format!("prewarm-test-state-{}", std::process::id())),
+            state_dir: std::env::temp_dir()
+                .join(format!("prewarm-test-state-{}", std::process::id())),
             extra: String::new(),
         }
     }
@@ -106,7 +110,9 @@ ttl_s = {ttl}
     }
 
     pub async fn start(&self) -> Running {
-        serve::start(self.config(&|_| None)).await.expect("daemon starts")
+        serve::start(self.config(&|_| None))
+            .await
+            .expect("daemon starts")
     }
 }
 
@@ -115,7 +121,11 @@ pub fn http() -> reqwest::Client {
 }
 
 pub async fn get(client: &reqwest::Client, url: String) -> reqwest::Response {
-    client.get(url).send().await.expect("request reaches the proxy")
+    client
+        .get(url)
+        .send()
+        .await
+        .expect("request reaches the proxy")
 }
 
 pub fn header(resp: &reqwest::Response, name: &str) -> String {
@@ -159,7 +169,9 @@ fn pong(port: u16) -> bool {
     };
     let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
     let mut buf = [0u8; 16];
-    s.write_all(b"PING\r\n").is_ok() && s.read(&mut buf).is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
+    s.write_all(b"PING\r\n").is_ok()
+        && s.read(&mut buf)
+            .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
 }
 
 /// Starts redis-server, or returns `None` (with a notice) when the binary
@@ -170,7 +182,16 @@ pub fn redis() -> Option<RedisGuard> {
     for _attempt in 0..3 {
         let port = free_port();
         let spawned = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .arg("--dir")
             .arg(dir.path())
             .stdout(Stdio::null())
@@ -179,7 +200,10 @@ pub fn redis() -> Option<RedisGuard> {
         let mut child = match spawned {
             Ok(c) => c,
             Err(e) => {
-                assert!(!required, "PREWARM_REQUIRE_SERVICES=1 but redis-server cannot start: {e}");
+                assert!(
+                    !required,
+                    "PREWARM_REQUIRE_SERVICES=1 but redis-server cannot start: {e}"
+                );
                 eprintln!("NOTICE: redis-server not available ({e}); skipping this Redis test");
                 return None;
             }
@@ -218,8 +242,12 @@ pub fn service_with_store(
     use prewarm_server::upstream::UpstreamClient;
     use std::sync::Arc;
     let config = cfg.config(&|_| None);
-    let upstream = UpstreamClient::new(config.upstream.clone(), Arc::new(SystemClock), Arc::new(config.redactor()))
-        .expect("client builds");
+    let upstream = UpstreamClient::new(
+        config.upstream.clone(),
+        Arc::new(SystemClock),
+        Arc::new(config.redactor()),
+    )
+    .expect("client builds");
     let (sink, events) = prewarm_server::events::event_channels(1024, 1024);
     let svc = CacheService::new(ServiceParts {
         datasets: config.datasets.values().cloned().collect(),

@@ -19,7 +19,10 @@ async fn warming_fetches_without_recording_an_access() {
     let f = events.fetches.recv().await.unwrap();
     assert_eq!((f.key.as_ref(), f.ok), ("NVDA", true));
     assert_eq!(f.origin, FetchOrigin::Warm("popular".into()));
-    assert!(events.accesses.try_recv().is_err(), "warming is not an access");
+    assert!(
+        events.accesses.try_recv().is_err(),
+        "warming is not an access"
+    );
 
     let r = support::get(&http(), format!("http://{}/v1/quote/NVDA", d.proxy_addr)).await;
     assert_eq!(header(&r, "x-cache"), "HIT", "a warmed key hits");
