@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::future::{BoxFuture, join_all};
 use prewarm_server::clock::{Clock, SystemClock};
 use prewarm_server::service::ReadError;
@@ -99,17 +98,7 @@ async fn timeout_reaches_every_waiter_and_stale_is_served_instead() {
     }
     assert_eq!(sim.stats().requests, 1);
 
-    let now = d.service.clock().now_s();
-    let stale = Entry {
-        body: Bytes::from_static(b"{\"stale\":true}"),
-        fetched_at_s: now - 100.0,
-        content_type: None,
-    };
-    d.service
-        .store()
-        .put("quote", "MSFT", stale, 30.0)
-        .await
-        .unwrap();
+    support::put_aged(&d, "MSFT", b"{\"stale\":true}", 100.0, 30.0).await;
     let results = concurrent_gets(&format!("http://{}/v1/quote/MSFT", d.proxy_addr), 5).await;
     for (status, cache, body) in &results {
         assert_eq!((*status, cache.as_str()), (200, "STALE"));

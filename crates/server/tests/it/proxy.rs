@@ -1,9 +1,7 @@
 //! The proxy over HTTP: read-through, headers, key pattern, batch reads,
 //! the access feed, admin endpoints, graceful shutdown.
 
-use bytes::Bytes;
 use prewarm_server::events::FetchOrigin;
-use prewarm_server::store::Entry;
 use serde_json::{Value, json};
 
 use crate::support::{self, TestCfg, get, header, http};
@@ -57,17 +55,7 @@ async fn age_comes_from_the_stored_fetch_time() {
     let mut cfg = TestCfg::new(sim.addr());
     cfg.ttl_s = 120.0;
     let d = cfg.start().await;
-    let now = d.service.clock().now_s();
-    let entry = Entry {
-        body: Bytes::from_static(b"{\"symbol\":\"MSFT\",\"seq\":-1}"),
-        fetched_at_s: now - 42.2,
-        content_type: Some("application/json".into()),
-    };
-    d.service
-        .store()
-        .put("quote", "MSFT", entry, 120.0)
-        .await
-        .unwrap();
+    support::put_aged(&d, "MSFT", b"{\"symbol\":\"MSFT\",\"seq\":-1}", 42.2, 120.0).await;
     let resp = get(&http(), format!("http://{}/v1/quote/MSFT", d.proxy_addr)).await;
     assert_eq!(header(&resp, "x-cache"), "HIT");
     let age: u64 = header(&resp, "age").parse().unwrap();
@@ -80,17 +68,7 @@ async fn age_comes_from_the_stored_fetch_time() {
 async fn entry_past_its_ttl_is_fetched_again() {
     let sim = support::sim(|_| {}).await;
     let d = TestCfg::new(sim.addr()).start().await; // ttl 30 s
-    let now = d.service.clock().now_s();
-    let old = Entry {
-        body: Bytes::from_static(b"{\"seq\":-1}"),
-        fetched_at_s: now - 30.5,
-        content_type: None,
-    };
-    d.service
-        .store()
-        .put("quote", "IBM", old, 30.0)
-        .await
-        .unwrap();
+    support::put_aged(&d, "IBM", b"{\"seq\":-1}", 30.5, 30.0).await;
     let resp = get(&http(), format!("http://{}/v1/quote/IBM", d.proxy_addr)).await;
     assert_eq!(header(&resp, "x-cache"), "MISS");
     let body: Value = resp.json().await.unwrap();

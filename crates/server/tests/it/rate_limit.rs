@@ -1,8 +1,6 @@
 //! 429 handling against an upstream-sim with a real rate limit.
 
-use bytes::Bytes;
 use prewarm_server::service::WarmError;
-use prewarm_server::store::Entry;
 use serde_json::Value;
 
 use crate::support::{self, TestCfg, get, header, http};
@@ -22,16 +20,7 @@ async fn rate_limited_upstream_serves_stale_and_pauses_warming() {
         );
     }
     let now = d.service.clock().now_s();
-    let stale = Entry {
-        body: Bytes::from_static(b"{\"symbol\":\"F\",\"old\":true}"),
-        fetched_at_s: now - 100.0,
-        content_type: Some("application/json".into()),
-    };
-    d.service
-        .store()
-        .put("quote", "F", stale, 30.0)
-        .await
-        .unwrap();
+    support::put_aged(&d, "F", b"{\"symbol\":\"F\",\"old\":true}", 100.0, 30.0).await;
 
     // Over the limit: upstream says 429, the client still gets the stale entry.
     let r = get(&c, format!("http://{}/v1/quote/F", d.proxy_addr)).await;

@@ -272,3 +272,17 @@ pub async fn sim_stats(addr: SocketAddr) -> prewarm_server::upstream_sim::SimSta
         .await
         .expect("stats JSON")
 }
+
+/// Puts an entry for quote/`key` fetched `age_s` seconds ago.
+pub async fn put_aged(d: &Running, key: &str, body: &'static [u8], age_s: f64, ttl_s: f64) {
+    let entry = prewarm_server::store::Entry {
+        body: bytes::Bytes::from_static(body),
+        fetched_at_s: d.service.clock().now_s() - age_s,
+        content_type: Some("application/json".into()),
+    };
+    d.service
+        .store()
+        .put("quote", key, entry, ttl_s)
+        .await
+        .expect("store accepts the entry");
+}
