@@ -4,7 +4,13 @@
 //! rejected), [`validated`] checks it into typed values. [`env`] holds the
 //! one table of environment variables. Every error names the file or the
 //! field (`datasets.quote.ttl_s: must be > 0`).
+//!
+//! [`EXAMPLE_TOML`] is a full file with every default.
+//!
+//! Without any `url` for `quote` (and no `--upstream`), `serve` starts the
+//! built-in upstream-sim in-process.
 
+mod dataset;
 pub mod env;
 pub mod raw;
 pub mod validated;
@@ -17,6 +23,10 @@ pub use validated::{
     BatchConfig, DatasetConfig, ServeConfig, ServerConfig, SidecarConfig, StoreBackend,
     StoreConfig, UpstreamConfig, WarmingConfig,
 };
+
+/// A full config file with every default (the `[datasets.quote]` values
+/// are examples). `prewarm` can print it for users to start from.
+pub const EXAMPLE_TOML: &str = include_str!("example.toml");
 
 /// A configuration error, naming where it is.
 #[derive(Debug, thiserror::Error)]
@@ -134,6 +144,19 @@ mod tests {
 
     fn no_env(_: &str) -> Option<String> {
         None
+    }
+
+    #[test]
+    fn example_file_is_valid() {
+        let env = |n: &str| (n == "API_KEY").then(|| "k".to_string());
+        let cfg = RawConfig::from_toml(EXAMPLE_TOML, "example.toml")
+            .unwrap()
+            .validate(&env)
+            .unwrap();
+        let quote = &cfg.datasets["quote"];
+        assert_eq!(quote.ttl_s, 60.0);
+        assert!(quote.batch.is_some() && quote.sidecar.is_some());
+        assert_eq!(cfg.store.memory_limit_mb, 300);
     }
 
     #[test]

@@ -10,7 +10,8 @@ use std::time::Duration;
 use regex::Regex;
 
 use super::ConfigError;
-use super::raw::{RawConfig, RawDataset, RawSidecar};
+use super::dataset::{builtin_quote_urls, validate_dataset};
+use super::raw::RawConfig;
 use crate::upstream::redact::Redactor;
 use crate::upstream::template::{Placeholder, UrlTemplate};
 
@@ -24,7 +25,6 @@ pub const DEFAULT_STATE_DIR: &str = "./prewarm-state";
 pub const DEFAULT_KEY_PATTERN: &str = "^[A-Z][A-Z0-9.-]{0,14}$";
 /// The dataset used when none is configured.
 pub const DEFAULT_DATASET: &str = "quote";
-const DEFAULT_TTL_S: f64 = 60.0;
 
 /// The daemon's whole validated configuration.
 #[derive(Debug, Clone)]
@@ -190,14 +190,14 @@ impl std::fmt::Debug for SidecarConfig {
     }
 }
 
-fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+pub(super) fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         field: field.into(),
         message: message.into(),
     }
 }
 
-fn positive(field: &str, value: Option<f64>, default: f64) -> Result<f64, ConfigError> {
+pub(super) fn positive(field: &str, value: Option<f64>, default: f64) -> Result<f64, ConfigError> {
     let v = value.unwrap_or(default);
     if v.is_finite() && v > 0.0 {
         Ok(v)
@@ -206,7 +206,11 @@ fn positive(field: &str, value: Option<f64>, default: f64) -> Result<f64, Config
     }
 }
 
-fn non_negative(field: &str, value: Option<f64>, default: f64) -> Result<f64, ConfigError> {
+pub(super) fn non_negative(
+    field: &str,
+    value: Option<f64>,
+    default: f64,
+) -> Result<f64, ConfigError> {
     let v = value.unwrap_or(default);
     if v.is_finite() && v >= 0.0 {
         Ok(v)
@@ -215,7 +219,7 @@ fn non_negative(field: &str, value: Option<f64>, default: f64) -> Result<f64, Co
     }
 }
 
-fn at_least<T: PartialOrd + Copy + std::fmt::Display>(
+pub(super) fn at_least<T: PartialOrd + Copy + std::fmt::Display>(
     field: &str,
     value: Option<T>,
     default: T,
@@ -358,121 +362,6 @@ impl RawConfig {
             backoff_max: Duration::from_millis(max_ms),
         })
     }
-}
-
-/// The URL the built-in upstream-sim answers one quote on.
-fn builtin_quote_urls(addr: SocketAddr) -> (String, String) {
-    (
-        format!("http://{addr}/v1/quote/{{key}}"),
-        format!("http://{addr}/v1/quotes?symbols={{keys}}"),
-    )
-}
-
-fn validate_dataset(
-    name: &str,
-    raw: &RawDataset,
-    builtin: bool,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<DatasetConfig, ConfigError> {
-    let field = |f: &str| format!("datasets.{name}.{f}");
-    let name_ok = Regex::new("^[a-z][a-z0-9_]{0,31}$").is_ok_and(|r| r.is_match(name));
-    if !name_ok || name == "access" {
-        return Err(invalid(
-            format!("datasets.{name}"),
-            "dataset names are lowercase letters, digits and _ (not `access`)",
-        ));
-    }
-    let placeholder_addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    let (builtin_url, builtin_batch) = builtin_quote_urls(placeholder_addr);
-    let url_text = match (&raw.url, builtin) {
-        (Some(u), _) => u.clone(),
-        (None, true) => builtin_url,
-        (None, false) => return Err(invalid(field("url"), "missing (only quote may omit it)")),
-    };
-    let url = UrlTemplate::parse(&url_text, Placeholder::Key, env)
-        .map_err(|e| invalid(field("url"), e.to_string()))?;
-    let ttl_s = positive(&field("ttl_s"), raw.ttl_s, DEFAULT_TTL_S)?;
-    let pattern = raw.key_pattern.as_deref().unwrap_or(DEFAULT_KEY_PATTERN);
-    let key_pattern = Regex::new(&format!("^(?:{pattern})$"))
-        .map_err(|e| invalid(field("key_pattern"), e.to_string()))?;
-    let batch_text = raw.batch_url.clone().or(builtin.then_some(builtin_batch));
-    let batch = match batch_text {
-        None => None,
-        Some(text) => Some(validate_batch(name, raw, &text, builtin, env)?),
-    };
-    let sidecar = match &raw.sidecar {
-        None => None,
-        Some(s) => Some(validate_sidecar(name, s, ttl_s)?),
-    };
-    Ok(DatasetConfig {
-        name: name.into(),
-        url,
-        ttl_s,
-        key_pattern,
-        serve_stale: raw.serve_stale.unwrap_or(true),
-        batch,
-        sidecar,
-    })
-}
-
-fn validate_batch(
-    name: &str,
-    raw: &RawDataset,
-    text: &str,
-    builtin: bool,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<BatchConfig, ConfigError> {
-    let field = |f: &str| format!("datasets.{name}.{f}");
-    let url = UrlTemplate::parse(text, Placeholder::Keys, env)
-        .map_err(|e| invalid(field("batch_url"), e.to_string()))?;
-    let default_pointer = if builtin { "/quotes" } else { "" };
-    let items_pointer = raw
-        .batch_items_pointer
-        .clone()
-        .unwrap_or_else(|| default_pointer.into());
-    if !(items_pointer.is_empty() || items_pointer.starts_with('/')) {
-        return Err(invalid(
-            field("batch_items_pointer"),
-            "must be empty or start with /",
-        ));
-    }
-    let key_field = raw
-        .batch_key_field
-        .clone()
-        .or(builtin.then(|| "symbol".to_string()));
-    Ok(BatchConfig {
-        url,
-        max_keys: at_least(&field("batch_max_keys"), raw.batch_max_keys, 100, 1)?,
-        items_pointer,
-        key_field,
-    })
-}
-
-fn validate_sidecar(
-    name: &str,
-    raw: &RawSidecar,
-    ttl_s: f64,
-) -> Result<SidecarConfig, ConfigError> {
-    let field = |f: &str| format!("datasets.{name}.sidecar.{f}");
-    let redis_url = raw
-        .redis
-        .clone()
-        .ok_or_else(|| invalid(field("redis"), "missing"))?;
-    if !redis_url.starts_with("redis://") {
-        return Err(invalid(field("redis"), "must start with redis://"));
-    }
-    let key_template = raw
-        .key_template
-        .clone()
-        .ok_or_else(|| invalid(field("key_template"), "missing"))?;
-    if !key_template.contains("{key}") {
-        return Err(invalid(field("key_template"), "must contain {key}"));
-    }
-    Ok(SidecarConfig {
-        redis_url,
-        key_template,
-        ttl_s: positive(&field("ttl_s"), raw.ttl_s, ttl_s)?,
-    })
 }
 
 impl DatasetConfig {
