@@ -1,0 +1,60 @@
+//! Speed of reading a real trace and replaying the baseline and the bound.
+//! Target: the whole replay, reading included, at 2 million requests/s or
+//! more (criterion reports it as elements/s). Traces are found as in
+//! `tests/reference_figures.rs`.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use prewarm_sim::baseline::baseline;
+use prewarm_sim::bound::clairvoyant_bound;
+use prewarm_sim::trace::read_trace;
+
+const EDGAR: &str = "edgar_sec_weblog_20170101_1pct_cik.csv.gz";
+
+fn trace_path() -> PathBuf {
+    let dir = std::env::var_os("PREWARM_TRACES_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/traces"),
+        PathBuf::from,
+    );
+    let path = dir.join(EDGAR);
+    assert!(
+        path.is_file(),
+        "{} not found: set PREWARM_TRACES_DIR",
+        path.display()
+    );
+    path
+}
+
+fn replay_speed(c: &mut Criterion) {
+    let path = trace_path();
+    let trace = read_trace(&path).expect("reading the edgar trace");
+    let mut group = c.benchmark_group("edgar");
+    group.throughput(Throughput::Elements(trace.len() as u64));
+    group.bench_function("read_trace_gz", |b| {
+        b.iter(|| read_trace(black_box(&path)).expect("reading"))
+    });
+    group.bench_function("baseline_ttl_300", |b| {
+        b.iter(|| baseline(black_box(&trace), 300.0, None))
+    });
+    group.bench_function("baseline_ttl_300_lru_1pct", |b| {
+        b.iter(|| baseline(black_box(&trace), 300.0, Some(412)))
+    });
+    group.bench_function("bound_ttl_300", |b| {
+        b.iter(|| clairvoyant_bound(black_box(&trace), 300.0, 100.0))
+    });
+    group.bench_function("read_baseline_and_bound", |b| {
+        b.iter(|| {
+            let t = read_trace(black_box(&path)).expect("reading");
+            (
+                baseline(&t, 300.0, None),
+                clairvoyant_bound(&t, 300.0, 100.0),
+            )
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, replay_speed);
+criterion_main!(benches);
