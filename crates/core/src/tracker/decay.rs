@@ -53,27 +53,51 @@ pub(crate) const SOFT_REBASE_EXPONENT: f64 = 24.0;
 pub(crate) const HARD_REBASE_EXPONENT: f64 = 48.0;
 
 /// Forward-decay reference time and a one-entry cache of weights.
+///
+/// The hot path avoids `exp()`: weights are computed exactly at grid
+/// points (multiples of `grid_s`, a power of two with `λ_max grid_s <=
+/// 2^-8`) and between them multiplied by a degree-4 Taylor polynomial of
+/// `exp(λ (now - grid point))`, accurate to ~1e-14 relative. The result is a
+/// pure function of `now_s`, so replays and restored snapshots agree.
 #[derive(Debug, Clone)]
 pub(crate) struct DecayClock {
     rates: Rates,
     ref_s: f64,
+    grid_s: f64,
+    anchor_s: f64,
+    anchor: Weights,
     cached_now_s: f64,
     cached: Weights,
 }
 
+const ONE: Weights = Weights {
+    pop: 1.0,
+    short: 1.0,
+    long: 1.0,
+    group: 1.0,
+};
+
+/// `exp(x)` for `|x| <= 2^-8`.
+#[inline]
+fn exp_small(x: f64) -> f64 {
+    1.0 + x * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0))))
+}
+
 impl DecayClock {
     pub fn new(rates: Rates, ref_s: f64) -> Self {
-        let one = Weights {
-            pop: 1.0,
-            short: 1.0,
-            long: 1.0,
-            group: 1.0,
-        };
+        // Largest power of two (at most 1 s) with λ_max grid <= 2^-8.
+        let mut grid_s = 1.0;
+        while rates.max() * grid_s > 1.0 / 256.0 && grid_s > 1e-9 {
+            grid_s *= 0.5;
+        }
         DecayClock {
             rates,
             ref_s,
-            cached_now_s: ref_s,
-            cached: one,
+            grid_s,
+            anchor_s: f64::NAN,
+            anchor: ONE,
+            cached_now_s: f64::NAN,
+            cached: ONE,
         }
     }
 
@@ -85,23 +109,46 @@ impl DecayClock {
         self.ref_s
     }
 
-    /// The weights at `now_s`: cached while `now_s` repeats.
+    /// The weights at `now_s`: cached while `now_s` repeats, no `exp()`
+    /// within a grid step.
     #[inline]
     pub fn weights(&mut self, now_s: f64) -> Weights {
         if now_s != self.cached_now_s {
-            self.cached = self.compute(now_s);
+            let anchor_s = (now_s / self.grid_s).floor() * self.grid_s;
+            if anchor_s != self.anchor_s {
+                self.anchor = self.compute(anchor_s);
+                self.anchor_s = anchor_s;
+            }
+            self.cached = self.between(self.anchor, now_s - anchor_s);
             self.cached_now_s = now_s;
         }
         self.cached
     }
 
-    /// The weights at `now_s` without touching the cache (for queries).
+    #[inline]
+    fn between(&self, a: Weights, dt: f64) -> Weights {
+        let r = &self.rates;
+        Weights {
+            pop: a.pop * exp_small(r.pop * dt),
+            short: a.short * exp_small(r.short * dt),
+            long: a.long * exp_small(r.long * dt),
+            group: a.group * exp_small(r.group * dt),
+        }
+    }
+
+    /// The weights at `now_s` without touching the cache (for queries);
+    /// equal to what [`DecayClock::weights`] returns.
     pub fn weights_at(&self, now_s: f64) -> Weights {
         if now_s == self.cached_now_s {
-            self.cached
-        } else {
-            self.compute(now_s)
+            return self.cached;
         }
+        let anchor_s = (now_s / self.grid_s).floor() * self.grid_s;
+        let anchor = if anchor_s == self.anchor_s {
+            self.anchor
+        } else {
+            self.compute(anchor_s)
+        };
+        self.between(anchor, now_s - anchor_s)
     }
 
     fn compute(&self, now_s: f64) -> Weights {
@@ -122,15 +169,10 @@ impl DecayClock {
     /// Moves the reference to `new_ref_s` and returns the factors
     /// (`1 / weights(new_ref_s)`) every stored value must be multiplied by.
     pub fn rebase(&mut self, new_ref_s: f64) -> Weights {
-        let w = self.compute(new_ref_s);
+        let w = self.weights_at(new_ref_s);
         self.ref_s = new_ref_s;
-        self.cached_now_s = new_ref_s;
-        self.cached = Weights {
-            pop: 1.0,
-            short: 1.0,
-            long: 1.0,
-            group: 1.0,
-        };
+        self.anchor_s = f64::NAN;
+        self.cached_now_s = f64::NAN;
         Weights {
             pop: 1.0 / w.pop,
             short: 1.0 / w.short,
@@ -164,6 +206,20 @@ mod tests {
         let w1 = c.weights(1100.0).pop;
         assert!((w1 / w0 - 2.0).abs() < 1e-12);
         assert!((c.weights(1100.0).short - 4.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn hot_path_weights_match_exp() {
+        let mut c = clock();
+        for i in 0..2000 {
+            let now = 1000.0 + f64::from(i) * 0.37;
+            let w = c.weights(now);
+            let exact = c.compute(now);
+            assert!((w.short / exact.short - 1.0).abs() < 1e-13, "{now}");
+            assert_eq!(w, c.weights_at(now));
+            let fresh = DecayClock::new(c.rates(), c.ref_s());
+            assert_eq!(fresh.weights_at(now), w, "a pure function of now");
+        }
     }
 
     #[test]

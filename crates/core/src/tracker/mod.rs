@@ -222,7 +222,7 @@ impl Tracker {
         if now_s > self.last_now_s {
             self.last_now_s = now_s;
         }
-        if !(self.started_s <= now_s) {
+        if self.started_s.is_nan() || self.started_s > now_s {
             self.started_s = now_s;
         }
         if self.decay.exponent(now_s) > HARD_REBASE_EXPONENT {
@@ -254,7 +254,7 @@ impl Tracker {
         if self.slab.live() >= self.config.max_keys {
             self.evict_coldest_sampled();
         }
-        let id = self.slab.alloc(key, hash, now_s);
+        let id = self.slab.alloc(key, hash, now_s, self.config.max_keys);
         let records = &self.slab.records;
         self.index.insert(hash, id, |x| records[x as usize].hash);
         id

@@ -133,7 +133,7 @@ impl Profile {
     pub fn add(&mut self, b: usize, today: i32, hl_days: f64, rng: &mut u64) {
         let age = f64::from(today - self.base_day) / hl_days;
         let mut inc = (age + f64::from(UNIT_LOG2 - self.shift)).exp2();
-        if !(inc <= 4_294_967_296.0) {
+        if inc.is_nan() || inc > 4_294_967_296.0 {
             // Idle for ages: everything has decayed away; start over.
             self.buckets = [0; BUCKETS];
             self.base_day = today;
@@ -202,6 +202,7 @@ impl Profiles {
             return Some(i);
         }
         if self.slots.len() < cap {
+            super::record::reserve_capped(&mut self.slots, cap);
             self.slots.push(p);
             return Some((self.slots.len() - 1) as u32);
         }

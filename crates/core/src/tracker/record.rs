@@ -102,6 +102,15 @@ impl KeyRecord {
     }
 }
 
+/// Before a push: doubles the capacity of a full `v`, but not past `cap`
+/// elements, so a slab filled to its cap wastes no doubling slack.
+pub(crate) fn reserve_capped<T>(v: &mut Vec<T>, cap: usize) {
+    if v.len() == v.capacity() {
+        let target = (v.capacity() * 2).max(16).min(cap.max(v.len() + 1));
+        v.reserve_exact(target - v.len());
+    }
+}
+
 /// The slab of records with a free list.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Slab {
@@ -133,11 +142,13 @@ impl Slab {
             .filter(|r| r.is_live() && r.generation == key.generation)
     }
 
-    /// Takes a free slot (or grows) for a new key; returns its id.
-    pub fn alloc(&mut self, key: &str, hash: u32, now_s: f64) -> u32 {
+    /// Takes a free slot (or grows, never past `max_keys` slots of
+    /// capacity) for a new key; returns its id.
+    pub fn alloc(&mut self, key: &str, hash: u32, now_s: f64, max_keys: usize) -> u32 {
         let id = match self.free.pop() {
             Some(id) => id,
             None => {
+                reserve_capped(&mut self.records, max_keys);
                 self.records.push(KeyRecord::vacant(0));
                 (self.records.len() - 1) as u32
             }
@@ -208,12 +219,12 @@ mod tests {
     #[test]
     fn released_slot_invalidates_old_handles() {
         let mut s = Slab::default();
-        let a = s.alloc("AAPL", 1, 0.0);
+        let a = s.alloc("AAPL", 1, 0.0, 10);
         let h = s.handle(a);
         assert!(s.get(h).is_some());
         s.release(a);
         assert!(s.get(h).is_none());
-        let b = s.alloc("MSFT", 2, 0.0);
+        let b = s.alloc("MSFT", 2, 0.0, 10);
         assert_eq!(a, b, "slot is reused");
         assert!(s.get(h).is_none(), "old handle must not see the new key");
         assert_eq!(&*s.get(s.handle(b)).unwrap().key, "MSFT");
