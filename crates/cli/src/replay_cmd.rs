@@ -34,6 +34,10 @@ pub struct ReplayArgs {
     /// Universe file, CSV `key,group[,weight]`: the groups (sectors) of keys.
     #[arg(long, value_name = "FILE")]
     universe: Option<PathBuf>,
+    /// Break the remaining misses down by kind (gap since the key's previous
+    /// request, client class).
+    #[arg(long)]
+    explain: bool,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -66,6 +70,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
             Some(p) => read_universe(p)?,
             None => Vec::new(),
         },
+        explain: args.explain,
     };
     let reading = bar(0, "reading");
     let trace = read_trace_with_progress(&args.trace, &mut |done, total| {
@@ -81,6 +86,9 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&run.report)?);
     } else {
         print!("{}", prewarm_sim::table::render(&run.report));
+        if let Some(b) = &run.report.explain {
+            print!("{}", prewarm_sim::explain::render(b));
+        }
     }
     Ok(())
 }

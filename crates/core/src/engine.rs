@@ -188,6 +188,19 @@ impl Engine {
         &self.tracker
     }
 
+    /// What the engine has learned, as snapshot bytes (see
+    /// [`crate::snapshot`]); the driver writes them atomically.
+    pub fn snapshot(&self, now_s: UnixSeconds) -> Vec<u8> {
+        self.tracker.snapshot(now_s)
+    }
+
+    /// Restores what was learned from [`Engine::snapshot`] bytes. On error
+    /// the engine is unchanged and the caller keeps the file aside.
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<(), crate::snapshot::SnapshotError> {
+        self.tracker = Tracker::restore(bytes, self.cfg.tracker.clone())?;
+        Ok(())
+    }
+
     /// Records a completed fetch of `key`. A demand fetch counts as an API
     /// call here; a warming fetch was counted when its order was issued.
     /// A failed fetch (`ok == false`) stores nothing.

@@ -11,12 +11,14 @@
 //! - [`replay`]: drives the core engine over a trace on virtual time with
 //!   the causality rule of `replay-semantics.md`; no look-ahead.
 //! - [`table`]: the human-readable report.
+//! - [`explain`]: the remaining misses by kind (`--explain`).
 //! - [`universe`]: `key,group[,weight]` files giving keys their groups.
 //! - [`r#gen`]: `gen-trace`, the synthetic market workload generator;
 //!   deterministic in its config, requests in non-decreasing time order.
 
 pub mod baseline;
 pub mod bound;
+pub mod explain;
 pub mod r#gen;
 pub mod replay;
 pub mod table;

@@ -9,7 +9,8 @@
 //! processed: there is no look-ahead.
 
 use crate::baseline::baseline;
-use crate::bound::clairvoyant_bound;
+use crate::bound::{BucketStart, clairvoyant_bound_with};
+use crate::explain::{Explainer, MissBreakdown};
 use crate::trace::Trace;
 use crate::universe::Membership;
 use prewarm_core::cache::{FetchOrigin, KeyId};
@@ -38,6 +39,8 @@ pub struct ReplayConfig {
     pub hourly_series: bool,
     /// Group memberships (sectors, indices) known before the first request.
     pub universe: Vec<Membership>,
+    /// Break the remaining misses down by kind.
+    pub explain: bool,
 }
 
 impl Default for ReplayConfig {
@@ -50,6 +53,7 @@ impl Default for ReplayConfig {
             refresh_fraction: 0.8,
             hourly_series: false,
             universe: Vec::new(),
+            explain: false,
         }
     }
 }
@@ -143,6 +147,9 @@ pub struct ReplayReport {
     pub warmed: WarmedFigures,
     /// The clairvoyant bound.
     pub bound: BoundFigures,
+    /// The remaining misses by kind, with `--explain`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain: Option<MissBreakdown>,
 }
 
 /// A replay and the engine it ran, for callers that want more than the
@@ -166,9 +173,16 @@ pub fn replay(
     for m in &cfg.universe {
         engine.set_groups(&m.key, &[m.group.as_str()]);
     }
-    run_warmed(&mut engine, trace, progress);
+    let mut explainer = cfg.explain.then(|| Explainer::new(trace, cfg.ttl_s));
+    run_warmed(&mut engine, trace, progress, &mut |i, hit| {
+        if let Some(e) = explainer.as_mut() {
+            e.record(i, hit);
+        }
+    });
     let base = baseline(trace, cfg.ttl_s, cfg.capacity_entries);
-    let bound = clairvoyant_bound(trace, cfg.ttl_s, cfg.warm_rate_per_min);
+    // The bound's bucket is full at the earliest job release: the oracle may
+    // warm before the first request (the reference figures use this rule).
+    let bound = clairvoyant_bound_with(trace, cfg.ttl_s, cfg.warm_rate_per_min, BucketStart::FirstRelease);
     let report = ReplayReport {
         trace: trace.name.clone(),
         requests: trace.len() as u64,
@@ -188,6 +202,7 @@ pub fn replay(
         bound: BoundFigures {
             hit_rate: bound.hit_rate,
         },
+        explain: explainer.map(Explainer::finish),
     };
     Ok(ReplayRun { report, engine })
 }
@@ -229,8 +244,14 @@ pub fn warmed_figures(
     }
 }
 
-/// Drives `engine` over every request of `trace`.
-pub fn run_warmed(engine: &mut Engine, trace: &Trace, progress: &mut dyn FnMut(u64, u64)) {
+/// Drives `engine` over every request of `trace`; `outcome(i, hit)` is
+/// told whether request `i` hit.
+pub fn run_warmed(
+    engine: &mut Engine,
+    trace: &Trace,
+    progress: &mut dyn FnMut(u64, u64),
+    outcome: &mut dyn FnMut(usize, bool),
+) {
     let ids: Vec<KeyId> = trace.keys.iter().map(|k| engine.intern(k)).collect();
     let total = trace.len() as u64;
     const PROGRESS_EVERY: usize = 1 << 16;
@@ -239,9 +260,11 @@ pub fn run_warmed(engine: &mut Engine, trace: &Trace, progress: &mut dyn FnMut(u
         let key = ids[k as usize];
         let client = trace.client_ids.as_ref().map(|c| &*trace.clients[c[i] as usize]);
         let ctx = AccessContext { client, groups: &[] };
-        if let Lookup::Miss { .. } = engine.on_access(t, key, &ctx) {
+        let lookup = engine.on_access(t, key, &ctx);
+        if let Lookup::Miss { .. } = lookup {
             engine.on_fetched(t, key, FetchOrigin::Demand, true);
         }
+        outcome(i, matches!(lookup, Lookup::Hit { .. }));
         perform_warming(engine, t);
         if i % PROGRESS_EVERY == 0 {
             progress(i as u64, total);

@@ -1,0 +1,136 @@
+//! `prewarm replay --explain`: which misses remain, by kind.
+//!
+//! Misses of the baseline and of the warmed run are classed by how long
+//! before the request its key was last requested (a key seen for the first
+//! time can be predicted by nothing but its group or its predecessor; one
+//! seen a second ago is about to be refreshed), and by client class (the
+//! client id without its trailing digits, when the trace has clients).
+
+use crate::trace::Trace;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Classes of the gap since the key's previous request, as multiples of
+/// the TTL and in wall-clock terms.
+const GAP_CLASSES: [(&str, f64); 6] = [
+    ("< 1 TTL", 1.0),
+    ("1-5 TTL", 5.0),
+    ("5-60 TTL", 60.0),
+    ("60-1440 TTL", 1440.0),
+    ("> 1440 TTL", f64::INFINITY),
+    ("first request", f64::NAN),
+];
+
+/// Misses of one class.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct MissClass {
+    /// Requests in the class.
+    pub requests: u64,
+    /// Misses without warming.
+    pub baseline_misses: u64,
+    /// Misses with warming.
+    pub warmed_misses: u64,
+}
+
+/// The breakdown.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct MissBreakdown {
+    /// By gap since the key's previous request.
+    pub by_gap: BTreeMap<String, MissClass>,
+    /// By client class (empty without a client column).
+    pub by_client: BTreeMap<String, MissClass>,
+}
+
+/// Collects outcomes request by request.
+#[derive(Debug)]
+pub struct Explainer<'t> {
+    trace: &'t Trace,
+    gap_class: Vec<u8>,
+    baseline_hit: Vec<bool>,
+    out: MissBreakdown,
+}
+
+impl<'t> Explainer<'t> {
+    /// An explainer for `trace` at `ttl_s`; computes the baseline outcome
+    /// of every request up front.
+    pub fn new(trace: &'t Trace, ttl_s: f64) -> Self {
+        let mut last_seen_s = vec![f64::NAN; trace.keys.len()];
+        let mut fetched_s = vec![f64::NEG_INFINITY; trace.keys.len()];
+        let mut gap_class = Vec::with_capacity(trace.len());
+        let mut baseline_hit = Vec::with_capacity(trace.len());
+        for (&t, &k) in trace.times_s.iter().zip(&trace.key_ids) {
+            let k = k as usize;
+            let gap_ttls = (t - last_seen_s[k]) / ttl_s;
+            let class = GAP_CLASSES
+                .iter()
+                .position(|(_, limit)| gap_ttls < *limit)
+                .unwrap_or(GAP_CLASSES.len() - 1);
+            gap_class.push(class as u8);
+            last_seen_s[k] = t;
+            let hit = prewarm_core::cache::is_fresh(fetched_s[k], ttl_s, t);
+            if !hit {
+                fetched_s[k] = t;
+            }
+            baseline_hit.push(hit);
+        }
+        Explainer {
+            trace,
+            gap_class,
+            baseline_hit,
+            out: MissBreakdown::default(),
+        }
+    }
+
+    /// Records whether request `i` hit in the warmed run.
+    pub fn record(&mut self, i: usize, warmed_hit: bool) {
+        let base_miss = u64::from(!self.baseline_hit[i]);
+        let warm_miss = u64::from(!warmed_hit);
+        let gap = GAP_CLASSES[self.gap_class[i] as usize].0;
+        let add = |m: &mut BTreeMap<String, MissClass>, class: &str| {
+            let c = m.entry(class.to_string()).or_default();
+            c.requests += 1;
+            c.baseline_misses += base_miss;
+            c.warmed_misses += warm_miss;
+        };
+        add(&mut self.out.by_gap, gap);
+        if let Some(ids) = &self.trace.client_ids {
+            let name = &self.trace.clients[ids[i] as usize];
+            add(&mut self.out.by_client, name.trim_end_matches(|c: char| c.is_ascii_digit()));
+        }
+    }
+
+    /// The breakdown.
+    pub fn finish(self) -> MissBreakdown {
+        self.out
+    }
+}
+
+/// Renders the breakdown as text.
+pub fn render(b: &MissBreakdown) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    for (title, m) in [("gap since the key's previous request", &b.by_gap), ("client class", &b.by_client)] {
+        if m.is_empty() {
+            continue;
+        }
+        let _ = writeln!(s, "\nmisses by {title}:");
+        let _ = writeln!(s, "{:<16} {:>10} {:>12} {:>12} {:>9}", "class", "requests", "base misses", "warm misses", "reduced");
+        for (class, c) in m {
+            let reduced = if c.baseline_misses == 0 {
+                0.0
+            } else {
+                1.0 - c.warmed_misses as f64 / c.baseline_misses as f64
+            };
+            let _ = writeln!(
+                s,
+                "{:<16} {:>10} {:>12} {:>12} {:>8.1}%",
+                class,
+                c.requests,
+                c.baseline_misses,
+                c.warmed_misses,
+                reduced * 100.0
+            );
+        }
+    }
+    s
+}
