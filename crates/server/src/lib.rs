@@ -18,7 +18,11 @@
 //!   load runs in its own task so a cancelled requester never cancels it,
 //!   and a panicking or dropped loader wakes its waiters with an error.
 //! - [`service`]: the read-through cache (single, batch, warm).
-//! - [`proxy`], [`admin`]: axum routes.
+//! - [`driver`]: the engine driver, one task owning one engine per
+//!   dataset: events in batches, timeouts on the real clock, warming
+//!   orders out (bounded, paused by 429 and the outside-session gate),
+//!   market-aware jobs, snapshots; a published read-only view.
+//! - [`proxy`], [`admin`]: axum routes (`/warming/*` on the admin side).
 //! - [`upstream_sim`]: the built-in simulated market-data API.
 //! - [`serve`]: builds everything from config, binds, shuts down gracefully.
 
@@ -26,6 +30,7 @@ pub mod admin;
 pub mod clock;
 pub mod coalesce;
 pub mod config;
+pub mod driver;
 pub mod events;
 pub mod proxy;
 pub mod serve;

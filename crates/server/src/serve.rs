@@ -4,8 +4,10 @@
 //! Order: the admin listener binds first so `/healthz` answers from the
 //! start; then state dir, built-in upstream-sim (when no upstream is
 //! configured), store, sidecars, upstream client, service, proxy listener;
-//! `/readyz` turns 200 last. Shutdown stops accepting on both listeners and
-//! lets requests in flight finish.
+//! `/readyz` turns 200 last. [`Running::start_driver`] then starts the
+//! engine driver (restoring snapshots). Shutdown stops accepting on both
+//! listeners, lets requests in flight finish, then stops the driver, which
+//! finishes its warms and saves every snapshot.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -17,9 +19,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::admin;
+use crate::admin::{self, WarmingSlot};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ServeConfig, StoreBackend, StoreConfig};
+use crate::driver::{self, DriverClient, DriverError, DriverHandle, DriverOptions, DriverReport};
 use crate::events::{EventReceivers, event_channels};
 use crate::proxy;
 use crate::service::{CacheService, ServiceParts};
@@ -60,6 +63,9 @@ pub enum ServeError {
     /// A listener failed while serving.
     #[error("server: {0}")]
     Server(std::io::Error),
+    /// The engine driver could not start.
+    #[error("warming driver: {0}")]
+    Driver(#[from] DriverError),
 }
 
 /// A running daemon.
@@ -74,6 +80,9 @@ pub struct Running {
     /// The validated config, with the built-in upstream attached.
     pub config: ServeConfig,
     events: Option<EventReceivers>,
+    clock: Arc<dyn Clock>,
+    driver: Option<DriverHandle>,
+    warming: WarmingSlot,
     sim: Option<SimHandle>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
@@ -131,13 +140,14 @@ pub async fn start_with_clock(
     let ready = Arc::new(AtomicBool::new(false));
     let admin_listener = bind("admin", config.server.admin_listen).await?;
     let admin_addr = admin_listener.local_addr().map_err(ServeError::Server)?;
+    let warming = WarmingSlot::default();
     let mut tasks = vec![spawn_server(
         admin_listener,
-        admin::router(ready.clone()),
+        admin::router(ready.clone(), warming.clone()),
         &stop,
     )];
     tracing::info!(%admin_addr, "admin listening (/healthz, /readyz)");
-    let built = build(&mut config, clock).await;
+    let built = build(&mut config, clock.clone()).await;
     let (service, events, sim) = match built {
         Ok(parts) => parts,
         Err(e) => {
@@ -163,6 +173,9 @@ pub async fn start_with_clock(
         service,
         config,
         events: Some(events),
+        clock,
+        driver: None,
+        warming,
         sim,
         stop,
         tasks,
@@ -227,13 +240,43 @@ impl Running {
         self.events.take()
     }
 
+    /// Starts the engine driver on the daemon's clock (restoring snapshots
+    /// from the state dir) and serves `/warming/*`. Fails if the events
+    /// were taken already.
+    pub fn start_driver(&mut self) -> Result<&DriverClient, ServeError> {
+        let opts = DriverOptions::from_config(&self.config);
+        self.start_driver_with(opts)
+    }
+
+    /// [`Running::start_driver`] with explicit options (tests: calendar,
+    /// publication rate).
+    pub fn start_driver_with(&mut self, opts: DriverOptions) -> Result<&DriverClient, ServeError> {
+        let events = self.events.take().ok_or_else(|| {
+            ServeError::Server(std::io::Error::other("event receivers already taken"))
+        })?;
+        let handle = driver::spawn(Arc::clone(&self.service), events, opts, self.clock.clone())?;
+        let _ = self.warming.set(handle.client().clone());
+        Ok(self.driver.insert(handle).client())
+    }
+
+    /// The driver's client, once started.
+    pub fn driver(&self) -> Option<&DriverClient> {
+        self.driver.as_ref().map(DriverHandle::client)
+    }
+
     /// Address of the built-in upstream-sim, when one was started.
     pub fn builtin_upstream_addr(&self) -> Option<SocketAddr> {
         self.sim.as_ref().map(SimHandle::addr)
     }
 
-    /// Stops accepting on both listeners, waits for requests in flight.
+    /// Stops accepting on both listeners, waits for requests in flight,
+    /// then stops the driver (warms finish, snapshots are saved).
     pub async fn shutdown(self) -> Result<(), ServeError> {
+        self.shutdown_with_report().await.0
+    }
+
+    /// [`Running::shutdown`], also returning what the driver saved.
+    pub async fn shutdown_with_report(self) -> (Result<(), ServeError>, DriverReport) {
         let _ = self.stop.send(true);
         let mut result = Ok(());
         for task in self.tasks {
@@ -243,41 +286,38 @@ impl Running {
                 Err(e) => result = Err(ServeError::Server(std::io::Error::other(e.to_string()))),
             }
         }
+        let report = match self.driver {
+            Some(d) => d.shutdown().await,
+            None => DriverReport::default(),
+        };
         if let Some(sim) = self.sim {
             sim.shutdown().await;
         }
-        result
+        (result, report)
     }
 }
 
-/// Runs the daemon until `shutdown` resolves. Until the engine driver
-/// exists, events are drained and counted here.
+/// Runs the daemon with its driver until `shutdown` resolves, then shuts
+/// down gracefully (snapshots saved).
 pub async fn run(
     config: ServeConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    let mut running = start(config).await?;
-    if let Some(events) = running.take_events() {
-        tokio::spawn(drain_events(events));
+    run_with_clock(config, Arc::new(SystemClock), shutdown).await
+}
+
+/// [`run`] on `clock`.
+pub async fn run_with_clock(
+    config: ServeConfig,
+    clock: Arc<dyn Clock>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let mut running = start_with_clock(config, clock).await?;
+    if let Err(e) = running.start_driver() {
+        let _ = running.shutdown().await;
+        return Err(e);
     }
     shutdown.await;
     tracing::info!("shutting down: no new connections, finishing requests in flight");
     running.shutdown().await
-}
-
-/// Placeholder driver: drains both channels so they never fill.
-async fn drain_events(mut events: EventReceivers) {
-    let mut buf = Vec::with_capacity(256);
-    loop {
-        tokio::select! {
-            n = events.accesses.recv_many(&mut buf, 256) => {
-                if n == 0 { break; }
-                metrics::counter!("prewarm_access_events_drained_total").increment(n as u64);
-                buf.clear();
-            }
-            ev = events.fetches.recv() => {
-                if ev.is_none() { break; }
-            }
-        }
-    }
 }

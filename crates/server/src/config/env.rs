@@ -10,6 +10,8 @@
 //! | `WARMING_ENABLED` | `warming.enabled` |
 //! | `WARMING_POPULAR_LIMIT` | `warming.popular_limit` |
 //! | `WARMING_RATE_LIMIT` | `warming.rate_limit_per_min` |
+//! | `WARMING_STRATEGIES` | `warming.strategies` |
+//! | `WARMING_OUTSIDE_SESSIONS` | `warming.outside_sessions` |
 //! | `WARMING_MEMORY_LIMIT_MB` | `store.memory_limit_mb` |
 //! | `PREWARM_LISTEN` | `server.listen` |
 //! | `PREWARM_ADMIN_LISTEN` | `server.admin_listen` |
@@ -57,6 +59,16 @@ pub const ENV_VARS: &[EnvVar] = &[
         "WARMING_RATE_LIMIT",
         "warming.rate_limit_per_min",
         "warming fetches per minute",
+    ),
+    var(
+        "WARMING_STRATEGIES",
+        "warming.strategies",
+        "strategies allowed to warm (all, none, or a comma list)",
+    ),
+    var(
+        "WARMING_OUTSIDE_SESSIONS",
+        "warming.outside_sessions",
+        "warming while the market is closed: run, reduce or pause",
     ),
     var(
         "WARMING_MEMORY_LIMIT_MB",
@@ -134,6 +146,8 @@ fn set_field(raw: &mut RawConfig, v: &EnvVar, value: &str) -> Result<(), ConfigE
         "warming.enabled" => raw.warming.enabled = Some(parse_bool(v, value)?),
         "warming.popular_limit" => raw.warming.popular_limit = Some(parse(v, value)?),
         "warming.rate_limit_per_min" => raw.warming.rate_limit_per_min = Some(parse(v, value)?),
+        "warming.strategies" => raw.warming.strategies = s(),
+        "warming.outside_sessions" => raw.warming.outside_sessions = s(),
         "store.memory_limit_mb" => raw.store.memory_limit_mb = Some(parse(v, value)?),
         "server.listen" => raw.server.listen = s(),
         "server.admin_listen" => raw.server.admin_listen = s(),
@@ -207,6 +221,8 @@ mod tests {
         assert_eq!(raw.warming.popular_limit, Some(7));
         assert_eq!(raw.warming.rate_limit_per_min, Some(7.0));
         assert_eq!(raw.store.memory_limit_mb, Some(7));
+        assert_eq!(raw.warming.strategies.as_deref(), Some("7"));
+        assert_eq!(raw.warming.outside_sessions.as_deref(), Some("7"));
         assert_eq!(raw.server.listen.as_deref(), Some("127.0.0.1:1"));
         assert_eq!(raw.server.request_timeout_s, Some(7.0));
         assert_eq!(raw.store.backend.as_deref(), Some("memory"));

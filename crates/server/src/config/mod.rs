@@ -14,6 +14,7 @@ mod dataset;
 pub mod env;
 pub mod raw;
 pub mod validated;
+mod warming;
 
 use std::path::{Path, PathBuf};
 
@@ -23,6 +24,7 @@ pub use validated::{
     BatchConfig, DatasetConfig, ServeConfig, ServerConfig, SidecarConfig, StoreBackend,
     StoreConfig, UpstreamConfig, WarmingConfig,
 };
+pub use warming::OutsideSessions;
 
 /// A full config file with every default (the `[datasets.quote]` values
 /// are examples). `prewarm` can print it for users to start from.

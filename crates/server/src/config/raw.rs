@@ -85,8 +85,32 @@ pub struct RawWarming {
     pub enabled: Option<bool>,
     /// How many popular keys the popular strategy keeps warm.
     pub popular_limit: Option<u32>,
-    /// Warming budget, fetches per minute.
+    /// Warming budget, fetches per minute (per dataset).
     pub rate_limit_per_min: Option<f64>,
+    /// Token-bucket capacity of the warming budget (default: the rate).
+    pub burst: Option<f64>,
+    /// Strategies allowed to warm: `all`, `none` or a comma list.
+    pub strategies: Option<String>,
+    /// Most warming fetches in flight at once (default: upstream's).
+    pub max_concurrent: Option<usize>,
+    /// Outside market sessions: `run`, `reduce` or `pause`.
+    pub outside_sessions: Option<String>,
+    /// Share of the warming rate kept outside sessions under `reduce`.
+    pub outside_rate_factor: Option<f64>,
+    /// Exchange-local time of the pre-market warm, `HH:MM` (trading days).
+    pub pre_market_at: Option<String>,
+    /// Most keys one pre-market (or manual) cycle warms per dataset.
+    pub pre_market_limit: Option<usize>,
+    /// Seconds ahead the pre-market cycle looks for habitual keys.
+    pub pre_market_look_ahead_s: Option<f64>,
+    /// Seconds between snapshots of learned state.
+    pub snapshot_interval_s: Option<f64>,
+    /// Lowest calibrated value (chance of a hit) a candidate needs.
+    pub min_value: Option<f64>,
+    /// Refresh-ahead starts at this share of the TTL.
+    pub refresh_fraction: Option<f64>,
+    /// Seconds between recomputations of the popular list.
+    pub popular_interval_s: Option<f64>,
 }
 
 /// `[datasets.NAME]`.

@@ -12,6 +12,7 @@ use regex::Regex;
 use super::ConfigError;
 use super::dataset::{builtin_quote_urls, validate_dataset};
 use super::raw::RawConfig;
+pub use super::warming::{OutsideSessions, WarmingConfig};
 use crate::upstream::redact::Redactor;
 use crate::upstream::template::{Placeholder, UrlTemplate};
 
@@ -123,17 +124,6 @@ impl Default for UpstreamConfig {
             backoff_max: Duration::from_secs(2),
         }
     }
-}
-
-/// `[warming]`, validated (consumed by the engine driver).
-#[derive(Debug, Clone, PartialEq)]
-pub struct WarmingConfig {
-    /// Whether warming runs.
-    pub enabled: bool,
-    /// Popular keys kept warm.
-    pub popular_limit: u32,
-    /// Warming fetches per minute.
-    pub rate_limit_per_min: f64,
 }
 
 /// One dataset, validated.
@@ -255,15 +245,7 @@ impl RawConfig {
         let server = self.validate_server()?;
         let store = self.validate_store()?;
         let upstream = self.validate_upstream()?;
-        let warming = WarmingConfig {
-            enabled: self.warming.enabled.unwrap_or(true),
-            popular_limit: self.warming.popular_limit.unwrap_or(50),
-            rate_limit_per_min: non_negative(
-                "warming.rate_limit_per_min",
-                self.warming.rate_limit_per_min,
-                100.0,
-            )?,
-        };
+        let warming = super::warming::validate_warming(&self.warming, upstream.max_concurrent)?;
         let mut builtin_upstream = false;
         let mut datasets = BTreeMap::new();
         for (name, raw) in &self.datasets {

@@ -1,0 +1,165 @@
+//! The warming monitoring API on the admin listener (JSON):
+//!
+//! - `GET /warming/stats`: per dataset, totals and today's figures (hit
+//!   rate, API calls, warming fetches, efficiency, per strategy), budget
+//!   tokens, queued candidates, warming outcomes.
+//! - `GET /warming/status`: enabled, market session, gate, upstream pause,
+//!   warms in flight, scheduled jobs (last and next run), snapshot files,
+//!   tracker summaries, event counters.
+//! - `GET /warming/patterns?dataset=&limit=&key=`: popular, trending,
+//!   upcoming keys, group trends and (with `key`) predicted successors.
+//! - `POST /warming/run`: queue a warming cycle now.
+//! - `POST /warming/save`: save every snapshot now.
+//!
+//! Stats and status read the driver's published view and never wait on
+//! it; patterns, run and save ask the driver through its command channel.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::AdminState;
+use crate::driver::{DriverClient, DriverGone};
+use crate::proxy::error_response;
+
+/// Most keys a patterns list returns.
+pub const MAX_PATTERN_LIMIT: usize = 1000;
+
+fn client(st: &AdminState) -> Result<&DriverClient, Response> {
+    st.warming.get().ok_or_else(|| {
+        error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "warming_not_running",
+            "the warming driver is not running".into(),
+        )
+    })
+}
+
+fn gone(_: DriverGone) -> Response {
+    error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "warming_not_running",
+        "the warming driver stopped".into(),
+    )
+}
+
+pub(super) async fn stats(State(st): State<AdminState>) -> Response {
+    let c = match client(&st) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let view = c.view();
+    let mut datasets = Map::new();
+    for (name, d) in &view.datasets {
+        datasets.insert(
+            name.clone(),
+            json!({
+                "total": d.total,
+                "today": d.today,
+                "budget_tokens": d.budget_tokens,
+                "warm_rate_per_min": d.warm_rate_per_min,
+                "queued_candidates": d.queued_candidates,
+                "warm_outcomes": d.warm_outcomes,
+            }),
+        );
+    }
+    Json(json!({"at_s": view.at_s, "datasets": Value::Object(datasets)})).into_response()
+}
+
+pub(super) async fn status(State(st): State<AdminState>) -> Response {
+    let c = match client(&st) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let view = c.view();
+    let mut datasets = Map::new();
+    for (name, d) in &view.datasets {
+        datasets.insert(
+            name.clone(),
+            json!({
+                "gate": d.gate,
+                "ttl_s": d.ttl_s,
+                "tracker": d.tracker,
+                "snapshot": d.snapshot,
+            }),
+        );
+    }
+    Json(json!({
+        "at_s": view.at_s,
+        "warming_enabled": view.warming_enabled,
+        "session": view.session,
+        "outside_sessions": view.outside_sessions,
+        "upstream_paused_until_s": view.upstream_paused_until_s,
+        "warms_in_flight": view.warms_in_flight,
+        "max_concurrent": view.max_concurrent,
+        "cycle_queued": view.cycle_queued,
+        "events": view.events,
+        "jobs": view.jobs,
+        "datasets": Value::Object(datasets),
+    }))
+    .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct PatternsQuery {
+    dataset: Option<String>,
+    limit: Option<usize>,
+    key: Option<String>,
+}
+
+pub(super) async fn patterns(
+    State(st): State<AdminState>,
+    Query(q): Query<PatternsQuery>,
+) -> Response {
+    let c = match client(&st) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let limit = q.limit.unwrap_or(20).clamp(1, MAX_PATTERN_LIMIT);
+    if let Some(d) = &q.dataset
+        && !c.view().datasets.contains_key(d)
+    {
+        return error_response(
+            StatusCode::NOT_FOUND,
+            "unknown_dataset",
+            format!("unknown dataset {d:?}"),
+        );
+    }
+    match c.patterns(q.dataset, limit, q.key).await {
+        Ok(p) => Json(json!({"datasets": p})).into_response(),
+        Err(e) => gone(e),
+    }
+}
+
+pub(super) async fn run(State(st): State<AdminState>) -> Response {
+    let c = match client(&st) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match c.run_cycle().await {
+        Ok(report) => (StatusCode::ACCEPTED, Json(json!(report))).into_response(),
+        Err(e) => gone(e),
+    }
+}
+
+pub(super) async fn save(State(st): State<AdminState>) -> Response {
+    let c = match client(&st) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match c.save().await {
+        Ok(reports) => {
+            let failed = reports.iter().any(|r| r.error.is_some());
+            let status = if failed {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::OK
+            };
+            (status, Json(json!({"saved": reports}))).into_response()
+        }
+        Err(e) => gone(e),
+    }
+}

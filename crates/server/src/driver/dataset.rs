@@ -1,0 +1,195 @@
+//! One dataset's engine inside the driver: config mapping, events in,
+//! cycle keys and the view out.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use prewarm_core::cache::{FetchOrigin as CoreOrigin, Freshness, KeyId};
+use prewarm_core::engine::{ConfigError, Engine, EngineConfig};
+use prewarm_core::stats::Counters;
+use prewarm_core::strategies::WarmingConfig as CoreWarming;
+use prewarm_core::strategy::{StrategyId, StrategySet};
+use prewarm_core::tracker::{AccessContext, TrackerConfig};
+
+use super::gate::SessionGate;
+use super::view::{DatasetView, Figures, ManualCounts, SnapshotInfo, WarmOutcomes, counters_since};
+use crate::config::{DatasetConfig, WarmingConfig};
+use crate::events::{AccessEvent, FetchEvent, FetchOrigin};
+
+/// Maps a dataset and `[warming]` into the engine's configuration.
+pub fn engine_config(ttl_s: f64, w: &WarmingConfig) -> EngineConfig {
+    let d = CoreWarming::default();
+    EngineConfig {
+        ttl_s,
+        warm_rate_per_min: w.rate_limit_per_min,
+        warm_burst: w.burst,
+        capacity_entries: None,
+        strategies: if w.enabled {
+            w.strategies
+        } else {
+            StrategySet::NONE
+        },
+        warming: CoreWarming {
+            popular_limit: w.popular_limit as usize,
+            min_value: w.min_value.unwrap_or(d.min_value),
+            refresh_fraction: w.refresh_fraction.unwrap_or(d.refresh_fraction),
+            popular_interval_s: w.popular_interval_s.unwrap_or(d.popular_interval_s),
+            ..d
+        },
+        tracker: TrackerConfig::default(),
+        max_queued_candidates: 100_000,
+        // No series: it grows with uptime. Daily figures come from a
+        // baseline copy of the totals taken at midnight.
+        series_bucket_s: None,
+    }
+}
+
+/// The snapshot file of `dataset` in `state_dir`.
+pub fn snapshot_path(state_dir: &Path, dataset: &str) -> PathBuf {
+    state_dir.join(format!("{dataset}.snapshot"))
+}
+
+/// One dataset's engine and the driver's figures about it.
+#[derive(Debug)]
+pub struct DatasetState {
+    /// Dataset name.
+    pub name: Arc<str>,
+    /// The engine (owned by the driver task alone).
+    pub engine: Engine,
+    /// The outside-session gate.
+    pub gate: SessionGate,
+    /// Cycle warming fetches, per strategy, since start.
+    pub manual: ManualCounts,
+    /// Totals at the last midnight cleanup.
+    pub day_start: (Counters, ManualCounts),
+    /// What warming calls returned.
+    pub outcomes: WarmOutcomes,
+    /// The snapshot file and its state.
+    pub snapshot: SnapshotInfo,
+    /// Where snapshots go.
+    pub path: PathBuf,
+}
+
+impl DatasetState {
+    /// The engine of `ds` under `w`, snapshot file in `state_dir`.
+    pub fn new(
+        ds: &DatasetConfig,
+        w: &WarmingConfig,
+        state_dir: &Path,
+    ) -> Result<Self, ConfigError> {
+        let cfg = engine_config(ds.ttl_s, w);
+        let burst = cfg.warm_burst.unwrap_or(cfg.warm_rate_per_min);
+        let gate = SessionGate::new(
+            w.outside_sessions,
+            w.outside_rate_factor,
+            cfg.warm_rate_per_min,
+            burst,
+        );
+        let path = snapshot_path(state_dir, &ds.name);
+        Ok(Self {
+            name: ds.name.clone(),
+            engine: Engine::new(cfg)?,
+            gate,
+            manual: [0; StrategyId::COUNT],
+            day_start: (Counters::default(), [0; StrategyId::COUNT]),
+            outcomes: WarmOutcomes::default(),
+            snapshot: SnapshotInfo {
+                path: path.display().to_string(),
+                restore: "cold".into(),
+                ..SnapshotInfo::default()
+            },
+            path,
+        })
+    }
+
+    /// Applies a client access at `at_s` (already clamped).
+    pub fn on_access(&mut self, at_s: f64, ev: &AccessEvent) {
+        let key = self.engine.intern(&ev.key);
+        let ctx = AccessContext {
+            client: ev.client.as_deref(),
+            groups: &[],
+        };
+        self.engine.on_access(at_s, key, &ctx);
+    }
+
+    /// Applies a completed fetch at `at_s` (already clamped); false when
+    /// its strategy name is unknown (then nothing is applied).
+    pub fn on_fetch(&mut self, at_s: f64, ev: &FetchEvent) -> bool {
+        let origin = match &ev.origin {
+            FetchOrigin::Demand => CoreOrigin::Demand,
+            FetchOrigin::Warm(name) => match name.parse::<StrategyId>() {
+                Ok(s) => CoreOrigin::Warm(s),
+                Err(_) => return false,
+            },
+        };
+        let key = self.engine.intern(&ev.key);
+        self.engine.on_fetched(at_s, key, origin, ev.ok);
+        true
+    }
+
+    /// Ends a warming order that stored nothing through its own call
+    /// (joined, paused, failed): the engine stops counting it in flight.
+    pub fn warm_ended_without_store(&mut self, at_s: f64, key: KeyId, strategy: StrategyId) {
+        self.engine
+            .on_fetched(at_s, key, CoreOrigin::Warm(strategy), false);
+    }
+
+    /// Keys for a warming cycle at `now_s`: the popular list, then keys
+    /// expected within `look_ahead_s` by their time-of-day profile, not
+    /// fresh in the engine's model, at most `limit`.
+    pub fn cycle_keys(
+        &self,
+        now_s: f64,
+        limit: usize,
+        look_ahead_s: f64,
+    ) -> Vec<(String, StrategyId)> {
+        let enabled = self.engine.config().strategies;
+        let tracker = self.engine.tracker();
+        let mut picked: Vec<(String, StrategyId)> = Vec::new();
+        if enabled.contains(StrategyId::Popular) {
+            for k in tracker.popular(now_s, limit) {
+                picked.push((k.key, StrategyId::Popular));
+            }
+        }
+        if enabled.contains(StrategyId::Time) {
+            for k in tracker.upcoming(now_s, look_ahead_s, limit) {
+                if !picked.iter().any(|(p, _)| *p == k.key) {
+                    picked.push((k.key, StrategyId::Time));
+                }
+            }
+        }
+        let (keys, cache) = (self.engine.keys(), self.engine.cache());
+        picked.retain(|(k, _)| {
+            keys.get(k)
+                .is_none_or(|id| !matches!(cache.freshness(id, now_s), Freshness::Fresh(_)))
+        });
+        picked.truncate(limit);
+        picked
+    }
+
+    /// Rolls "today" over (midnight cleanup).
+    pub fn roll_day(&mut self) {
+        self.day_start = (self.engine.stats().total, self.manual);
+    }
+
+    /// The dataset's view at `now_s`.
+    pub fn view(&mut self, now_s: f64, gate: super::gate::GateState) -> DatasetView {
+        let total = self.engine.stats().total;
+        let mut today_manual = self.manual;
+        for (t, s) in today_manual.iter_mut().zip(self.day_start.1.iter()) {
+            *t = t.saturating_sub(*s);
+        }
+        DatasetView {
+            ttl_s: self.engine.config().ttl_s,
+            warm_rate_per_min: self.engine.config().warm_rate_per_min,
+            budget_tokens: self.engine.budget_tokens(now_s),
+            queued_candidates: self.engine.queued_candidates(),
+            gate,
+            total: Figures::new(&total, &self.manual),
+            today: Figures::new(&counters_since(&total, &self.day_start.0), &today_manual),
+            warm_outcomes: self.outcomes,
+            tracker: self.engine.tracker().stats(now_s),
+            snapshot: self.snapshot.clone(),
+        }
+    }
+}

@@ -1,0 +1,484 @@
+//! The driver task: events in, timeouts, jobs, warming out, view published.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::dataset::DatasetState;
+use super::persist::{self, SaveJob, SaveReport};
+use super::schedule::{JobKind, Schedule};
+use super::view::{DriverSnapshot, EventFigures, Patterns};
+use super::warm::{CycleOrder, WarmDone};
+use super::{Command, DriverOptions, DriverReport};
+use crate::clock::Clock;
+use crate::events::{AccessEvent, EventReceivers, FetchEvent};
+use crate::service::CacheService;
+
+/// Most events taken from one channel per wake-up.
+const BATCH: usize = 4096;
+/// Longest the driver sleeps without looking at the clock, seconds.
+const MAX_SLEEP_S: f64 = 60.0;
+/// When warming is blocked (slots full, gate shut, upstream paused), the
+/// engine's "act now" is looked at again after this long, seconds.
+const BLOCKED_RECHECK_S: f64 = 1.0;
+
+pub(super) struct Parts {
+    pub service: Arc<CacheService>,
+    pub clock: Arc<dyn Clock>,
+    pub opts: DriverOptions,
+    pub datasets: Vec<DatasetState>,
+    pub events: EventReceivers,
+    pub cmds: mpsc::Receiver<Command>,
+    pub stop: oneshot::Receiver<()>,
+    pub view: watch::Sender<Arc<DriverSnapshot>>,
+}
+
+type SaveDone = (Vec<SaveReport>, Option<oneshot::Sender<Vec<SaveReport>>>);
+
+pub(super) struct Driver {
+    pub(super) service: Arc<CacheService>,
+    clock: Arc<dyn Clock>,
+    pub(super) opts: DriverOptions,
+    pub(super) datasets: Vec<DatasetState>,
+    index: HashMap<Arc<str>, usize>,
+    events: EventReceivers,
+    cmds: mpsc::Receiver<Command>,
+    stop: oneshot::Receiver<()>,
+    view: watch::Sender<Arc<DriverSnapshot>>,
+    pub(super) warms: JoinSet<WarmDone>,
+    pub(super) cycle_queue: VecDeque<CycleOrder>,
+    saves: JoinSet<SaveDone>,
+    pub(super) schedule: Schedule,
+    /// The latest instant seen; event times are clamped to it.
+    last_s: f64,
+    figures: EventFigures,
+    last_publish: Option<Instant>,
+    dirty: bool,
+    /// Dataset polled first next time (round robin).
+    pub(super) next_dataset: usize,
+}
+
+impl Driver {
+    pub(super) fn new(p: Parts) -> Self {
+        let now_s = p.clock.now_s();
+        let index = p
+            .datasets
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.name.clone(), i))
+            .collect();
+        let schedule = Schedule::new(
+            p.opts.calendar.clone(),
+            p.opts.warming.pre_market_at,
+            p.opts.warming.snapshot_interval_s,
+            now_s,
+        );
+        Self {
+            service: p.service,
+            clock: p.clock,
+            opts: p.opts,
+            datasets: p.datasets,
+            index,
+            events: p.events,
+            cmds: p.cmds,
+            stop: p.stop,
+            view: p.view,
+            warms: JoinSet::new(),
+            cycle_queue: VecDeque::new(),
+            saves: JoinSet::new(),
+            schedule,
+            last_s: now_s,
+            figures: EventFigures::default(),
+            last_publish: None,
+            dirty: true,
+            next_dataset: 0,
+        }
+    }
+
+    pub(super) fn mark_dirty(&mut self) {
+        self.dirty = true;
+    }
+
+    /// The clock, never behind what the driver has already seen.
+    pub(super) fn now_s(&mut self) -> f64 {
+        self.last_s = self.last_s.max(self.clock.now_s());
+        self.last_s
+    }
+
+    pub(super) async fn run(mut self) -> DriverReport {
+        let mut accesses: Vec<AccessEvent> = Vec::with_capacity(BATCH);
+        let mut fetches: Vec<FetchEvent> = Vec::with_capacity(BATCH);
+        let (mut accesses_open, mut fetches_open, mut cmds_open) = (true, true, true);
+        loop {
+            let now_s = self.now_s();
+            self.tick(now_s);
+            let deadline_s = self.deadline_s(now_s);
+            let wait = Duration::from_secs_f64((deadline_s - now_s).clamp(0.0, MAX_SLEEP_S));
+            let sleep = tokio::time::sleep_until(Instant::now() + wait);
+            tokio::select! {
+                biased;
+                _ = &mut self.stop => break,
+                n = self.events.accesses.recv_many(&mut accesses, BATCH), if accesses_open => {
+                    accesses_open = n > 0;
+                    self.apply_events(&mut accesses, &mut fetches);
+                }
+                n = self.events.fetches.recv_many(&mut fetches, BATCH), if fetches_open => {
+                    fetches_open = n > 0;
+                    self.apply_events(&mut accesses, &mut fetches);
+                }
+                Some(done) = self.warms.join_next(), if !self.warms.is_empty() => {
+                    self.on_warm_joined(done);
+                }
+                Some(saved) = self.saves.join_next(), if !self.saves.is_empty() => {
+                    self.on_saved(saved);
+                }
+                cmd = self.cmds.recv(), if cmds_open => match cmd {
+                    Some(cmd) => self.command(cmd, &mut accesses, &mut fetches),
+                    None => cmds_open = false,
+                },
+                _ = sleep => {}
+            }
+        }
+        self.finish(&mut accesses, &mut fetches).await
+    }
+
+    /// Runs engine timeouts and jobs that are due, issues warms, publishes.
+    fn tick(&mut self, now_s: f64) {
+        for ds in &mut self.datasets {
+            if ds.engine.next_timeout().is_some_and(|t| t <= now_s) {
+                ds.engine.handle_timeout(now_s);
+                self.dirty = true;
+            }
+        }
+        for job in self.schedule.take_due(now_s) {
+            self.run_job(job, now_s);
+        }
+        self.pump(now_s);
+        self.maybe_publish(now_s);
+    }
+
+    fn deadline_s(&mut self, now_s: f64) -> f64 {
+        let mut d = now_s + MAX_SLEEP_S;
+        for ds in &self.datasets {
+            if let Some(t) = ds.engine.next_timeout() {
+                // Still "now" after a tick: warming is blocked, look later.
+                d = d.min(if t <= now_s {
+                    now_s + BLOCKED_RECHECK_S
+                } else {
+                    t
+                });
+            }
+        }
+        d = d.min(self.schedule.next_due_s());
+        let paused_until_s = self.service.upstream().paused_until_s();
+        if paused_until_s > now_s {
+            d = d.min(paused_until_s.max(now_s + 0.01));
+        }
+        if !self.cycle_queue.is_empty() {
+            d = d.min(now_s + BLOCKED_RECHECK_S);
+        }
+        if self.dirty {
+            let wait_s = self.publish_wait().as_secs_f64();
+            d = d.min(now_s + wait_s);
+        }
+        d
+    }
+
+    /// Takes whatever else is queued, then applies both batches in time
+    /// order (an access is applied before the fetch its miss caused).
+    fn apply_events(&mut self, accesses: &mut Vec<AccessEvent>, fetches: &mut Vec<FetchEvent>) {
+        while accesses.len() < 4 * BATCH
+            && let Ok(ev) = self.events.accesses.try_recv()
+        {
+            accesses.push(ev);
+        }
+        while fetches.len() < 4 * BATCH
+            && let Ok(ev) = self.events.fetches.try_recv()
+        {
+            fetches.push(ev);
+        }
+        if accesses.is_empty() && fetches.is_empty() {
+            return;
+        }
+        let clock_s = self.now_s();
+        accesses.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
+        fetches.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
+        let (mut ai, mut fi) = (0, 0);
+        let mut latest = f64::NEG_INFINITY;
+        while ai < accesses.len() || fi < fetches.len() {
+            let take_access = fi >= fetches.len()
+                || (ai < accesses.len() && accesses[ai].at_s <= fetches[fi].at_s);
+            let at_s = if take_access {
+                accesses[ai].at_s
+            } else {
+                fetches[fi].at_s
+            };
+            // Clamp: never before what the engines saw, never past the clock.
+            let t = at_s.min(clock_s).max(latest);
+            latest = t;
+            if take_access {
+                let ev = &accesses[ai];
+                if let Some(&i) = self.index.get(&ev.dataset) {
+                    self.datasets[i].on_access(t, ev);
+                    self.figures.accesses += 1;
+                }
+                ai += 1;
+            } else {
+                let ev = &fetches[fi];
+                if let Some(&i) = self.index.get(&ev.dataset) {
+                    if self.datasets[i].on_fetch(t, ev) {
+                        self.figures.fetches += 1;
+                    } else {
+                        self.figures.unknown_origin += 1;
+                    }
+                }
+                fi += 1;
+            }
+        }
+        accesses.clear();
+        fetches.clear();
+        self.dirty = true;
+    }
+
+    fn run_job(&mut self, job: JobKind, now_s: f64) {
+        let outcome = match job {
+            JobKind::PreMarket => {
+                let report = self.queue_cycle(now_s);
+                match report.skipped {
+                    Some(why) => format!("skipped: {why}"),
+                    None => format!("queued {} keys", report.queued.values().sum::<usize>()),
+                }
+            }
+            JobKind::Snapshot => {
+                if self.saves.is_empty() {
+                    self.start_save(now_s, None);
+                    format!("saving {} datasets", self.datasets.len())
+                } else {
+                    "skipped: a save is still running".into()
+                }
+            }
+            JobKind::Cleanup => {
+                for ds in &mut self.datasets {
+                    let t = ds.engine.stats().total;
+                    tracing::info!(dataset = %ds.name, requests = t.requests, hits = t.hits,
+                        api_calls = t.api_calls(), warm_fetches = t.warm_fetches(),
+                        "daily rollover (totals since start)");
+                    ds.roll_day();
+                }
+                format!("rolled over {} datasets", self.datasets.len())
+            }
+        };
+        tracing::info!(job = ?job, %outcome, "scheduled job ran");
+        self.schedule.record(job, outcome);
+        self.dirty = true;
+    }
+
+    pub(super) fn start_save(
+        &mut self,
+        now_s: f64,
+        reply: Option<oneshot::Sender<Vec<SaveReport>>>,
+    ) {
+        let jobs = self.save_jobs(now_s);
+        self.saves
+            .spawn_blocking(move || (persist::write_all(jobs), reply));
+    }
+
+    fn save_jobs(&self, now_s: f64) -> Vec<SaveJob> {
+        self.datasets
+            .iter()
+            .enumerate()
+            .map(|(index, ds)| SaveJob {
+                index,
+                dataset: ds.name.clone(),
+                path: ds.path.clone(),
+                bytes: ds.engine.snapshot(now_s),
+            })
+            .collect()
+    }
+
+    fn on_saved(&mut self, done: Result<SaveDone, tokio::task::JoinError>) {
+        let (reports, reply) = match done {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(error = %e, "snapshot writer failed");
+                return;
+            }
+        };
+        self.record_saves(&reports);
+        let failed = reports.iter().filter(|r| r.error.is_some()).count();
+        let bytes: u64 = reports.iter().map(|r| r.bytes).sum();
+        self.schedule.record(
+            JobKind::Snapshot,
+            format!(
+                "saved {} datasets ({bytes} bytes), {failed} failed",
+                reports.len() - failed
+            ),
+        );
+        if let Some(reply) = reply {
+            let _ = reply.send(reports);
+        }
+    }
+
+    fn record_saves(&mut self, reports: &[SaveReport]) {
+        let now_s = self.now_s();
+        for r in reports {
+            if let Some(ds) = self.datasets.get_mut(r.index) {
+                match &r.error {
+                    None => {
+                        ds.snapshot.last_saved_s = Some(now_s);
+                        ds.snapshot.last_saved_bytes = Some(r.bytes);
+                    }
+                    Some(e) => ds.snapshot.last_error = Some(e.clone()),
+                }
+            }
+        }
+        self.dirty = true;
+    }
+
+    fn command(&mut self, cmd: Command, a: &mut Vec<AccessEvent>, f: &mut Vec<FetchEvent>) {
+        let now_s = self.now_s();
+        match cmd {
+            Command::Sync(reply) => {
+                self.apply_events(a, f);
+                self.tick(now_s);
+                let _ = reply.send(self.publish_now());
+            }
+            Command::RunCycle(reply) => {
+                let report = self.queue_cycle(now_s);
+                self.pump(now_s);
+                let _ = reply.send(report);
+            }
+            Command::Save(reply) => self.start_save(now_s, Some(reply)),
+            Command::Patterns {
+                dataset,
+                limit,
+                key,
+                reply,
+            } => {
+                let _ = reply.send(self.patterns(now_s, dataset.as_deref(), limit, key.as_deref()));
+            }
+        }
+    }
+
+    fn patterns(
+        &self,
+        now_s: f64,
+        dataset: Option<&str>,
+        limit: usize,
+        key: Option<&str>,
+    ) -> Vec<Patterns> {
+        let look_ahead_s = self.opts.warming.pre_market_look_ahead_s;
+        self.datasets
+            .iter()
+            .filter(|ds| dataset.is_none_or(|d| d == &*ds.name))
+            .map(|ds| {
+                let t = ds.engine.tracker();
+                let window_s = t.config().trending_window_s;
+                Patterns {
+                    dataset: ds.name.to_string(),
+                    popular: t.popular(now_s, limit),
+                    trending: t.trending(now_s, window_s, limit),
+                    upcoming: t.upcoming(now_s, look_ahead_s, limit),
+                    groups: t.group_trends(now_s, limit),
+                    next: key.map(|k| t.predict_next(k, limit)),
+                }
+            })
+            .collect()
+    }
+
+    fn publish_wait(&self) -> Duration {
+        match self.last_publish {
+            None => Duration::ZERO,
+            Some(at) => self.opts.publish_every.saturating_sub(at.elapsed()),
+        }
+    }
+
+    fn maybe_publish(&mut self, _now_s: f64) {
+        if self.dirty && self.publish_wait().is_zero() {
+            self.publish_now();
+        }
+    }
+
+    /// Builds and publishes the view now.
+    pub(super) fn publish_now(&mut self) -> Arc<DriverSnapshot> {
+        let now_s = self.now_s();
+        let cal = self.schedule.calendar().clone();
+        let counters = self.service.events().counters();
+        let mut figures = self.figures;
+        figures.dropped_accesses = counters.dropped_accesses.load(Ordering::Relaxed);
+        figures.dropped_fetches = counters.dropped_fetches.load(Ordering::Relaxed);
+        let paused_until_s = self.service.upstream().paused_until_s();
+        let datasets = self
+            .datasets
+            .iter_mut()
+            .map(|ds| {
+                let gate = ds.gate.state(&cal, now_s);
+                (ds.name.to_string(), ds.view(now_s, gate))
+            })
+            .collect();
+        let snap = Arc::new(DriverSnapshot {
+            at_s: now_s,
+            warming_enabled: self.opts.warming.enabled,
+            session: cal.session_at(now_s),
+            outside_sessions: self.opts.warming.outside_sessions,
+            upstream_paused_until_s: (paused_until_s > now_s).then_some(paused_until_s),
+            warms_in_flight: self.warms.len(),
+            max_concurrent: self.opts.warming.max_concurrent,
+            cycle_queued: self.cycle_queue.len(),
+            events: figures,
+            jobs: self.schedule.jobs().to_vec(),
+            datasets,
+        });
+        self.view.send_replace(snap.clone());
+        self.last_publish = Some(Instant::now());
+        self.dirty = false;
+        snap
+    }
+
+    /// Shutdown: finish warms in flight, apply the last events, save.
+    async fn finish(mut self, a: &mut Vec<AccessEvent>, f: &mut Vec<FetchEvent>) -> DriverReport {
+        tracing::info!(in_flight = self.warms.len(), "warming driver stopping");
+        self.cycle_queue.clear();
+        let deadline = Instant::now() + self.opts.shutdown_grace;
+        while !self.warms.is_empty() {
+            match tokio::time::timeout_at(deadline, self.warms.join_next()).await {
+                Ok(Some(done)) => self.on_warm_joined(done),
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::warn!(
+                        left = self.warms.len(),
+                        "warms still in flight at shutdown: abandoned"
+                    );
+                    self.warms.abort_all();
+                    break;
+                }
+            }
+        }
+        self.apply_events(a, f);
+        while let Some(done) = self.saves.join_next().await {
+            self.on_saved(done);
+        }
+        let now_s = self.now_s();
+        let jobs = self.save_jobs(now_s);
+        let saved = match tokio::task::spawn_blocking(move || persist::write_all(jobs)).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "snapshot writer failed at shutdown");
+                Vec::new()
+            }
+        };
+        self.record_saves(&saved);
+        for r in &saved {
+            if r.error.is_none() {
+                tracing::info!(dataset = %r.dataset, file = %r.path, bytes = r.bytes, "snapshot saved");
+            }
+        }
+        self.publish_now();
+        DriverReport { saved }
+    }
+}

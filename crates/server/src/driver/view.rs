@@ -1,0 +1,267 @@
+//! The read-only view of the driver, published after each batch (at most a
+//! few times a second) for the monitoring API. Readers never wait on the
+//! driver: they clone an `Arc` out of a watch channel.
+
+use std::collections::BTreeMap;
+
+use prewarm_core::calendar::MarketSession;
+use prewarm_core::stats::{Counters, ratio};
+use prewarm_core::strategy::StrategyId;
+use prewarm_core::tracker::{GroupTrend, KeyScore, Prediction, TrackerStats, TrendingKey};
+use serde::Serialize;
+
+use super::gate::GateState;
+use super::schedule::Job;
+use crate::config::OutsideSessions;
+
+/// Warming fetches of the manual and pre-market cycles, per strategy.
+pub type ManualCounts = [u64; StrategyId::COUNT];
+
+/// Everything `/warming/stats` and `/warming/status` show.
+#[derive(Debug, Clone, Serialize)]
+pub struct DriverSnapshot {
+    /// When it was taken (Unix seconds, the driver's clock).
+    pub at_s: f64,
+    /// `warming.enabled`.
+    pub warming_enabled: bool,
+    /// The market session now.
+    pub session: MarketSession,
+    /// `warming.outside_sessions`.
+    pub outside_sessions: OutsideSessions,
+    /// Set while upstream's 429 pause lasts: warming waits until then.
+    pub upstream_paused_until_s: Option<f64>,
+    /// Warming fetches in flight.
+    pub warms_in_flight: usize,
+    /// Bound on warming fetches in flight.
+    pub max_concurrent: usize,
+    /// Keys of manual or pre-market cycles still waiting for a slot.
+    pub cycle_queued: usize,
+    /// Events applied to the engines and dropped on the way.
+    pub events: EventFigures,
+    /// The scheduled jobs with their last and next runs.
+    pub jobs: Vec<Job>,
+    /// Per dataset.
+    pub datasets: BTreeMap<String, DatasetView>,
+}
+
+impl DriverSnapshot {
+    /// An empty view (before the driver's first publication).
+    pub fn empty() -> Self {
+        Self {
+            at_s: 0.0,
+            warming_enabled: false,
+            session: MarketSession::Closed,
+            outside_sessions: OutsideSessions::Run,
+            upstream_paused_until_s: None,
+            warms_in_flight: 0,
+            max_concurrent: 0,
+            cycle_queued: 0,
+            events: EventFigures::default(),
+            jobs: Vec::new(),
+            datasets: BTreeMap::new(),
+        }
+    }
+}
+
+/// Event counters of the driver.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct EventFigures {
+    /// Access events applied.
+    pub accesses: u64,
+    /// Fetch events applied.
+    pub fetches: u64,
+    /// Access events dropped by the request path (channel full).
+    pub dropped_accesses: u64,
+    /// Fetch events dropped by the request path (channel full).
+    pub dropped_fetches: u64,
+    /// Fetch events whose strategy name the engine does not know.
+    pub unknown_origin: u64,
+}
+
+/// One dataset's engine, as shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatasetView {
+    /// Freshness lifetime, seconds.
+    pub ttl_s: f64,
+    /// Warming budget, fetches per minute.
+    pub warm_rate_per_min: f64,
+    /// Warming tokens available now.
+    pub budget_tokens: f64,
+    /// Candidates waiting for budget or their window.
+    pub queued_candidates: usize,
+    /// The outside-session gate now.
+    pub gate: GateState,
+    /// Since start.
+    pub total: Figures,
+    /// Since the last midnight (New York) cleanup, or since start.
+    pub today: Figures,
+    /// What warming calls returned.
+    pub warm_outcomes: WarmOutcomes,
+    /// The tracker's counters and top keys.
+    pub tracker: TrackerStats,
+    /// The snapshot file and its last save and restore.
+    pub snapshot: SnapshotInfo,
+}
+
+/// Outcomes of warming calls (engine orders and cycles).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct WarmOutcomes {
+    /// Fetched and stored by the warming call.
+    pub fetched: u64,
+    /// Joined a fetch already in flight.
+    pub joined: u64,
+    /// Refused because upstream's 429 pause was on.
+    pub paused: u64,
+    /// Failed (upstream error, timeout, rejected key).
+    pub failed: u64,
+}
+
+/// Snapshot file state.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SnapshotInfo {
+    /// The file.
+    pub path: String,
+    /// `restored`, `cold` (no file), `corrupt` (moved aside) or `error`.
+    pub restore: String,
+    /// When the last save completed.
+    pub last_saved_s: Option<f64>,
+    /// Size of the last save.
+    pub last_saved_bytes: Option<u64>,
+    /// The last save or restore error.
+    pub last_error: Option<String>,
+}
+
+/// Counters with the derived ratios, as `prewarm replay` reports them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figures {
+    /// Accesses.
+    pub requests: u64,
+    /// Accesses that hit (by the engine's model of the cache).
+    pub hits: u64,
+    /// hits / requests.
+    pub hit_rate: f64,
+    /// Upstream calls made because of a miss.
+    pub demand_fetches: u64,
+    /// Warming fetches the engine ordered.
+    pub warm_fetches: u64,
+    /// Warming fetches of manual and pre-market cycles.
+    pub cycle_warm_fetches: u64,
+    /// Warming fetches (both kinds) whose entry served a hit.
+    pub warm_used: u64,
+    /// warm_used / all warming fetches.
+    pub efficiency: f64,
+    /// Demand plus all warming fetches.
+    pub api_calls: u64,
+    /// Per strategy that did anything.
+    pub strategies: BTreeMap<&'static str, StrategyFigures>,
+}
+
+/// One strategy's counters.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct StrategyFigures {
+    /// Warming fetches the engine ordered.
+    pub warm_fetches: u64,
+    /// Warming fetches of cycles charged to it.
+    pub cycle_warm_fetches: u64,
+    /// Of all its fetches, the ones that served a hit.
+    pub warm_used: u64,
+    /// Hits on entries it fetched.
+    pub hits: u64,
+}
+
+impl Figures {
+    /// Figures of `c` plus the cycle fetches `manual`.
+    pub fn new(c: &Counters, manual: &ManualCounts) -> Self {
+        let cycle: u64 = manual.iter().sum();
+        let mut strategies = BTreeMap::new();
+        for id in StrategyId::ALL {
+            let s = c.strategy(id);
+            let m = manual[id.index()];
+            if s.warm_fetches + s.hits + m > 0 {
+                strategies.insert(
+                    id.name(),
+                    StrategyFigures {
+                        warm_fetches: s.warm_fetches,
+                        cycle_warm_fetches: m,
+                        warm_used: s.warm_used,
+                        hits: s.hits,
+                    },
+                );
+            }
+        }
+        Figures {
+            requests: c.requests,
+            hits: c.hits,
+            hit_rate: ratio(c.hits, c.requests),
+            demand_fetches: c.demand_fetches,
+            warm_fetches: c.warm_fetches(),
+            cycle_warm_fetches: cycle,
+            warm_used: c.warm_used(),
+            efficiency: ratio(c.warm_used(), c.warm_fetches() + cycle),
+            api_calls: c.api_calls() + cycle,
+            strategies,
+        }
+    }
+}
+
+/// `a - b`, field by field (saturating), for "since midnight" figures.
+pub fn counters_since(a: &Counters, b: &Counters) -> Counters {
+    let mut d = Counters {
+        requests: a.requests.saturating_sub(b.requests),
+        hits: a.hits.saturating_sub(b.hits),
+        demand_fetches: a.demand_fetches.saturating_sub(b.demand_fetches),
+        per_strategy: a.per_strategy,
+    };
+    for (x, y) in d.per_strategy.iter_mut().zip(b.per_strategy.iter()) {
+        x.warm_fetches = x.warm_fetches.saturating_sub(y.warm_fetches);
+        x.warm_used = x.warm_used.saturating_sub(y.warm_used);
+        x.hits = x.hits.saturating_sub(y.hits);
+    }
+    d
+}
+
+/// What the tracker learned, for `/warming/patterns`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Patterns {
+    /// The dataset.
+    pub dataset: String,
+    /// Most popular keys (decayed accesses).
+    pub popular: Vec<KeyScore>,
+    /// Keys whose rate rises against their baseline.
+    pub trending: Vec<TrendingKey>,
+    /// Keys expected within the next hour by their time-of-day profile.
+    pub upcoming: Vec<KeyScore>,
+    /// Groups by lift.
+    pub groups: Vec<GroupTrend>,
+    /// Keys predicted to follow the asked key, when one was asked.
+    pub next: Option<Vec<Prediction>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_add_cycle_fetches_to_cost_and_efficiency() {
+        let mut c = Counters {
+            requests: 10,
+            hits: 6,
+            demand_fetches: 4,
+            ..Counters::default()
+        };
+        c.per_strategy[StrategyId::Popular.index()].warm_fetches = 2;
+        c.per_strategy[StrategyId::Popular.index()].warm_used = 2;
+        c.per_strategy[StrategyId::Popular.index()].hits = 3;
+        let mut manual = [0; StrategyId::COUNT];
+        manual[StrategyId::Popular.index()] = 2;
+        let f = Figures::new(&c, &manual);
+        assert_eq!(f.api_calls, 8);
+        assert_eq!(f.efficiency, 0.5);
+        assert_eq!(f.hit_rate, 0.6);
+        assert_eq!(f.strategies["popular"].cycle_warm_fetches, 2);
+        assert!(!f.strategies.contains_key("time"));
+        let later = Counters { requests: 15, ..c };
+        assert_eq!(counters_since(&later, &c).requests, 5);
+        assert_eq!(counters_since(&later, &c).per_strategy[0].hits, 0);
+    }
+}
