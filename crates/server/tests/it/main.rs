@@ -4,6 +4,7 @@
 
 mod coalescing;
 mod config;
+mod driver;
 mod proxy;
 mod rate_limit;
 mod redaction;
