@@ -1,0 +1,103 @@
+//! `prewarm serve`: the daemon (proxy, admin API, warming driver).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use prewarm_server::config::{self, CliOverrides};
+use prewarm_server::serve;
+
+/// Arguments of `prewarm serve`. Flags beat environment variables, which
+/// beat the config file, which beats the defaults.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// TOML config file (default: $PREWARM_CONFIG, else built-in defaults).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Proxy listen address, e.g. 127.0.0.1:8080.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Admin listen address (/healthz, /readyz, /warming/*).
+    #[arg(long = "admin-listen", value_name = "ADDR")]
+    admin_listen: Option<String>,
+    /// Entry store: `memory` or `redis://HOST:PORT`.
+    #[arg(long, value_name = "memory|redis://HOST:PORT")]
+    store: Option<String>,
+    /// Directory for snapshots of learned state.
+    #[arg(long = "state-dir", value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Upstream URL template of the `quote` dataset, with `{key}`.
+    #[arg(long, value_name = "URL_TEMPLATE")]
+    upstream: Option<String>,
+    /// Print a full config file with every default and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+/// Installs the tracing subscriber: `RUST_LOG` filter, default `info`.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received"),
+        _ = term => tracing::info!("SIGTERM received"),
+    }
+}
+
+/// A multi-threaded tokio runtime.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
+}
+
+/// Runs `prewarm serve` until SIGINT or SIGTERM, then shuts down
+/// gracefully (requests in flight finish, snapshots are saved).
+pub fn run(args: ServeArgs) -> Result<()> {
+    if args.print_config {
+        print!("{}", config::EXAMPLE_TOML);
+        return Ok(());
+    }
+    init_tracing();
+    let overrides = CliOverrides {
+        config: args.config,
+        listen: args.listen,
+        admin_listen: args.admin_listen,
+        store: args.store,
+        state_dir: args.state_dir,
+        upstream: args.upstream,
+    };
+    let cfg = config::load(&overrides, &config::process_env).context("configuration")?;
+    runtime()?.block_on(serve::run(cfg, shutdown_signal()))?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,47 @@
+//! `prewarm upstream-sim`: the simulated market-data API on a real socket.
+
+use std::net::SocketAddr;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use prewarm_server::upstream_sim::{self, SimConfig};
+
+use crate::serve_cmd::{init_tracing, runtime, shutdown_signal};
+
+/// Arguments of `prewarm upstream-sim`.
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Listen address.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
+    listen: SocketAddr,
+    /// Delay before each answer, milliseconds.
+    #[arg(long = "latency-ms", value_name = "N", default_value_t = 20)]
+    latency_ms: u64,
+    /// Fraction of requests answered 500, in [0, 1].
+    #[arg(long = "error-rate", value_name = "F", default_value_t = 0.0)]
+    error_rate: f64,
+    /// Calls per minute before answering 429 (unlimited when absent).
+    #[arg(long = "rate-limit", value_name = "PER_MIN")]
+    rate_limit_per_min: Option<u32>,
+}
+
+/// Runs the simulator until SIGINT or SIGTERM.
+pub fn run(args: SimArgs) -> Result<()> {
+    if !(0.0..=1.0).contains(&args.error_rate) {
+        bail!(
+            "--error-rate must be between 0 and 1, got {}",
+            args.error_rate
+        );
+    }
+    init_tracing();
+    let cfg = SimConfig {
+        listen: args.listen,
+        latency_ms: args.latency_ms,
+        error_rate: args.error_rate,
+        rate_limit_per_min: args.rate_limit_per_min,
+        ..SimConfig::default()
+    };
+    runtime()?
+        .block_on(upstream_sim::run(cfg, shutdown_signal()))
+        .with_context(|| format!("upstream-sim on {}", args.listen))
+}
