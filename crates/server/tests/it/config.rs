@@ -182,3 +182,50 @@ fn env_table_is_documented_and_unique() {
         assert!(names.contains(&seed), "{seed}");
     }
 }
+
+/// `deploy/prewarm.example.toml`, the commented file operators start from.
+const DEPLOY_EXAMPLE: &str = include_str!("../../../../deploy/prewarm.example.toml");
+
+/// `table.field` names set (uncommented) in a TOML text.
+fn field_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut table = String::new();
+    let mut names = std::collections::BTreeSet::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(t) = line.strip_prefix('[') {
+            table = t.split(']').next().unwrap_or("").to_string();
+        } else if !line.starts_with('#')
+            && let Some((name, _)) = line.split_once('=')
+        {
+            names.insert(format!("{table}.{}", name.trim()));
+        }
+    }
+    names
+}
+
+#[test]
+fn deploy_example_parses_and_sets_every_field_of_the_builtin_example() {
+    let env = |n: &str| (n == "API_KEY").then(|| "k".to_string());
+    let cfg = prewarm_server::config::RawConfig::from_toml(DEPLOY_EXAMPLE, "prewarm.example.toml")
+        .expect("deploy example parses")
+        .validate(&env)
+        .expect("deploy example validates");
+    assert_eq!(cfg.warming.pre_market_limit, 50);
+    assert_eq!(
+        cfg.server.state_dir,
+        std::path::PathBuf::from("/var/lib/prewarm")
+    );
+    let deploy = field_names(DEPLOY_EXAMPLE);
+    let builtin = field_names(prewarm_server::config::EXAMPLE_TOML);
+    let missing: Vec<_> = builtin.difference(&deploy).collect();
+    assert!(missing.is_empty(), "deploy example lacks {missing:?}");
+    // Every set field is explained by a comment line just above it.
+    let lines: Vec<&str> = DEPLOY_EXAMPLE.lines().map(str::trim).collect();
+    for (i, line) in lines.iter().enumerate() {
+        if !line.starts_with('#') && !line.starts_with('[') && line.contains('=') {
+            assert!(
+                i > 0 && lines[i - 1].starts_with('#'),
+                "field without a comment: {line}"
+            );
+        }
+    }
+}
