@@ -22,20 +22,18 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::AdminState;
-use crate::driver::{DriverClient, DriverGone};
+use crate::driver::DriverGone;
 use crate::proxy::error_response;
 
 /// Most keys a patterns list returns.
 pub const MAX_PATTERN_LIMIT: usize = 1000;
 
-fn client(st: &AdminState) -> Result<&DriverClient, Response> {
-    st.warming.get().ok_or_else(|| {
-        error_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "warming_not_running",
-            "the warming driver is not running".into(),
-        )
-    })
+fn not_running() -> Response {
+    error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "warming_not_running",
+        "the warming driver is not running".into(),
+    )
 }
 
 fn gone(_: DriverGone) -> Response {
@@ -47,9 +45,8 @@ fn gone(_: DriverGone) -> Response {
 }
 
 pub(super) async fn stats(State(st): State<AdminState>) -> Response {
-    let c = match client(&st) {
-        Ok(c) => c,
-        Err(r) => return r,
+    let Some(c) = st.warming.get() else {
+        return not_running();
     };
     let view = c.view();
     let mut datasets = Map::new();
@@ -70,9 +67,8 @@ pub(super) async fn stats(State(st): State<AdminState>) -> Response {
 }
 
 pub(super) async fn status(State(st): State<AdminState>) -> Response {
-    let c = match client(&st) {
-        Ok(c) => c,
-        Err(r) => return r,
+    let Some(c) = st.warming.get() else {
+        return not_running();
     };
     let view = c.view();
     let mut datasets = Map::new();
@@ -114,9 +110,8 @@ pub(super) async fn patterns(
     State(st): State<AdminState>,
     Query(q): Query<PatternsQuery>,
 ) -> Response {
-    let c = match client(&st) {
-        Ok(c) => c,
-        Err(r) => return r,
+    let Some(c) = st.warming.get() else {
+        return not_running();
     };
     let limit = q.limit.unwrap_or(20).clamp(1, MAX_PATTERN_LIMIT);
     if let Some(d) = &q.dataset
@@ -135,9 +130,8 @@ pub(super) async fn patterns(
 }
 
 pub(super) async fn run(State(st): State<AdminState>) -> Response {
-    let c = match client(&st) {
-        Ok(c) => c,
-        Err(r) => return r,
+    let Some(c) = st.warming.get() else {
+        return not_running();
     };
     match c.run_cycle().await {
         Ok(report) => (StatusCode::ACCEPTED, Json(json!(report))).into_response(),
@@ -146,9 +140,8 @@ pub(super) async fn run(State(st): State<AdminState>) -> Response {
 }
 
 pub(super) async fn save(State(st): State<AdminState>) -> Response {
-    let c = match client(&st) {
-        Ok(c) => c,
-        Err(r) => return r,
+    let Some(c) = st.warming.get() else {
+        return not_running();
     };
     match c.save().await {
         Ok(reports) => {
