@@ -54,8 +54,11 @@ pub(super) struct Driver {
     pub(super) cycle_queue: VecDeque<CycleOrder>,
     saves: JoinSet<SaveDone>,
     pub(super) schedule: Schedule,
-    /// The latest instant seen; event times are clamped to it.
+    /// The latest clock reading seen (the driver's clock never goes back).
     last_s: f64,
+    /// The latest instant handed to an engine; event times are clamped to
+    /// it, so the engines see time as non-decreasing.
+    engine_s: f64,
     figures: EventFigures,
     last_publish: Option<Instant>,
     dirty: bool,
@@ -93,6 +96,7 @@ impl Driver {
             saves: JoinSet::new(),
             schedule,
             last_s: now_s,
+            engine_s: f64::NEG_INFINITY,
             figures: EventFigures::default(),
             last_publish: None,
             dirty: true,
@@ -102,6 +106,14 @@ impl Driver {
 
     pub(super) fn mark_dirty(&mut self) {
         self.dirty = true;
+    }
+
+    /// [`Driver::now_s`] for a call into an engine (events after it are
+    /// clamped to it).
+    pub(super) fn engine_now_s(&mut self) -> f64 {
+        let now_s = self.now_s();
+        self.engine_s = self.engine_s.max(now_s);
+        now_s
     }
 
     /// The clock, never behind what the driver has already seen.
@@ -149,6 +161,7 @@ impl Driver {
 
     /// Runs engine timeouts and jobs that are due, issues warms, publishes.
     fn tick(&mut self, now_s: f64) {
+        self.engine_s = self.engine_s.max(now_s);
         for ds in &mut self.datasets {
             if ds.engine.next_timeout().is_some_and(|t| t <= now_s) {
                 ds.engine.handle_timeout(now_s);
@@ -209,7 +222,7 @@ impl Driver {
         accesses.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
         fetches.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
         let (mut ai, mut fi) = (0, 0);
-        let mut latest = f64::NEG_INFINITY;
+        let mut latest = self.engine_s;
         while ai < accesses.len() || fi < fetches.len() {
             let take_access = fi >= fetches.len()
                 || (ai < accesses.len() && accesses[ai].at_s <= fetches[fi].at_s);
@@ -240,6 +253,7 @@ impl Driver {
                 fi += 1;
             }
         }
+        self.engine_s = latest;
         accesses.clear();
         fetches.clear();
         self.dirty = true;

@@ -98,7 +98,7 @@ impl Driver {
                 return;
             }
         };
-        let now_s = self.now_s();
+        let now_s = self.engine_now_s();
         let ds = &mut self.datasets[done.dataset];
         // A fetch this call made reports itself through its FetchEvent;
         // anything else ends the engine's order without storing.
