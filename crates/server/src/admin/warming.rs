@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::AdminState;
-use crate::driver::DriverGone;
+use crate::driver::{DatasetView, DriverGone, DriverSnapshot};
 use crate::proxy::error_response;
 
 /// Most keys a patterns list returns.
@@ -44,26 +44,32 @@ fn gone(_: DriverGone) -> Response {
     )
 }
 
+/// A JSON object of `part(dataset)` by dataset name.
+fn per_dataset(view: &DriverSnapshot, part: impl Fn(&DatasetView) -> Value) -> Value {
+    let map: Map<String, Value> = view
+        .datasets
+        .iter()
+        .map(|(name, d)| (name.clone(), part(d)))
+        .collect();
+    Value::Object(map)
+}
+
 pub(super) async fn stats(State(st): State<AdminState>) -> Response {
     let Some(c) = st.warming.get() else {
         return not_running();
     };
     let view = c.view();
-    let mut datasets = Map::new();
-    for (name, d) in &view.datasets {
-        datasets.insert(
-            name.clone(),
-            json!({
-                "total": d.total,
-                "today": d.today,
-                "budget_tokens": d.budget_tokens,
-                "warm_rate_per_min": d.warm_rate_per_min,
-                "queued_candidates": d.queued_candidates,
-                "warm_outcomes": d.warm_outcomes,
-            }),
-        );
-    }
-    Json(json!({"at_s": view.at_s, "datasets": Value::Object(datasets)})).into_response()
+    let datasets = per_dataset(&view, |d| {
+        json!({
+            "total": d.total,
+            "today": d.today,
+            "budget_tokens": d.budget_tokens,
+            "warm_rate_per_min": d.warm_rate_per_min,
+            "queued_candidates": d.queued_candidates,
+            "warm_outcomes": d.warm_outcomes,
+        })
+    });
+    Json(json!({"at_s": view.at_s, "datasets": datasets})).into_response()
 }
 
 pub(super) async fn status(State(st): State<AdminState>) -> Response {
@@ -71,18 +77,14 @@ pub(super) async fn status(State(st): State<AdminState>) -> Response {
         return not_running();
     };
     let view = c.view();
-    let mut datasets = Map::new();
-    for (name, d) in &view.datasets {
-        datasets.insert(
-            name.clone(),
-            json!({
-                "gate": d.gate,
-                "ttl_s": d.ttl_s,
-                "tracker": d.tracker,
-                "snapshot": d.snapshot,
-            }),
-        );
-    }
+    let datasets = per_dataset(&view, |d| {
+        json!({
+            "gate": d.gate,
+            "ttl_s": d.ttl_s,
+            "tracker": d.tracker,
+            "snapshot": d.snapshot,
+        })
+    });
     Json(json!({
         "at_s": view.at_s,
         "warming_enabled": view.warming_enabled,
@@ -94,7 +96,7 @@ pub(super) async fn status(State(st): State<AdminState>) -> Response {
         "cycle_queued": view.cycle_queued,
         "events": view.events,
         "jobs": view.jobs,
-        "datasets": Value::Object(datasets),
+        "datasets": datasets,
     }))
     .into_response()
 }

@@ -22,7 +22,7 @@
 //! (outside sessions), [`schedule`] (pre-market cycle, snapshots, midnight
 //! cleanup, on the exchange calendar), [`persist`] (snapshot files),
 //! [`view`] (what is published), `run` (the task), `warm` (warming calls
-//! and cycles).
+//! and cycles), `commands` (requests from the monitoring API).
 //!
 //! A *cycle* (pre-market at 08:30 New York, or `POST /warming/run`) warms
 //! the tracker's popular and upcoming keys outside the engine's budget
@@ -31,6 +31,7 @@
 //! from public tracker queries and counts those fetches itself
 //! (`cycle_warm_fetches`).
 
+mod commands;
 pub mod dataset;
 pub mod gate;
 pub mod persist;

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::dataset::DatasetState;
 use super::persist::{self, SaveJob, SaveReport};
 use super::schedule::{JobKind, Schedule};
-use super::view::{DriverSnapshot, EventFigures, Patterns};
+use super::view::{DriverSnapshot, EventFigures};
 use super::warm::{CycleOrder, WarmDone};
 use super::{Command, DriverOptions, DriverReport};
 use crate::clock::Clock;
@@ -160,7 +160,7 @@ impl Driver {
     }
 
     /// Runs engine timeouts and jobs that are due, issues warms, publishes.
-    fn tick(&mut self, now_s: f64) {
+    pub(super) fn tick(&mut self, now_s: f64) {
         self.engine_s = self.engine_s.max(now_s);
         for ds in &mut self.datasets {
             if ds.engine.next_timeout().is_some_and(|t| t <= now_s) {
@@ -204,7 +204,11 @@ impl Driver {
 
     /// Takes whatever else is queued, then applies both batches in time
     /// order (an access is applied before the fetch its miss caused).
-    fn apply_events(&mut self, accesses: &mut Vec<AccessEvent>, fetches: &mut Vec<FetchEvent>) {
+    pub(super) fn apply_events(
+        &mut self,
+        accesses: &mut Vec<AccessEvent>,
+        fetches: &mut Vec<FetchEvent>,
+    ) {
         while accesses.len() < 4 * BATCH
             && let Ok(ev) = self.events.accesses.try_recv()
         {
@@ -352,57 +356,6 @@ impl Driver {
             }
         }
         self.dirty = true;
-    }
-
-    fn command(&mut self, cmd: Command, a: &mut Vec<AccessEvent>, f: &mut Vec<FetchEvent>) {
-        let now_s = self.now_s();
-        match cmd {
-            Command::Sync(reply) => {
-                self.apply_events(a, f);
-                self.tick(now_s);
-                let _ = reply.send(self.publish_now());
-            }
-            Command::RunCycle(reply) => {
-                let report = self.queue_cycle(now_s);
-                self.pump(now_s);
-                let _ = reply.send(report);
-            }
-            Command::Save(reply) => self.start_save(now_s, Some(reply)),
-            Command::Patterns {
-                dataset,
-                limit,
-                key,
-                reply,
-            } => {
-                let _ = reply.send(self.patterns(now_s, dataset.as_deref(), limit, key.as_deref()));
-            }
-        }
-    }
-
-    fn patterns(
-        &self,
-        now_s: f64,
-        dataset: Option<&str>,
-        limit: usize,
-        key: Option<&str>,
-    ) -> Vec<Patterns> {
-        let look_ahead_s = self.opts.warming.pre_market_look_ahead_s;
-        self.datasets
-            .iter()
-            .filter(|ds| dataset.is_none_or(|d| d == &*ds.name))
-            .map(|ds| {
-                let t = ds.engine.tracker();
-                let window_s = t.config().trending_window_s;
-                Patterns {
-                    dataset: ds.name.to_string(),
-                    popular: t.popular(now_s, limit),
-                    trending: t.trending(now_s, window_s, limit),
-                    upcoming: t.upcoming(now_s, look_ahead_s, limit),
-                    groups: t.group_trends(now_s, limit),
-                    next: key.map(|k| t.predict_next(k, limit)),
-                }
-            })
-            .collect()
     }
 
     fn publish_wait(&self) -> Duration {

@@ -1,0 +1,64 @@
+//! Requests from the monitoring API, answered inside the driver task.
+
+use super::Command;
+use super::run::Driver;
+use super::view::Patterns;
+use crate::events::{AccessEvent, FetchEvent};
+
+impl Driver {
+    pub(super) fn command(
+        &mut self,
+        cmd: Command,
+        a: &mut Vec<AccessEvent>,
+        f: &mut Vec<FetchEvent>,
+    ) {
+        let now_s = self.now_s();
+        match cmd {
+            Command::Sync(reply) => {
+                self.apply_events(a, f);
+                self.tick(now_s);
+                let _ = reply.send(self.publish_now());
+            }
+            Command::RunCycle(reply) => {
+                let report = self.queue_cycle(now_s);
+                self.pump(now_s);
+                let _ = reply.send(report);
+            }
+            Command::Save(reply) => self.start_save(now_s, Some(reply)),
+            Command::Patterns {
+                dataset,
+                limit,
+                key,
+                reply,
+            } => {
+                let _ = reply.send(self.patterns(now_s, dataset.as_deref(), limit, key.as_deref()));
+            }
+        }
+    }
+
+    fn patterns(
+        &self,
+        now_s: f64,
+        dataset: Option<&str>,
+        limit: usize,
+        key: Option<&str>,
+    ) -> Vec<Patterns> {
+        let look_ahead_s = self.opts.warming.pre_market_look_ahead_s;
+        self.datasets
+            .iter()
+            .filter(|ds| dataset.is_none_or(|d| d == &*ds.name))
+            .map(|ds| {
+                let t = ds.engine.tracker();
+                let window_s = t.config().trending_window_s;
+                Patterns {
+                    dataset: ds.name.to_string(),
+                    popular: t.popular(now_s, limit),
+                    trending: t.trending(now_s, window_s, limit),
+                    upcoming: t.upcoming(now_s, look_ahead_s, limit),
+                    groups: t.group_trends(now_s, limit),
+                    next: key.map(|k| t.predict_next(k, limit)),
+                }
+            })
+            .collect()
+    }
+}
