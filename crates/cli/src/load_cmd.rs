@@ -48,6 +48,9 @@ pub struct LoadArgs {
     /// Trace gaps longer than this (trace seconds) are shortened to it.
     #[arg(long = "max-idle-s", value_name = "S", default_value_t = 300.0)]
     max_idle_s: f64,
+    /// Skip the trace's first S seconds (e.g. to start at the open).
+    #[arg(long = "start-offset-s", value_name = "S", default_value_t = 0.0)]
+    start_offset_s: f64,
     /// Requests in flight at once.
     #[arg(long, value_name = "N", default_value_t = 16)]
     concurrency: usize,
@@ -121,6 +124,14 @@ fn is_loopback(url: &reqwest::Url) -> bool {
         || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Index of the first request at or after `offset_s` trace seconds.
+fn skip_to(times_s: &[f64], offset_s: f64) -> usize {
+    let Some(&t0) = times_s.first() else {
+        return 0;
+    };
+    times_s.partition_point(|&t| t < t0 + offset_s)
+}
+
 /// Real-time offsets (seconds from the start) of the first `max` requests,
 /// with gaps capped at `max_idle_s` and scaled by `speed`.
 fn schedule(times_s: &[f64], speed: f64, max_idle_s: f64, max: usize) -> Vec<f64> {
@@ -190,8 +201,9 @@ async fn replay(trace: &Trace, args: &LoadArgs, target: reqwest::Url) -> Result<
         .timeout(Duration::from_secs(30))
         .build()
         .context("HTTP client")?;
+    let first = skip_to(&trace.times_s, args.start_offset_s);
     let offsets = schedule(
-        &trace.times_s,
+        &trace.times_s[first..],
         args.speed,
         args.max_idle_s,
         args.max_requests,
@@ -202,7 +214,8 @@ async fn replay(trace: &Trace, args: &LoadArgs, target: reqwest::Url) -> Result<
     let limit = Duration::from_secs_f64(args.max_duration_s.max(0.0));
     let mut next_report = start + REPORT_EVERY;
     let mut last = Counts::default();
-    for (i, offset_s) in offsets.iter().enumerate() {
+    for (n, offset_s) in offsets.iter().enumerate() {
+        let i = first + n;
         let due = start + Duration::from_secs_f64(*offset_s);
         if due - start > limit {
             println!("stopping: --max-duration-s {} reached", args.max_duration_s);
@@ -265,6 +278,9 @@ mod tests {
         let s = schedule(&t, 60.0, 300.0, 10);
         assert_eq!(s, vec![0.0, 1.0, 1.0, 6.0]);
         assert_eq!(schedule(&t, 60.0, 300.0, 2).len(), 2);
+        assert_eq!(skip_to(&t, 60.0), 1);
+        assert_eq!(skip_to(&t, 0.0), 0);
+        assert_eq!(skip_to(&t, 1e9), 4);
     }
 
     #[test]
