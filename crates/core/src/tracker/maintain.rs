@@ -112,7 +112,7 @@ impl Tracker {
             if self.profiles.assigned() < self.config.profiled_key_cap()
                 || !self.profiles.free.is_empty()
             {
-                self.grant_profile(k.id, now_s);
+                self.grant_profile(k.id, now_s, false);
                 continue;
             }
             let Some((cold_pop, slot)) = cold.next() else {
@@ -126,7 +126,7 @@ impl Tracker {
                 self.slab.records[old.id as usize].profile = NO_PROFILE;
             }
             self.profiles.release(slot);
-            self.grant_profile(k.id, now_s);
+            self.grant_profile(k.id, now_s, false);
         }
     }
 

@@ -318,7 +318,7 @@ impl Tracker {
         if profile != NO_PROFILE {
             self.profile_access(profile, now_s);
         } else if flags & PROFILE_WAIT == 0 && pop >= self.config.profile_min_accesses * w.pop {
-            self.grant_profile(id, now_s);
+            self.grant_profile(id, now_s, true);
         }
         let handle = self.slab.handle(id);
         for g in ctx.groups {
@@ -364,14 +364,18 @@ impl Tracker {
     }
 
     /// Gives record `id` a profile if one is free, else waitlists it.
-    fn grant_profile(&mut self, id: u32, now_s: f64) {
+    /// `access` counts the access being recorded now into the new profile
+    /// (false when `maintain` hands out profiles).
+    fn grant_profile(&mut self, id: u32, now_s: f64, access: bool) {
         let lt = self.local_day(now_s);
         let handle = self.slab.handle(id);
         let p = Profile::new(handle, lt.day_index, lt.kind.is_trading(), &self.days);
         match self.profiles.assign(p, self.config.profiled_key_cap()) {
             Some(p) => {
                 self.slab.records[id as usize].profile = p;
-                self.profile_access(p, now_s);
+                if access {
+                    self.profile_access(p, now_s);
+                }
             }
             None => {
                 if self.profiles.waitlist.len() < MAX_WAITLIST {
