@@ -228,6 +228,8 @@ fn bench_queries(c: &mut Criterion) {
             }
         }
         let now = now + 60.0;
+        // Upcoming: the hour around the next day's open (Wed 09:15-10:15).
+        let next_open = market_open_s() + 86_400.0;
         g.bench_with_input(BenchmarkId::new("popular_100", keys), &t, |b, t| {
             b.iter(|| black_box(t.popular(now, 100)))
         });
@@ -235,7 +237,7 @@ fn bench_queries(c: &mut Criterion) {
             b.iter(|| black_box(t.trending(now, 600.0, 50)))
         });
         g.bench_with_input(BenchmarkId::new("upcoming_1h_100", keys), &t, |b, t| {
-            b.iter(|| black_box(t.upcoming(now, 3600.0, 100)))
+            b.iter(|| black_box(t.upcoming(next_open - 900.0, 3600.0, 100)))
         });
         g.bench_with_input(BenchmarkId::new("predict_next_5", keys), &t, |b, t| {
             b.iter(|| black_box(t.predict_next(&names[1], 5)))
@@ -247,7 +249,7 @@ fn bench_queries(c: &mut Criterion) {
             "sizes at {keys} keys: popular {} trending {} upcoming {} predict {}",
             t.popular(now, 100).len(),
             t.trending(now, 600.0, 50).len(),
-            t.upcoming(now, 3600.0, 100).len(),
+            t.upcoming(next_open - 900.0, 3600.0, 100).len(),
             t.predict_next(&names[1], 5).len()
         );
     }
