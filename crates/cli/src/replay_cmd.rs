@@ -89,6 +89,12 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         if let Some(b) = &run.report.explain {
             print!("{}", prewarm_sim::explain::render(b));
         }
+        if let Some(p) = &run.report.planner {
+            println!(
+                "\ncandidates: {} proposed, {} issued, {} expired waiting for budget, {} not needed by their turn, {} shed",
+                p.proposed, p.issued, p.expired, p.rejected, p.shed
+            );
+        }
     }
     Ok(())
 }

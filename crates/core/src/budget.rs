@@ -93,7 +93,13 @@ impl TokenBucket {
         if self.rate_per_s <= 0.0 || self.burst < 1.0 {
             return None;
         }
-        Some(base + (1.0 - tokens) / self.rate_per_s)
+        // Round up so that a token is really there at the instant returned
+        // (a driver waking at it must not find 0.999… and wait forever).
+        let mut at = base + (1.0 - tokens) / self.rate_per_s;
+        while self.tokens_at(at) < 1.0 {
+            at += (at.abs() * f64::EPSILON).max(1e-9) * 4.0;
+        }
+        Some(at)
     }
 }
 
@@ -120,6 +126,24 @@ mod tests {
         let mut b = TokenBucket::new(0.0, 0.0);
         assert!(!b.try_take(0.0));
         assert_eq!(b.next_token_at(0.0), None);
+    }
+
+    /// Regression: the instant of the next token was computed a rounding
+    /// error too early, so a driver woke, found 0.999… tokens and asked
+    /// again for the same instant, forever.
+    #[test]
+    fn next_token_instant_has_a_whole_token() {
+        let mut b = TokenBucket::new(1.0, 1.0);
+        let t0 = 1_772_461_800.123;
+        assert!(b.try_take(t0));
+        for i in 0..1000 {
+            let now = t0 + f64::from(i) * 0.37;
+            let at = b.next_token_at(now).unwrap();
+            assert!(b.tokens_at(at) >= 1.0, "at {at}");
+            if at <= now + 0.37 {
+                assert!(b.try_take(at));
+            }
+        }
     }
 
     proptest! {

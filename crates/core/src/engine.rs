@@ -121,6 +121,11 @@ impl Engine {
     pub fn budget_tokens(&self, now_s: UnixSeconds) -> f64 {
         self.budget.tokens_at(now_s)
     }
+    /// What became of the planner's candidates.
+    pub fn planner_counters(&self) -> crate::planner::PlannerCounters {
+        self.planner.counters()
+    }
+
     /// Candidates waiting for budget or for their window.
     pub fn queued_candidates(&self) -> usize {
         self.planner.queued()
@@ -146,8 +151,9 @@ impl Engine {
         };
         self.cache.touch(key);
         let tracked = self.tracker.track_access(self.keys.name(key), now_s, ctx);
+        let client = ctx.client;
         let (strategies, mut ctx) = self.split();
-        strategies.on_access(&mut ctx, now_s, key, Some(tracked), hit_fetched_at_s);
+        strategies.on_access(&mut ctx, now_s, key, Some(tracked), client, hit_fetched_at_s);
         lookup
     }
 
@@ -266,7 +272,8 @@ impl Engine {
             .into_iter()
             .flatten()
             .fold(f64::INFINITY, f64::min);
-        t.is_finite().then(|| t.max(self.now_s))
+        // Timers not yet run start at minus infinity: they are due now.
+        (t < f64::INFINITY).then(|| t.max(self.now_s))
     }
 
     /// Runs what is due at `now_s`. Follow with `poll_warm(now_s)`.

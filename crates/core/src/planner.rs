@@ -41,6 +41,10 @@ pub struct Candidate {
 #[derive(Debug, Clone, Copy)]
 struct ByValue(Candidate);
 
+fn value_band(value: f32) -> i32 {
+    (value * 10.0).floor() as i32
+}
+
 impl PartialEq for ByValue {
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other) == Ordering::Equal
@@ -55,10 +59,13 @@ impl PartialOrd for ByValue {
 impl Ord for ByValue {
     fn cmp(&self, other: &Self) -> Ordering {
         let (a, b) = (&self.0, &other.0);
-        a.value
-            .total_cmp(&b.value)
-            // Sooner deadline first among equals.
+        // Value in bands of a tenth, then earliest deadline first: among
+        // candidates worth about the same, EDF meets the most deadlines
+        // with a scarce budget (it is optimal for unit jobs).
+        value_band(a.value)
+            .cmp(&value_band(b.value))
             .then_with(|| b.expires_s.total_cmp(&a.expires_s))
+            .then_with(|| a.value.total_cmp(&b.value))
             .then_with(|| b.key.cmp(&a.key))
             .then_with(|| b.strategy.cmp(&a.strategy))
     }
@@ -95,6 +102,24 @@ pub struct Planner {
     waiting: BinaryHeap<ByOpening>,
     max_queued: usize,
     dropped: u64,
+    counters: PlannerCounters,
+}
+
+/// What became of the candidates: tells whether the budget or the
+/// prediction is short.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PlannerCounters {
+    /// Candidates accepted into the queues.
+    pub proposed: u64,
+    /// Candidates turned into warming fetches.
+    pub issued: u64,
+    /// Candidates whose window closed before a token came: budget short.
+    pub expired: u64,
+    /// Candidates found not worth it when their turn came (the key was
+    /// fresh through the moment it was needed, or already in flight).
+    pub rejected: u64,
+    /// Candidates shed because the queues were full.
+    pub shed: u64,
 }
 
 impl Planner {
@@ -105,6 +130,7 @@ impl Planner {
             waiting: BinaryHeap::new(),
             max_queued: max_queued.max(1),
             dropped: 0,
+            counters: PlannerCounters::default(),
         }
     }
 
@@ -113,6 +139,7 @@ impl Planner {
         if c.expires_s <= now_s || c.expires_s <= c.not_before_s || c.value.is_nan() {
             return;
         }
+        self.counters.proposed += 1;
         if c.not_before_s <= now_s {
             self.open.push(ByValue(c));
         } else {
@@ -138,7 +165,9 @@ impl Planner {
         let excess = waiting.len().saturating_sub(self.max_queued / 2);
         waiting.drain(..excess);
         self.waiting = waiting.into();
-        self.dropped += (before - self.open.len() - self.waiting.len()) as u64;
+        let shed = (before - self.open.len() - self.waiting.len()) as u64;
+        self.dropped += shed;
+        self.counters.shed += shed;
     }
 
     /// The earliest instant a waiting candidate opens.
@@ -170,6 +199,8 @@ impl Planner {
             let c = self.waiting.pop().expect("peeked").0;
             if c.expires_s > now_s {
                 self.open.push(ByValue(c));
+            } else {
+                self.counters.expired += 1;
             }
         }
     }
@@ -183,11 +214,21 @@ impl Planner {
     ) -> Option<Candidate> {
         self.advance(now_s);
         while let Some(ByValue(c)) = self.open.pop() {
-            if c.expires_s > now_s && accept(&c) {
+            if c.expires_s <= now_s {
+                self.counters.expired += 1;
+            } else if accept(&c) {
+                self.counters.issued += 1;
                 return Some(c);
+            } else {
+                self.counters.rejected += 1;
             }
         }
         None
+    }
+
+    /// What became of the candidates so far.
+    pub fn counters(&self) -> PlannerCounters {
+        self.counters
     }
 }
 

@@ -64,7 +64,9 @@ impl fmt::Display for StrategyId {
 
 /// A strategy name that is not one of [`StrategyId::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown strategy `{given}`; expected one of popular, time, trending, predictive, refresh, sector")]
+#[error(
+    "unknown strategy `{given}`; expected one of popular, time, trending, predictive, refresh, sector"
+)]
 pub struct UnknownStrategy {
     /// What was given.
     pub given: String,
@@ -77,7 +79,9 @@ impl FromStr for StrategyId {
         StrategyId::ALL
             .into_iter()
             .find(|id| id.name().eq_ignore_ascii_case(t))
-            .ok_or_else(|| UnknownStrategy { given: t.to_string() })
+            .ok_or_else(|| UnknownStrategy {
+                given: t.to_string(),
+            })
     }
 }
 
@@ -106,7 +110,9 @@ impl StrategySet {
     }
     /// The members, in index order.
     pub fn iter(self) -> impl Iterator<Item = StrategyId> {
-        StrategyId::ALL.into_iter().filter(move |id| self.contains(*id))
+        StrategyId::ALL
+            .into_iter()
+            .filter(move |id| self.contains(*id))
     }
     /// Parses a comma-separated list such as `popular,refresh`.
     /// `all` selects every strategy and `none` (or an empty string) none.

@@ -7,6 +7,7 @@
 //! client id without its trailing digits, when the trace has clients).
 
 use crate::trace::Trace;
+use prewarm_core::cache::FetchOrigin;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -39,6 +40,13 @@ pub struct MissBreakdown {
     pub by_gap: BTreeMap<String, MissClass>,
     /// By client class (empty without a client column).
     pub by_client: BTreeMap<String, MissClass>,
+    /// Requests that missed without warming and hit with it.
+    pub gained_hits: u64,
+    /// Requests that hit without warming and missed with it: warming a key
+    /// early shortens its entry's life, so a later request can miss.
+    pub lost_hits: u64,
+    /// Lost hits by who fetched the stale entry the request found.
+    pub lost_by_origin: BTreeMap<String, u64>,
 }
 
 /// Collects outcomes request by request.
@@ -82,9 +90,19 @@ impl<'t> Explainer<'t> {
     }
 
     /// Records whether request `i` hit in the warmed run.
-    pub fn record(&mut self, i: usize, warmed_hit: bool) {
+    pub fn record(&mut self, i: usize, warmed_hit: bool, origin: Option<FetchOrigin>) {
         let base_miss = u64::from(!self.baseline_hit[i]);
         let warm_miss = u64::from(!warmed_hit);
+        self.out.gained_hits += base_miss & u64::from(warmed_hit);
+        if warm_miss == 1 && self.baseline_hit[i] {
+            self.out.lost_hits += 1;
+            let by = match origin {
+                Some(FetchOrigin::Warm(s)) => s.name(),
+                Some(FetchOrigin::Demand) => "demand",
+                None => "absent",
+            };
+            *self.out.lost_by_origin.entry(by.to_string()).or_default() += 1;
+        }
         let gap = GAP_CLASSES[self.gap_class[i] as usize].0;
         let add = |m: &mut BTreeMap<String, MissClass>, class: &str| {
             let c = m.entry(class.to_string()).or_default();
@@ -109,6 +127,15 @@ impl<'t> Explainer<'t> {
 pub fn render(b: &MissBreakdown) -> String {
     use std::fmt::Write;
     let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\nagainst the baseline: {} requests gained a hit, {} lost one (an early warm shortens an entry's life)",
+        b.gained_hits, b.lost_hits
+    );
+    if !b.lost_by_origin.is_empty() {
+        let by: Vec<String> = b.lost_by_origin.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = writeln!(s, "lost hits by who fetched the stale entry: {}", by.join(", "));
+    }
     for (title, m) in [("gap since the key's previous request", &b.by_gap), ("client class", &b.by_client)] {
         if m.is_empty() {
             continue;

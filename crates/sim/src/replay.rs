@@ -15,6 +15,7 @@ use crate::trace::Trace;
 use crate::universe::Membership;
 use prewarm_core::cache::{FetchOrigin, KeyId};
 use prewarm_core::engine::{ConfigError, Engine, EngineConfig, Lookup};
+use prewarm_core::planner::PlannerCounters;
 use prewarm_core::stats::{Counters, ratio};
 use prewarm_core::strategies::WarmingConfig;
 use prewarm_core::strategy::{StrategyId, StrategySet};
@@ -150,6 +151,9 @@ pub struct ReplayReport {
     /// The remaining misses by kind, with `--explain`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explain: Option<MissBreakdown>,
+    /// What became of the planner's candidates, with `--explain`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub planner: Option<PlannerCounters>,
 }
 
 /// A replay and the engine it ran, for callers that want more than the
@@ -174,9 +178,9 @@ pub fn replay(
         engine.set_groups(&m.key, &[m.group.as_str()]);
     }
     let mut explainer = cfg.explain.then(|| Explainer::new(trace, cfg.ttl_s));
-    run_warmed(&mut engine, trace, progress, &mut |i, hit| {
+    run_warmed(&mut engine, trace, progress, &mut |i, hit, origin| {
         if let Some(e) = explainer.as_mut() {
-            e.record(i, hit);
+            e.record(i, hit, origin);
         }
     });
     let base = baseline(trace, cfg.ttl_s, cfg.capacity_entries);
@@ -203,6 +207,7 @@ pub fn replay(
             hit_rate: bound.hit_rate,
         },
         explain: explainer.map(Explainer::finish),
+        planner: cfg.explain.then(|| engine.planner_counters()),
     };
     Ok(ReplayRun { report, engine })
 }
@@ -244,13 +249,13 @@ pub fn warmed_figures(
     }
 }
 
-/// Drives `engine` over every request of `trace`; `outcome(i, hit)` is
-/// told whether request `i` hit.
+/// Drives `engine` over every request of `trace`; `outcome(i, hit, origin)`
+/// is told whether request `i` hit, and who fetched the entry it found.
 pub fn run_warmed(
     engine: &mut Engine,
     trace: &Trace,
     progress: &mut dyn FnMut(u64, u64),
-    outcome: &mut dyn FnMut(usize, bool),
+    outcome: &mut dyn FnMut(usize, bool, Option<FetchOrigin>),
 ) {
     let ids: Vec<KeyId> = trace.keys.iter().map(|k| engine.intern(k)).collect();
     let total = trace.len() as u64;
@@ -260,11 +265,12 @@ pub fn run_warmed(
         let key = ids[k as usize];
         let client = trace.client_ids.as_ref().map(|c| &*trace.clients[c[i] as usize]);
         let ctx = AccessContext { client, groups: &[] };
+        let before = engine.cache().entry(key).map(|e| e.origin);
         let lookup = engine.on_access(t, key, &ctx);
         if let Lookup::Miss { .. } = lookup {
             engine.on_fetched(t, key, FetchOrigin::Demand, true);
         }
-        outcome(i, matches!(lookup, Lookup::Hit { .. }));
+        outcome(i, matches!(lookup, Lookup::Hit { .. }), before);
         perform_warming(engine, t);
         if i % PROGRESS_EVERY == 0 {
             progress(i as u64, total);

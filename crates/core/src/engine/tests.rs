@@ -59,28 +59,24 @@ fn warming_off_counts_hits_and_demand_fetches() {
 }
 
 #[test]
-fn refresh_ahead_fires_on_a_late_hit_and_is_credited() {
+fn refresh_ahead_fires_on_a_late_hit_just_before_expiry_and_is_credited() {
     let mut e = engine("refresh", 100.0);
     let k = e.intern("AAPL");
     access(&mut e, 0.0, k);
     access(&mut e, 30.0, k); // age 30 < 48: no refresh
     assert_eq!(e.stats().total.warm_fetches(), 0);
-    access(&mut e, 50.0, k); // age 50 >= 0.8 * 60: refresh at 50
-    assert_eq!(
-        e.stats().total.strategy(StrategyId::Refresh).warm_fetches,
-        1
-    );
-    // Fresh from 50 until 110: a request at 100 hits thanks to the refresh.
+    access(&mut e, 50.0, k); // age 50 >= 0.8 * 60: refresh decided
+    // Fetched at the last moment: 59 s (lead 1 s), fresh until 119.
     let l = access(&mut e, 100.0, k);
     assert_eq!(
         l,
         Lookup::Hit {
-            age_s: 50.0,
+            age_s: 41.0,
             origin: FetchOrigin::Warm(StrategyId::Refresh)
         }
     );
     let r = *e.stats().total.strategy(StrategyId::Refresh);
-    assert_eq!((r.warm_fetches, r.warm_used, r.hits), (2, 1, 1));
+    assert_eq!((r.warm_fetches, r.warm_used, r.hits), (1, 1, 1));
 }
 
 #[test]
@@ -133,4 +129,18 @@ fn invalid_config_names_the_field() {
     let mut cfg = EngineConfig::default();
     cfg.warming.refresh_fraction = 1.5;
     assert_eq!(Engine::new(cfg).unwrap_err().field, "warming.refresh_fraction");
+}
+
+#[test]
+fn popular_keeps_a_hot_key_fresh() {
+    let mut e = engine("popular", 100.0);
+    let k = e.intern("AAPL");
+    for i in 0..1200 {
+        access(&mut e, 1_000_000.0 + f64::from(i) * 0.5, k);
+    }
+    let p = *e.stats().total.strategy(StrategyId::Popular);
+    assert!(p.warm_fetches >= 8, "one refresh per TTL: {p:?}");
+    assert!(p.warm_used >= p.warm_fetches - 1, "{p:?}");
+    // Kept fresh: after the first demand fetch, no miss at all.
+    assert_eq!(e.stats().total.demand_fetches, 1);
 }

@@ -39,6 +39,8 @@ pub struct KeyState {
     cadence_hits: f32,
     /// Decayed count of cadence predictions evaluated.
     cadence_trials: f32,
+    /// Consecutive gaps far longer than the cadence (session breaks).
+    long_gaps: u8,
 }
 
 const NEW: KeyState = KeyState {
@@ -49,7 +51,16 @@ const NEW: KeyState = KeyState {
     gaps: 0,
     cadence_hits: 0.0,
     cadence_trials: 0.0,
+    long_gaps: 0,
 };
+
+/// A gap longer than this many mean gaps (and than [`BREAK_MIN_S`]) is a
+/// break between sessions (overnight, a weekend), not part of the cadence.
+const BREAK_FACTOR: f32 = 4.0;
+/// Shortest gap that can count as a break, seconds.
+const BREAK_MIN_S: f32 = 900.0;
+/// After this many breaks in a row, the cadence itself has changed.
+const BREAKS_TO_RESET: u8 = 2;
 
 /// A predicted next access.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -104,6 +115,22 @@ impl KeyState {
             self.rate_per_s = (1.0 / RATE_TAU_S) as f32;
             return;
         }
+        let gap = (now_s - self.last_access_s).max(0.0) as f32;
+        let is_break = self.gaps >= 2
+            && gap > BREAK_MIN_S
+            && gap > BREAK_FACTOR * self.gap_mean_s
+            && self.long_gaps + 1 < BREAKS_TO_RESET;
+        if is_break {
+            // A new session: the cadence resumes from here, unjudged.
+            self.long_gaps += 1;
+            self.rate_per_s = (self.rate_at(now_s) + 1.0 / RATE_TAU_S) as f32;
+            self.last_access_s = now_s;
+            return;
+        }
+        if self.long_gaps + 1 >= BREAKS_TO_RESET && gap > BREAK_FACTOR * self.gap_mean_s {
+            self.gaps = 0; // the cadence changed: learn it again
+        }
+        self.long_gaps = 0;
         // Was the cadence right? The access had to fall inside the window a
         // warm at `at - margin` would have kept fresh.
         if let Some(p) = self.next_access(ttl_s) {
@@ -112,7 +139,6 @@ impl KeyState {
             self.cadence_hits = self.cadence_hits * SCORE_DECAY + if hit { 1.0 } else { 0.0 };
             self.cadence_trials = self.cadence_trials * SCORE_DECAY + 1.0;
         }
-        let gap = (now_s - self.last_access_s).max(0.0) as f32;
         if self.gaps == 0 {
             self.gap_mean_s = gap;
         } else {
@@ -149,6 +175,57 @@ impl KeyStates {
     }
 }
 
+/// Timing state per (client, key): the cadence of one client polling one
+/// key, which the key's own mixed stream hides when several clients poll
+/// it. Bounded: past `max_pairs`, the idlest pairs are dropped.
+#[derive(Debug, Clone)]
+pub struct PairStates {
+    map: rustc_hash::FxHashMap<(u64, u32), KeyState>,
+    max_pairs: usize,
+}
+
+impl PairStates {
+    /// At most `max_pairs` pairs.
+    pub fn new(max_pairs: usize) -> Self {
+        PairStates {
+            map: rustc_hash::FxHashMap::default(),
+            max_pairs,
+        }
+    }
+
+    /// Pairs tracked.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether no pair is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Records an access of `key` by the client hashed to `client`.
+    pub fn on_access(&mut self, client: u64, key: KeyId, now_s: UnixSeconds, ttl_s: f64) -> KeyState {
+        if self.map.len() >= self.max_pairs && !self.map.contains_key(&(client, key.0)) {
+            self.shed(now_s);
+        }
+        let st = self.map.entry((client, key.0)).or_insert(NEW);
+        st.on_access(now_s, ttl_s);
+        *st
+    }
+
+    /// Drops the idlest half of the pairs.
+    fn shed(&mut self, now_s: UnixSeconds) {
+        let mut idle: Vec<f64> = self.map.values().map(|s| now_s - s.last_access_s).collect();
+        let mid = idle.len() / 2;
+        if idle.is_empty() {
+            return;
+        }
+        let (_, cutoff, _) = idle.select_nth_unstable_by(mid, |a, b| b.total_cmp(a));
+        let cutoff = *cutoff;
+        self.map.retain(|_, s| now_s - s.last_access_s < cutoff);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +257,55 @@ mod tests {
             s.on_access(k, t, 60.0);
         }
         assert!(s.get(k).cadence_score() < 0.5, "{}", s.get(k).cadence_score());
+    }
+
+    #[test]
+    fn overnight_breaks_do_not_spoil_the_cadence() {
+        let mut s = KeyStates::default();
+        let k = KeyId(0);
+        for day in 0..5 {
+            let open = f64::from(day) * 86_400.0;
+            for i in 0..30 {
+                s.on_access(k, open + f64::from(i) * 120.0, 60.0);
+            }
+        }
+        let st = s.get(k);
+        assert!((f64::from(st.gap_mean_s) - 120.0).abs() < 1.0, "{}", st.gap_mean_s);
+        assert!(st.cadence_score() > 0.75);
+    }
+
+    #[test]
+    fn a_changed_cadence_is_relearned() {
+        let mut s = KeyStates::default();
+        let k = KeyId(0);
+        let mut t = 0.0;
+        for _ in 0..20 {
+            t += 60.0;
+            s.on_access(k, t, 60.0);
+        }
+        for _ in 0..20 {
+            t += 1800.0;
+            s.on_access(k, t, 60.0);
+        }
+        assert!((f64::from(s.get(k).gap_mean_s) - 1800.0).abs() < 10.0, "{}", s.get(k).gap_mean_s);
+    }
+
+    #[test]
+    fn pairs_separate_clients_and_stay_bounded() {
+        let mut p = PairStates::new(100);
+        let k = KeyId(7);
+        for i in 0..50 {
+            let t = f64::from(i) * 90.0;
+            p.on_access(1, k, t, 60.0); // client 1 every 90 s
+            p.on_access(2, k, t + 45.0 * f64::from(i % 3), 60.0); // client 2 irregular
+        }
+        let a = p.on_access(1, k, 50.0 * 90.0, 60.0);
+        assert!((f64::from(a.gap_mean_s) - 90.0).abs() < 1.0);
+        assert!(a.cadence_score() > 0.75);
+        for c in 0..1000 {
+            p.on_access(100 + c, k, 10_000.0 + c as f64, 60.0);
+        }
+        assert!(p.len() <= 100);
     }
 
     #[test]

@@ -30,7 +30,7 @@ use crate::planner::{Candidate, Planner};
 use crate::strategy::{StrategyId, StrategySet};
 use crate::tracker::Tracker;
 use calibration::Calibration;
-use keystate::KeyStates;
+use keystate::{KeyStates, PairStates};
 use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
@@ -73,6 +73,8 @@ pub struct WarmingConfig {
     pub sector_members: usize,
     /// Seconds between tracker upkeep runs.
     pub maintain_interval_s: f64,
+    /// Most (client, key) cadences tracked; the idlest are dropped beyond.
+    pub max_client_pairs: usize,
 }
 
 impl Default for WarmingConfig {
@@ -91,6 +93,7 @@ impl Default for WarmingConfig {
             sector_min_lift: 1.5,
             sector_members: 10,
             maintain_interval_s: 60.0,
+            max_client_pairs: 200_000,
         }
     }
 }
@@ -117,6 +120,8 @@ pub struct Strategies {
     ttl_s: f64,
     /// Per-key timing, by engine key id.
     pub keys: KeyStates,
+    /// Per-(client, key) timing.
+    pub pairs: PairStates,
     /// Per-strategy calibration.
     pub calibration: Calibration,
     popular_set: FxHashSet<KeyId>,
@@ -130,10 +135,12 @@ pub struct Strategies {
 impl Strategies {
     /// Strategies for entries of `ttl_s`.
     pub fn new(cfg: WarmingConfig, ttl_s: f64) -> Self {
+        let max_pairs = cfg.max_client_pairs;
         Strategies {
             cfg,
             ttl_s,
             keys: KeyStates::default(),
+            pairs: PairStates::new(max_pairs),
             calibration: Calibration::default(),
             popular_set: FxHashSet::default(),
             next_popular_s: f64::NEG_INFINITY,

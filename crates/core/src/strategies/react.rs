@@ -5,6 +5,21 @@ use crate::UnixSeconds;
 use crate::cache::KeyId;
 use crate::strategy::StrategyId;
 use crate::tracker::TrackedKey;
+use super::keystate::NextAccess;
+use std::hash::{Hash, Hasher};
+
+/// How long before expiry a refresh is fetched: late enough to waste
+/// little of the old entry's life, early enough that a token can be found.
+fn refresh_lead_s(ttl_s: f64) -> f64 {
+    (ttl_s * 0.02).min(1.0)
+}
+
+/// A stable 64-bit hash of a client id.
+fn client_hash(client: &str) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    client.hash(&mut h);
+    h.finish()
+}
 
 /// How far ahead a predicted successor is expected, at most: co-accessed
 /// keys follow within seconds, and a prefetch must still be fresh then.
@@ -20,6 +35,7 @@ impl Strategies {
         now_s: UnixSeconds,
         key: KeyId,
         tracked: Option<TrackedKey>,
+        client: Option<&str>,
         hit_fetched_at_s: Option<UnixSeconds>,
     ) {
         let ttl_s = self.ttl_s;
@@ -31,19 +47,23 @@ impl Strategies {
         if let Some(f) = hit_fetched_at_s
             && now_s - f >= self.cfg.refresh_fraction * ttl_s
         {
+            // Decided now, fetched at the last moment before expiry: an
+            // early refresh shortens the entry's life and costs budget.
             let expiry_s = f + ttl_s;
-            let p = ks.p_access_within(expiry_s, now_s + ttl_s - expiry_s);
-            self.propose(ctx, now_s, StrategyId::Refresh, key, p, now_s, expiry_s, expiry_s);
+            let lead_s = refresh_lead_s(ttl_s);
+            let p = ks.p_access_within(expiry_s, ttl_s);
+            let start_s = (expiry_s - lead_s).max(now_s);
+            self.propose(ctx, now_s, StrategyId::Refresh, key, p, start_s, expiry_s, expiry_s + lead_s);
         }
 
-        // Time, by cadence: warm just ahead of the predicted next access
-        // when the entry will not be fresh through it.
+        // Time, by cadence: the key's own, and this client's on this key.
         if let Some(next) = ks.next_access(ttl_s) {
-            let until_s = next.at_s + next.margin_s;
-            if fresh_until_s <= until_s && until_s > now_s {
-                let start_s = (next.at_s - next.margin_s).max(now_s);
-                let p = f64::from(next.score);
-                self.propose(ctx, now_s, StrategyId::Time, key, p, start_s, until_s, until_s);
+            self.propose_cadence(ctx, now_s, key, next, fresh_until_s);
+        }
+        if let Some(c) = client {
+            let pair = self.pairs.on_access(client_hash(c), key, now_s, ttl_s);
+            if let Some(next) = pair.next_access(ttl_s) {
+                self.propose_cadence(ctx, now_s, key, next, fresh_until_s);
             }
         }
 
@@ -51,6 +71,24 @@ impl Strategies {
             && let Some(t) = tracked
         {
             self.prefetch_successors(ctx, now_s, t, StrategyId::Predictive, 1.0);
+        }
+    }
+
+    /// Warms just ahead of a predicted access when the entry will not be
+    /// fresh through it.
+    fn propose_cadence(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        now_s: UnixSeconds,
+        key: KeyId,
+        next: NextAccess,
+        fresh_until_s: UnixSeconds,
+    ) {
+        let until_s = next.at_s + next.margin_s;
+        if fresh_until_s <= until_s && until_s > now_s {
+            let start_s = (next.at_s - next.margin_s).max(now_s);
+            let p = f64::from(next.score);
+            self.propose(ctx, now_s, StrategyId::Time, key, p, start_s, until_s, until_s);
         }
     }
 
@@ -88,8 +126,7 @@ impl Strategies {
         let ttl_s = self.ttl_s;
         let expiry_s = now_s + ttl_s;
         let p = self.keys.get(key).p_access_within(expiry_s, ttl_s);
-        let lead_s = (ttl_s * 0.02).min(1.0);
-        let start_s = expiry_s - lead_s;
+        let start_s = expiry_s - refresh_lead_s(ttl_s);
         self.propose(ctx, now_s, StrategyId::Popular, key, p, start_s, expiry_s, expiry_s + ttl_s / 2.0);
     }
 }
