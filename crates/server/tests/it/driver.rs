@@ -327,3 +327,38 @@ async fn manual_cycle_warms_into_redis() {
     };
     cycle_warms_stale_keys_then_reads_hit(&redis.url()).await;
 }
+
+#[tokio::test]
+async fn old_sidecar_timestamps_are_learned_not_dropped() {
+    let sim = support::sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(
+        &cfg(sim.addr(), dir.path(), 30.0, ""),
+        Arc::new(SystemClock),
+    )
+    .await;
+    read(&http(), &d, "AAPL").await;
+    let now_s = SystemClock.now_s();
+    // Reported late by an application: one hour old, then from the future.
+    let items = serde_json::json!([
+        {"dataset": "quote", "key": "MSFT", "ts": now_s - 3600.0, "client": "app"},
+        {"dataset": "quote", "key": "MSFT", "ts": now_s + 3600.0, "hit": true},
+    ]);
+    let r = http()
+        .post(format!("http://{}/v1/access", d.proxy_addr))
+        .json(&items)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let view = d.driver().unwrap().sync().await.unwrap();
+    let q = &view.datasets["quote"];
+    assert_eq!(q.total.requests, 3, "{:?}", q.total);
+    assert_eq!(q.tracker.total_accesses, 3);
+    assert_eq!(view.events.accesses, 3);
+    assert!(
+        view.at_s < now_s + 60.0,
+        "a future ts does not move the driver's clock"
+    );
+    d.shutdown().await.unwrap();
+}
