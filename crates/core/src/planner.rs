@@ -25,9 +25,10 @@ pub struct Candidate {
     pub key: KeyId,
     /// The strategy charged for the fetch.
     pub strategy: StrategyId,
-    /// Calibrated chance that the fetch serves a hit; higher goes first.
+    /// Expected misses saved (calibrated chance of a hit times the share
+    /// of a miss saved); higher goes first.
     pub value: f32,
-    /// The strategy's own estimate before calibration.
+    /// The strategy's own chance of a hit, before calibration.
     pub raw_value: f32,
     /// The earliest instant the fetch is worth making.
     pub not_before_s: UnixSeconds,
@@ -42,7 +43,7 @@ pub struct Candidate {
 struct ByValue(Candidate);
 
 fn value_band(value: f32) -> i32 {
-    (value * 10.0).floor() as i32
+    (value.min(0.999) * 10.0).floor() as i32
 }
 
 impl PartialEq for ByValue {

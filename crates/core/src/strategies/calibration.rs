@@ -20,6 +20,8 @@ const DECAY_PER_FETCH: f64 = 1.0 - 1.0 / 2000.0;
 struct Sums {
     raw_sum: f64,
     used: f64,
+    /// Decayed count of fetches: the evidence behind the factor.
+    fetches: f64,
 }
 
 /// Calibration factors of every strategy.
@@ -45,6 +47,12 @@ impl Calibration {
         let s = &mut self.sums[id.index()];
         s.raw_sum = s.raw_sum * DECAY_PER_FETCH + raw.clamp(0.0, 1.0);
         s.used *= DECAY_PER_FETCH;
+        s.fetches = s.fetches * DECAY_PER_FETCH + 1.0;
+    }
+
+    /// Recent fetches of `id` (decayed): how much evidence its factor has.
+    pub fn evidence(&self, id: StrategyId) -> f64 {
+        self.sums[id.index()].fetches
     }
 
     /// A fetch of `id` served its first hit.

@@ -88,6 +88,11 @@ impl KeyState {
         f64::from(self.rate_per_s) * (-(now_s - self.last_access_s).max(0.0) / RATE_TAU_S).exp()
     }
 
+    /// [`Worth::keep_fresh`] at this key's rate as of `at_s`.
+    pub fn keep_fresh(&self, at_s: UnixSeconds, ttl_s: f64) -> Worth {
+        Worth::keep_fresh(self.rate_at(at_s), ttl_s)
+    }
+
     /// Probability of at least one access in a window of `len_s` seconds
     /// starting at `now_s`, if accesses were Poisson at the current rate.
     pub fn p_access_within(&self, now_s: UnixSeconds, len_s: f64) -> f64 {
@@ -149,6 +154,44 @@ impl KeyState {
         self.gaps = self.gaps.saturating_add(1);
         self.rate_per_s = (self.rate_at(now_s) + 1.0 / RATE_TAU_S) as f32;
         self.last_access_s = now_s;
+    }
+}
+
+/// The worth of a warming fetch: the chance it serves a hit, and the share
+/// of a miss it saves when it does.
+///
+/// A fetch moves the entry's life earlier: made `lead` seconds before the
+/// access that needs it, the entry goes stale `lead` seconds sooner than a
+/// demand fetch at the access would, so a later access may miss. It saves
+/// `ttl / (ttl + lead)` of a miss. The clairvoyant bound has no lead, which
+/// is why precise timing matters. Calibration corrects `p_hit` only.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Worth {
+    /// Probability that the fetch serves at least one hit.
+    pub p_hit: f64,
+    /// Share of a miss saved when it does, in (0, 1].
+    pub net: f64,
+}
+
+impl Worth {
+    /// A fetch made `lead_s` before an access that comes with probability
+    /// `p_hit`.
+    pub fn timed(p_hit: f64, lead_s: f64, ttl_s: f64) -> Self {
+        Worth {
+            p_hit,
+            net: ttl_s / (ttl_s + lead_s.max(0.0)),
+        }
+    }
+
+    /// A fetch that keeps a key fresh for another `ttl_s` when accesses
+    /// come at random at `rate_per_s`: the next access is `1 / rate` away
+    /// on average. Near one for a hot key, little for one a minute apart.
+    pub fn keep_fresh(rate_per_s: f64, ttl_s: f64) -> Self {
+        if rate_per_s <= 0.0 {
+            return Worth { p_hit: 0.0, net: 0.0 };
+        }
+        let p_hit = 1.0 - (-rate_per_s * ttl_s).exp();
+        Worth::timed(p_hit, 1.0 / rate_per_s, ttl_s)
     }
 }
 
@@ -306,6 +349,17 @@ mod tests {
             p.on_access(100 + c, k, 10_000.0 + c as f64, 60.0);
         }
         assert!(p.len() <= 100);
+    }
+
+    #[test]
+    fn keeping_a_hot_key_fresh_is_worth_more_than_a_lukewarm_one() {
+        let hot = Worth::keep_fresh(1.0, 60.0);
+        let warm = Worth::keep_fresh(1.0 / 60.0, 60.0);
+        assert!(hot.p_hit * hot.net > 0.98, "{hot:?}");
+        assert!(warm.p_hit * warm.net < 0.35, "{warm:?}");
+        assert_eq!(Worth::keep_fresh(0.0, 60.0).p_hit, 0.0);
+        assert_eq!(Worth::timed(1.0, 0.0, 60.0).net, 1.0);
+        assert_eq!(Worth::timed(0.9, 60.0, 60.0).net, 0.5);
     }
 
     #[test]

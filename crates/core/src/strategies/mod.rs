@@ -30,7 +30,7 @@ use crate::planner::{Candidate, Planner};
 use crate::strategy::{StrategyId, StrategySet};
 use crate::tracker::Tracker;
 use calibration::Calibration;
-use keystate::{KeyStates, PairStates};
+use keystate::{KeyStates, PairStates, Worth};
 use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
@@ -98,6 +98,10 @@ impl Default for WarmingConfig {
     }
 }
 
+/// Below this many recent fetches a strategy may explore candidates under
+/// the value threshold, so that its calibration gets measured at all.
+const MIN_EVIDENCE_FETCHES: f64 = 50.0;
+
 /// What the strategies may read and write of the engine while they run.
 #[derive(Debug)]
 pub struct Ctx<'a> {
@@ -164,7 +168,7 @@ impl Strategies {
         now_s: UnixSeconds,
         strategy: StrategyId,
         key: KeyId,
-        raw_value: f64,
+        worth: Worth,
         not_before_s: UnixSeconds,
         needed_at_s: UnixSeconds,
         expires_s: UnixSeconds,
@@ -172,10 +176,13 @@ impl Strategies {
         if !ctx.enabled.contains(strategy) || is_fresh_at(ctx.cache, key, needed_at_s) {
             return false;
         }
-        let value = self.calibration.calibrated(strategy, raw_value);
+        let value = self.calibration.calibrated(strategy, worth.p_hit) * worth.net;
         if value < self.cfg.min_value {
-            // Deterministic exploration: every 1/exploration-th rejected
-            // candidate goes through.
+            // Exploration, only while the strategy has little evidence:
+            // every 1/exploration-th rejected candidate goes through.
+            if self.calibration.evidence(strategy) >= MIN_EVIDENCE_FETCHES {
+                return false;
+            }
             self.explore_acc += self.cfg.exploration;
             if self.explore_acc < 1.0 {
                 return false;
@@ -187,7 +194,7 @@ impl Strategies {
                 key,
                 strategy,
                 value: value as f32,
-                raw_value: raw_value as f32,
+                raw_value: worth.p_hit as f32,
                 not_before_s,
                 needed_at_s,
                 expires_s,

@@ -5,7 +5,7 @@ use crate::UnixSeconds;
 use crate::cache::KeyId;
 use crate::strategy::StrategyId;
 use crate::tracker::TrackedKey;
-use super::keystate::NextAccess;
+use super::keystate::{NextAccess, Worth};
 use std::hash::{Hash, Hasher};
 
 /// How long before expiry a refresh is fetched: late enough to waste
@@ -23,7 +23,7 @@ fn client_hash(client: &str) -> u64 {
 
 /// How far ahead a predicted successor is expected, at most: co-accessed
 /// keys follow within seconds, and a prefetch must still be fresh then.
-const SUCCESSOR_HORIZON_S: f64 = 30.0;
+const SUCCESSOR_HORIZON_S: f64 = 5.0;
 
 impl Strategies {
     /// Reacts to a client access of `key` at `now_s`. `hit_fetched_at_s`
@@ -51,7 +51,7 @@ impl Strategies {
             // early refresh shortens the entry's life and costs budget.
             let expiry_s = f + ttl_s;
             let lead_s = refresh_lead_s(ttl_s);
-            let p = ks.p_access_within(expiry_s, ttl_s);
+            let p = ks.keep_fresh(expiry_s, ttl_s);
             let start_s = (expiry_s - lead_s).max(now_s);
             self.propose(ctx, now_s, StrategyId::Refresh, key, p, start_s, expiry_s, expiry_s + lead_s);
         }
@@ -87,7 +87,7 @@ impl Strategies {
         let until_s = next.at_s + next.margin_s;
         if fresh_until_s <= until_s && until_s > now_s {
             let start_s = (next.at_s - next.margin_s).max(now_s);
-            let p = f64::from(next.score);
+            let p = Worth::timed(f64::from(next.score), next.at_s - start_s, self.ttl_s);
             self.propose(ctx, now_s, StrategyId::Time, key, p, start_s, until_s, until_s);
         }
     }
@@ -109,8 +109,8 @@ impl Strategies {
             .predict_next_of(current, threshold.min(self.cfg.min_value), self.cfg.predictive_limit);
         for p in predictions {
             let next = ctx.keys.intern(&p.key);
-            let raw = p.confidence * weight;
-            if p.confidence >= threshold || raw >= self.cfg.min_value {
+            let raw = Worth::timed(p.confidence * weight, SUCCESSOR_HORIZON_S / 2.0, self.ttl_s);
+            if p.confidence >= threshold || raw.p_hit >= self.cfg.min_value {
                 let until_s = now_s + horizon_s;
                 self.propose(ctx, now_s, strategy, next, raw, now_s, until_s, until_s);
             }
@@ -125,7 +125,7 @@ impl Strategies {
         }
         let ttl_s = self.ttl_s;
         let expiry_s = now_s + ttl_s;
-        let p = self.keys.get(key).p_access_within(expiry_s, ttl_s);
+        let p = self.keys.get(key).keep_fresh(expiry_s, ttl_s);
         let start_s = expiry_s - refresh_lead_s(ttl_s);
         self.propose(ctx, now_s, StrategyId::Popular, key, p, start_s, expiry_s, expiry_s + ttl_s / 2.0);
     }

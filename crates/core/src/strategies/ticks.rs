@@ -3,6 +3,7 @@
 
 use super::{Ctx, Strategies};
 use crate::UnixSeconds;
+use super::keystate::Worth;
 use crate::strategy::StrategyId;
 
 impl Strategies {
@@ -38,7 +39,7 @@ impl Strategies {
         for ks in list {
             let key = ctx.keys.intern(&ks.key);
             self.popular_set.insert(key);
-            let p = self.keys.get(key).p_access_within(now_s, self.ttl_s);
+            let p = self.keys.get(key).keep_fresh(now_s, self.ttl_s);
             self.propose(ctx, now_s, StrategyId::Popular, key, p, now_s, now_s, until_s);
         }
     }
@@ -53,7 +54,7 @@ impl Strategies {
         let upcoming = ctx.tracker.upcoming(now_s, look_ahead_s, self.cfg.popular_limit);
         for ks in upcoming {
             let key = ctx.keys.intern(&ks.key);
-            let p = 1.0 - (-ks.score).exp();
+            let p = Worth::keep_fresh(ks.score / look_ahead_s, self.ttl_s);
             let until_s = now_s + look_ahead_s;
             self.propose(ctx, now_s, StrategyId::Time, key, p, now_s, now_s, until_s);
         }
@@ -70,7 +71,7 @@ impl Strategies {
         for tk in trending {
             let key = ctx.keys.intern(&tk.key);
             let rate_per_s = tk.short_rate_per_min / 60.0;
-            let p = 1.0 - (-rate_per_s * self.ttl_s).exp();
+            let p = Worth::keep_fresh(rate_per_s, self.ttl_s);
             self.propose(ctx, now_s, StrategyId::Trending, key, p, now_s, now_s, until_s);
             if let Some(t) = ctx.tracker.lookup(&tk.key) {
                 self.prefetch_successors(ctx, now_s, t, StrategyId::Trending, 1.0);
@@ -93,7 +94,7 @@ impl Strategies {
                 let key = ctx.keys.intern(&m.key);
                 // The member's own rate, lifted by its group's.
                 let rate_per_s = self.keys.get(key).rate_at(now_s) * g.lift;
-                let p = 1.0 - (-rate_per_s * self.ttl_s).exp();
+                let p = Worth::keep_fresh(rate_per_s, self.ttl_s);
                 self.propose(ctx, now_s, StrategyId::Sector, key, p, now_s, now_s, until_s);
             }
         }
