@@ -1,8 +1,21 @@
-//! The admin listener: `/healthz` (answers as soon as the process listens),
-//! `/readyz` (200 once the store is connected and the proxy listens) and
-//! the warming monitoring API (see [`warming`]), which answers 503 until
-//! the engine driver runs.
+//! The admin listener (default `127.0.0.1:8003`).
+//!
+//! Routes and who may call them ([`auth`]):
+//! - open: `GET /healthz` (answers as soon as the process listens),
+//!   `GET /readyz` (200 once the store is connected and the proxy
+//!   listens), `GET /` (the dashboard page, [`assets`]) and
+//!   `GET /openapi.json` (the API document, [`assets`]);
+//! - reads (token only under `admin.protect_reads`): `GET /warming/stats`,
+//!   `/warming/status`, `/warming/patterns` ([`warming`]) and `GET /metrics`
+//!   ([`prometheus`]);
+//! - writes (always the token; 403 `disabled` without one configured):
+//!   `POST /warming/run`, `POST /warming/save`.
+//!
+//! The warming routes answer 503 until the engine driver runs.
 
+pub mod assets;
+pub mod auth;
+pub mod prometheus;
 pub mod warming;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,8 +23,13 @@ use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+pub use auth::AdminAuth;
 
 use crate::driver::DriverClient;
 
@@ -25,19 +43,34 @@ pub type WarmingSlot = Arc<OnceLock<DriverClient>>;
 struct AdminState {
     ready: Readiness,
     warming: WarmingSlot,
+    metrics: PrometheusHandle,
 }
 
-/// The admin routes.
-pub fn router(ready: Readiness, warming: WarmingSlot) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
+/// The admin routes, guarded by `auth`.
+pub fn router(ready: Readiness, warming: WarmingSlot, auth: AdminAuth) -> Router {
+    let state = AdminState {
+        ready,
+        warming,
+        metrics: prometheus::install(),
+    };
+    let reads = Router::new()
         .route("/warming/stats", get(warming::stats))
         .route("/warming/status", get(warming::status))
         .route("/warming/patterns", get(warming::patterns))
+        .route("/metrics", get(metrics))
+        .route_layer(from_fn_with_state(auth.clone(), auth::require_read));
+    let writes = Router::new()
         .route("/warming/run", post(warming::run))
         .route("/warming/save", post(warming::save))
-        .with_state(AdminState { ready, warming })
+        .route_layer(from_fn_with_state(auth, auth::require_write));
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/", get(assets::dashboard))
+        .route("/openapi.json", get(assets::openapi))
+        .merge(reads)
+        .merge(writes)
+        .with_state(state)
 }
 
 async fn readyz(State(st): State<AdminState>) -> (StatusCode, &'static str) {
@@ -46,4 +79,17 @@ async fn readyz(State(st): State<AdminState>) -> (StatusCode, &'static str) {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "starting\n")
     }
+}
+
+async fn metrics(State(st): State<AdminState>) -> Response {
+    let view = st.warming.get().map(DriverClient::view);
+    let body = prometheus::render(&st.metrics, view.as_deref());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }

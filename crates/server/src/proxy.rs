@@ -116,10 +116,39 @@ async fn get_one(
     headers: HeaderMap,
 ) -> Response {
     let client = client_of(&headers);
-    match st.service.read(&dataset, &key, client.as_deref()).await {
+    let started = std::time::Instant::now();
+    let read = st.service.read(&dataset, &key, client.as_deref()).await;
+    let result = match &read {
+        Ok(served) => served.status.label(),
+        Err(_) => "error",
+    };
+    record_request(&st.service, &dataset, &[result], started.elapsed());
+    match read {
         Ok(served) => served_response(&st.service, served),
         Err(e) => read_error_response(&st.service, &e),
     }
+}
+
+/// Counts a request's items by `results` (`hit`, `miss`, `stale`, `error`)
+/// and its latency. Unknown datasets are labelled `unknown` so labels stay
+/// low-cardinality.
+fn record_request(
+    svc: &CacheService,
+    dataset: &str,
+    results: &[&'static str],
+    took: std::time::Duration,
+) {
+    let dataset = if svc.dataset(dataset).is_some() {
+        dataset.to_string()
+    } else {
+        "unknown".to_string()
+    };
+    for result in results {
+        metrics::counter!("prewarm_requests_total", "dataset" => dataset.clone(), "result" => *result)
+            .increment(1);
+    }
+    metrics::histogram!("prewarm_request_duration_seconds", "dataset" => dataset)
+        .record(took.as_secs_f64());
 }
 
 #[derive(Debug, Deserialize)]
@@ -187,11 +216,20 @@ async fn batch(st: &AppState, dataset: &str, keys: Vec<String>, headers: &Header
         return error_response(StatusCode::BAD_REQUEST, "too_many_keys", msg);
     }
     let client = client_of(headers);
-    match st
+    let started = std::time::Instant::now();
+    let read = st
         .service
         .read_many(dataset, &keys, client.as_deref())
-        .await
-    {
+        .await;
+    let results: Vec<&'static str> = match &read {
+        Ok(items) => items
+            .iter()
+            .map(|i| i.result.as_ref().map_or("error", |s| s.status.label()))
+            .collect(),
+        Err(_) => vec!["error"],
+    };
+    record_request(&st.service, dataset, &results, started.elapsed());
+    match read {
         Ok(items) => {
             let mut out = serde_json::Map::new();
             for item in items {

@@ -143,7 +143,11 @@ pub async fn start_with_clock(
     let warming = WarmingSlot::default();
     let mut tasks = vec![spawn_server(
         admin_listener,
-        admin::router(ready.clone(), warming.clone()),
+        admin::router(
+            ready.clone(),
+            warming.clone(),
+            admin::AdminAuth::new(&config.admin),
+        ),
         &stop,
     )];
     tracing::info!(%admin_addr, "admin listening (/healthz, /readyz)");

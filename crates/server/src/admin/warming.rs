@@ -21,6 +21,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use prewarm_core::strategy::StrategyId;
+
 use super::AdminState;
 use crate::driver::{DatasetView, DriverGone, DriverSnapshot};
 use crate::proxy::error_response;
@@ -131,11 +133,23 @@ pub(super) async fn patterns(
     }
 }
 
-pub(super) async fn run(State(st): State<AdminState>) -> Response {
+#[derive(Debug, Deserialize)]
+pub(super) struct RunQuery {
+    strategy: Option<String>,
+}
+
+pub(super) async fn run(State(st): State<AdminState>, Query(q): Query<RunQuery>) -> Response {
     let Some(c) = st.warming.get() else {
         return not_running();
     };
-    match c.run_cycle().await {
+    let only = match q.strategy.as_deref().map(str::parse::<StrategyId>) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => {
+            return error_response(StatusCode::BAD_REQUEST, "unknown_strategy", e.to_string());
+        }
+    };
+    match c.run_cycle_of(only).await {
         Ok(report) => (StatusCode::ACCEPTED, Json(json!(report))).into_response(),
         Err(e) => gone(e),
     }

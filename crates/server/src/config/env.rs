@@ -23,6 +23,7 @@
 //! | `PREWARM_UPSTREAM_TIMEOUT_S` | `upstream.timeout_s` |
 //! | `PREWARM_MAX_CONCURRENT` | `upstream.max_concurrent` |
 //! | `PREWARM_MAX_RETRIES` | `upstream.max_retries` |
+//! | `PREWARM_ADMIN_TOKEN` | `admin.token` |
 
 use std::str::FromStr;
 
@@ -121,6 +122,11 @@ pub const ENV_VARS: &[EnvVar] = &[
         "upstream.max_retries",
         "retries after 5xx/timeout",
     ),
+    var(
+        "PREWARM_ADMIN_TOKEN",
+        "admin.token",
+        "bearer token of the admin listener (POST routes disabled without it)",
+    ),
 ];
 
 const fn var(name: &'static str, field: &'static str, doc: &'static str) -> EnvVar {
@@ -159,6 +165,7 @@ fn set_field(raw: &mut RawConfig, v: &EnvVar, value: &str) -> Result<(), ConfigE
         "upstream.timeout_s" => raw.upstream.timeout_s = Some(parse(v, value)?),
         "upstream.max_concurrent" => raw.upstream.max_concurrent = Some(parse(v, value)?),
         "upstream.max_retries" => raw.upstream.max_retries = Some(parse(v, value)?),
+        "admin.token" => raw.admin.token = s(),
         other => return Err(env_error(v, format!("no setter for field {other}"))),
     }
     Ok(())
@@ -231,6 +238,7 @@ mod tests {
         assert_eq!(raw.upstream.timeout_s, Some(7.0));
         assert_eq!(raw.upstream.max_concurrent, Some(7));
         assert_eq!(raw.upstream.max_retries, Some(7));
+        assert_eq!(raw.admin.token.as_deref(), Some("7"));
     }
 
     #[test]

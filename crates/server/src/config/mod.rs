@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 pub use env::{ENV_VARS, EnvVar};
 pub use raw::RawConfig;
 pub use validated::{
-    BatchConfig, DatasetConfig, ServeConfig, ServerConfig, SidecarConfig, StoreBackend,
-    StoreConfig, UpstreamConfig, WarmingConfig,
+    AdminConfig, AdminToken, BatchConfig, DatasetConfig, ServeConfig, ServerConfig, SidecarConfig,
+    StoreBackend, StoreConfig, UpstreamConfig, WarmingConfig,
 };
 pub use warming::OutsideSessions;
 

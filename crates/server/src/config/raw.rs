@@ -24,6 +24,9 @@ pub struct RawConfig {
     /// `[warming]`: settings handed to the engine.
     #[serde(default)]
     pub warming: RawWarming,
+    /// `[admin]`: access to the admin listener.
+    #[serde(default)]
+    pub admin: RawAdmin,
     /// `[datasets.NAME]`: one table per dataset.
     #[serde(default)]
     pub datasets: BTreeMap<String, RawDataset>,
@@ -47,6 +50,26 @@ pub struct RawServer {
     pub fetch_queue_capacity: Option<usize>,
     /// Most keys accepted by one batch read.
     pub max_batch_keys: Option<usize>,
+}
+
+/// `[admin]`. `Debug` hides the token.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// Bearer token of the admin listener (usually from
+    /// `PREWARM_ADMIN_TOKEN`); without one, mutating routes are disabled.
+    pub token: Option<String>,
+    /// Whether read routes need the token too.
+    pub protect_reads: Option<bool>,
+}
+
+impl std::fmt::Debug for RawAdmin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawAdmin")
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("protect_reads", &self.protect_reads)
+            .finish()
+    }
 }
 
 /// `[store]`.

@@ -38,6 +38,8 @@ pub struct ServeConfig {
     pub upstream: UpstreamConfig,
     /// Settings for the engine's warmer.
     pub warming: WarmingConfig,
+    /// Access to the admin listener.
+    pub admin: AdminConfig,
     /// Datasets by name.
     pub datasets: BTreeMap<String, DatasetConfig>,
     /// True when `quote` has no URL: `serve` then starts the built-in
@@ -62,6 +64,37 @@ pub struct ServerConfig {
     pub fetch_queue_capacity: usize,
     /// Most keys in one batch read.
     pub max_batch_keys: usize,
+}
+
+/// The admin listener's bearer token. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    /// A token (empty text means no token: use `None`).
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    /// The secret bytes, for comparison only.
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(***)")
+    }
+}
+
+/// `[admin]`, validated.
+#[derive(Debug, Clone, Default)]
+pub struct AdminConfig {
+    /// Bearer token; `None` disables the mutating routes.
+    pub token: Option<AdminToken>,
+    /// Read routes need the token too.
+    pub protect_reads: bool,
 }
 
 /// Which store backend. `Debug` hides URL passwords.
@@ -246,6 +279,7 @@ impl RawConfig {
         let store = self.validate_store()?;
         let upstream = self.validate_upstream()?;
         let warming = super::warming::validate_warming(&self.warming, upstream.max_concurrent)?;
+        let admin = self.validate_admin()?;
         let mut builtin_upstream = false;
         let mut datasets = BTreeMap::new();
         for (name, raw) in &self.datasets {
@@ -258,8 +292,30 @@ impl RawConfig {
             store,
             upstream,
             warming,
+            admin,
             datasets,
             builtin_upstream,
+        })
+    }
+
+    fn validate_admin(&self) -> Result<AdminConfig, ConfigError> {
+        let a = &self.admin;
+        let token = a
+            .token
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(AdminToken::new);
+        let protect_reads = a.protect_reads.unwrap_or(false);
+        if protect_reads && token.is_none() {
+            return Err(invalid(
+                "admin.protect_reads",
+                "needs a token (admin.token or PREWARM_ADMIN_TOKEN)",
+            ));
+        }
+        Ok(AdminConfig {
+            token,
+            protect_reads,
         })
     }
 

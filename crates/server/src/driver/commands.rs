@@ -19,8 +19,8 @@ impl Driver {
                 self.tick(now_s);
                 let _ = reply.send(self.publish_now());
             }
-            Command::RunCycle(reply) => {
-                let report = self.queue_cycle(now_s);
+            Command::RunCycle { only, reply } => {
+                let report = self.queue_cycle(now_s, only);
                 self.pump(now_s);
                 let _ = reply.send(report);
             }

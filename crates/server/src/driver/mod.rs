@@ -46,6 +46,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prewarm_core::calendar::ExchangeCalendar;
+use prewarm_core::strategy::StrategyId;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -107,10 +108,23 @@ pub struct DriverGone;
 /// What a warming cycle queued.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CycleReport {
-    /// Keys queued per dataset.
+    /// The one strategy asked for, if any.
+    pub strategy: Option<&'static str>,
+    /// Number of keys queued per dataset.
     pub queued: BTreeMap<String, usize>,
+    /// The keys queued per dataset, with the strategy charged.
+    pub keys: BTreeMap<String, Vec<CycleKey>>,
     /// Why nothing was queued, if so.
     pub skipped: Option<String>,
+}
+
+/// One key a cycle queued for warming.
+#[derive(Debug, Clone, Serialize)]
+pub struct CycleKey {
+    /// The key.
+    pub key: String,
+    /// The strategy its fetch is charged to.
+    pub strategy: &'static str,
 }
 
 /// What the driver did at shutdown.
@@ -122,7 +136,10 @@ pub struct DriverReport {
 
 pub(crate) enum Command {
     Sync(oneshot::Sender<Arc<DriverSnapshot>>),
-    RunCycle(oneshot::Sender<CycleReport>),
+    RunCycle {
+        only: Option<StrategyId>,
+        reply: oneshot::Sender<CycleReport>,
+    },
     Save(oneshot::Sender<Vec<SaveReport>>),
     Patterns {
         dataset: Option<String>,
@@ -143,7 +160,7 @@ impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Command::Sync(_) => "Sync",
-            Command::RunCycle(_) => "RunCycle",
+            Command::RunCycle { .. } => "RunCycle",
             Command::Save(_) => "Save",
             Command::Patterns { .. } => "Patterns",
         })
@@ -172,7 +189,14 @@ impl DriverClient {
 
     /// Queues a warming cycle (popular and upcoming keys) now.
     pub async fn run_cycle(&self) -> Result<CycleReport, DriverGone> {
-        self.ask(Command::RunCycle).await
+        self.run_cycle_of(None).await
+    }
+
+    /// Queues a cycle of `only` that strategy's keys (cycles pick
+    /// `popular` and `time` keys; other strategies queue nothing), or of
+    /// all when `None`.
+    pub async fn run_cycle_of(&self, only: Option<StrategyId>) -> Result<CycleReport, DriverGone> {
+        self.ask(|reply| Command::RunCycle { only, reply }).await
     }
 
     /// Saves every dataset's snapshot now; answers when written.

@@ -266,7 +266,7 @@ impl Driver {
     fn run_job(&mut self, job: JobKind, now_s: f64) {
         let outcome = match job {
             JobKind::PreMarket => {
-                let report = self.queue_cycle(now_s);
+                let report = self.queue_cycle(now_s, None);
                 match report.skipped {
                     Some(why) => format!("skipped: {why}"),
                     None => format!("queued {} keys", report.queued.values().sum::<usize>()),

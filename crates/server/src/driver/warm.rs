@@ -2,14 +2,13 @@
 //! calls in spawned tasks, at most `warming.max_concurrent` at once; their
 //! outcomes come back to the driver.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use prewarm_core::cache::KeyId;
 use prewarm_core::strategy::StrategyId;
 
-use super::CycleReport;
 use super::run::Driver;
+use super::{CycleKey, CycleReport};
 use crate::service::{WarmError, WarmOutcome};
 
 /// A key a cycle wants warmed.
@@ -130,38 +129,54 @@ impl Driver {
 
     /// Queues a cycle on every dataset: popular and upcoming keys not
     /// fresh, at most `pre_market_limit` each, skipping keys queued already.
-    pub(super) fn queue_cycle(&mut self, now_s: f64) -> CycleReport {
+    /// `only` keeps one strategy's keys.
+    pub(super) fn queue_cycle(&mut self, now_s: f64, only: Option<StrategyId>) -> CycleReport {
         let w = &self.opts.warming;
+        let mut report = CycleReport {
+            strategy: only.map(StrategyId::name),
+            ..CycleReport::default()
+        };
         if !w.enabled {
-            return CycleReport {
-                queued: BTreeMap::new(),
-                skipped: Some("warming disabled".into()),
-            };
+            report.skipped = Some("warming disabled".into());
+            return report;
+        }
+        if let Some(s) = only
+            && !matches!(s, StrategyId::Popular | StrategyId::Time)
+        {
+            report.skipped = Some(format!(
+                "cycles warm popular and time keys only, not {}",
+                s.name()
+            ));
+            return report;
         }
         let (limit, look_ahead_s) = (w.pre_market_limit, w.pre_market_look_ahead_s);
-        let mut queued = BTreeMap::new();
         for (ix, ds) in self.datasets.iter().enumerate() {
-            let mut n = 0;
-            for (key, strategy) in ds.cycle_keys(now_s, limit, look_ahead_s) {
+            let mut picked = Vec::new();
+            let keys = ds.cycle_keys(now_s, limit, look_ahead_s);
+            for (key, strategy) in keys
+                .into_iter()
+                .filter(|(_, s)| only.is_none_or(|o| o == *s))
+            {
                 let dup = self
                     .cycle_queue
                     .iter()
                     .any(|o| o.dataset == ix && o.key == key);
                 if !dup {
+                    picked.push(CycleKey {
+                        key: key.clone(),
+                        strategy: strategy.name(),
+                    });
                     self.cycle_queue.push_back(CycleOrder {
                         dataset: ix,
                         key,
                         strategy,
                     });
-                    n += 1;
                 }
             }
-            queued.insert(ds.name.to_string(), n);
+            report.queued.insert(ds.name.to_string(), picked.len());
+            report.keys.insert(ds.name.to_string(), picked);
         }
         self.mark_dirty();
-        CycleReport {
-            queued,
-            skipped: None,
-        }
+        report
     }
 }

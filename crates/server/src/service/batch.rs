@@ -162,7 +162,10 @@ impl CacheService {
     ) {
         let keys: Vec<&str> = chunk.iter().map(|(k, _, _)| k.as_ref()).collect();
         let url = batch.url.render_keys(&keys);
-        let split = match self.upstream.get(&url, deadline, policy).await {
+        let started = std::time::Instant::now();
+        let fetched = self.upstream.get(&url, deadline, policy).await;
+        super::load::record_upstream_call(&ds.name, "demand", started.elapsed(), fetched.is_ok());
+        let split = match fetched {
             Ok(fetched) => split_batch(batch, &fetched.body).map_err(FetchError::BadBatch),
             Err(e) => Err(e),
         };

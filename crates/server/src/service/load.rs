@@ -64,7 +64,14 @@ impl CacheService {
             }
         }
         let url = ds.url.render_key(key);
-        match self.upstream.get(&url, deadline, policy).await {
+        let kind = match origin {
+            FetchOrigin::Demand => "demand",
+            FetchOrigin::Warm(_) => "warm",
+        };
+        let started = std::time::Instant::now();
+        let result = self.upstream.get(&url, deadline, policy).await;
+        record_upstream_call(&ds.name, kind, started.elapsed(), result.is_ok());
+        match result {
             Ok(fetched) => Loaded::Fetched(self.store_fetched(ds, key, fetched).await),
             Err(e) => Loaded::Failed(e),
         }
@@ -156,4 +163,19 @@ impl CacheService {
             tracing::warn!(dataset = %ds.name, key, %error, "sidecar write failed");
         }
     }
+}
+
+/// Counts one upstream call of `dataset` (`kind` `demand` or `warm`) and
+/// its latency, retries included.
+pub(super) fn record_upstream_call(
+    dataset: &str,
+    kind: &'static str,
+    took: std::time::Duration,
+    ok: bool,
+) {
+    let result = if ok { "ok" } else { "error" };
+    metrics::counter!("prewarm_upstream_calls_total", "dataset" => dataset.to_string(), "kind" => kind, "result" => result)
+        .increment(1);
+    metrics::histogram!("prewarm_upstream_duration_seconds", "dataset" => dataset.to_string(), "kind" => kind)
+        .record(took.as_secs_f64());
 }

@@ -50,6 +50,15 @@ impl CacheStatus {
             CacheStatus::Stale => "STALE",
         }
     }
+
+    /// `hit`, `miss` or `stale`, as in the `result` label of metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "hit",
+            CacheStatus::Miss => "miss",
+            CacheStatus::Stale => "stale",
+        }
+    }
 }
 
 /// A served read.

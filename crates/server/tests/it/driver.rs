@@ -19,6 +19,9 @@ const SATURDAY_NOON_S: f64 = 1_718_467_200.0;
 /// Tuesday 2024-06-18 10:00 New York: regular session.
 const TUESDAY_10_S: f64 = 1_718_719_200.0;
 
+/// The admin token of these tests' daemons.
+const ADMIN_TOKEN: &str = "driver-test-token";
+
 fn cfg(sim: SocketAddr, state: &Path, ttl_s: f64, warming: &str) -> TestCfg {
     let mut c = TestCfg::new(sim);
     c.ttl_s = ttl_s;
@@ -28,7 +31,9 @@ fn cfg(sim: SocketAddr, state: &Path, ttl_s: f64, warming: &str) -> TestCfg {
 }
 
 async fn start(c: &TestCfg, clock: Arc<dyn Clock>) -> Running {
-    let mut d = serve::start_with_clock(c.config(&|_| None), clock)
+    let mut config = c.config(&|_| None);
+    config.admin.token = Some(prewarm_server::config::AdminToken::new(ADMIN_TOKEN));
+    let mut d = serve::start_with_clock(config, clock)
         .await
         .expect("daemon starts");
     d.start_driver().expect("driver starts");
@@ -47,6 +52,7 @@ async fn read(c: &reqwest::Client, d: &Running, key: &str) -> (String, u64) {
 async fn admin_json(d: &Running, method: reqwest::Method, path: &str) -> (u16, Value) {
     let r = http()
         .request(method, format!("http://{}{path}", d.admin_addr))
+        .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
         .expect("admin answers");
