@@ -15,6 +15,7 @@
 
 pub mod assets;
 pub mod auth;
+pub mod figures;
 pub mod prometheus;
 pub mod warming;
 
@@ -44,6 +45,7 @@ struct AdminState {
     ready: Readiness,
     warming: WarmingSlot,
     metrics: PrometheusHandle,
+    history: figures::HitHistory,
 }
 
 /// The admin routes, guarded by `auth`.
@@ -52,6 +54,7 @@ pub fn router(ready: Readiness, warming: WarmingSlot, auth: AdminAuth) -> Router
         ready,
         warming,
         metrics: prometheus::install(),
+        history: figures::HitHistory::default(),
     };
     let reads = Router::new()
         .route("/warming/stats", get(warming::stats))
@@ -83,6 +86,9 @@ async fn readyz(State(st): State<AdminState>) -> (StatusCode, &'static str) {
 
 async fn metrics(State(st): State<AdminState>) -> Response {
     let view = st.warming.get().map(DriverClient::view);
+    if let Some(v) = &view {
+        st.history.observe(v);
+    }
     let body = prometheus::render(&st.metrics, view.as_deref());
     (
         [(

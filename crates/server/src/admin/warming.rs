@@ -23,7 +23,7 @@ use serde_json::{Map, Value, json};
 
 use prewarm_core::strategy::StrategyId;
 
-use super::AdminState;
+use super::{AdminState, figures};
 use crate::driver::{DatasetView, DriverGone, DriverSnapshot};
 use crate::proxy::error_response;
 
@@ -61,16 +61,26 @@ pub(super) async fn stats(State(st): State<AdminState>) -> Response {
         return not_running();
     };
     let view = c.view();
-    let datasets = per_dataset(&view, |d| {
-        json!({
-            "total": d.total,
-            "today": d.today,
-            "budget_tokens": d.budget_tokens,
-            "warm_rate_per_min": d.warm_rate_per_min,
-            "queued_candidates": d.queued_candidates,
-            "warm_outcomes": d.warm_outcomes,
+    st.history.observe(&view);
+    let datasets: Map<String, Value> = view
+        .datasets
+        .iter()
+        .map(|(name, d)| {
+            let window = |s| st.history.window(name, &d.total, view.at_s, s);
+            let v = json!({
+                "since_start": figures::period(&d.total),
+                "today": figures::period(&d.today),
+                "last_minute": window(60.0),
+                "last_hour": window(3600.0),
+                "total": d.total,
+                "budget_tokens": d.budget_tokens,
+                "warm_rate_per_min": d.warm_rate_per_min,
+                "queued_candidates": d.queued_candidates,
+                "warm_outcomes": d.warm_outcomes,
+            });
+            (name.clone(), v)
         })
-    });
+        .collect();
     Json(json!({"at_s": view.at_s, "datasets": datasets})).into_response()
 }
 
@@ -79,16 +89,38 @@ pub(super) async fn status(State(st): State<AdminState>) -> Response {
         return not_running();
     };
     let view = c.view();
+    st.history.observe(&view);
     let datasets = per_dataset(&view, |d| {
         json!({
             "gate": d.gate,
             "ttl_s": d.ttl_s,
+            "budget_tokens": d.budget_tokens,
             "tracker": d.tracker,
             "snapshot": d.snapshot,
+            "snapshot_age_s": d.snapshot.last_saved_s.map(|s| (view.at_s - s).max(0.0)),
         })
     });
+    let schedules: Vec<Value> = view
+        .jobs
+        .iter()
+        .map(|j| {
+            json!({
+                "job": j.kind,
+                "last_run": figures::times(j.last_run_s),
+                "next_run": figures::times(Some(j.next_run_s)),
+                "last_outcome": j.last_outcome,
+            })
+        })
+        .collect();
+    let paused = view.upstream_paused_until_s.is_some_and(|u| u > view.at_s);
     Json(json!({
         "at_s": view.at_s,
+        "now": figures::times(Some(view.at_s)),
+        "running": true,
+        "enabled": view.warming_enabled,
+        "schedules": schedules,
+        "upstream": {"health": if paused { "paused" } else { "ok" }, "paused_until_s": view.upstream_paused_until_s},
+        "store": {"health": if st.ready.load(std::sync::atomic::Ordering::Acquire) { "connected" } else { "starting" }},
         "warming_enabled": view.warming_enabled,
         "session": view.session,
         "outside_sessions": view.outside_sessions,

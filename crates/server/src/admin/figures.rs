@@ -1,0 +1,198 @@
+//! Derived figures of the monitoring API: windowed hit rates, waste, cost
+//! against demand-only, times in ET and UTC.
+//!
+//! Windowed hit rates come from samples of the cumulative counters taken
+//! whenever `/warming/stats`, `/warming/status` or `/metrics` is read (the
+//! dashboard polls every 3 s). A window reports the span it actually
+//! covers (`window_s`), which is shorter than asked until enough history
+//! exists. The std Mutex is never held across an `.await`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use prewarm_core::calendar::ExchangeCalendar;
+use prewarm_core::stats::ratio;
+use serde_json::{Value, json};
+
+use crate::driver::{DriverSnapshot, Figures};
+
+/// Longest history kept, seconds (the one-hour window).
+pub const HISTORY_S: f64 = 3600.0;
+
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    at_s: f64,
+    requests: u64,
+    hits: u64,
+}
+
+/// Samples of each dataset's cumulative requests and hits.
+#[derive(Debug, Clone, Default)]
+pub struct HitHistory {
+    inner: Arc<Mutex<BTreeMap<String, VecDeque<Sample>>>>,
+}
+
+impl HitHistory {
+    /// Records `view`'s totals (at most one sample per second).
+    pub fn observe(&self, view: &DriverSnapshot) {
+        for (name, d) in &view.datasets {
+            self.observe_counts(name, view.at_s, d.total.requests, d.total.hits);
+        }
+    }
+
+    fn observe_counts(&self, dataset: &str, at_s: f64, requests: u64, hits: u64) {
+        let Ok(mut map) = self.inner.lock() else {
+            return;
+        };
+        let q = map.entry(dataset.to_string()).or_default();
+        if q.back().is_some_and(|s| at_s - s.at_s < 1.0) {
+            return;
+        }
+        q.push_back(Sample {
+            at_s,
+            requests,
+            hits,
+        });
+        while q.len() > 2 && q.front().is_some_and(|s| at_s - s.at_s > HISTORY_S) {
+            q.pop_front();
+        }
+    }
+
+    /// Hit rate of `dataset` over the last `window_s` up to `now`.
+    pub fn window(&self, dataset: &str, now: &Figures, now_s: f64, window_s: f64) -> Value {
+        let Ok(map) = self.inner.lock() else {
+            return Value::Null;
+        };
+        let from = map
+            .get(dataset)
+            .and_then(|q| q.iter().find(|s| now_s - s.at_s <= window_s + 0.5));
+        let (requests, hits, covered_s) = match from {
+            Some(s) => (
+                now.requests.saturating_sub(s.requests),
+                now.hits.saturating_sub(s.hits),
+                now_s - s.at_s,
+            ),
+            None => (0, 0, 0.0),
+        };
+        json!({
+            "window_s": covered_s.max(0.0),
+            "requests": requests,
+            "hits": hits,
+            "hit_rate": ratio(hits, requests),
+        })
+    }
+}
+
+/// Per strategy: fetches, used, wasted, efficiency, hits.
+pub fn strategies(f: &Figures) -> Value {
+    let map: serde_json::Map<String, Value> = f
+        .strategies
+        .iter()
+        .map(|(name, s)| {
+            let warmed = s.warm_fetches + s.cycle_warm_fetches;
+            let v = json!({
+                "warmed": warmed,
+                "engine_warmed": s.warm_fetches,
+                "cycle_warmed": s.cycle_warm_fetches,
+                "used": s.warm_used,
+                "wasted": warmed.saturating_sub(s.warm_used),
+                "efficiency": ratio(s.warm_used, warmed),
+                "hits": s.hits,
+            });
+            (name.to_string(), v)
+        })
+        .collect();
+    Value::Object(map)
+}
+
+/// Totals of one period with waste and cost against demand-only (without
+/// warming, every used warm would have been a demand fetch).
+pub fn period(f: &Figures) -> Value {
+    let warmed = f.warm_fetches + f.cycle_warm_fetches;
+    let demand_only = f.demand_fetches + f.warm_used;
+    json!({
+        "requests": f.requests,
+        "hits": f.hits,
+        "hit_rate": f.hit_rate,
+        "warmed": warmed,
+        "used": f.warm_used,
+        "wasted": warmed.saturating_sub(f.warm_used),
+        "efficiency": f.efficiency,
+        "api_calls": {"demand": f.demand_fetches, "warming": warmed, "total": f.api_calls},
+        "demand_only_api_calls": demand_only,
+        "cost_ratio": if demand_only == 0 { 1.0 } else { f.api_calls as f64 / demand_only as f64 },
+        "strategies": strategies(f),
+    })
+}
+
+/// `at_s` in UTC and New York time (RFC 3339-like text).
+pub fn times(at_s: Option<f64>) -> Value {
+    let Some(s) = at_s else {
+        return Value::Null;
+    };
+    let utc = chrono::DateTime::from_timestamp(s.floor() as i64, 0)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+    let et = ExchangeCalendar::nyse()
+        .local_date_time(s)
+        .format("%Y-%m-%d %H:%M:%S ET")
+        .to_string();
+    json!({"unix_s": s, "utc": utc, "et": et})
+}
+
+#[cfg(test)]
+mod tests {
+    use prewarm_core::stats::Counters;
+    use prewarm_core::strategy::StrategyId;
+
+    use super::*;
+
+    fn figures(requests: u64, hits: u64) -> Figures {
+        Figures::new(
+            &Counters {
+                requests,
+                hits,
+                demand_fetches: requests - hits,
+                ..Counters::default()
+            },
+            &[0; StrategyId::COUNT],
+        )
+    }
+
+    #[test]
+    fn window_counts_only_the_requests_inside_it() {
+        let h = HitHistory::default();
+        h.observe_counts("quote", 0.0, 100, 0);
+        h.observe_counts("quote", 3000.0, 200, 50);
+        let now = figures(300, 150);
+        let w = h.window("quote", &now, 3050.0, 60.0);
+        assert_eq!(w["requests"], 100);
+        assert_eq!(w["hit_rate"], 1.0);
+        let w = h.window("quote", &now, 3050.0, 3600.0);
+        assert_eq!(w["requests"], 200);
+        assert_eq!(w["hit_rate"], 0.75);
+    }
+
+    #[test]
+    fn period_reports_waste_and_cost_ratio() {
+        let mut c = Counters {
+            requests: 10,
+            hits: 5,
+            demand_fetches: 5,
+            ..Counters::default()
+        };
+        c.per_strategy[StrategyId::Popular.index()].warm_fetches = 4;
+        c.per_strategy[StrategyId::Popular.index()].warm_used = 3;
+        let p = period(&Figures::new(&c, &[0; StrategyId::COUNT]));
+        assert_eq!(p["wasted"], 1);
+        assert_eq!(p["demand_only_api_calls"], 8);
+        assert_eq!(p["cost_ratio"], 9.0 / 8.0);
+        assert_eq!(p["strategies"]["popular"]["wasted"], 1);
+    }
+
+    #[test]
+    fn times_are_shown_in_utc_and_new_york() {
+        let t = times(Some(1_718_719_200.0));
+        assert_eq!(t["utc"], "2024-06-18T14:00:00Z");
+        assert_eq!(t["et"], "2024-06-18 10:00:00 ET");
+    }
+}
