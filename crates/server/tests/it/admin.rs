@@ -205,3 +205,138 @@ async fn metrics_name_every_family_after_traffic() {
     assert!(!text.contains("AAPL"), "keys never become labels");
     d.shutdown().await.unwrap();
 }
+
+/// Resolves a local `$ref`.
+fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema.get("$ref").and_then(Value::as_str) {
+        Some(r) => {
+            let ptr = r.trim_start_matches('#');
+            resolve(
+                doc,
+                doc.pointer(ptr)
+                    .unwrap_or_else(|| panic!("dangling $ref {r}")),
+            )
+        }
+        None => schema,
+    }
+}
+
+/// Checks `value` against `schema`'s `type`, `required`, `properties`,
+/// `additionalProperties` and `items`; returns the complaints.
+fn check(doc: &Value, schema: &Value, value: &Value, at: &str, out: &mut Vec<String>) {
+    let schema = resolve(doc, schema);
+    if value.is_null() {
+        return; // optional fields are serialized as null
+    }
+    if let Some(t) = schema.get("type").and_then(Value::as_str) {
+        let ok = match t {
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            "string" => value.is_string(),
+            "integer" => value.is_u64() || value.is_i64(),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            _ => true,
+        };
+        if !ok {
+            out.push(format!("{at}: expected {t}, got {value}"));
+            return;
+        }
+    }
+    if let Some(req) = schema.get("required").and_then(Value::as_array) {
+        for r in req.iter().filter_map(Value::as_str) {
+            if value.get(r).is_none() {
+                out.push(format!("{at}: missing required {r}"));
+            }
+        }
+    }
+    if let (Some(props), Some(obj)) = (schema.get("properties"), value.as_object()) {
+        for (name, sub) in props.as_object().into_iter().flatten() {
+            if let Some(v) = obj.get(name) {
+                check(doc, sub, v, &format!("{at}.{name}"), out);
+            }
+        }
+    }
+    if let (Some(sub), Some(obj)) = (schema.get("additionalProperties"), value.as_object())
+        && sub.is_object()
+    {
+        for (name, v) in obj {
+            check(doc, sub, v, &format!("{at}.{name}"), out);
+        }
+    }
+    if let (Some(sub), Some(arr)) = (schema.get("items"), value.as_array()) {
+        for (i, v) in arr.iter().enumerate() {
+            check(doc, sub, v, &format!("{at}[{i}]"), out);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_json_route_matches_its_openapi_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, _sim) = daemon(dir.path()).await;
+    traffic(&d, &["AAPL", "MSFT", "AAPL", "IBM"], 3).await;
+    d.driver().unwrap().sync().await.unwrap();
+    let app = app(&d, Some(TOKEN), false);
+    let (_, text) = call(&app, Method::GET, "/openapi.json", None).await;
+    let doc: Value = serde_json::from_str(&text).expect("openapi.json is JSON");
+    let routes = [
+        (
+            Method::GET,
+            "/warming/stats",
+            "/warming/stats",
+            "get",
+            "200",
+        ),
+        (
+            Method::GET,
+            "/warming/status",
+            "/warming/status",
+            "get",
+            "200",
+        ),
+        (
+            Method::GET,
+            "/warming/patterns?limit=5",
+            "/warming/patterns",
+            "get",
+            "200",
+        ),
+        (Method::POST, "/warming/run", "/warming/run", "post", "202"),
+        (
+            Method::POST,
+            "/warming/save",
+            "/warming/save",
+            "post",
+            "200",
+        ),
+    ];
+    let mut complaints = Vec::new();
+    for (method, uri, path, verb, code) in routes {
+        let (status, body) = call(&app, method, uri, Some(TOKEN)).await;
+        assert_eq!(status.as_str(), code, "{uri}: {body}");
+        let value: Value = serde_json::from_str(&body).expect("JSON body");
+        let schema =
+            &doc["paths"][path][verb]["responses"][code]["content"]["application/json"]["schema"];
+        assert!(schema.is_object(), "{path} {verb} {code} is documented");
+        check(&doc, schema, &value, path, &mut complaints);
+    }
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/warming/run?strategy=nope",
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let err_schema = &doc["components"]["schemas"]["Error"];
+    check(
+        &doc,
+        err_schema,
+        &serde_json::from_str(&body).unwrap(),
+        "error",
+        &mut complaints,
+    );
+    assert!(complaints.is_empty(), "{complaints:#?}");
+    d.shutdown().await.unwrap();
+}
