@@ -1,0 +1,147 @@
+//! The dashboard in a real headless chromium: the daemon runs in-process
+//! against the built-in upstream-sim, traffic flows through the proxy,
+//! then the dumped DOM must show charts with data and a screenshot is
+//! saved to `artifacts/dashboard.png` (workspace root).
+//!
+//! Without chromium the test prints a notice and passes, unless
+//! `PREWARM_REQUIRE_SERVICES=1`, then it fails.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use prewarm_server::config::RawConfig;
+use prewarm_server::serve;
+use regex::Regex;
+
+use crate::support::{get, http};
+
+fn chromium() -> Option<PathBuf> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|name| {
+            std::env::split_paths(&std::env::var_os("PATH")?)
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+        })
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn run_chromium(bin: &Path, profile: &Path, extra: &[String], url: &str) -> std::process::Output {
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--virtual-time-budget=8000",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .args(extra)
+    .arg(url);
+    cmd.output().expect("chromium runs")
+}
+
+/// The value of `attr` on the element with `data-testid="id"`.
+fn attr_of(dom: &str, testid: &str, attr: &str) -> Option<f64> {
+    let tag = Regex::new(&format!(r#"<[^>]*data-testid="{testid}"[^>]*>"#)).ok()?;
+    let m = tag.find(dom)?.as_str();
+    let value = Regex::new(&format!(r#"{attr}="([0-9.eE+-]+)""#)).ok()?;
+    value.captures(m)?.get(1)?.as_str().parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_shows_live_charts_in_headless_chromium() {
+    let Some(bin) = chromium() else {
+        if std::env::var("PREWARM_REQUIRE_SERVICES").as_deref() == Ok("1") {
+            panic!("chromium is required (PREWARM_REQUIRE_SERVICES=1) but not found");
+        }
+        eprintln!("notice: chromium not found; skipping the dashboard browser test");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nstate_dir = \"{}\"\n",
+        dir.path().join("state").display()
+    );
+    let cfg = RawConfig::from_toml(&toml, "dashboard.toml")
+        .unwrap()
+        .validate(&|_| None)
+        .unwrap();
+    assert!(
+        cfg.builtin_upstream,
+        "runs against the built-in upstream-sim"
+    );
+    let mut d = serve::start(cfg).await.expect("daemon starts");
+    d.start_driver().expect("driver starts");
+    let client = http();
+    let keys = [
+        "AAPL", "MSFT", "NVDA", "AMZN", "AAPL", "MSFT", "AAPL", "TSLA",
+    ];
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        for k in keys {
+            let r = get(&client, format!("http://{}/v1/quote/{k}", d.proxy_addr)).await;
+            assert_eq!(r.status(), 200);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    d.driver().unwrap().sync().await.unwrap();
+
+    let url = format!("http://{}/", d.admin_addr);
+    let profile = dir.path().join("profile");
+    let (b, p, u) = (bin.clone(), profile.clone(), url.clone());
+    let out = tokio::task::spawn_blocking(move || run_chromium(&b, &p, &["--dump-dom".into()], &u))
+        .await
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Per-strategy bars appear once a strategy has warmed (may not happen
+    // in a few seconds outside market hours); the chart must still render.
+    assert!(attr_of(&dom, "chart-efficiency", "data-points").is_some());
+    for chart in ["chart-hit-rate", "chart-api-calls"] {
+        let points = attr_of(&dom, chart, "data-points").unwrap_or(0.0);
+        assert!(points > 0.0, "{chart} has no data points in:\n{dom}");
+    }
+    let max = attr_of(&dom, "chart-hit-rate", "data-max").unwrap_or(0.0);
+    assert!(max > 0.0, "hit-rate chart max is {max}");
+    assert!(attr_of(&dom, "chart-api-calls", "data-max").unwrap_or(0.0) > 0.0);
+    assert!(
+        attr_of(&dom, "patterns", "data-rows").unwrap_or(0.0) > 0.0,
+        "patterns table is empty"
+    );
+    assert!(!dom.contains(">?</b>"), "session shown");
+
+    let artifacts = workspace_root().join("artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let png = artifacts.join("dashboard.png");
+    let _ = std::fs::remove_file(&png);
+    let shot = vec![
+        format!("--screenshot={}", png.display()),
+        "--window-size=1280,900".to_string(),
+        "--hide-scrollbars".to_string(),
+    ];
+    let out = tokio::task::spawn_blocking(move || run_chromium(&bin, &profile, &shot, &url))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "screenshot failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&png).expect("screenshot written");
+    assert!(bytes.starts_with(b"\x89PNG"), "a PNG");
+    d.shutdown().await.unwrap();
+}
