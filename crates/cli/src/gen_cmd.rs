@@ -44,8 +44,10 @@ pub fn run(args: GenArgs) -> Result<()> {
     };
     let pb = ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
     pb.set_style(
-        ProgressStyle::with_template("{spinner} {human_pos} requests written ({per_sec}) {elapsed_precise}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ProgressStyle::with_template(
+            "{spinner} {human_pos} requests written ({per_sec}) {elapsed_precise}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     let summary = write_trace(&cfg, &args.out, |n| pb.set_position(n))
         .with_context(|| format!("generating {}", args.out.display()))?;

@@ -85,18 +85,25 @@ impl TokenBucket {
     /// The earliest instant at or after `now_s` when one token is available,
     /// or `None` when the bucket never refills (rate zero and empty).
     pub fn next_token_at(&self, now_s: UnixSeconds) -> Option<UnixSeconds> {
+        self.next_tokens_at(now_s, 1.0)
+    }
+
+    /// The earliest instant at or after `now_s` when `n` tokens are
+    /// available, or `None` when that never happens.
+    pub fn next_tokens_at(&self, now_s: UnixSeconds, n: f64) -> Option<UnixSeconds> {
         let base = self.last_s.map_or(now_s, |l| l.max(now_s));
         let tokens = self.tokens_at(base);
-        if tokens >= 1.0 {
+        if tokens >= n {
             return Some(base);
         }
-        if self.rate_per_s <= 0.0 || self.burst < 1.0 {
+        if self.rate_per_s <= 0.0 || self.burst < n {
             return None;
         }
-        // Round up so that a token is really there at the instant returned
-        // (a driver waking at it must not find 0.999… and wait forever).
-        let mut at = base + (1.0 - tokens) / self.rate_per_s;
-        while self.tokens_at(at) < 1.0 {
+        // Round up so that the tokens are really there at the instant
+        // returned (a driver waking at it must not find 0.999… and wait
+        // for the same instant forever).
+        let mut at = base + (n - tokens) / self.rate_per_s;
+        while self.tokens_at(at) < n {
             at += (at.abs() * f64::EPSILON).max(1e-9) * 4.0;
         }
         Some(at)

@@ -141,10 +141,22 @@ impl Engine {
             Freshness::Fresh(e) => {
                 self.count_hit(now_s, key, e.origin);
                 let age_s = now_s - e.fetched_at_s;
-                (Lookup::Hit { age_s, origin: e.origin }, Some(e.fetched_at_s))
+                (
+                    Lookup::Hit {
+                        age_s,
+                        origin: e.origin,
+                    },
+                    Some(e.fetched_at_s),
+                )
             }
             other => {
-                self.stats.record(now_s, Event::Request { hit: false, credited: None });
+                self.stats.record(
+                    now_s,
+                    Event::Request {
+                        hit: false,
+                        credited: None,
+                    },
+                );
                 let stale = matches!(other, Freshness::Stale(_));
                 (Lookup::Miss { stale }, None)
             }
@@ -153,7 +165,14 @@ impl Engine {
         let tracked = self.tracker.track_access(self.keys.name(key), now_s, ctx);
         let client = ctx.client;
         let (strategies, mut ctx) = self.split();
-        strategies.on_access(&mut ctx, now_s, key, Some(tracked), client, hit_fetched_at_s);
+        strategies.on_access(
+            &mut ctx,
+            now_s,
+            key,
+            Some(tracked),
+            client,
+            hit_fetched_at_s,
+        );
         lookup
     }
 
@@ -174,7 +193,13 @@ impl Engine {
             FetchOrigin::Warm(s) => Some(s),
             FetchOrigin::Demand => None,
         };
-        self.stats.record(now_s, Event::Request { hit: true, credited });
+        self.stats.record(
+            now_s,
+            Event::Request {
+                hit: true,
+                credited,
+            },
+        );
         if self.cache.mark_used(key)
             && let Some(s) = credited
         {
@@ -232,22 +257,36 @@ impl Engine {
     /// The next warming fetch to make at `now_s`, if the budget allows one
     /// and a candidate is worth it. Call until it returns `None`.
     pub fn poll_warm(&mut self, now_s: UnixSeconds) -> Option<WarmOrder> {
-        if self.budget.tokens_at(now_s) < 1.0 {
+        let tokens = self.budget.tokens_at(now_s);
+        if tokens < 1.0 {
+            return None;
+        }
+        // Scarce tokens go only to valuable candidates; spare ones (that a
+        // full bucket would lose) also to lesser ones.
+        let burst = self.budget.burst().max(1.0);
+        let threshold = self.strategies.threshold(tokens / burst) as f32;
+        if self
+            .planner
+            .best_open_value(now_s)
+            .is_none_or(|v| v < threshold)
+        {
             return None;
         }
         let (cache, in_flight) = (&self.cache, &self.in_flight);
         let c = self.planner.pop_best(now_s, |c| {
             // Never spend on a key that stays fresh long enough anyway, or
             // that a fetch already in flight will make fresh.
-            let fresh = cache
-                .entry(c.key)
-                .is_some_and(|e| crate::cache::is_fresh(e.fetched_at_s, cache.ttl_s(), c.needed_at_s));
+            let fresh = cache.entry(c.key).is_some_and(|e| {
+                crate::cache::is_fresh(e.fetched_at_s, cache.ttl_s(), c.needed_at_s)
+            });
             !fresh && !in_flight.contains(&c.key)
         })?;
         let took = self.budget.try_take(now_s);
         debug_assert!(took, "tokens were checked above");
         self.stats.record(now_s, Event::WarmFetch(c.strategy));
-        self.strategies.calibration.on_issued(c.strategy, f64::from(c.raw_value));
+        self.strategies
+            .calibration
+            .on_issued(c.strategy, f64::from(c.raw_value));
         self.in_flight.insert(c.key);
         Some(WarmOrder {
             key: c.key,
@@ -260,18 +299,24 @@ impl Engine {
     /// candidate's window opening, or a token for an open candidate. Never
     /// earlier than the latest instant the engine has seen.
     pub fn next_timeout(&self) -> Option<UnixSeconds> {
-        let token = if self.planner.has_open() {
-            self.budget.next_token_at(self.now_s)
-        } else {
-            None
-        };
+        // The best open candidate waits for the tokens its value needs.
+        let token = self.planner.peek_open_value().and_then(|v| {
+            let burst = self.budget.burst().max(1.0);
+            let fill = self.strategies.fill_needed(f64::from(v))?;
+            self.budget
+                .next_tokens_at(self.now_s, (fill * burst).max(1.0))
+        });
         if self.now_s == f64::NEG_INFINITY {
             return None; // nothing runs before the first access
         }
-        let t = [token, self.planner.next_opening(), Some(self.strategies.next_tick_s())]
-            .into_iter()
-            .flatten()
-            .fold(f64::INFINITY, f64::min);
+        let t = [
+            token,
+            self.planner.next_opening(),
+            Some(self.strategies.next_tick_s()),
+        ]
+        .into_iter()
+        .flatten()
+        .fold(f64::INFINITY, f64::min);
         // Timers not yet run start at minus infinity: they are due now.
         (t < f64::INFINITY).then(|| t.max(self.now_s))
     }

@@ -176,6 +176,17 @@ impl Planner {
         self.waiting.peek().map(|c| c.0.not_before_s)
     }
 
+    /// The value of the best open candidate at `now_s`.
+    pub fn best_open_value(&mut self, now_s: UnixSeconds) -> Option<f32> {
+        self.advance(now_s);
+        self.open.peek().map(|c| c.0.value)
+    }
+
+    /// The value of the best candidate already in the open queue.
+    pub fn peek_open_value(&self) -> Option<f32> {
+        self.open.peek().map(|c| c.0.value)
+    }
+
     /// Whether any candidate is open.
     pub fn has_open(&self) -> bool {
         !self.open.is_empty()

@@ -56,5 +56,48 @@ fn replay_speed(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, replay_speed);
+/// A generated market workload of two trading days, as a `Trace`.
+fn generated_trace() -> prewarm_sim::trace::Trace {
+    let cfg = prewarm_sim::r#gen::GenConfig {
+        days: 2,
+        ..prewarm_sim::r#gen::GenConfig::default()
+    };
+    let universe = prewarm_sim::r#gen::Universe::generate(&cfg);
+    let mut csv = String::from("timestamp,key,client\n");
+    prewarm_sim::r#gen::generate(&cfg, |r| {
+        let client = format!("c{}", r.client);
+        csv.push_str(&format!(
+            "{:.3},{},{}\n",
+            r.time_s, universe.tickers[r.key as usize], client
+        ));
+    })
+    .expect("generating");
+    prewarm_sim::trace::read_trace_from(csv.as_bytes(), "gen").expect("reading generated")
+}
+
+/// The engine's replay speed (requests/s) with refresh-ahead alone and with
+/// every strategy on, on virtual time, reading excluded.
+fn engine_speed(c: &mut Criterion) {
+    use prewarm_core::strategy::StrategySet;
+    use prewarm_sim::replay::{ReplayConfig, replay};
+    let edgar = read_trace(&trace_path()).expect("reading the edgar trace");
+    let generated = generated_trace();
+    for (name, trace) in [("edgar", &edgar), ("gen_2_days", &generated)] {
+        let mut group = c.benchmark_group(format!("replay_{name}"));
+        group.throughput(Throughput::Elements(trace.len() as u64));
+        group.sample_size(10);
+        for strategies in ["refresh", "all"] {
+            let cfg = ReplayConfig {
+                strategies: StrategySet::parse_list(strategies).expect("strategies"),
+                ..ReplayConfig::default()
+            };
+            group.bench_function(format!("strategies_{strategies}"), |b| {
+                b.iter(|| replay(black_box(trace), &cfg, &mut |_, _| {}).expect("replay"))
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, replay_speed, engine_speed);
 criterion_main!(benches);

@@ -113,7 +113,10 @@ impl<'t> Explainer<'t> {
         add(&mut self.out.by_gap, gap);
         if let Some(ids) = &self.trace.client_ids {
             let name = &self.trace.clients[ids[i] as usize];
-            add(&mut self.out.by_client, name.trim_end_matches(|c: char| c.is_ascii_digit()));
+            add(
+                &mut self.out.by_client,
+                name.trim_end_matches(|c: char| c.is_ascii_digit()),
+            );
         }
     }
 
@@ -133,15 +136,30 @@ pub fn render(b: &MissBreakdown) -> String {
         b.gained_hits, b.lost_hits
     );
     if !b.lost_by_origin.is_empty() {
-        let by: Vec<String> = b.lost_by_origin.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        let _ = writeln!(s, "lost hits by who fetched the stale entry: {}", by.join(", "));
+        let by: Vec<String> = b
+            .lost_by_origin
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "lost hits by who fetched the stale entry: {}",
+            by.join(", ")
+        );
     }
-    for (title, m) in [("gap since the key's previous request", &b.by_gap), ("client class", &b.by_client)] {
+    for (title, m) in [
+        ("gap since the key's previous request", &b.by_gap),
+        ("client class", &b.by_client),
+    ] {
         if m.is_empty() {
             continue;
         }
         let _ = writeln!(s, "\nmisses by {title}:");
-        let _ = writeln!(s, "{:<16} {:>10} {:>12} {:>12} {:>9}", "class", "requests", "base misses", "warm misses", "reduced");
+        let _ = writeln!(
+            s,
+            "{:<16} {:>10} {:>12} {:>12} {:>9}",
+            "class", "requests", "base misses", "warm misses", "reduced"
+        );
         for (class, c) in m {
             let reduced = if c.baseline_misses == 0 {
                 0.0

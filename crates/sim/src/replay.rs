@@ -186,7 +186,12 @@ pub fn replay(
     let base = baseline(trace, cfg.ttl_s, cfg.capacity_entries);
     // The bound's bucket is full at the earliest job release: the oracle may
     // warm before the first request (the reference figures use this rule).
-    let bound = clairvoyant_bound_with(trace, cfg.ttl_s, cfg.warm_rate_per_min, BucketStart::FirstRelease);
+    let bound = clairvoyant_bound_with(
+        trace,
+        cfg.ttl_s,
+        cfg.warm_rate_per_min,
+        BucketStart::FirstRelease,
+    );
     let report = ReplayReport {
         trace: trace.name.clone(),
         requests: trace.len() as u64,
@@ -263,8 +268,14 @@ pub fn run_warmed(
     for (i, (&t, &k)) in trace.times_s.iter().zip(&trace.key_ids).enumerate() {
         run_due_timers(engine, t);
         let key = ids[k as usize];
-        let client = trace.client_ids.as_ref().map(|c| &*trace.clients[c[i] as usize]);
-        let ctx = AccessContext { client, groups: &[] };
+        let client = trace
+            .client_ids
+            .as_ref()
+            .map(|c| &*trace.clients[c[i] as usize]);
+        let ctx = AccessContext {
+            client,
+            groups: &[],
+        };
         let before = engine.cache().entry(key).map(|e| e.origin);
         let lookup = engine.on_access(t, key, &ctx);
         if let Lookup::Miss { .. } = lookup {

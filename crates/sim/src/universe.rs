@@ -47,7 +47,10 @@ pub enum UniverseError {
 /// Reads the universe file at `path`.
 pub fn read_universe(path: &Path) -> Result<Vec<Membership>, UniverseError> {
     let file = path.display().to_string();
-    let f = File::open(path).map_err(|source| UniverseError::Io { file: file.clone(), source })?;
+    let f = File::open(path).map_err(|source| UniverseError::Io {
+        file: file.clone(),
+        source,
+    })?;
     parse_universe(BufReader::new(f), &file)
 }
 
@@ -56,7 +59,10 @@ pub fn parse_universe(reader: impl BufRead, file: &str) -> Result<Vec<Membership
     let mut out = Vec::new();
     for (i, line) in reader.lines().enumerate() {
         let line_no = i as u64 + 1;
-        let line = line.map_err(|source| UniverseError::Io { file: file.to_string(), source })?;
+        let line = line.map_err(|source| UniverseError::Io {
+            file: file.to_string(),
+            source,
+        })?;
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
@@ -73,7 +79,11 @@ pub fn parse_universe(reader: impl BufRead, file: &str) -> Result<Vec<Membership
         let (key, group) = match fields.as_slice() {
             [k, g, ..] if !k.is_empty() && !g.is_empty() => (*k, *g),
             [k, ..] if k.is_empty() => return Err(bad("empty key".into())),
-            _ => return Err(bad(format!("expected `key,group[,weight]`, found `{line}`"))),
+            _ => {
+                return Err(bad(format!(
+                    "expected `key,group[,weight]`, found `{line}`"
+                )));
+            }
         };
         let weight = match fields.get(2) {
             None | Some(&"") => 1.0,
@@ -92,7 +102,9 @@ pub fn parse_universe(reader: impl BufRead, file: &str) -> Result<Vec<Membership
 }
 
 fn is_header(fields: &[&str]) -> bool {
-    let named = fields.first().is_some_and(|k| k.eq_ignore_ascii_case("key"));
+    let named = fields
+        .first()
+        .is_some_and(|k| k.eq_ignore_ascii_case("key"));
     let weight_word = fields.get(2).is_some_and(|w| w.parse::<f64>().is_err());
     named || weight_word
 }
@@ -113,7 +125,10 @@ mod tests {
     #[test]
     fn bad_lines_name_file_and_line() {
         let err = parse_universe("key,sector\nAAPL\n".as_bytes(), "u.csv").unwrap_err();
-        assert_eq!(err.to_string(), "universe u.csv, line 2: expected `key,group[,weight]`, found `AAPL`");
+        assert_eq!(
+            err.to_string(),
+            "universe u.csv, line 2: expected `key,group[,weight]`, found `AAPL`"
+        );
         let err = parse_universe("A,B,-1\n".as_bytes(), "u.csv").unwrap_err();
         assert!(err.to_string().contains("line 1: weight `-1`"), "{err}");
         let err = parse_universe("A,B\n,C\n".as_bytes(), "u.csv").unwrap_err();

@@ -91,7 +91,10 @@ impl EngineConfig {
             return bad("warm_burst", "must be zero or more");
         }
         if self.capacity_entries == Some(0) {
-            return bad("capacity_entries", "must be at least 1 (omit it for unlimited)");
+            return bad(
+                "capacity_entries",
+                "must be at least 1 (omit it for unlimited)",
+            );
         }
         if let Some(b) = self.series_bucket_s {
             positive_s("series_bucket_s", b)?;
@@ -104,16 +107,25 @@ impl EngineConfig {
     fn validate_warming(&self) -> Result<(), ConfigError> {
         let w = &self.warming;
         if !(w.refresh_fraction > 0.0 && w.refresh_fraction < 1.0) {
-            return bad("warming.refresh_fraction", "must be strictly between 0 and 1");
+            return bad(
+                "warming.refresh_fraction",
+                "must be strictly between 0 and 1",
+            );
         }
         if !(0.0..=1.0).contains(&w.min_value) {
             return bad("warming.min_value", "must be between 0 and 1");
+        }
+        if !(0.0..=1.0).contains(&w.spare_min_value) {
+            return bad("warming.spare_min_value", "must be between 0 and 1");
         }
         if !(0.0..=1.0).contains(&w.exploration) {
             return bad("warming.exploration", "must be between 0 and 1");
         }
         if !(0.0..=1.0).contains(&w.predictive_confidence_threshold) {
-            return bad("warming.predictive_confidence_threshold", "must be between 0 and 1");
+            return bad(
+                "warming.predictive_confidence_threshold",
+                "must be between 0 and 1",
+            );
         }
         positive_s("warming.popular_interval_s", w.popular_interval_s)?;
         positive_s("warming.trending_interval_s", w.trending_interval_s)?;

@@ -11,6 +11,7 @@ fn engine(strategies: &str, rate: f64) -> Engine {
         ..EngineConfig::default()
     };
     cfg.warming.min_value = 0.0;
+    cfg.warming.spare_min_value = 0.0;
     Engine::new(cfg).unwrap()
 }
 
@@ -128,7 +129,10 @@ fn invalid_config_names_the_field() {
     assert_eq!(err.field, "ttl_s");
     let mut cfg = EngineConfig::default();
     cfg.warming.refresh_fraction = 1.5;
-    assert_eq!(Engine::new(cfg).unwrap_err().field, "warming.refresh_fraction");
+    assert_eq!(
+        Engine::new(cfg).unwrap_err().field,
+        "warming.refresh_fraction"
+    );
 }
 
 #[test]

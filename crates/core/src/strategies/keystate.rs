@@ -188,7 +188,10 @@ impl Worth {
     /// on average. Near one for a hot key, little for one a minute apart.
     pub fn keep_fresh(rate_per_s: f64, ttl_s: f64) -> Self {
         if rate_per_s <= 0.0 {
-            return Worth { p_hit: 0.0, net: 0.0 };
+            return Worth {
+                p_hit: 0.0,
+                net: 0.0,
+            };
         }
         let p_hit = 1.0 - (-rate_per_s * ttl_s).exp();
         Worth::timed(p_hit, 1.0 / rate_per_s, ttl_s)
@@ -247,7 +250,13 @@ impl PairStates {
     }
 
     /// Records an access of `key` by the client hashed to `client`.
-    pub fn on_access(&mut self, client: u64, key: KeyId, now_s: UnixSeconds, ttl_s: f64) -> KeyState {
+    pub fn on_access(
+        &mut self,
+        client: u64,
+        key: KeyId,
+        now_s: UnixSeconds,
+        ttl_s: f64,
+    ) -> KeyState {
         if self.map.len() >= self.max_pairs && !self.map.contains_key(&(client, key.0)) {
             self.shed(now_s);
         }
@@ -282,7 +291,10 @@ mod tests {
         }
         let st = s.get(k);
         let p = st.next_access(60.0).unwrap();
-        assert!((p.at_s - (1000.0 + 20.0 * 120.0)).abs() < 1.0, "next poll: {p:?}");
+        assert!(
+            (p.at_s - (1000.0 + 20.0 * 120.0)).abs() < 1.0,
+            "next poll: {p:?}"
+        );
         assert!(p.margin_s < 2.0);
         assert!(p.score > 0.75, "a strict period scores high: {}", p.score);
     }
@@ -294,12 +306,18 @@ mod tests {
         let mut t = 0.0;
         let mut x: u64 = 42;
         for _ in 0..200 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let u = ((x >> 11) as f64) / ((1u64 << 53) as f64);
             t += -(1.0 - u).ln() * 600.0; // Poisson, mean gap 10 min
             s.on_access(k, t, 60.0);
         }
-        assert!(s.get(k).cadence_score() < 0.5, "{}", s.get(k).cadence_score());
+        assert!(
+            s.get(k).cadence_score() < 0.5,
+            "{}",
+            s.get(k).cadence_score()
+        );
     }
 
     #[test]
@@ -313,7 +331,11 @@ mod tests {
             }
         }
         let st = s.get(k);
-        assert!((f64::from(st.gap_mean_s) - 120.0).abs() < 1.0, "{}", st.gap_mean_s);
+        assert!(
+            (f64::from(st.gap_mean_s) - 120.0).abs() < 1.0,
+            "{}",
+            st.gap_mean_s
+        );
         assert!(st.cadence_score() > 0.75);
     }
 
@@ -330,7 +352,11 @@ mod tests {
             t += 1800.0;
             s.on_access(k, t, 60.0);
         }
-        assert!((f64::from(s.get(k).gap_mean_s) - 1800.0).abs() < 10.0, "{}", s.get(k).gap_mean_s);
+        assert!(
+            (f64::from(s.get(k).gap_mean_s) - 1800.0).abs() < 10.0,
+            "{}",
+            s.get(k).gap_mean_s
+        );
     }
 
     #[test]

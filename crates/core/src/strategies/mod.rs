@@ -4,8 +4,10 @@
 //! planner. The raw value of a candidate is the strategy's own estimate of
 //! the chance that the fetch serves a hit; [`calibration`] rescales it by
 //! what the strategy's fetches actually earned (the adaptive budget split),
-//! and candidates below `min_value` are not proposed (bar a little
+//! and candidates below `spare_min_value` are not proposed (bar a little
 //! exploration, so a strategy that under-promises can still prove itself).
+//! The planner fetches a candidate only when its value clears a threshold
+//! that rises from `spare_min_value` (full budget) to `min_value` (empty).
 //!
 //! Module map:
 //! - [`keystate`]: per-key rate and cadence, fed by client accesses only;
@@ -43,6 +45,12 @@ pub struct WarmingConfig {
     /// this are not fetched: at 0.5 a fetch is expected to save at least as
     /// many calls as it wastes.
     pub min_value: f64,
+    /// The threshold when the budget is full: tokens that would otherwise
+    /// be lost are spent on candidates worth at least this. Between an
+    /// empty and a full bucket the threshold moves linearly. Equal to
+    /// `min_value` by default (off): on the generated workload spare
+    /// tokens bought little and cost more API calls.
+    pub spare_min_value: f64,
     /// Share of below-threshold candidates let through anyway, so that a
     /// strategy that under-estimates itself gets measured.
     pub exploration: f64,
@@ -81,6 +89,7 @@ impl Default for WarmingConfig {
     fn default() -> Self {
         WarmingConfig {
             min_value: 0.5,
+            spare_min_value: 0.5,
             exploration: 0.02,
             refresh_fraction: 0.8,
             popular_limit: 100,
@@ -177,7 +186,7 @@ impl Strategies {
             return false;
         }
         let value = self.calibration.calibrated(strategy, worth.p_hit) * worth.net;
-        if value < self.cfg.min_value {
+        if value < self.cfg.spare_min_value.min(self.cfg.min_value) {
             // Exploration, only while the strategy has little evidence:
             // every 1/exploration-th rejected candidate goes through.
             if self.calibration.evidence(strategy) >= MIN_EVIDENCE_FETCHES {
@@ -202,6 +211,32 @@ impl Strategies {
             now_s,
         );
         true
+    }
+
+    /// The value a candidate needs to be fetched when the budget holds
+    /// `fill` (tokens / burst, in [0, 1]).
+    pub fn threshold(&self, fill: f64) -> f64 {
+        let (lo, hi) = (
+            self.cfg.spare_min_value.min(self.cfg.min_value),
+            self.cfg.min_value,
+        );
+        hi - (hi - lo) * fill.clamp(0.0, 1.0)
+    }
+
+    /// The budget fill at which a candidate worth `value` is fetched, or
+    /// `None` if it never is.
+    pub fn fill_needed(&self, value: f64) -> Option<f64> {
+        let (lo, hi) = (
+            self.cfg.spare_min_value.min(self.cfg.min_value),
+            self.cfg.min_value,
+        );
+        if value >= hi {
+            Some(0.0)
+        } else if value < lo || hi <= lo {
+            None
+        } else {
+            Some((hi - value) / (hi - lo))
+        }
     }
 
     /// The next instant a timer strategy wants to run.

@@ -1,11 +1,11 @@
 //! Strategies that react to an access or a completed fetch.
 
+use super::keystate::{NextAccess, Worth};
 use super::{Ctx, Strategies};
 use crate::UnixSeconds;
 use crate::cache::KeyId;
 use crate::strategy::StrategyId;
 use crate::tracker::TrackedKey;
-use super::keystate::{NextAccess, Worth};
 use std::hash::{Hash, Hasher};
 
 /// How long before expiry a refresh is fetched: late enough to waste
@@ -53,7 +53,16 @@ impl Strategies {
             let lead_s = refresh_lead_s(ttl_s);
             let p = ks.keep_fresh(expiry_s, ttl_s);
             let start_s = (expiry_s - lead_s).max(now_s);
-            self.propose(ctx, now_s, StrategyId::Refresh, key, p, start_s, expiry_s, expiry_s + lead_s);
+            self.propose(
+                ctx,
+                now_s,
+                StrategyId::Refresh,
+                key,
+                p,
+                start_s,
+                expiry_s,
+                expiry_s + lead_s,
+            );
         }
 
         // Time, by cadence: the key's own, and this client's on this key.
@@ -88,7 +97,16 @@ impl Strategies {
         if fresh_until_s <= until_s && until_s > now_s {
             let start_s = (next.at_s - next.margin_s).max(now_s);
             let p = Worth::timed(f64::from(next.score), next.at_s - start_s, self.ttl_s);
-            self.propose(ctx, now_s, StrategyId::Time, key, p, start_s, until_s, until_s);
+            self.propose(
+                ctx,
+                now_s,
+                StrategyId::Time,
+                key,
+                p,
+                start_s,
+                until_s,
+                until_s,
+            );
         }
     }
 
@@ -104,9 +122,11 @@ impl Strategies {
     ) {
         let horizon_s = SUCCESSOR_HORIZON_S.min(self.ttl_s / 2.0);
         let threshold = self.cfg.predictive_confidence_threshold;
-        let predictions = ctx
-            .tracker
-            .predict_next_of(current, threshold.min(self.cfg.min_value), self.cfg.predictive_limit);
+        let predictions = ctx.tracker.predict_next_of(
+            current,
+            threshold.min(self.cfg.min_value),
+            self.cfg.predictive_limit,
+        );
         for p in predictions {
             let next = ctx.keys.intern(&p.key);
             let raw = Worth::timed(p.confidence * weight, SUCCESSOR_HORIZON_S / 2.0, self.ttl_s);
@@ -127,6 +147,15 @@ impl Strategies {
         let expiry_s = now_s + ttl_s;
         let p = self.keys.get(key).keep_fresh(expiry_s, ttl_s);
         let start_s = expiry_s - refresh_lead_s(ttl_s);
-        self.propose(ctx, now_s, StrategyId::Popular, key, p, start_s, expiry_s, expiry_s + ttl_s / 2.0);
+        self.propose(
+            ctx,
+            now_s,
+            StrategyId::Popular,
+            key,
+            p,
+            start_s,
+            expiry_s,
+            expiry_s + ttl_s / 2.0,
+        );
     }
 }

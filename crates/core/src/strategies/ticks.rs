@@ -1,9 +1,9 @@
 //! Strategies that run on timers: the popular list, time-of-day habits,
 //! trending bursts, sector rotation, and the tracker's upkeep.
 
+use super::keystate::Worth;
 use super::{Ctx, Strategies};
 use crate::UnixSeconds;
-use super::keystate::Worth;
 use crate::strategy::StrategyId;
 
 impl Strategies {
@@ -40,7 +40,16 @@ impl Strategies {
             let key = ctx.keys.intern(&ks.key);
             self.popular_set.insert(key);
             let p = self.keys.get(key).keep_fresh(now_s, self.ttl_s);
-            self.propose(ctx, now_s, StrategyId::Popular, key, p, now_s, now_s, until_s);
+            self.propose(
+                ctx,
+                now_s,
+                StrategyId::Popular,
+                key,
+                p,
+                now_s,
+                now_s,
+                until_s,
+            );
         }
     }
 
@@ -51,7 +60,9 @@ impl Strategies {
             return;
         }
         let look_ahead_s = self.ttl_s.min(self.cfg.popular_interval_s.max(1.0));
-        let upcoming = ctx.tracker.upcoming(now_s, look_ahead_s, self.cfg.popular_limit);
+        let upcoming = ctx
+            .tracker
+            .upcoming(now_s, look_ahead_s, self.cfg.popular_limit);
         for ks in upcoming {
             let key = ctx.keys.intern(&ks.key);
             let p = Worth::keep_fresh(ks.score / look_ahead_s, self.ttl_s);
@@ -66,13 +77,24 @@ impl Strategies {
             return;
         }
         let window_s = ctx.tracker.config().trending_window_s;
-        let trending = ctx.tracker.trending(now_s, window_s, self.cfg.trending_limit);
+        let trending = ctx
+            .tracker
+            .trending(now_s, window_s, self.cfg.trending_limit);
         let until_s = now_s + self.cfg.trending_interval_s.min(self.ttl_s);
         for tk in trending {
             let key = ctx.keys.intern(&tk.key);
             let rate_per_s = tk.short_rate_per_min / 60.0;
             let p = Worth::keep_fresh(rate_per_s, self.ttl_s);
-            self.propose(ctx, now_s, StrategyId::Trending, key, p, now_s, now_s, until_s);
+            self.propose(
+                ctx,
+                now_s,
+                StrategyId::Trending,
+                key,
+                p,
+                now_s,
+                now_s,
+                until_s,
+            );
             if let Some(t) = ctx.tracker.lookup(&tk.key) {
                 self.prefetch_successors(ctx, now_s, t, StrategyId::Trending, 1.0);
             }
@@ -95,7 +117,16 @@ impl Strategies {
                 // The member's own rate, lifted by its group's.
                 let rate_per_s = self.keys.get(key).rate_at(now_s) * g.lift;
                 let p = Worth::keep_fresh(rate_per_s, self.ttl_s);
-                self.propose(ctx, now_s, StrategyId::Sector, key, p, now_s, now_s, until_s);
+                self.propose(
+                    ctx,
+                    now_s,
+                    StrategyId::Sector,
+                    key,
+                    p,
+                    now_s,
+                    now_s,
+                    until_s,
+                );
             }
         }
     }
