@@ -78,7 +78,7 @@ pub fn parse_universe(reader: impl BufRead, file: &str) -> Result<Vec<Membership
         }
         let (key, group) = match fields.as_slice() {
             [k, g, ..] if !k.is_empty() && !g.is_empty() => (*k, *g),
-            [k, ..] if k.is_empty() => return Err(bad("empty key".into())),
+            [""] | ["", ..] => return Err(bad("empty key".into())),
             _ => {
                 return Err(bad(format!(
                     "expected `key,group[,weight]`, found `{line}`"
