@@ -31,6 +31,14 @@ pub struct ReplayArgs {
     /// Refresh-ahead threshold as a fraction of the TTL.
     #[arg(long, value_name = "FRACTION", default_value_t = 0.8)]
     refresh_fraction: f64,
+    /// Value (expected misses saved) a candidate needs when the budget is
+    /// scarce.
+    #[arg(long, value_name = "VALUE", default_value_t = 0.5)]
+    min_value: f64,
+    /// Value a candidate needs when the budget is full (spare tokens);
+    /// defaults to --min-value.
+    #[arg(long, value_name = "VALUE")]
+    spare_min_value: Option<f64>,
     /// Universe file, CSV `key,group[,weight]`: the groups (sectors) of keys.
     #[arg(long, value_name = "FILE")]
     universe: Option<PathBuf>,
@@ -65,6 +73,8 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         capacity_entries: args.capacity_entries,
         strategies,
         refresh_fraction: args.refresh_fraction,
+        min_value: args.min_value,
+        spare_min_value: args.spare_min_value.unwrap_or(args.min_value),
         hourly_series: false,
         universe: match &args.universe {
             Some(p) => read_universe(p)?,

@@ -36,6 +36,10 @@ pub struct ReplayConfig {
     pub strategies: StrategySet,
     /// Refresh-ahead threshold as a fraction of the TTL.
     pub refresh_fraction: f64,
+    /// Value a candidate needs when the budget is scarce.
+    pub min_value: f64,
+    /// Value a candidate needs when the budget is full.
+    pub spare_min_value: f64,
     /// Keep an hourly series of the warmed run (for plots).
     pub hourly_series: bool,
     /// Group memberships (sectors, indices) known before the first request.
@@ -52,6 +56,8 @@ impl Default for ReplayConfig {
             capacity_entries: None,
             strategies: StrategySet::all(),
             refresh_fraction: 0.8,
+            min_value: WarmingConfig::default().min_value,
+            spare_min_value: WarmingConfig::default().spare_min_value,
             hourly_series: false,
             universe: Vec::new(),
             explain: false,
@@ -69,6 +75,8 @@ impl ReplayConfig {
             strategies: self.strategies,
             warming: WarmingConfig {
                 refresh_fraction: self.refresh_fraction,
+                min_value: self.min_value,
+                spare_min_value: self.spare_min_value,
                 ..WarmingConfig::default()
             },
             series_bucket_s: self.hourly_series.then_some(3600.0),

@@ -47,9 +47,10 @@ pub struct WarmingConfig {
     pub min_value: f64,
     /// The threshold when the budget is full: tokens that would otherwise
     /// be lost are spent on candidates worth at least this. Between an
-    /// empty and a full bucket the threshold moves linearly. Equal to
-    /// `min_value` by default (off): on the generated workload spare
-    /// tokens bought little and cost more API calls.
+    /// empty and a full bucket the threshold moves linearly. On sparse
+    /// traffic (the budget rarely used up) this is what lets warming pay
+    /// for lesser candidates at all; where the budget is saturated it has
+    /// no effect.
     pub spare_min_value: f64,
     /// Share of below-threshold candidates let through anyway, so that a
     /// strategy that under-estimates itself gets measured.
@@ -89,7 +90,7 @@ impl Default for WarmingConfig {
     fn default() -> Self {
         WarmingConfig {
             min_value: 0.5,
-            spare_min_value: 0.5,
+            spare_min_value: 0.25,
             exploration: 0.02,
             refresh_fraction: 0.8,
             popular_limit: 100,
