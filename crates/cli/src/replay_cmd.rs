@@ -35,10 +35,10 @@ pub struct ReplayArgs {
     /// scarce.
     #[arg(long, value_name = "VALUE", default_value_t = 0.5)]
     min_value: f64,
-    /// Value a candidate needs when the budget is full (spare tokens);
-    /// defaults to --min-value.
-    #[arg(long, value_name = "VALUE")]
-    spare_min_value: Option<f64>,
+    /// Value a candidate needs when the budget is full (spare tokens that
+    /// would otherwise be lost); at most --min-value.
+    #[arg(long, value_name = "VALUE", default_value_t = 0.25)]
+    spare_min_value: f64,
     /// Universe file, CSV `key,group[,weight]`: the groups (sectors) of keys.
     #[arg(long, value_name = "FILE")]
     universe: Option<PathBuf>,
@@ -74,7 +74,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         strategies,
         refresh_fraction: args.refresh_fraction,
         min_value: args.min_value,
-        spare_min_value: args.spare_min_value.unwrap_or(args.min_value),
+        spare_min_value: args.spare_min_value.min(args.min_value),
         hourly_series: false,
         universe: match &args.universe {
             Some(p) => read_universe(p)?,
