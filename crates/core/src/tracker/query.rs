@@ -85,6 +85,17 @@ impl Tracker {
             .collect()
     }
 
+    /// Key scores from a top-k of stored (forward-decayed) popularity,
+    /// divided by the decay weight `w` of the query time.
+    fn decayed_scores(&self, top: TopK<u32>, w: f64) -> Vec<KeyScore> {
+        let best = top
+            .into_sorted()
+            .into_iter()
+            .map(|(p, id)| (p / w, id))
+            .collect();
+        self.key_scores(best)
+    }
+
     /// The `limit` keys with the highest decayed popularity at `now_s`,
     /// best first (score = decayed accesses). Reads only the candidate set
     /// (~1,000 keys) unless `limit` exceeds it.
@@ -109,12 +120,7 @@ impl Tracker {
                 top.push(r.pop, i as u32);
             }
         }
-        let best = top
-            .into_sorted()
-            .into_iter()
-            .map(|(p, id)| (p / w, id))
-            .collect();
-        self.key_scores(best)
+        self.decayed_scores(top, w)
     }
 
     /// Short and baseline rates (per second) and z-score of record `r`.
@@ -329,11 +335,6 @@ impl Tracker {
         for k in self.groups.members(&self.slab, g) {
             top.push(self.slab.records[k.id as usize].pop, k.id);
         }
-        let best = top
-            .into_sorted()
-            .into_iter()
-            .map(|(p, id)| (p / w, id))
-            .collect();
-        self.key_scores(best)
+        self.decayed_scores(top, w)
     }
 }

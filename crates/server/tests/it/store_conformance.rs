@@ -101,28 +101,30 @@ async fn memory_store_conforms() {
     expires_in_time(&store, clock.as_ref()).await;
 }
 
-#[tokio::test]
-async fn redis_store_conforms() {
-    let Some(redis) = support::redis() else {
-        return;
-    };
+/// A real redis-server (None when absent and not required) and a store on it.
+async fn redis_store() -> Option<(support::RedisGuard, RedisStore, Arc<dyn Clock>)> {
+    let redis = support::redis()?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = RedisStore::connect(&redis.url(), GRACE_S, clock.clone())
         .await
         .unwrap();
+    Some((redis, store, clock))
+}
+
+#[tokio::test]
+async fn redis_store_conforms() {
+    let Some((_redis, store, clock)) = redis_store().await else {
+        return;
+    };
     conformance(&store, clock.as_ref()).await;
     expires_in_time(&store, clock.as_ref()).await;
 }
 
 #[tokio::test]
 async fn redis_store_uses_prefixed_keys_with_ttl() {
-    let Some(redis) = support::redis() else {
+    let Some((redis, store, clock)) = redis_store().await else {
         return;
     };
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = RedisStore::connect(&redis.url(), GRACE_S, clock.clone())
-        .await
-        .unwrap();
     store
         .put("quote", "AAPL", entry("{}", clock.now_s()), 10.0)
         .await
