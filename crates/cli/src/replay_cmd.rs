@@ -46,6 +46,10 @@ pub struct ReplayArgs {
     /// request, client class).
     #[arg(long)]
     explain: bool,
+    /// Draw hourly hit rates (baseline, warmed, bound) and warming fetches
+    /// per strategy to this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -75,7 +79,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         refresh_fraction: args.refresh_fraction,
         min_value: args.min_value,
         spare_min_value: args.spare_min_value.min(args.min_value),
-        hourly_series: false,
+        hourly_series: args.plot.is_some(),
         universe: match &args.universe {
             Some(p) => read_universe(p)?,
             None => Vec::new(),
@@ -92,6 +96,13 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     let replaying = bar(trace.len() as u64, "replaying");
     let run = replay(&trace, &cfg, &mut |done, _| replaying.set_position(done))?;
     replaying.finish_and_clear();
+    if let Some(path) = &args.plot {
+        let series = &run.engine.stats().series()[0];
+        let hourly = prewarm_sim::plot::hourly(&trace, cfg.ttl_s, cfg.warm_rate_per_min, series);
+        let shown: Vec<_> = cfg.strategies.iter().collect();
+        prewarm_sim::plot::write_svg(&hourly, &shown, &trace.name, path)?;
+        eprintln!("plot written to {}", path.display());
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&run.report)?);
     } else {

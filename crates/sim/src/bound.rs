@@ -85,11 +85,7 @@ pub fn clairvoyant_bound_with(
     let requests = trace.len() as u64;
     let misses = groups.len() as u64;
     let jobs = warm_jobs(&groups, ttl_s);
-    let first_request_s = trace.times_s.first().copied().unwrap_or(0.0);
-    let start_s = match (start, jobs.first()) {
-        (BucketStart::FirstRelease, Some(job)) => job.release_s.min(first_request_s),
-        _ => first_request_s,
-    };
+    let start_s = bucket_start_s(trace, &jobs, start);
     let scheduled_jobs = schedule_edf(&jobs, start_s, warm_rate_per_min);
     let hits = requests - misses + scheduled_jobs;
     BoundResult {
@@ -97,6 +93,15 @@ pub fn clairvoyant_bound_with(
         hit_rate: ratio(hits, requests),
         scheduled_jobs,
         api_calls: misses,
+    }
+}
+
+/// The instant the bound's bucket is full, under `start`.
+pub fn bucket_start_s(trace: &Trace, jobs: &[WarmJob], start: BucketStart) -> f64 {
+    let first_request_s = trace.times_s.first().copied().unwrap_or(0.0);
+    match (start, jobs.first()) {
+        (BucketStart::FirstRelease, Some(job)) => job.release_s.min(first_request_s),
+        _ => first_request_s,
     }
 }
 
@@ -119,6 +124,17 @@ pub fn warm_jobs(groups: &[MissGroup], ttl_s: f64) -> Vec<WarmJob> {
 /// bucket of `rate_per_min` tokens a minute, burst `rate_per_min`, full at
 /// `start_s`. No job runs before `start_s`.
 pub fn schedule_edf(jobs: &[WarmJob], start_s: f64, rate_per_min: f64) -> u64 {
+    schedule_edf_with(jobs, start_s, rate_per_min, &mut |_| {})
+}
+
+/// [`schedule_edf`], telling `on_scheduled` the deadline (the first request
+/// the fetch turns into a hit) of every job it schedules.
+pub fn schedule_edf_with(
+    jobs: &[WarmJob],
+    start_s: f64,
+    rate_per_min: f64,
+    on_scheduled: &mut dyn FnMut(f64),
+) -> u64 {
     debug_assert!(jobs.is_sorted_by(|a, b| a.release_s <= b.release_s));
     // Also rejects NaN: a bucket that never holds a whole token runs nothing.
     if rate_per_min.is_nan() || rate_per_min < 1.0 {
@@ -143,7 +159,9 @@ pub fn schedule_edf(jobs: &[WarmJob], start_s: f64, rate_per_min: f64) -> u64 {
                 None => return scheduled,
             }
         } else if bucket.tokens >= 1.0 {
-            pending.pop();
+            if let Some(Reverse(d)) = pending.pop() {
+                on_scheduled(d.0);
+            }
             bucket.tokens -= 1.0;
             scheduled += 1;
         } else {

@@ -11,6 +11,7 @@
 //! - [`replay`]: drives the core engine over a trace on virtual time with
 //!   the causality rule of `replay-semantics.md`; no look-ahead.
 //! - [`table`]: the human-readable report.
+//! - [`plot`]: hourly hit rates and warming fetches as SVG (`--plot`).
 //! - [`explain`]: the remaining misses by kind (`--explain`).
 //! - [`universe`]: `key,group[,weight]` files giving keys their groups.
 //! - [`r#gen`]: `gen-trace`, the synthetic market workload generator;
@@ -20,6 +21,7 @@ pub mod baseline;
 pub mod bound;
 pub mod explain;
 pub mod r#gen;
+pub mod plot;
 pub mod replay;
 pub mod table;
 pub mod trace;

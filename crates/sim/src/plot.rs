@@ -1,0 +1,275 @@
+//! `prewarm replay --plot FILE.svg`: hourly hit rate of the baseline, the
+//! warmed run and the bound, and warming fetches (made and used) per
+//! strategy per hour.
+//!
+//! The hourly figures are computed here from the trace (baseline and bound,
+//! with the same rules as [`crate::baseline`] and [`crate::bound`]) and
+//! from the engine's own hourly series (warmed run); the SVG is drawn with
+//! plotters and written in one go.
+
+use crate::baseline::miss_groups;
+use crate::bound::{BucketStart, bucket_start_s, schedule_edf_with, warm_jobs};
+use crate::trace::Trace;
+use plotters::prelude::*;
+use prewarm_core::stats::Series;
+use prewarm_core::strategy::StrategyId;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+const HOUR_S: f64 = 3600.0;
+
+/// Hourly figures of one replay.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Hourly {
+    /// Hour start (Unix seconds) → (requests, baseline hits, bound hits,
+    /// warmed hits, per-strategy (warm fetches, warm used)).
+    pub hours: BTreeMap<i64, Hour>,
+}
+
+/// One hour.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Hour {
+    /// Requests.
+    pub requests: u64,
+    /// Hits without warming.
+    pub baseline_hits: u64,
+    /// Hits of the clairvoyant bound.
+    pub bound_hits: u64,
+    /// Hits with warming.
+    pub warmed_hits: u64,
+    /// Per strategy: warming fetches and used ones.
+    pub strategies: [(u64, u64); StrategyId::COUNT],
+}
+
+fn hour_of(t: f64) -> i64 {
+    (t / HOUR_S).floor() as i64
+}
+
+/// The hourly figures of `trace` at `ttl_s` and `warm_rate_per_min`, with
+/// the warmed run's hourly `series` (buckets of one hour).
+pub fn hourly(trace: &Trace, ttl_s: f64, warm_rate_per_min: f64, series: &Series) -> Hourly {
+    let mut out = Hourly::default();
+    let groups = miss_groups(trace, ttl_s);
+    for t in &trace.times_s {
+        out.hours.entry(hour_of(*t)).or_default().requests += 1;
+    }
+    // Baseline hits per hour: requests minus miss groups (one miss each).
+    for h in out.hours.values_mut() {
+        h.baseline_hits = h.requests;
+    }
+    for g in &groups {
+        let h = out.hours.entry(hour_of(g.start_s)).or_default();
+        h.baseline_hits -= 1;
+    }
+    for h in out.hours.values_mut() {
+        h.bound_hits = h.baseline_hits;
+    }
+    let jobs = warm_jobs(&groups, ttl_s);
+    let start_s = bucket_start_s(trace, &jobs, BucketStart::FirstRelease);
+    schedule_edf_with(&jobs, start_s, warm_rate_per_min, &mut |deadline_s| {
+        out.hours.entry(hour_of(deadline_s)).or_default().bound_hits += 1;
+    });
+    for (start, c) in series.buckets() {
+        let h = out.hours.entry(hour_of(start)).or_default();
+        h.warmed_hits = c.hits;
+        for id in StrategyId::ALL {
+            let s = c.strategy(id);
+            h.strategies[id.index()] = (s.warm_fetches, s.warm_used);
+        }
+    }
+    out
+}
+
+/// What went wrong drawing a plot.
+#[derive(Debug, thiserror::Error)]
+#[error("plot {file}: {detail}")]
+pub struct PlotError {
+    /// The output file.
+    pub file: String,
+    /// What failed.
+    pub detail: String,
+}
+
+/// Draws `h` as an SVG at `path`, with the strategies in `shown`.
+pub fn write_svg(
+    h: &Hourly,
+    shown: &[StrategyId],
+    title: &str,
+    path: &Path,
+) -> Result<(), PlotError> {
+    let err = |e: &dyn std::fmt::Display| PlotError {
+        file: path.display().to_string(),
+        detail: e.to_string(),
+    };
+    let (Some(first), Some(last)) = (h.hours.keys().next(), h.hours.keys().next_back()) else {
+        return Err(err(&"the trace is empty"));
+    };
+    let hours = (*first as f64)..(*last as f64 + 1.0);
+    let root = SVGBackend::new(path, (1200, 800)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let (top, bottom) = root.split_vertically(420);
+    draw_hit_rates(&top, h, hours.clone(), title).map_err(|e| err(&e))?;
+    draw_fetches(&bottom, h, hours, shown).map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+type DrawResult = Result<(), DrawingAreaErrorKind<std::io::Error>>;
+
+fn draw_hit_rates(area: &Area<'_>, h: &Hourly, x: std::ops::Range<f64>, title: &str) -> DrawResult {
+    let mut chart = ChartBuilder::on(area)
+        .caption(format!("{title}: hourly hit rate"), ("sans-serif", 20))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(50)
+        .build_cartesian_2d(x, 0.0..100.0)?;
+    chart
+        .configure_mesh()
+        .x_desc("hour (UTC)")
+        .y_desc("hit rate, %")
+        .x_label_formatter(&hour_label)
+        .draw()?;
+    let rate = |f: fn(&Hour) -> u64| -> Vec<(f64, f64)> {
+        h.hours
+            .iter()
+            .filter(|(_, v)| v.requests > 0)
+            .map(|(k, v)| (*k as f64, 100.0 * f(v) as f64 / v.requests as f64))
+            .collect()
+    };
+    let lines: [(&str, RGBColor, Vec<(f64, f64)>); 3] = [
+        (
+            "baseline",
+            RGBColor(120, 120, 120),
+            rate(|v| v.baseline_hits),
+        ),
+        ("warmed", RGBColor(31, 119, 180), rate(|v| v.warmed_hits)),
+        ("bound", RGBColor(44, 160, 44), rate(|v| v.bound_hits)),
+    ];
+    for (name, color, points) in lines {
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
+            .label(name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE)
+        .draw()?;
+    Ok(())
+}
+
+/// An hour index as `MM-DD HH:00` in UTC.
+fn hour_label(hour: &f64) -> String {
+    chrono::DateTime::from_timestamp((hour * HOUR_S) as i64, 0)
+        .map_or_else(String::new, |t| t.format("%m-%d %H:00").to_string())
+}
+
+const PALETTE: [RGBColor; StrategyId::COUNT] = [
+    RGBColor(214, 39, 40),
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(44, 160, 44),
+    RGBColor(140, 86, 75),
+];
+
+fn draw_fetches(
+    area: &Area<'_>,
+    h: &Hourly,
+    x: std::ops::Range<f64>,
+    shown: &[StrategyId],
+) -> DrawResult {
+    let max = h
+        .hours
+        .values()
+        .flat_map(|v| v.strategies.iter().map(|s| s.0))
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let mut chart = ChartBuilder::on(area)
+        .caption(
+            "warming fetches per hour (solid: made, dashed: used)",
+            ("sans-serif", 18),
+        )
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x, 0.0..max * 1.05)?;
+    chart
+        .configure_mesh()
+        .y_desc("fetches")
+        .x_label_formatter(&hour_label)
+        .draw()?;
+    for id in shown {
+        let color = PALETTE[id.index()];
+        let made: Vec<(f64, f64)> = h
+            .hours
+            .iter()
+            .map(|(k, v)| (*k as f64, v.strategies[id.index()].0 as f64))
+            .collect();
+        let used: Vec<(f64, f64)> = h
+            .hours
+            .iter()
+            .map(|(k, v)| (*k as f64, v.strategies[id.index()].1 as f64))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(made, color.stroke_width(2)))?
+            .label(id.name())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        chart.draw_series(DashedLineSeries::new(used, 4, 4, color.stroke_width(1)))?;
+    }
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE)
+        .draw()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replay::{ReplayConfig, replay};
+    use crate::trace::read_trace_from;
+
+    #[test]
+    fn hourly_figures_add_up_to_the_report_and_the_svg_is_written() {
+        let mut csv = String::from("timestamp,key\n");
+        for i in 0..3000 {
+            csv.push_str(&format!(
+                "{},{}\n",
+                1_772_461_800 + i * 7,
+                ["A", "B", "C", "D"][i % 4]
+            ));
+        }
+        let trace = read_trace_from(csv.as_bytes(), "t.csv").unwrap();
+        let cfg = ReplayConfig {
+            hourly_series: true,
+            ..ReplayConfig::default()
+        };
+        let run = replay(&trace, &cfg, &mut |_, _| {}).unwrap();
+        let h = hourly(
+            &trace,
+            cfg.ttl_s,
+            cfg.warm_rate_per_min,
+            &run.engine.stats().series()[0],
+        );
+        let sum = |f: fn(&Hour) -> u64| h.hours.values().map(f).sum::<u64>();
+        assert_eq!(sum(|v| v.requests), run.report.requests);
+        assert_eq!(sum(|v| v.baseline_hits), run.report.baseline.hits);
+        assert_eq!(sum(|v| v.warmed_hits), run.report.warmed.hits);
+        let bound_rate = sum(|v| v.bound_hits) as f64 / run.report.requests as f64;
+        assert!((bound_rate - run.report.bound.hit_rate).abs() < 1e-12);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.svg");
+        write_svg(&h, &StrategyId::ALL, "t.csv", &path).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("warmed") && svg.contains("polyline"));
+    }
+}
