@@ -115,6 +115,8 @@ pub fn write_svg(
 }
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+/// (x, y) points of one line.
+type Points = Vec<(f64, f64)>;
 type DrawResult = Result<(), DrawingAreaErrorKind<std::io::Error>>;
 
 fn draw_hit_rates(area: &Area<'_>, h: &Hourly, x: std::ops::Range<f64>, title: &str) -> DrawResult {
@@ -137,7 +139,7 @@ fn draw_hit_rates(area: &Area<'_>, h: &Hourly, x: std::ops::Range<f64>, title: &
             .map(|(k, v)| (*k as f64, 100.0 * f(v) as f64 / v.requests as f64))
             .collect()
     };
-    let lines: [(&str, RGBColor, Vec<(f64, f64)>); 3] = [
+    let lines: [(&str, RGBColor, Points); 3] = [
         (
             "baseline",
             RGBColor(120, 120, 120),
