@@ -102,7 +102,7 @@ impl Default for WarmingConfig {
             sector_interval_s: 300.0,
             sector_min_lift: 1.5,
             sector_members: 10,
-            maintain_interval_s: 60.0,
+            maintain_interval_s: 300.0,
             max_client_pairs: 200_000,
         }
     }
