@@ -8,6 +8,9 @@
 //! - [`Engine::handle_timeout`] at [`Engine::next_timeout`], then
 //!   `poll_warm` again.
 //!
+//! [`Engine::plan_cycle`] (and the seed's `warm_popular`, …) runs one
+//! strategy on request, on the same budget (module `cycle`).
+//!
 //! The replay driver performs fetches at once on virtual time; the daemon
 //! performs them on the real clock and reports completions later. Nothing
 //! here reads a clock: `now_s` always comes from the driver, and the engine
@@ -24,7 +27,9 @@ use crate::tracker::{AccessContext, Tracker};
 use rustc_hash::FxHashSet;
 
 mod config;
+mod cycle;
 pub use config::{ConfigError, EngineConfig};
+pub use cycle::{CyclePlan, CycleRequest, SkipReason};
 
 /// The answer to an access.
 #[derive(Debug, Clone, Copy, PartialEq)]
