@@ -27,6 +27,9 @@
 //!   `handle_timeout`), like quinn-proto's connection.
 //! - [`snapshot`]: the versioned byte format of learned state; the atomic
 //!   file handling lives in the `prewarm-persist` crate.
+//! - [`universe`]: parsing of universe files (CSV `key,group[,weight]`)
+//!   from text, errors naming line and field, and giving an engine every
+//!   key's groups. Callers read the file.
 
 pub mod budget;
 pub mod cache;
@@ -38,6 +41,7 @@ pub mod stats;
 pub mod strategies;
 pub mod strategy;
 pub mod tracker;
+pub mod universe;
 
 /// Seconds since the Unix epoch. Time is always passed in, never read.
 pub type UnixSeconds = f64;

@@ -13,7 +13,8 @@
 //! - [`table`]: the human-readable report.
 //! - [`plot`]: hourly hit rates and warming fetches as SVG (`--plot`).
 //! - [`explain`]: the remaining misses by kind (`--explain`).
-//! - [`universe`]: `key,group[,weight]` files giving keys their groups.
+//! - [`universe`]: reading `key,group[,weight]` files giving keys their
+//!   groups (the format is parsed in `prewarm_core::universe`).
 //! - [`r#gen`]: `gen-trace`, the synthetic market workload generator;
 //!   deterministic in its config, requests in non-decreasing time order.
 

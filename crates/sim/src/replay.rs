@@ -12,7 +12,7 @@ use crate::baseline::baseline;
 use crate::bound::{BucketStart, clairvoyant_bound_with};
 use crate::explain::{Explainer, MissBreakdown};
 use crate::trace::Trace;
-use crate::universe::Membership;
+use crate::universe::{Membership, apply_universe};
 use prewarm_core::cache::{FetchOrigin, KeyId};
 use prewarm_core::engine::{ConfigError, Engine, EngineConfig, Lookup};
 use prewarm_core::planner::PlannerCounters;
@@ -182,9 +182,7 @@ pub fn replay(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ReplayRun, ConfigError> {
     let mut engine = Engine::new(cfg.engine_config())?;
-    for m in &cfg.universe {
-        engine.set_groups(&m.key, &[m.group.as_str()]);
-    }
+    apply_universe(&mut engine, &cfg.universe);
     let mut explainer = cfg.explain.then(|| Explainer::new(trace, cfg.ttl_s));
     run_warmed(&mut engine, trace, progress, &mut |i, hit, origin| {
         if let Some(e) = explainer.as_mut() {
