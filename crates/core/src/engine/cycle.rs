@@ -23,36 +23,37 @@ use serde::Serialize;
 pub enum CycleRequest {
     /// The `limit` most popular keys (decayed access counts).
     Popular {
-        /// Most keys.
-        limit: usize,
+        /// Most keys (default `warming.popular_limit`).
+        limit: Option<usize>,
     },
     /// Keys the time-of-day profile expects within `look_ahead_s`.
     TimePattern {
         /// Seconds ahead.
         look_ahead_s: f64,
-        /// Most keys.
-        limit: usize,
+        /// Most keys (default `warming.popular_limit`).
+        limit: Option<usize>,
     },
     /// Keys trending over `window_s`, with the keys that follow them.
     Trending {
         /// The short window, seconds.
         window_s: f64,
-        /// Most trending keys.
-        limit: usize,
+        /// Most trending keys (default `warming.trending_limit`).
+        limit: Option<usize>,
     },
     /// The keys likely to follow each of `current_keys`.
     Predictive {
         /// Keys just requested (e.g. a watchlist being opened).
         current_keys: Vec<String>,
-        /// Most predictions per current key.
-        limit: usize,
+        /// Most predictions per current key (default
+        /// `warming.predictive_limit`).
+        limit: Option<usize>,
     },
     /// The leading members of `group` (a sector, index or watchlist).
     Sector {
         /// The group, as set by [`Engine::set_groups`].
         group: String,
-        /// Most members.
-        limit: usize,
+        /// Most members (default `warming.sector_members`).
+        limit: Option<usize>,
     },
 }
 
@@ -118,27 +119,27 @@ impl Engine {
 
     /// `warm_popular(limit)`: the most popular keys.
     pub fn warm_popular(&mut self, now_s: UnixSeconds, limit: usize) -> CyclePlan {
-        self.plan_cycle(now_s, &CycleRequest::Popular { limit })
+        self.plan_cycle(now_s, &CycleRequest::Popular { limit: Some(limit) })
     }
 
     /// `warm_by_time_pattern(look_ahead)`: keys expected within
     /// `look_ahead_s`, at most `warming.popular_limit`.
     pub fn warm_by_time_pattern(&mut self, now_s: UnixSeconds, look_ahead_s: f64) -> CyclePlan {
-        let limit = self.cfg.warming.popular_limit;
-        self.plan_cycle(
-            now_s,
-            &CycleRequest::TimePattern {
-                look_ahead_s,
-                limit,
-            },
-        )
+        let req = CycleRequest::TimePattern {
+            look_ahead_s,
+            limit: None,
+        };
+        self.plan_cycle(now_s, &req)
     }
 
     /// `warm_trending(window)`: keys trending over `window_s`, at most
     /// `warming.trending_limit`, with their successors.
     pub fn warm_trending(&mut self, now_s: UnixSeconds, window_s: f64) -> CyclePlan {
-        let limit = self.cfg.warming.trending_limit;
-        self.plan_cycle(now_s, &CycleRequest::Trending { window_s, limit })
+        let req = CycleRequest::Trending {
+            window_s,
+            limit: None,
+        };
+        self.plan_cycle(now_s, &req)
     }
 
     /// `warm_predictive(current_keys)`: the keys likely to follow them, at
@@ -146,7 +147,7 @@ impl Engine {
     pub fn warm_predictive(&mut self, now_s: UnixSeconds, current_keys: &[&str]) -> CyclePlan {
         let req = CycleRequest::Predictive {
             current_keys: current_keys.iter().map(|k| k.to_string()).collect(),
-            limit: self.cfg.warming.predictive_limit,
+            limit: None,
         };
         self.plan_cycle(now_s, &req)
     }
@@ -156,27 +157,33 @@ impl Engine {
     pub fn warm_sector(&mut self, now_s: UnixSeconds, group: &str) -> CyclePlan {
         let req = CycleRequest::Sector {
             group: group.to_string(),
-            limit: self.cfg.warming.sector_members,
+            limit: None,
         };
         self.plan_cycle(now_s, &req)
     }
 
     /// The keys `req` names, best first.
     fn cycle_keys(&self, now_s: UnixSeconds, req: &CycleRequest) -> Vec<String> {
-        let t = &self.tracker;
+        let (t, w) = (&self.tracker, &self.cfg.warming);
         match req {
-            CycleRequest::Popular { limit } => keys_of(t.popular(now_s, *limit)),
+            CycleRequest::Popular { limit } => {
+                keys_of(t.popular(now_s, limit.unwrap_or(w.popular_limit)))
+            }
             CycleRequest::TimePattern {
                 look_ahead_s,
                 limit,
-            } => keys_of(t.upcoming(now_s, look_ahead_s.max(0.0), *limit)),
+            } => {
+                let limit = limit.unwrap_or(w.popular_limit);
+                keys_of(t.upcoming(now_s, look_ahead_s.max(0.0), limit))
+            }
             CycleRequest::Trending { window_s, limit } => {
+                let limit = limit.unwrap_or(w.trending_limit);
                 let mut out = Vec::new();
-                for k in t.trending(now_s, window_s.max(1.0), *limit) {
+                for k in t.trending(now_s, window_s.max(1.0), limit) {
                     let next = t.predict_next_above(
                         &k.key,
-                        self.cfg.warming.predictive_confidence_threshold,
-                        self.cfg.warming.predictive_limit,
+                        w.predictive_confidence_threshold,
+                        w.predictive_limit,
                     );
                     out.push(k.key);
                     out.extend(next.into_iter().map(|p| p.key));
@@ -186,12 +193,17 @@ impl Engine {
             CycleRequest::Predictive {
                 current_keys,
                 limit,
-            } => current_keys
-                .iter()
-                .flat_map(|k| t.predict_next(k, *limit))
-                .map(|p| p.key)
-                .collect(),
-            CycleRequest::Sector { group, limit } => keys_of(t.group_members(group, *limit)),
+            } => {
+                let limit = limit.unwrap_or(w.predictive_limit);
+                current_keys
+                    .iter()
+                    .flat_map(|k| t.predict_next(k, limit))
+                    .map(|p| p.key)
+                    .collect()
+            }
+            CycleRequest::Sector { group, limit } => {
+                keys_of(t.group_members(group, limit.unwrap_or(w.sector_members)))
+            }
         }
     }
 

@@ -8,7 +8,9 @@
 //!   tracker summaries, event counters.
 //! - `GET /warming/patterns?dataset=&limit=&key=`: popular, trending,
 //!   upcoming keys, group trends and (with `key`) predicted successors.
-//! - `POST /warming/run`: queue a warming cycle now.
+//! - `POST /warming/run?strategy=&dataset=&limit=&look_ahead_s=&window_s=&keys=&group=`:
+//!   run a warming cycle now (the default cycle without `strategy`) and
+//!   answer with what it warmed, skipped and failed once it is done.
 //! - `POST /warming/save`: save every snapshot now.
 //!
 //! Stats and status read the driver's published view and never wait on
@@ -24,7 +26,7 @@ use serde_json::{Map, Value, json};
 use prewarm_core::strategy::StrategyId;
 
 use super::{AdminState, figures};
-use crate::driver::{DatasetView, DriverGone, DriverSnapshot};
+use crate::driver::{CycleRequest, DatasetView, DriverGone, DriverSnapshot};
 use crate::proxy::error_response;
 
 /// Most keys a patterns list returns.
@@ -44,6 +46,18 @@ fn gone(_: DriverGone) -> Response {
         "warming_not_running",
         "the warming driver stopped".into(),
     )
+}
+
+/// A 404 when `dataset` names no dataset the driver runs.
+fn unknown_dataset(c: &crate::driver::DriverClient, dataset: Option<&str>) -> Option<Response> {
+    let d = dataset?;
+    (!c.view().datasets.contains_key(d)).then(|| {
+        error_response(
+            StatusCode::NOT_FOUND,
+            "unknown_dataset",
+            format!("unknown dataset {d:?}"),
+        )
+    })
 }
 
 /// A JSON object of `part(dataset)` by dataset name.
@@ -128,6 +142,7 @@ pub(super) async fn status(State(st): State<AdminState>) -> Response {
         "warms_in_flight": view.warms_in_flight,
         "max_concurrent": view.max_concurrent,
         "cycle_queued": view.cycle_queued,
+        "cycles": view.cycles,
         "events": view.events,
         "jobs": view.jobs,
         "datasets": datasets,
@@ -150,14 +165,8 @@ pub(super) async fn patterns(
         return not_running();
     };
     let limit = q.limit.unwrap_or(20).clamp(1, MAX_PATTERN_LIMIT);
-    if let Some(d) = &q.dataset
-        && !c.view().datasets.contains_key(d)
-    {
-        return error_response(
-            StatusCode::NOT_FOUND,
-            "unknown_dataset",
-            format!("unknown dataset {d:?}"),
-        );
+    if let Some(resp) = unknown_dataset(c, q.dataset.as_deref()) {
+        return resp;
     }
     match c.patterns(q.dataset, limit, q.key).await {
         Ok(p) => Json(json!({"datasets": p})).into_response(),
@@ -168,21 +177,125 @@ pub(super) async fn patterns(
 #[derive(Debug, Deserialize)]
 pub(super) struct RunQuery {
     strategy: Option<String>,
+    dataset: Option<String>,
+    limit: Option<usize>,
+    look_ahead_s: Option<f64>,
+    window_s: Option<f64>,
+    /// Comma-separated current keys, for `predictive`.
+    keys: Option<String>,
+    /// The group, for `sector`.
+    group: Option<String>,
+}
+
+/// Most keys one `POST /warming/run` may ask for.
+pub const MAX_RUN_LIMIT: usize = 10_000;
+
+/// A 400 with its error code and message, built by the caller.
+struct BadRequest(&'static str, String);
+
+impl IntoResponse for BadRequest {
+    fn into_response(self) -> Response {
+        error_response(StatusCode::BAD_REQUEST, self.0, self.1)
+    }
+}
+
+fn bad_request(code: &'static str, message: String) -> BadRequest {
+    BadRequest(code, message)
+}
+
+/// The cycle a run query asks for: `None` is the default cycle.
+fn run_request(q: &RunQuery) -> Result<Option<CycleRequest>, BadRequest> {
+    let Some(name) = q.strategy.as_deref() else {
+        return Ok(None);
+    };
+    let strategy = name
+        .parse::<StrategyId>()
+        .map_err(|e| bad_request("unknown_strategy", e.to_string()))?;
+    if let Some(l) = q.limit
+        && !(1..=MAX_RUN_LIMIT).contains(&l)
+    {
+        return Err(bad_request(
+            "bad_limit",
+            format!("limit must be 1..={MAX_RUN_LIMIT}, not {l}"),
+        ));
+    }
+    let seconds = |field: &str, v: Option<f64>, default_s: f64| match v {
+        None => Ok(default_s),
+        Some(s) if s.is_finite() && s > 0.0 && s <= 7.0 * 86_400.0 => Ok(s),
+        Some(s) => Err(bad_request(
+            "bad_seconds",
+            format!("{field} must be in (0, 604800] seconds, not {s}"),
+        )),
+    };
+    let limit = q.limit;
+    Ok(Some(match strategy {
+        StrategyId::Popular => CycleRequest::Popular { limit },
+        StrategyId::Time => CycleRequest::TimePattern {
+            look_ahead_s: seconds("look_ahead_s", q.look_ahead_s, 1800.0)?,
+            limit,
+        },
+        StrategyId::Trending => CycleRequest::Trending {
+            window_s: seconds("window_s", q.window_s, 300.0)?,
+            limit,
+        },
+        StrategyId::Predictive => {
+            let keys: Vec<String> = q
+                .keys
+                .as_deref()
+                .unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(str::to_string)
+                .collect();
+            if keys.is_empty() {
+                return Err(bad_request(
+                    "missing_keys",
+                    "strategy=predictive needs keys=A,B,... (the keys just requested)".into(),
+                ));
+            }
+            CycleRequest::Predictive {
+                current_keys: keys,
+                limit,
+            }
+        }
+        StrategyId::Sector => match q.group.as_deref().filter(|g| !g.is_empty()) {
+            Some(g) => CycleRequest::Sector {
+                group: g.to_string(),
+                limit,
+            },
+            None => {
+                return Err(bad_request(
+                    "missing_group",
+                    "strategy=sector needs group=NAME".into(),
+                ));
+            }
+        },
+        StrategyId::Refresh => {
+            return Err(bad_request(
+                "unknown_strategy",
+                "refresh runs on each entry's expiry; it has no cycle".into(),
+            ));
+        }
+    }))
 }
 
 pub(super) async fn run(State(st): State<AdminState>, Query(q): Query<RunQuery>) -> Response {
     let Some(c) = st.warming.get() else {
         return not_running();
     };
-    let only = match q.strategy.as_deref().map(str::parse::<StrategyId>) {
-        None => None,
-        Some(Ok(s)) => Some(s),
-        Some(Err(e)) => {
-            return error_response(StatusCode::BAD_REQUEST, "unknown_strategy", e.to_string());
-        }
+    let req = match run_request(&q) {
+        Ok(r) => r,
+        Err(bad) => return bad.into_response(),
     };
-    match c.run_cycle_of(only).await {
-        Ok(report) => (StatusCode::ACCEPTED, Json(json!(report))).into_response(),
+    if let Some(resp) = unknown_dataset(c, q.dataset.as_deref()) {
+        return resp;
+    }
+    match c.warm(q.dataset, req.map(|r| vec![r])).await {
+        Ok(report) => match &report.refused {
+            Some(why) => error_response(StatusCode::CONFLICT, "cycle_refused", why.clone()),
+            None => Json(json!(report)).into_response(),
+        },
         Err(e) => gone(e),
     }
 }

@@ -1,6 +1,7 @@
 //! Requests from the monitoring API, answered inside the driver task.
 
 use super::Command;
+use super::cycle::Honour;
 use super::run::Driver;
 use super::view::Patterns;
 use crate::events::{AccessEvent, FetchEvent};
@@ -19,10 +20,18 @@ impl Driver {
                 self.tick(now_s);
                 let _ = reply.send(self.publish_now());
             }
-            Command::RunCycle { only, reply } => {
-                let report = self.queue_cycle(now_s, only);
+            Command::Warm {
+                dataset,
+                requests,
+                reply,
+            } => {
+                self.apply_events(a, f);
+                let (requests, honour) = match requests {
+                    Some(r) => (r, Honour::Always),
+                    None => (self.default_cycle(), Honour::EnabledOnly),
+                };
+                self.start_cycle(now_s, dataset.as_deref(), &requests, honour, Some(reply));
                 self.pump(now_s);
-                let _ = reply.send(report);
             }
             Command::Save(reply) => self.start_save(now_s, Some(reply)),
             Command::Patterns {

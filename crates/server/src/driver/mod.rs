@@ -21,17 +21,17 @@
 //! Submodules: [`dataset`] (engine config mapping, events in), [`gate`]
 //! (outside sessions), [`schedule`] (pre-market cycle, snapshots, midnight
 //! cleanup, on the exchange calendar), [`persist`] (snapshot files),
-//! [`view`] (what is published), `run` (the task), `warm` (warming calls
-//! and cycles), `commands` (requests from the monitoring API).
+//! [`view`] (what is published), `run` (the task), `warm` (warming calls),
+//! `cycle` (cycles on request), `commands` (requests from the monitoring
+//! API).
 //!
-//! A *cycle* (pre-market at 08:30 New York, or `POST /warming/run`) warms
-//! the tracker's popular and upcoming keys outside the engine's budget
-//! (bounded by `warming.pre_market_limit` per dataset); the engine has no
-//! entry point to run one strategy on demand, so the driver picks the keys
-//! from public tracker queries and counts those fetches itself
-//! (`cycle_warm_fetches`).
+//! A *cycle* ([`cycle`]: the pre-market job at 08:30 New York,
+//! `POST /warming/run`, or the seed's `warm_*` calls on [`DriverClient`])
+//! is planned by each engine on its own budget and answers with what was
+//! warmed, skipped and failed, and how long it took.
 
 mod commands;
+mod cycle;
 pub mod dataset;
 pub mod gate;
 pub mod persist;
@@ -40,18 +40,17 @@ pub mod schedule;
 pub mod view;
 mod warm;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use prewarm_core::calendar::ExchangeCalendar;
-use prewarm_core::strategy::StrategyId;
-use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+pub use cycle::{CycleFigures, CycleKey, CycleSummary, FailedKey, SkippedKey, WarmReport};
 pub use persist::SaveReport;
+pub use prewarm_core::engine::{CycleRequest, SkipReason};
 pub use view::{DatasetView, DriverSnapshot, Figures, Patterns};
 
 use crate::clock::Clock;
@@ -105,28 +104,6 @@ pub enum DriverError {
 #[error("the warming driver is not running")]
 pub struct DriverGone;
 
-/// What a warming cycle queued.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct CycleReport {
-    /// The one strategy asked for, if any.
-    pub strategy: Option<&'static str>,
-    /// Number of keys queued per dataset.
-    pub queued: BTreeMap<String, usize>,
-    /// The keys queued per dataset, with the strategy charged.
-    pub keys: BTreeMap<String, Vec<CycleKey>>,
-    /// Why nothing was queued, if so.
-    pub skipped: Option<String>,
-}
-
-/// One key a cycle queued for warming.
-#[derive(Debug, Clone, Serialize)]
-pub struct CycleKey {
-    /// The key.
-    pub key: String,
-    /// The strategy its fetch is charged to.
-    pub strategy: &'static str,
-}
-
 /// What the driver did at shutdown.
 #[derive(Debug, Clone, Default)]
 pub struct DriverReport {
@@ -136,9 +113,12 @@ pub struct DriverReport {
 
 pub(crate) enum Command {
     Sync(oneshot::Sender<Arc<DriverSnapshot>>),
-    RunCycle {
-        only: Option<StrategyId>,
-        reply: oneshot::Sender<CycleReport>,
+    Warm {
+        dataset: Option<String>,
+        /// `None`: the default cycle (popular and time, as the pre-market
+        /// job runs it).
+        requests: Option<Vec<CycleRequest>>,
+        reply: oneshot::Sender<WarmReport>,
     },
     Save(oneshot::Sender<Vec<SaveReport>>),
     Patterns {
@@ -160,7 +140,7 @@ impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Command::Sync(_) => "Sync",
-            Command::RunCycle { .. } => "RunCycle",
+            Command::Warm { .. } => "Warm",
             Command::Save(_) => "Save",
             Command::Patterns { .. } => "Patterns",
         })
@@ -187,16 +167,68 @@ impl DriverClient {
         self.ask(Command::Sync).await
     }
 
-    /// Queues a warming cycle (popular and upcoming keys) now.
-    pub async fn run_cycle(&self) -> Result<CycleReport, DriverGone> {
-        self.run_cycle_of(None).await
+    /// Runs a warming cycle now and answers when its fetches are back:
+    /// `requests` on every dataset (or `dataset`), or the default cycle
+    /// (popular and time-of-day keys, as at 08:30) when `None`.
+    pub async fn warm(
+        &self,
+        dataset: Option<String>,
+        requests: Option<Vec<CycleRequest>>,
+    ) -> Result<WarmReport, DriverGone> {
+        self.ask(|reply| Command::Warm {
+            dataset,
+            requests,
+            reply,
+        })
+        .await
     }
 
-    /// Queues a cycle of `only` that strategy's keys (cycles pick
-    /// `popular` and `time` keys; other strategies queue nothing), or of
-    /// all when `None`.
-    pub async fn run_cycle_of(&self, only: Option<StrategyId>) -> Result<CycleReport, DriverGone> {
-        self.ask(|reply| Command::RunCycle { only, reply }).await
+    /// The seed's `warm_popular(limit)`: the `limit` most popular keys.
+    pub async fn warm_popular(&self, limit: usize) -> Result<WarmReport, DriverGone> {
+        let req = CycleRequest::Popular { limit: Some(limit) };
+        self.warm(None, Some(vec![req])).await
+    }
+
+    /// The seed's `warm_by_time_pattern(look_ahead)`: keys the time-of-day
+    /// profile expects within `look_ahead`.
+    pub async fn warm_by_time_pattern(
+        &self,
+        look_ahead: Duration,
+    ) -> Result<WarmReport, DriverGone> {
+        let req = CycleRequest::TimePattern {
+            look_ahead_s: look_ahead.as_secs_f64(),
+            limit: None,
+        };
+        self.warm(None, Some(vec![req])).await
+    }
+
+    /// The seed's `warm_trending(window)`: keys trending over `window`,
+    /// with the keys that follow them.
+    pub async fn warm_trending(&self, window: Duration) -> Result<WarmReport, DriverGone> {
+        let req = CycleRequest::Trending {
+            window_s: window.as_secs_f64(),
+            limit: None,
+        };
+        self.warm(None, Some(vec![req])).await
+    }
+
+    /// The seed's `warm_predictive(current_keys)`: the keys likely to
+    /// follow them.
+    pub async fn warm_predictive(&self, current_keys: &[&str]) -> Result<WarmReport, DriverGone> {
+        let req = CycleRequest::Predictive {
+            current_keys: current_keys.iter().map(|k| k.to_string()).collect(),
+            limit: None,
+        };
+        self.warm(None, Some(vec![req])).await
+    }
+
+    /// The seed's `warm_sector(group)`: the group's leading members.
+    pub async fn warm_sector(&self, group: &str) -> Result<WarmReport, DriverGone> {
+        let req = CycleRequest::Sector {
+            group: group.to_string(),
+            limit: None,
+        };
+        self.warm(None, Some(vec![req])).await
     }
 
     /// Saves every dataset's snapshot now; answers when written.

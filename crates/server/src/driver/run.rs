@@ -1,6 +1,6 @@
 //! The driver task: events in, timeouts, jobs, warming out, view published.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -9,11 +9,12 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::cycle::{Cycles, Honour};
 use super::dataset::DatasetState;
 use super::persist::{self, SaveJob, SaveReport};
 use super::schedule::{JobKind, Schedule};
 use super::view::{DriverSnapshot, EventFigures};
-use super::warm::{CycleOrder, WarmDone};
+use super::warm::WarmMeta;
 use super::{Command, DriverOptions, DriverReport};
 use crate::clock::Clock;
 use crate::events::{AccessEvent, EventReceivers, FetchEvent};
@@ -50,8 +51,10 @@ pub(super) struct Driver {
     cmds: mpsc::Receiver<Command>,
     stop: oneshot::Receiver<()>,
     view: watch::Sender<Arc<DriverSnapshot>>,
-    pub(super) warms: JoinSet<WarmDone>,
-    pub(super) cycle_queue: VecDeque<CycleOrder>,
+    pub(super) warms: JoinSet<Result<crate::service::WarmOutcome, crate::service::WarmError>>,
+    /// What each warming task in `warms` is for, by task id.
+    pub(super) warm_meta: HashMap<tokio::task::Id, WarmMeta>,
+    pub(super) cycles: Cycles,
     saves: JoinSet<SaveDone>,
     pub(super) schedule: Schedule,
     /// The latest clock reading seen (the driver's clock never goes back).
@@ -92,7 +95,8 @@ impl Driver {
             stop: p.stop,
             view: p.view,
             warms: JoinSet::new(),
-            cycle_queue: VecDeque::new(),
+            warm_meta: HashMap::new(),
+            cycles: Cycles::default(),
             saves: JoinSet::new(),
             schedule,
             last_s: now_s,
@@ -143,7 +147,7 @@ impl Driver {
                     fetches_open = n > 0;
                     self.apply_events(&mut accesses, &mut fetches);
                 }
-                Some(done) = self.warms.join_next(), if !self.warms.is_empty() => {
+                Some(done) = self.warms.join_next_with_id(), if !self.warms.is_empty() => {
                     self.on_warm_joined(done);
                 }
                 Some(saved) = self.saves.join_next(), if !self.saves.is_empty() => {
@@ -192,7 +196,7 @@ impl Driver {
         if paused_until_s > now_s {
             d = d.min(paused_until_s.max(now_s + 0.01));
         }
-        if !self.cycle_queue.is_empty() {
+        if !self.cycles.queue.is_empty() {
             d = d.min(now_s + BLOCKED_RECHECK_S);
         }
         if self.dirty {
@@ -266,10 +270,11 @@ impl Driver {
     fn run_job(&mut self, job: JobKind, now_s: f64) {
         let outcome = match job {
             JobKind::PreMarket => {
-                let report = self.queue_cycle(now_s, None);
-                match report.skipped {
+                let requests = self.default_cycle();
+                let r = self.start_cycle(now_s, None, &requests, Honour::EnabledOnly, None);
+                match r.refused {
                     Some(why) => format!("skipped: {why}"),
-                    None => format!("queued {} keys", report.queued.values().sum::<usize>()),
+                    None => format!("ordered {} keys, skipped {}", r.ordered, r.skipped.len()),
                 }
             }
             JobKind::Snapshot => {
@@ -396,7 +401,8 @@ impl Driver {
             upstream_paused_until_s: (paused_until_s > now_s).then_some(paused_until_s),
             warms_in_flight: self.warms.len(),
             max_concurrent: self.opts.warming.max_concurrent,
-            cycle_queued: self.cycle_queue.len(),
+            cycle_queued: self.cycles.queue.len(),
+            cycles: self.cycles.figures(),
             events: figures,
             jobs: self.schedule.jobs().to_vec(),
             datasets,
@@ -410,10 +416,11 @@ impl Driver {
     /// Shutdown: finish warms in flight, apply the last events, save.
     async fn finish(mut self, a: &mut Vec<AccessEvent>, f: &mut Vec<FetchEvent>) -> DriverReport {
         tracing::info!(in_flight = self.warms.len(), "warming driver stopping");
-        self.cycle_queue.clear();
+        let now_s = self.engine_now_s();
+        self.drop_queued_cycles(now_s);
         let deadline = Instant::now() + self.opts.shutdown_grace;
         while !self.warms.is_empty() {
-            match tokio::time::timeout_at(deadline, self.warms.join_next()).await {
+            match tokio::time::timeout_at(deadline, self.warms.join_next_with_id()).await {
                 Ok(Some(done)) => self.on_warm_joined(done),
                 Ok(None) => break,
                 Err(_) => {
@@ -422,6 +429,9 @@ impl Driver {
                         "warms still in flight at shutdown: abandoned"
                     );
                     self.warms.abort_all();
+                    while let Some(done) = self.warms.join_next_with_id().await {
+                        self.on_warm_joined(done);
+                    }
                     break;
                 }
             }

@@ -14,7 +14,8 @@ use super::gate::GateState;
 use super::schedule::Job;
 use crate::config::OutsideSessions;
 
-/// Warming fetches of the manual and pre-market cycles, per strategy.
+/// Warming fetches of cycles (pre-market, `POST /warming/run`, `warm_*`
+/// calls), per strategy.
 pub type ManualCounts = [u64; StrategyId::COUNT];
 
 /// Everything `/warming/stats` and `/warming/status` show.
@@ -34,8 +35,10 @@ pub struct DriverSnapshot {
     pub warms_in_flight: usize,
     /// Bound on warming fetches in flight.
     pub max_concurrent: usize,
-    /// Keys of manual or pre-market cycles still waiting for a slot.
+    /// Cycle fetches still waiting for a slot.
     pub cycle_queued: usize,
+    /// Cycles run, in progress, and the last one's counts.
+    pub cycles: super::cycle::CycleFigures,
     /// Events applied to the engines and dropped on the way.
     pub events: EventFigures,
     /// The scheduled jobs with their last and next runs.
@@ -56,6 +59,7 @@ impl DriverSnapshot {
             warms_in_flight: 0,
             max_concurrent: 0,
             cycle_queued: 0,
+            cycles: super::cycle::CycleFigures::default(),
             events: EventFigures::default(),
             jobs: Vec::new(),
             datasets: BTreeMap::new(),
@@ -142,15 +146,15 @@ pub struct Figures {
     pub hit_rate: f64,
     /// Upstream calls made because of a miss.
     pub demand_fetches: u64,
-    /// Warming fetches the engine ordered.
+    /// Warming fetches, cycles included.
     pub warm_fetches: u64,
-    /// Warming fetches of manual and pre-market cycles.
+    /// Of `warm_fetches`, those of cycles (pre-market, run, `warm_*`).
     pub cycle_warm_fetches: u64,
-    /// Warming fetches (both kinds) whose entry served a hit.
+    /// Warming fetches whose entry served a hit.
     pub warm_used: u64,
-    /// warm_used / all warming fetches.
+    /// warm_used / warm_fetches.
     pub efficiency: f64,
-    /// Demand plus all warming fetches.
+    /// Demand plus warming fetches.
     pub api_calls: u64,
     /// Per strategy that did anything.
     pub strategies: BTreeMap<&'static str, StrategyFigures>,
@@ -159,25 +163,26 @@ pub struct Figures {
 /// One strategy's counters.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct StrategyFigures {
-    /// Warming fetches the engine ordered.
+    /// Warming fetches charged to it, cycles included.
     pub warm_fetches: u64,
-    /// Warming fetches of cycles charged to it.
+    /// Of `warm_fetches`, those of cycles.
     pub cycle_warm_fetches: u64,
-    /// Of all its fetches, the ones that served a hit.
+    /// Of its fetches, the ones that served a hit.
     pub warm_used: u64,
     /// Hits on entries it fetched.
     pub hits: u64,
 }
 
 impl Figures {
-    /// Figures of `c` plus the cycle fetches `manual`.
+    /// Figures of `c`, whose warming fetches include the cycle fetches
+    /// `manual`.
     pub fn new(c: &Counters, manual: &ManualCounts) -> Self {
         let cycle: u64 = manual.iter().sum();
         let mut strategies = BTreeMap::new();
         for id in StrategyId::ALL {
             let s = c.strategy(id);
             let m = manual[id.index()];
-            if s.warm_fetches + s.hits + m > 0 {
+            if s.warm_fetches + s.hits > 0 {
                 strategies.insert(
                     id.name(),
                     StrategyFigures {
@@ -197,8 +202,8 @@ impl Figures {
             warm_fetches: c.warm_fetches(),
             cycle_warm_fetches: cycle,
             warm_used: c.warm_used(),
-            efficiency: ratio(c.warm_used(), c.warm_fetches() + cycle),
-            api_calls: c.api_calls() + cycle,
+            efficiency: ratio(c.warm_used(), c.warm_fetches()),
+            api_calls: c.api_calls(),
             strategies,
         }
     }
@@ -242,14 +247,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn figures_add_cycle_fetches_to_cost_and_efficiency() {
+    fn figures_count_cycle_fetches_once_within_warm_fetches() {
         let mut c = Counters {
             requests: 10,
             hits: 6,
             demand_fetches: 4,
             ..Counters::default()
         };
-        c.per_strategy[StrategyId::Popular.index()].warm_fetches = 2;
+        c.per_strategy[StrategyId::Popular.index()].warm_fetches = 4;
         c.per_strategy[StrategyId::Popular.index()].warm_used = 2;
         c.per_strategy[StrategyId::Popular.index()].hits = 3;
         let mut manual = [0; StrategyId::COUNT];
@@ -258,6 +263,7 @@ mod tests {
         assert_eq!(f.api_calls, 8);
         assert_eq!(f.efficiency, 0.5);
         assert_eq!(f.hit_rate, 0.6);
+        assert_eq!(f.warm_fetches, 4, "the 2 cycle fetches are among the 4");
         assert_eq!(f.strategies["popular"].cycle_warm_fetches, 2);
         assert!(!f.strategies.contains_key("time"));
         let later = Counters { requests: 15, ..c };

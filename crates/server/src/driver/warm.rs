@@ -1,34 +1,34 @@
-//! Warming calls: engine orders and cycle keys become `CacheService::warm`
-//! calls in spawned tasks, at most `warming.max_concurrent` at once; their
-//! outcomes come back to the driver.
+//! Warming calls: engine orders and cycle orders become
+//! `CacheService::warm` calls in spawned tasks, at most
+//! `warming.max_concurrent` at once; their outcomes come back to the
+//! driver.
 
 use std::sync::Arc;
 
 use prewarm_core::cache::KeyId;
 use prewarm_core::strategy::StrategyId;
 
+use super::cycle::CycleOutcome;
 use super::run::Driver;
-use super::{CycleKey, CycleReport};
 use crate::service::{WarmError, WarmOutcome};
 
-/// A key a cycle wants warmed.
+/// What a warming call in flight is for; kept by the driver under the
+/// task's id, so that a task that panics or is aborted still ends its
+/// order.
 #[derive(Debug, Clone)]
-pub(super) struct CycleOrder {
+pub(super) struct WarmMeta {
     dataset: usize,
-    key: String,
+    /// The engine's key id of the order.
+    order: KeyId,
+    /// The cycle the order belongs to, if any.
+    cycle: Option<u64>,
     strategy: StrategyId,
+    key: String,
 }
 
-/// A finished warming call.
-#[derive(Debug)]
-pub(super) struct WarmDone {
-    dataset: usize,
-    /// The engine's key id for an engine order; `None` for a cycle key.
-    order: Option<KeyId>,
-    strategy: StrategyId,
-    key: String,
-    result: Result<WarmOutcome, WarmError>,
-}
+/// A finished warming task: its id, and the call's result.
+pub(super) type WarmJoined =
+    Result<(tokio::task::Id, Result<WarmOutcome, WarmError>), tokio::task::JoinError>;
 
 impl Driver {
     /// Issues warming calls while slots, the gate, upstream's pause and the
@@ -39,10 +39,9 @@ impl Driver {
         }
         let max = self.opts.warming.max_concurrent;
         while self.warms.len() < max
-            && let Some(o) = self.cycle_queue.pop_front()
+            && let Some(o) = self.cycles.queue.pop_front()
         {
-            self.datasets[o.dataset].manual[o.strategy.index()] += 1;
-            self.spawn_warm(o.dataset, None, o.strategy, o.key);
+            self.spawn_warm(o.dataset, o.key, Some(o.cycle), o.strategy);
         }
         let n = self.datasets.len();
         let cal = self.schedule.calendar().clone();
@@ -60,8 +59,7 @@ impl Driver {
                 continue;
             };
             ds.gate.admit(&cal, now_s);
-            let key = ds.engine.keys().name(order.key).to_string();
-            self.spawn_warm(ix, Some(order.key), order.strategy, key);
+            self.spawn_warm(ix, order.key, None, order.strategy);
             idle = 0;
         }
         self.next_dataset = if n == 0 { 0 } else { i % n };
@@ -70,113 +68,78 @@ impl Driver {
     fn spawn_warm(
         &mut self,
         dataset: usize,
-        order: Option<KeyId>,
+        order: KeyId,
+        cycle: Option<u64>,
         strategy: StrategyId,
-        key: String,
     ) {
         let svc = Arc::clone(&self.service);
-        let name = self.datasets[dataset].name.clone();
-        self.warms.spawn(async move {
-            let result = svc.warm(&name, &key, strategy.name()).await;
-            WarmDone {
-                dataset,
-                order,
-                strategy,
-                key,
-                result,
-            }
-        });
+        let ds = &self.datasets[dataset];
+        let (name, key) = (ds.name.clone(), ds.engine.keys().name(order).to_string());
+        let meta = WarmMeta {
+            dataset,
+            order,
+            cycle,
+            strategy,
+            key: key.clone(),
+        };
+        let task = self
+            .warms
+            .spawn(async move { svc.warm(&name, &key, strategy.name()).await });
+        self.warm_meta.insert(task.id(), meta);
     }
 
     /// Applies a finished warming call.
-    pub(super) fn on_warm_joined(&mut self, done: Result<WarmDone, tokio::task::JoinError>) {
-        let done = match done {
-            Ok(d) => d,
+    pub(super) fn on_warm_joined(&mut self, joined: WarmJoined) {
+        // `None` inside: the task itself panicked or was cancelled.
+        let (id, result) = match joined {
+            Ok((id, r)) => (id, Some(r)),
             Err(e) => {
                 tracing::error!(error = %e, "warming task failed");
-                return;
+                (e.id(), None)
             }
+        };
+        let Some(done) = self.warm_meta.remove(&id) else {
+            return;
         };
         let now_s = self.engine_now_s();
         let ds = &mut self.datasets[done.dataset];
         // A fetch this call made reports itself through its FetchEvent;
         // anything else ends the engine's order without storing.
-        let stored_by_this_call = match &done.result {
-            Ok(WarmOutcome::Fetched { .. }) => {
+        let stored_by_this_call = match &result {
+            Some(Ok(WarmOutcome::Fetched { .. })) => {
                 ds.outcomes.fetched += 1;
                 true
             }
-            Ok(WarmOutcome::Joined { .. }) => {
+            Some(Ok(WarmOutcome::Joined { .. })) => {
                 ds.outcomes.joined += 1;
                 false
             }
-            Err(WarmError::Paused { until_s }) => {
+            Some(Err(WarmError::Paused { until_s })) => {
                 ds.outcomes.paused += 1;
                 tracing::debug!(dataset = %ds.name, key = %done.key, until_s, "warming paused by upstream 429");
                 false
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 ds.outcomes.failed += 1;
                 tracing::debug!(dataset = %ds.name, key = %done.key, error = %e, "warming fetch failed");
                 false
             }
-        };
-        if let (false, Some(key)) = (stored_by_this_call, done.order) {
-            ds.warm_ended_without_store(now_s, key, done.strategy);
-        }
-        self.mark_dirty();
-    }
-
-    /// Queues a cycle on every dataset: popular and upcoming keys not
-    /// fresh, at most `pre_market_limit` each, skipping keys queued already.
-    /// `only` keeps one strategy's keys.
-    pub(super) fn queue_cycle(&mut self, now_s: f64, only: Option<StrategyId>) -> CycleReport {
-        let w = &self.opts.warming;
-        let mut report = CycleReport {
-            strategy: only.map(StrategyId::name),
-            ..CycleReport::default()
-        };
-        if !w.enabled {
-            report.skipped = Some("warming disabled".into());
-            return report;
-        }
-        if let Some(s) = only
-            && !matches!(s, StrategyId::Popular | StrategyId::Time)
-        {
-            report.skipped = Some(format!(
-                "cycles warm popular and time keys only, not {}",
-                s.name()
-            ));
-            return report;
-        }
-        let (limit, look_ahead_s) = (w.pre_market_limit, w.pre_market_look_ahead_s);
-        for (ix, ds) in self.datasets.iter().enumerate() {
-            let mut picked = Vec::new();
-            let keys = ds.cycle_keys(now_s, limit, look_ahead_s);
-            for (key, strategy) in keys
-                .into_iter()
-                .filter(|(_, s)| only.is_none_or(|o| o == *s))
-            {
-                let dup = self
-                    .cycle_queue
-                    .iter()
-                    .any(|o| o.dataset == ix && o.key == key);
-                if !dup {
-                    picked.push(CycleKey {
-                        key: key.clone(),
-                        strategy: strategy.name(),
-                    });
-                    self.cycle_queue.push_back(CycleOrder {
-                        dataset: ix,
-                        key,
-                        strategy,
-                    });
-                }
+            None => {
+                ds.outcomes.failed += 1;
+                false
             }
-            report.queued.insert(ds.name.to_string(), picked.len());
-            report.keys.insert(ds.name.to_string(), picked);
+        };
+        if !stored_by_this_call {
+            ds.warm_ended_without_store(now_s, done.order, done.strategy);
+        }
+        if let Some(id) = done.cycle {
+            let outcome = match result {
+                Some(Ok(_)) => CycleOutcome::Warmed,
+                Some(Err(e)) => CycleOutcome::Failed(e.to_string()),
+                None => CycleOutcome::Failed("the warming task panicked or was cancelled".into()),
+            };
+            self.on_cycle_fetch(now_s, id, done.dataset, &done.key, done.strategy, outcome);
         }
         self.mark_dirty();
-        report
     }
 }

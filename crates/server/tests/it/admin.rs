@@ -166,8 +166,21 @@ async fn run_with_one_strategy_answers_what_it_warmed() {
     .await;
     assert!(status.is_success(), "{status} {body}");
     let v: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(v["strategy"], "popular", "{body}");
-    assert!(v["queued"].is_object(), "{body}");
+    assert_eq!(v["strategies"], serde_json::json!(["popular"]), "{body}");
+    assert!(v["warmed"].is_array(), "{body}");
+    for (uri, code) in [
+        ("/warming/run?strategy=predictive", "missing_keys"),
+        ("/warming/run?strategy=sector", "missing_group"),
+        ("/warming/run?strategy=refresh", "unknown_strategy"),
+        ("/warming/run?strategy=time&look_ahead_s=-5", "bad_seconds"),
+        ("/warming/run?strategy=popular&limit=0", "bad_limit"),
+    ] {
+        let (status, body) = call(&app, Method::POST, uri, Some(TOKEN)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+        assert_eq!(error_code(&body), code, "{uri}: {body}");
+    }
+    let (status, body) = call(&app, Method::POST, "/warming/run?dataset=nope", Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let (status, body) = call(
         &app,
         Method::POST,
@@ -302,7 +315,7 @@ async fn every_json_route_matches_its_openapi_schema() {
             "get",
             "200",
         ),
-        (Method::POST, "/warming/run", "/warming/run", "post", "202"),
+        (Method::POST, "/warming/run", "/warming/run", "post", "200"),
         (
             Method::POST,
             "/warming/save",

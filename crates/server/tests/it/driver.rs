@@ -22,7 +22,7 @@ const TUESDAY_10_S: f64 = 1_718_719_200.0;
 /// The admin token of these tests' daemons.
 const ADMIN_TOKEN: &str = "driver-test-token";
 
-fn cfg(sim: SocketAddr, state: &Path, ttl_s: f64, warming: &str) -> TestCfg {
+pub fn cfg(sim: SocketAddr, state: &Path, ttl_s: f64, warming: &str) -> TestCfg {
     let mut c = TestCfg::new(sim);
     c.ttl_s = ttl_s;
     c.state_dir = state.to_path_buf();
@@ -30,7 +30,7 @@ fn cfg(sim: SocketAddr, state: &Path, ttl_s: f64, warming: &str) -> TestCfg {
     c
 }
 
-async fn start(c: &TestCfg, clock: Arc<dyn Clock>) -> Running {
+pub async fn start(c: &TestCfg, clock: Arc<dyn Clock>) -> Running {
     let mut config = c.config(&|_| None);
     config.admin.token = Some(prewarm_server::config::AdminToken::new(ADMIN_TOKEN));
     let mut d = serve::start_with_clock(config, clock)
@@ -41,7 +41,7 @@ async fn start(c: &TestCfg, clock: Arc<dyn Clock>) -> Running {
 }
 
 /// GETs quote/`key`; returns (X-Cache, the sim's sequence number).
-async fn read(c: &reqwest::Client, d: &Running, key: &str) -> (String, u64) {
+pub async fn read(c: &reqwest::Client, d: &Running, key: &str) -> (String, u64) {
     let r = get(c, format!("http://{}/v1/quote/{key}", d.proxy_addr)).await;
     assert_eq!(r.status(), 200);
     let cache = header(&r, "x-cache");
@@ -49,7 +49,7 @@ async fn read(c: &reqwest::Client, d: &Running, key: &str) -> (String, u64) {
     (cache, body["seq"].as_u64().expect("seq"))
 }
 
-async fn admin_json(d: &Running, method: reqwest::Method, path: &str) -> (u16, Value) {
+pub async fn admin_json(d: &Running, method: reqwest::Method, path: &str) -> (u16, Value) {
     let r = http()
         .request(method, format!("http://{}{path}", d.admin_addr))
         .bearer_auth(ADMIN_TOKEN)
@@ -270,12 +270,13 @@ async fn outside_session_pause_issues_no_warming_fetch() {
 async fn cycle_warms_stale_keys_then_reads_hit(store: &str) {
     let sim = support::sim(|_| {}).await;
     let dir = tempfile::tempdir().unwrap();
-    // No engine budget: only the cycle warms.
+    // The engine's own strategies are off: only the cycle warms, on the
+    // engine's budget.
     let mut c = cfg(
         sim.addr(),
         dir.path(),
         1.0,
-        "rate_limit_per_min = 0\nstrategies = \"popular,time\"",
+        "rate_limit_per_min = 100\nstrategies = \"none\"",
     );
     c.store = store.to_string();
     let d = start(&c, Arc::new(SystemClock)).await;
@@ -285,22 +286,28 @@ async fn cycle_warms_stale_keys_then_reads_hit(store: &str) {
     }
     tokio::time::sleep(Duration::from_millis(1100)).await; // all stale
     d.driver().unwrap().sync().await.unwrap();
+    // The default cycle runs only the strategies a dataset enables: none.
     let (status, body) = admin_json(&d, reqwest::Method::POST, "/warming/run").await;
-    assert_eq!(status, 202, "{body}");
-    assert_eq!(body["queued"]["quote"], 3, "{body}");
-    for _ in 0..100 {
-        if sim.stats().quote_requests >= 6 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ordered"], 0, "{body}");
+    // An explicit popular cycle runs; it answers once the fetches are back.
+    let (status, body) =
+        admin_json(&d, reqwest::Method::POST, "/warming/run?strategy=popular").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["strategies"], serde_json::json!(["popular"]), "{body}");
+    assert_eq!(body["warmed"].as_array().unwrap().len(), 3, "{body}");
+    assert_eq!(body["failed"].as_array().unwrap().len(), 0, "{body}");
+    assert!(body["duration_ms"].as_f64().unwrap() >= 0.0);
+    assert_eq!(sim.stats().quote_requests, 6, "the fetches were made");
     let (cache, _) = read(&h, &d, "MSFT").await;
     assert_eq!(cache, "HIT", "the cycle warmed MSFT");
     let view = d.driver().unwrap().sync().await.unwrap();
     let q = &view.datasets["quote"];
     assert_eq!(q.total.cycle_warm_fetches, 3, "{:?}", q.total);
-    assert_eq!(q.total.warm_fetches, 0, "no engine budget");
+    assert_eq!(q.total.warm_fetches, 3, "cycle fetches are warming fetches");
     assert_eq!(q.total.api_calls, 6);
+    assert_eq!(view.cycles.completed, 2, "{:?}", view.cycles);
+    assert_eq!(view.cycles.last.unwrap().warmed, 3);
     let (status, body) = admin_json(&d, reqwest::Method::GET, "/warming/stats").await;
     assert_eq!(status, 200);
     assert_eq!(body["datasets"]["quote"]["total"]["cycle_warm_fetches"], 3);
