@@ -29,6 +29,10 @@ pub struct ServeArgs {
     /// Upstream URL template of the `quote` dataset, with `{key}`.
     #[arg(long, value_name = "URL_TEMPLATE")]
     upstream: Option<String>,
+    /// Universe file of the `quote` dataset (CSV `key,group[,weight]`, as
+    /// `prewarm gen-trace` writes beside its trace): groups for `sector`.
+    #[arg(long, value_name = "FILE")]
+    universe: Option<PathBuf>,
     /// Print a full config file with every default and exit.
     #[arg(long)]
     print_config: bool,
@@ -95,6 +99,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         store: args.store,
         state_dir: args.state_dir,
         upstream: args.upstream,
+        universe: args.universe,
     };
     let cfg = config::load(&overrides, &config::process_env).context("configuration")?;
     runtime()?.block_on(serve::run(cfg, shutdown_signal()))?;

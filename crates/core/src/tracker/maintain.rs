@@ -46,11 +46,18 @@ impl Tracker {
         if n == 0 {
             return;
         }
+        // A key tracked before the first access (given groups by a
+        // universe) is idle since that first access, not since its
+        // `last_s` of the reference time; before any access, none is idle.
+        let started_s = self.started_s;
+        if started_s.is_nan() {
+            return;
+        }
         let chunk = (n / 64).max(4096).min(n);
         let mut id = self.sweep_cursor as usize % n;
         for _ in 0..chunk {
             let r = &self.slab.records[id];
-            if r.is_live() && now_s - r.last_s > self.config.forget_after_s {
+            if r.is_live() && now_s - r.last_s.max(started_s) > self.config.forget_after_s {
                 self.remove_key(id as u32);
                 self.forgotten_keys += 1;
             }

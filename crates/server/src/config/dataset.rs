@@ -1,13 +1,16 @@
 //! Validation of one `[datasets.NAME]` table (stage two).
 
 use std::net::SocketAddr;
+use std::path::Path;
 
+use prewarm_core::universe::parse_universe;
 use regex::Regex;
 
 use super::ConfigError;
 use super::raw::{RawDataset, RawSidecar};
 use super::validated::{
-    BatchConfig, DEFAULT_KEY_PATTERN, DatasetConfig, SidecarConfig, at_least, invalid, positive,
+    BatchConfig, DEFAULT_KEY_PATTERN, DatasetConfig, SidecarConfig, UniverseFile, at_least,
+    invalid, positive,
 };
 use crate::upstream::template::{Placeholder, UrlTemplate};
 
@@ -57,6 +60,10 @@ pub(super) fn validate_dataset(
         None => None,
         Some(s) => Some(validate_sidecar(name, s, ttl_s)?),
     };
+    let universe = match &raw.universe {
+        None => None,
+        Some(path) => Some(read_universe(&field("universe"), path)?),
+    };
     Ok(DatasetConfig {
         name: name.into(),
         url,
@@ -65,6 +72,24 @@ pub(super) fn validate_dataset(
         serve_stale: raw.serve_stale.unwrap_or(true),
         batch,
         sidecar,
+        universe,
+    })
+}
+
+/// Reads and parses a universe file (relative paths from the working
+/// directory); errors name the field, the file and the line.
+fn read_universe(field: &str, path: &Path) -> Result<UniverseFile, ConfigError> {
+    if path.as_os_str().is_empty() {
+        return Err(invalid(field, "must name a file"));
+    }
+    let shown = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| invalid(field, format!("universe {shown}: {e}")))?;
+    let memberships =
+        parse_universe(&text).map_err(|e| invalid(field, format!("universe {shown}, {e}")))?;
+    Ok(UniverseFile {
+        path: path.to_path_buf(),
+        memberships: memberships.into(),
     })
 }
 

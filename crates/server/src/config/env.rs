@@ -20,6 +20,7 @@
 //! | `PREWARM_STORE` | `store.backend` |
 //! | `PREWARM_STALE_GRACE_S` | `store.stale_grace_s` |
 //! | `PREWARM_UPSTREAM` | `datasets.quote.url` |
+//! | `PREWARM_UNIVERSE` | `datasets.quote.universe` |
 //! | `PREWARM_UPSTREAM_TIMEOUT_S` | `upstream.timeout_s` |
 //! | `PREWARM_MAX_CONCURRENT` | `upstream.max_concurrent` |
 //! | `PREWARM_MAX_RETRIES` | `upstream.max_retries` |
@@ -108,6 +109,11 @@ pub const ENV_VARS: &[EnvVar] = &[
         "upstream URL template of quote",
     ),
     var(
+        "PREWARM_UNIVERSE",
+        "datasets.quote.universe",
+        "universe file of quote (CSV key,group[,weight])",
+    ),
+    var(
         "PREWARM_UPSTREAM_TIMEOUT_S",
         "upstream.timeout_s",
         "one attempt, seconds",
@@ -162,6 +168,7 @@ fn set_field(raw: &mut RawConfig, v: &EnvVar, value: &str) -> Result<(), ConfigE
         "store.backend" => raw.store.backend = s(),
         "store.stale_grace_s" => raw.store.stale_grace_s = Some(parse(v, value)?),
         "datasets.quote.url" => raw.dataset_mut("quote").url = s(),
+        "datasets.quote.universe" => raw.dataset_mut("quote").universe = Some(value.into()),
         "upstream.timeout_s" => raw.upstream.timeout_s = Some(parse(v, value)?),
         "upstream.max_concurrent" => raw.upstream.max_concurrent = Some(parse(v, value)?),
         "upstream.max_retries" => raw.upstream.max_retries = Some(parse(v, value)?),
@@ -210,6 +217,7 @@ mod tests {
             "store.backend" => "memory",
             "datasets.quote.url" => "http://x/{key}",
             "server.state_dir" => "/tmp/x",
+            "datasets.quote.universe" => "/tmp/u.csv",
             _ => "7",
         }
     }
@@ -235,6 +243,10 @@ mod tests {
         assert_eq!(raw.store.backend.as_deref(), Some("memory"));
         assert_eq!(raw.store.stale_grace_s, Some(7.0));
         assert_eq!(raw.datasets["quote"].url.as_deref(), Some("http://x/{key}"));
+        assert_eq!(
+            raw.datasets["quote"].universe.as_deref(),
+            Some(std::path::Path::new("/tmp/u.csv"))
+        );
         assert_eq!(raw.upstream.timeout_s, Some(7.0));
         assert_eq!(raw.upstream.max_concurrent, Some(7));
         assert_eq!(raw.upstream.max_retries, Some(7));

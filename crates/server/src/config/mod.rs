@@ -22,7 +22,7 @@ pub use env::{ENV_VARS, EnvVar};
 pub use raw::RawConfig;
 pub use validated::{
     AdminConfig, AdminToken, BatchConfig, DatasetConfig, ServeConfig, ServerConfig, SidecarConfig,
-    StoreBackend, StoreConfig, UpstreamConfig, WarmingConfig,
+    StoreBackend, StoreConfig, UniverseFile, UpstreamConfig, WarmingConfig,
 };
 pub use warming::OutsideSessions;
 
@@ -84,6 +84,8 @@ pub struct CliOverrides {
     pub state_dir: Option<PathBuf>,
     /// `--upstream URL_TEMPLATE` (the `quote` dataset's URL).
     pub upstream: Option<String>,
+    /// `--universe FILE` (the `quote` dataset's universe file).
+    pub universe: Option<PathBuf>,
 }
 
 impl CliOverrides {
@@ -102,6 +104,9 @@ impl CliOverrides {
         }
         if let Some(v) = &self.upstream {
             raw.dataset_mut(validated::DEFAULT_DATASET).url = Some(v.clone());
+        }
+        if let Some(v) = &self.universe {
+            raw.dataset_mut(validated::DEFAULT_DATASET).universe = Some(v.clone());
         }
     }
 }

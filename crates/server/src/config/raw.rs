@@ -157,6 +157,9 @@ pub struct RawDataset {
     /// Field naming the key when the items are an array of objects; when
     /// absent the items must be an object keyed by key.
     pub batch_key_field: Option<String>,
+    /// Universe file (CSV `key,group[,weight]`) giving keys their groups
+    /// (sectors, indices) for the `sector` strategy; read at start.
+    pub universe: Option<PathBuf>,
     /// Optional write-through into the application's own Redis.
     pub sidecar: Option<RawSidecar>,
 }
@@ -212,6 +215,7 @@ mod tests {
             [datasets.quote]
             url = "http://x/{key}"
             ttl_s = 5
+            universe = "u.csv"
             [datasets.quote.sidecar]
             redis = "redis://127.0.0.1:6379"
             key_template = "quote:{key}"
@@ -220,5 +224,9 @@ mod tests {
         assert_eq!(raw.server.listen.as_deref(), Some("127.0.0.1:9000"));
         assert_eq!(raw.datasets["quote"].ttl_s, Some(5.0));
         assert!(raw.datasets["quote"].sidecar.is_some());
+        assert_eq!(
+            raw.datasets["quote"].universe.as_deref(),
+            Some(std::path::Path::new("u.csv"))
+        );
     }
 }

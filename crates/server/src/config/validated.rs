@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use prewarm_core::universe::Membership;
 use regex::Regex;
 
 use super::ConfigError;
@@ -176,6 +177,27 @@ pub struct DatasetConfig {
     pub batch: Option<BatchConfig>,
     /// Write-through into the application's Redis, if any.
     pub sidecar: Option<SidecarConfig>,
+    /// Groups of keys read from the `universe` file, if any.
+    pub universe: Option<UniverseFile>,
+}
+
+/// A dataset's universe file, read and parsed when the config is
+/// validated. `Debug` shows the path and the size, not every line.
+#[derive(Clone)]
+pub struct UniverseFile {
+    /// The file as configured.
+    pub path: PathBuf,
+    /// Its memberships, in file order.
+    pub memberships: Arc<[Membership]>,
+}
+
+impl std::fmt::Debug for UniverseFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UniverseFile")
+            .field("path", &self.path)
+            .field("memberships", &self.memberships.len())
+            .finish()
+    }
 }
 
 /// A dataset's batch endpoint.

@@ -10,6 +10,7 @@ use prewarm_core::stats::Counters;
 use prewarm_core::strategies::WarmingConfig as CoreWarming;
 use prewarm_core::strategy::{StrategyId, StrategySet};
 use prewarm_core::tracker::{AccessContext, TrackerConfig};
+use prewarm_core::universe::{Membership, apply_universe};
 
 use super::gate::SessionGate;
 use super::view::{DatasetView, Figures, ManualCounts, SnapshotInfo, WarmOutcomes, counters_since};
@@ -68,6 +69,8 @@ pub struct DatasetState {
     pub snapshot: SnapshotInfo,
     /// Where snapshots go.
     pub path: PathBuf,
+    /// Groups of keys from the dataset's universe file (empty: none).
+    pub universe: Arc<[Membership]>,
 }
 
 impl DatasetState {
@@ -86,7 +89,7 @@ impl DatasetState {
             burst,
         );
         let path = snapshot_path(state_dir, &ds.name);
-        Ok(Self {
+        let mut state = Self {
             name: ds.name.clone(),
             engine: Engine::new(cfg)?,
             gate,
@@ -99,7 +102,23 @@ impl DatasetState {
                 ..SnapshotInfo::default()
             },
             path,
-        })
+            universe: ds
+                .universe
+                .as_ref()
+                .map_or_else(|| Arc::from([]), |u| u.memberships.clone()),
+        };
+        state.apply_universe();
+        Ok(state)
+    }
+
+    /// Gives the engine the universe file's groups (again after a restore,
+    /// which replaces the tracker: the file wins over learned membership).
+    pub fn apply_universe(&mut self) {
+        if self.universe.is_empty() {
+            return;
+        }
+        let keys = apply_universe(&mut self.engine, &self.universe);
+        tracing::info!(dataset = %self.name, keys, memberships = self.universe.len(), "universe groups set");
     }
 
     /// Applies a client access at `at_s` (already clamped).

@@ -24,7 +24,8 @@ pub enum RestoreOutcome {
     Failed,
 }
 
-/// Restores `ds` from its snapshot file, logging what happened.
+/// Restores `ds` from its snapshot file, logging what happened; the
+/// universe file's groups are set again over the restored tracker.
 pub fn restore(ds: &mut DatasetState) -> RestoreOutcome {
     let path = ds.path.clone();
     let engine = &mut ds.engine;
@@ -32,6 +33,7 @@ pub fn restore(ds: &mut DatasetState) -> RestoreOutcome {
         Ok(Some(())) => {
             let keys = ds.engine.tracker().len();
             tracing::info!(dataset = %ds.name, file = %path.display(), tracked_keys = keys, "restored learned state");
+            ds.apply_universe();
             RestoreOutcome::Restored
         }
         Ok(None) => {

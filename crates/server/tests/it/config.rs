@@ -229,3 +229,62 @@ fn deploy_example_parses_and_sets_every_field_of_the_builtin_example() {
         }
     }
 }
+
+#[test]
+fn universe_file_is_read_at_validation_and_bad_lines_name_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.csv");
+    std::fs::write(&good, "key,sector\nAAPL,Tech\nMSFT,Tech\nAAPL,SP500\n").unwrap();
+    let toml = |p: &std::path::Path| {
+        format!(
+            "[datasets.quote]\nuniverse = {:?}\n",
+            p.display().to_string()
+        )
+    };
+    let cfg = validate(&toml(&good)).unwrap();
+    let u = cfg.datasets["quote"]
+        .universe
+        .as_ref()
+        .expect("universe read");
+    assert_eq!(u.path, good);
+    assert_eq!(u.memberships.len(), 3);
+    assert_eq!(u.memberships[2].group, "SP500");
+
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "key,sector\nAAPL,Tech\nXOM,Energy,lots\n").unwrap();
+    assert_eq!(
+        err(&toml(&bad)),
+        format!(
+            "datasets.quote.universe: universe {}, line 3, field weight: `lots` is not a non-negative number",
+            bad.display()
+        )
+    );
+    let missing = dir.path().join("missing.csv");
+    let e = err(&toml(&missing));
+    assert!(
+        e.starts_with(&format!(
+            "datasets.quote.universe: universe {}:",
+            missing.display()
+        )),
+        "{e}"
+    );
+    assert_eq!(
+        err("[datasets.quote]\nuniverse = \"\"\n"),
+        "datasets.quote.universe: must name a file"
+    );
+
+    // The flag and the variable set the `quote` dataset's file.
+    let flags = CliOverrides {
+        universe: Some(good.clone()),
+        ..CliOverrides::default()
+    };
+    let cfg = config::load(&flags, &|_| None).unwrap();
+    assert_eq!(cfg.datasets["quote"].universe.as_ref().unwrap().path, good);
+    let shown = bad.display().to_string();
+    let e = config::load(&CliOverrides::default(), &|n| {
+        (n == "PREWARM_UNIVERSE").then(|| shown.clone())
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("line 3, field weight"), "{e}");
+}

@@ -14,4 +14,5 @@ mod redaction;
 mod redis_backed;
 mod store_conformance;
 mod support;
+mod universe;
 mod warm;

@@ -136,6 +136,25 @@ fn forget_after_drops_idle_keys_in_maintain() {
 }
 
 #[test]
+fn keys_given_groups_before_any_access_are_not_forgotten_at_the_first_upkeep() {
+    let mut t = tracker(100);
+    t.set_groups("XOM", &["energy"]);
+    t.maintain(1_000.0); // no access yet: nothing is idle
+    let t0 = 1_700_000_000.0;
+    hit(&mut t, "AAPL", t0);
+    t.maintain(t0 + 60.0);
+    assert!(
+        t.lookup("XOM").is_some(),
+        "set at the reference time, not idle"
+    );
+    assert_eq!(t.groups_of("XOM"), ["energy"]);
+    // Idle for forget_after_s after the first access, it goes.
+    hit(&mut t, "AAPL", t0 + 31.0 * 86_400.0);
+    t.maintain(t0 + 31.0 * 86_400.0);
+    assert!(t.lookup("XOM").is_none());
+}
+
+#[test]
 fn stale_handle_answers_none_after_eviction() {
     let mut t = tracker(1);
     let a = t.track_access("A", 1.0, &Default::default());
