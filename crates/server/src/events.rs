@@ -5,6 +5,14 @@
 //!   full or closed channel a dropped-event counter (and a metric) goes up.
 //! - Only client accesses become [`AccessEvent`]s; warming fetches appear
 //!   only as [`FetchEvent`]s with [`FetchOrigin::Warm`].
+//! - A store that drops an entry to respect its size cap reports an
+//!   [`EvictionEvent`] (never for a replacement, an expiry or a removal the
+//!   daemon asked for), so the engine stops counting the key as cached and
+//!   may warm it again. Its channel has the fetch channel's capacity. A
+//!   successful fetch's event carries the entry's `fetched_at_s` as its
+//!   time, so an eviction made while that entry was being stored sorts after
+//!   it, and an eviction naming that fetch time that overtakes its fetch
+//!   event is applied again when the fetch arrives.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,6 +58,19 @@ pub struct FetchEvent {
     pub ok: bool,
 }
 
+/// A store dropped an entry to respect its size cap.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvictionEvent {
+    /// Dataset name.
+    pub dataset: Arc<str>,
+    /// The key whose entry was dropped.
+    pub key: Arc<str>,
+    /// When it was dropped, Unix seconds.
+    pub at_s: f64,
+    /// The dropped entry's `fetched_at_s` (names the fetch that stored it).
+    pub fetched_at_s: f64,
+}
+
 /// Counts of events that could not be queued.
 #[derive(Debug, Default)]
 pub struct EventCounters {
@@ -57,6 +78,8 @@ pub struct EventCounters {
     pub dropped_accesses: AtomicU64,
     /// Fetch events dropped because the channel was full or closed.
     pub dropped_fetches: AtomicU64,
+    /// Eviction events dropped because the channel was full or closed.
+    pub dropped_evictions: AtomicU64,
 }
 
 /// The sending side, held by the proxy and the read-through layer.
@@ -64,6 +87,7 @@ pub struct EventCounters {
 pub struct EventSink {
     access_tx: mpsc::Sender<AccessEvent>,
     fetch_tx: mpsc::Sender<FetchEvent>,
+    eviction_tx: mpsc::Sender<EvictionEvent>,
     counters: Arc<EventCounters>,
 }
 
@@ -74,50 +98,80 @@ pub struct EventReceivers {
     pub accesses: mpsc::Receiver<AccessEvent>,
     /// Fetch completions.
     pub fetches: mpsc::Receiver<FetchEvent>,
+    /// Store evictions.
+    pub evictions: mpsc::Receiver<EvictionEvent>,
 }
 
-/// Creates both bounded channels with the given capacities.
+/// Creates the bounded channels with the given capacities (evictions get
+/// the fetch channel's).
 pub fn event_channels(
     access_capacity: usize,
     fetch_capacity: usize,
 ) -> (EventSink, EventReceivers) {
     let (access_tx, accesses) = mpsc::channel(access_capacity.max(1));
     let (fetch_tx, fetches) = mpsc::channel(fetch_capacity.max(1));
+    let (eviction_tx, evictions) = mpsc::channel(fetch_capacity.max(1));
     let sink = EventSink {
         access_tx,
         fetch_tx,
+        eviction_tx,
         counters: Arc::new(EventCounters::default()),
     };
-    (sink, EventReceivers { accesses, fetches })
+    let receivers = EventReceivers {
+        accesses,
+        fetches,
+        evictions,
+    };
+    (sink, receivers)
+}
+
+/// `try_send` on `tx`; on a full or closed channel counts the drop in
+/// `dropped` and in the metric `metric`. Returns whether it was queued.
+fn send_or_count<T>(
+    tx: &mpsc::Sender<T>,
+    event: T,
+    dropped: &AtomicU64,
+    metric: &'static str,
+) -> bool {
+    match tx.try_send(event) {
+        Ok(()) => true,
+        Err(_) => {
+            dropped.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!(metric).increment(1);
+            false
+        }
+    }
 }
 
 impl EventSink {
     /// Queues an access without blocking; returns false if it was dropped.
     pub fn record_access(&self, event: AccessEvent) -> bool {
-        match self.access_tx.try_send(event) {
-            Ok(()) => true,
-            Err(_) => {
-                self.counters
-                    .dropped_accesses
-                    .fetch_add(1, Ordering::Relaxed);
-                metrics::counter!("prewarm_access_events_dropped_total").increment(1);
-                false
-            }
-        }
+        send_or_count(
+            &self.access_tx,
+            event,
+            &self.counters.dropped_accesses,
+            "prewarm_access_events_dropped_total",
+        )
     }
 
     /// Queues a fetch completion without blocking; returns false if dropped.
     pub fn record_fetch(&self, event: FetchEvent) -> bool {
-        match self.fetch_tx.try_send(event) {
-            Ok(()) => true,
-            Err(_) => {
-                self.counters
-                    .dropped_fetches
-                    .fetch_add(1, Ordering::Relaxed);
-                metrics::counter!("prewarm_fetch_events_dropped_total").increment(1);
-                false
-            }
-        }
+        send_or_count(
+            &self.fetch_tx,
+            event,
+            &self.counters.dropped_fetches,
+            "prewarm_fetch_events_dropped_total",
+        )
+    }
+
+    /// Queues a store eviction without blocking; returns false if dropped.
+    pub fn record_eviction(&self, event: EvictionEvent) -> bool {
+        send_or_count(
+            &self.eviction_tx,
+            event,
+            &self.counters.dropped_evictions,
+            "prewarm_eviction_events_dropped_total",
+        )
     }
 
     /// Drop counters shared by every clone of this sink.
@@ -163,5 +217,21 @@ mod tests {
         };
         assert!(!sink.record_fetch(ev));
         assert_eq!(sink.counters().dropped_fetches.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn full_eviction_channel_counts_drops_instead_of_blocking() {
+        let (sink, mut rx) = event_channels(4, 1);
+        let ev = |key: &str| EvictionEvent {
+            dataset: "quote".into(),
+            key: key.into(),
+            at_s: 2.0,
+            fetched_at_s: 1.0,
+        };
+        assert!(sink.record_eviction(ev("A")));
+        assert!(!sink.record_eviction(ev("B")));
+        assert_eq!(sink.counters().dropped_evictions.load(Ordering::Relaxed), 1);
+        assert_eq!(rx.evictions.try_recv().unwrap().key.as_ref(), "A");
+        assert_eq!(sink.counters().dropped_accesses.load(Ordering::Relaxed), 0);
     }
 }

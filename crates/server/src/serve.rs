@@ -23,7 +23,7 @@ use crate::admin::{self, WarmingSlot};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ServeConfig, StoreBackend, StoreConfig};
 use crate::driver::{self, DriverClient, DriverError, DriverHandle, DriverOptions, DriverReport};
-use crate::events::{EventReceivers, event_channels};
+use crate::events::{EventReceivers, EventSink, event_channels};
 use crate::proxy;
 use crate::service::{CacheService, ServiceParts};
 use crate::store::{MemoryStore, RedisStore, SidecarWriter, Store, StoreError};
@@ -88,16 +88,19 @@ pub struct Running {
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
 }
 
-/// Builds the configured store backend.
+/// Builds the configured store backend; the memory store reports its
+/// evictions to `events` (Redis cannot, see [`crate::store::redis`]).
 pub async fn build_store(
     cfg: &StoreConfig,
     clock: Arc<dyn Clock>,
+    events: &EventSink,
 ) -> Result<Arc<dyn Store>, StoreError> {
     Ok(match &cfg.backend {
-        StoreBackend::Memory => Arc::new(MemoryStore::new(
+        StoreBackend::Memory => Arc::new(MemoryStore::with_evictions(
             cfg.memory_limit_mb,
             cfg.stale_grace_s,
             clock,
+            events.clone(),
         )),
         StoreBackend::Redis { url } => {
             Arc::new(RedisStore::connect(url, cfg.stale_grace_s, clock).await?)
@@ -206,7 +209,11 @@ async fn build(config: &mut ServeConfig, clock: Arc<dyn Clock>) -> Result<Built,
     } else {
         None
     };
-    let store = build_store(&config.store, clock.clone()).await?;
+    let (sink, events) = event_channels(
+        config.server.access_queue_capacity,
+        config.server.fetch_queue_capacity,
+    );
+    let store = build_store(&config.store, clock.clone(), &sink).await?;
     let mut sidecars = HashMap::new();
     for (name, ds) in &config.datasets {
         if let Some(sc) = &ds.sidecar {
@@ -222,10 +229,6 @@ async fn build(config: &mut ServeConfig, clock: Arc<dyn Clock>) -> Result<Built,
         clock.clone(),
         redactor,
     )?);
-    let (sink, events) = event_channels(
-        config.server.access_queue_capacity,
-        config.server.fetch_queue_capacity,
-    );
     let service = CacheService::new(ServiceParts {
         datasets: config.datasets.values().cloned().collect(),
         store,

@@ -1,6 +1,7 @@
 //! One dataset's engine inside the driver: config mapping, events in,
 //! cycle keys and the view out.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -13,9 +14,11 @@ use prewarm_core::tracker::{AccessContext, TrackerConfig};
 use prewarm_core::universe::{Membership, apply_universe};
 
 use super::gate::SessionGate;
-use super::view::{DatasetView, Figures, ManualCounts, SnapshotInfo, WarmOutcomes, counters_since};
+use super::view::{
+    DatasetView, Evictions, Figures, ManualCounts, SnapshotInfo, WarmOutcomes, counters_since,
+};
 use crate::config::{DatasetConfig, WarmingConfig};
-use crate::events::{AccessEvent, FetchEvent, FetchOrigin};
+use crate::events::{AccessEvent, EvictionEvent, FetchEvent, FetchOrigin};
 
 /// Maps a dataset and `[warming]` into the engine's configuration.
 pub fn engine_config(ttl_s: f64, w: &WarmingConfig) -> EngineConfig {
@@ -71,7 +74,18 @@ pub struct DatasetState {
     pub path: PathBuf,
     /// Groups of keys from the dataset's universe file (empty: none).
     pub universe: Arc<[Membership]>,
+    /// Store evictions applied since start.
+    pub evictions: Evictions,
+    /// Recent evictions: key → the evicted entry's `fetched_at_s`, so a
+    /// fetch event that arrives after the eviction of what it stored is
+    /// undone (bounded: cleared past [`RECENT_EVICTIONS`] keys).
+    recent_evictions: HashMap<Arc<str>, f64>,
 }
+
+/// Most keys remembered in [`DatasetState`]'s recent evictions. An
+/// eviction overtakes its fetch event only by the moments between a store
+/// put and the event's send, so a small memory is enough.
+const RECENT_EVICTIONS: usize = 4096;
 
 impl DatasetState {
     /// The engine of `ds` under `w`, snapshot file in `state_dir`.
@@ -106,6 +120,8 @@ impl DatasetState {
                 .universe
                 .as_ref()
                 .map_or_else(|| Arc::from([]), |u| u.memberships.clone()),
+            evictions: Evictions::default(),
+            recent_evictions: HashMap::new(),
         };
         state.apply_universe();
         Ok(state)
@@ -143,7 +159,29 @@ impl DatasetState {
         };
         let key = self.engine.intern(&ev.key);
         self.engine.on_fetched(at_s, key, origin, ev.ok);
+        // The store already dropped what this fetch stored.
+        if ev.ok && self.recent_evictions.get(&ev.key) == Some(&ev.at_s) {
+            self.recent_evictions.remove(&ev.key);
+            self.engine.on_evicted(key);
+        }
         true
+    }
+
+    /// Applies a store eviction: the engine stops counting the key as
+    /// cached (and may warm it again).
+    pub fn on_evicted(&mut self, ev: &EvictionEvent) {
+        self.evictions.events += 1;
+        if let Some(id) = self.engine.keys().get(&ev.key) {
+            if self.engine.cache().entry(id).is_some() {
+                self.evictions.cached += 1;
+            }
+            self.engine.on_evicted(id);
+        }
+        if self.recent_evictions.len() >= RECENT_EVICTIONS {
+            self.recent_evictions.clear();
+        }
+        self.recent_evictions
+            .insert(ev.key.clone(), ev.fetched_at_s);
     }
 
     /// Ends a warming order that stored nothing through its own call
@@ -209,6 +247,74 @@ impl DatasetState {
             warm_outcomes: self.outcomes,
             tracker: self.engine.tracker().stats(now_s),
             snapshot: self.snapshot.clone(),
+            cached_entries: self.engine.cache().len(),
+            evictions: self.evictions,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RawConfig;
+
+    fn state() -> DatasetState {
+        let cfg = RawConfig::from_toml("[datasets.quote]\nurl = \"http://x/{key}\"\n", "t.toml")
+            .unwrap()
+            .validate(&|_| None)
+            .unwrap();
+        DatasetState::new(&cfg.datasets["quote"], &cfg.warming, Path::new("/none")).unwrap()
+    }
+
+    fn fetch(key: &str, fetched_at_s: f64) -> FetchEvent {
+        FetchEvent {
+            dataset: "quote".into(),
+            key: key.into(),
+            at_s: fetched_at_s,
+            origin: FetchOrigin::Demand,
+            ok: true,
+        }
+    }
+
+    fn eviction(key: &str, at_s: f64, fetched_at_s: f64) -> EvictionEvent {
+        EvictionEvent {
+            dataset: "quote".into(),
+            key: key.into(),
+            at_s,
+            fetched_at_s,
+        }
+    }
+
+    fn cached(ds: &DatasetState, key: &str) -> bool {
+        let e = &ds.engine;
+        e.keys()
+            .get(key)
+            .and_then(|id| e.cache().entry(id))
+            .is_some()
+    }
+
+    #[test]
+    fn evictions_uncache_keys_even_ahead_of_their_fetch_event() {
+        let mut ds = state();
+        let t = 1_718_719_200.0;
+        ds.on_fetch(t, &fetch("A", t));
+        assert!(cached(&ds, "A"));
+        ds.on_evicted(&eviction("A", t + 1.0, t));
+        assert!(!cached(&ds, "A"));
+        // B's entry is dropped while being stored: the eviction arrives
+        // before the fetch event that stored it.
+        ds.on_evicted(&eviction("B", t + 2.0, t + 1.5));
+        ds.on_fetch(t + 2.0, &fetch("B", t + 1.5));
+        assert!(!cached(&ds, "B"));
+        // A later entry of B is another fetch: cached.
+        ds.on_fetch(t + 3.0, &fetch("B", t + 3.0));
+        assert!(cached(&ds, "B"));
+        // An eviction of an older entry of a key the engine never saw.
+        ds.on_evicted(&eviction("C", t + 4.0, t));
+        assert_eq!(ds.engine.cache().len(), 1);
+        assert_eq!((ds.evictions.events, ds.evictions.cached), (3, 1));
+        let cal = prewarm_core::calendar::ExchangeCalendar::nyse();
+        let gate = ds.gate.state(&cal, t + 5.0);
+        assert_eq!(ds.view(t + 5.0, gate).cached_entries, 1);
     }
 }

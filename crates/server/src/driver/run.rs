@@ -17,8 +17,16 @@ use super::view::{DriverSnapshot, EventFigures};
 use super::warm::WarmMeta;
 use super::{Command, DriverOptions, DriverReport};
 use crate::clock::Clock;
-use crate::events::{AccessEvent, EventReceivers, FetchEvent};
+use crate::events::{AccessEvent, EventReceivers, EvictionEvent, FetchEvent};
 use crate::service::CacheService;
+
+/// The kinds of events, in the order they are applied at equal times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum EventKind {
+    Access,
+    Fetch,
+    Eviction,
+}
 
 /// Most events taken from one channel per wake-up.
 const BATCH: usize = 4096;
@@ -48,6 +56,8 @@ pub(super) struct Driver {
     pub(super) datasets: Vec<DatasetState>,
     index: HashMap<Arc<str>, usize>,
     events: EventReceivers,
+    /// Store evictions received, waiting for [`Driver::apply_events`].
+    evictions: Vec<EvictionEvent>,
     cmds: mpsc::Receiver<Command>,
     stop: oneshot::Receiver<()>,
     view: watch::Sender<Arc<DriverSnapshot>>,
@@ -91,6 +101,7 @@ impl Driver {
             datasets: p.datasets,
             index,
             events: p.events,
+            evictions: Vec::new(),
             cmds: p.cmds,
             stop: p.stop,
             view: p.view,
@@ -130,6 +141,7 @@ impl Driver {
         let mut accesses: Vec<AccessEvent> = Vec::with_capacity(BATCH);
         let mut fetches: Vec<FetchEvent> = Vec::with_capacity(BATCH);
         let (mut accesses_open, mut fetches_open, mut cmds_open) = (true, true, true);
+        let mut evictions_open = true;
         loop {
             let now_s = self.now_s();
             self.tick(now_s);
@@ -145,6 +157,10 @@ impl Driver {
                 }
                 n = self.events.fetches.recv_many(&mut fetches, BATCH), if fetches_open => {
                     fetches_open = n > 0;
+                    self.apply_events(&mut accesses, &mut fetches);
+                }
+                n = self.events.evictions.recv_many(&mut self.evictions, BATCH), if evictions_open => {
+                    evictions_open = n > 0;
                     self.apply_events(&mut accesses, &mut fetches);
                 }
                 Some(done) = self.warms.join_next_with_id(), if !self.warms.is_empty() => {
@@ -206,8 +222,10 @@ impl Driver {
         d
     }
 
-    /// Takes whatever else is queued, then applies both batches in time
-    /// order (an access is applied before the fetch its miss caused).
+    /// Takes whatever else is queued, then applies accesses, fetches and
+    /// store evictions in time order (at equal times in that order: an
+    /// access before the fetch its miss caused, a fetch before the eviction
+    /// of what it stored).
     pub(super) fn apply_events(
         &mut self,
         accesses: &mut Vec<AccessEvent>,
@@ -223,47 +241,75 @@ impl Driver {
         {
             fetches.push(ev);
         }
-        if accesses.is_empty() && fetches.is_empty() {
+        let mut evictions = std::mem::take(&mut self.evictions);
+        while evictions.len() < 4 * BATCH
+            && let Ok(ev) = self.events.evictions.try_recv()
+        {
+            evictions.push(ev);
+        }
+        if accesses.is_empty() && fetches.is_empty() && evictions.is_empty() {
+            self.evictions = evictions;
             return;
         }
         let clock_s = self.now_s();
-        accesses.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
-        fetches.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
-        let (mut ai, mut fi) = (0, 0);
+        let mut order: Vec<(f64, EventKind, usize)> =
+            Vec::with_capacity(accesses.len() + fetches.len() + evictions.len());
+        order.extend(
+            accesses
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.at_s, EventKind::Access, i)),
+        );
+        order.extend(
+            fetches
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.at_s, EventKind::Fetch, i)),
+        );
+        order.extend(
+            evictions
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.at_s, EventKind::Eviction, i)),
+        );
+        order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         let mut latest = self.engine_s;
-        while ai < accesses.len() || fi < fetches.len() {
-            let take_access = fi >= fetches.len()
-                || (ai < accesses.len() && accesses[ai].at_s <= fetches[fi].at_s);
-            let at_s = if take_access {
-                accesses[ai].at_s
-            } else {
-                fetches[fi].at_s
-            };
+        for (at_s, kind, i) in order {
             // Clamp: never before what the engines saw, never past the clock.
             let t = at_s.min(clock_s).max(latest);
             latest = t;
-            if take_access {
-                let ev = &accesses[ai];
-                if let Some(&i) = self.index.get(&ev.dataset) {
-                    self.datasets[i].on_access(t, ev);
-                    self.figures.accesses += 1;
-                }
-                ai += 1;
-            } else {
-                let ev = &fetches[fi];
-                if let Some(&i) = self.index.get(&ev.dataset) {
-                    if self.datasets[i].on_fetch(t, ev) {
-                        self.figures.fetches += 1;
-                    } else {
-                        self.figures.unknown_origin += 1;
+            match kind {
+                EventKind::Access => {
+                    let ev = &accesses[i];
+                    if let Some(&d) = self.index.get(&ev.dataset) {
+                        self.datasets[d].on_access(t, ev);
+                        self.figures.accesses += 1;
                     }
                 }
-                fi += 1;
+                EventKind::Fetch => {
+                    let ev = &fetches[i];
+                    if let Some(&d) = self.index.get(&ev.dataset) {
+                        if self.datasets[d].on_fetch(t, ev) {
+                            self.figures.fetches += 1;
+                        } else {
+                            self.figures.unknown_origin += 1;
+                        }
+                    }
+                }
+                EventKind::Eviction => {
+                    let ev = &evictions[i];
+                    if let Some(&d) = self.index.get(&ev.dataset) {
+                        self.datasets[d].on_evicted(ev);
+                        self.figures.evictions += 1;
+                    }
+                }
             }
         }
         self.engine_s = latest;
         accesses.clear();
         fetches.clear();
+        evictions.clear();
+        self.evictions = evictions;
         self.dirty = true;
     }
 
@@ -384,6 +430,7 @@ impl Driver {
         let mut figures = self.figures;
         figures.dropped_accesses = counters.dropped_accesses.load(Ordering::Relaxed);
         figures.dropped_fetches = counters.dropped_fetches.load(Ordering::Relaxed);
+        figures.dropped_evictions = counters.dropped_evictions.load(Ordering::Relaxed);
         let paused_until_s = self.service.upstream().paused_until_s();
         let datasets = self
             .datasets

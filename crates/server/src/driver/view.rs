@@ -80,6 +80,10 @@ pub struct EventFigures {
     pub dropped_fetches: u64,
     /// Fetch events whose strategy name the engine does not know.
     pub unknown_origin: u64,
+    /// Store eviction events applied (the memory store's size cap).
+    pub evictions: u64,
+    /// Eviction events dropped by the store (channel full).
+    pub dropped_evictions: u64,
 }
 
 /// One dataset's engine, as shown.
@@ -105,6 +109,21 @@ pub struct DatasetView {
     pub tracker: TrackerStats,
     /// The snapshot file and its last save and restore.
     pub snapshot: SnapshotInfo,
+    /// Entries the engine counts as cached (fresh or stale).
+    pub cached_entries: usize,
+    /// Store evictions applied, and of those, the ones of an entry the
+    /// engine counted as cached (the rest were of entries it had already
+    /// dropped, or overtook their fetch event).
+    pub evictions: Evictions,
+}
+
+/// Store evictions of one dataset since start.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Evictions {
+    /// Eviction events applied.
+    pub events: u64,
+    /// Of those, entries the engine counted as cached until then.
+    pub cached: u64,
 }
 
 /// Outcomes of warming calls (engine orders and cycles).

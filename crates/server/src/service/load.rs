@@ -143,10 +143,16 @@ impl CacheService {
         };
         metrics::counter!("prewarm_fetches_total", "origin" => label, "ok" => if result.is_ok() { "true" } else { "false" })
             .increment(1);
+        // A stored entry's fetch time, not the time after the put: a store
+        // eviction during the put then sorts after this event.
+        let at_s = match &result {
+            Ok(entry) => entry.fetched_at_s,
+            Err(_) => self.clock.now_s(),
+        };
         self.events.record_fetch(FetchEvent {
             dataset: ds.name.clone(),
             key: key.into(),
-            at_s: self.clock.now_s(),
+            at_s,
             origin,
             ok: result.is_ok(),
         });

@@ -3,6 +3,13 @@
 //! Invariants: the weighed size (body + content type + key + overhead)
 //! stays within `memory_limit_mb` once moka has run its pending tasks;
 //! each entry expires at `fetched_at_s + ttl_s + stale_grace_s`.
+//!
+//! Built [`MemoryStore::with_evictions`], every entry moka drops to respect
+//! the cap (`RemovalCause::Size`, including a new entry its admission
+//! policy refuses) is reported as an [`EvictionEvent`] through the
+//! non-blocking event sink, so the engine stops counting the key as cached.
+//! Replacements, expiries and removals the daemon asked for are not
+//! reported: the engine knows of those already (a fetch, its TTL, a call).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,9 +17,11 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use moka::Expiry;
 use moka::future::Cache;
+use moka::notification::RemovalCause;
 
 use super::{Entry, Store, StoreFuture, retention_left_s};
 use crate::clock::Clock;
+use crate::events::{EventSink, EvictionEvent};
 
 #[derive(Debug)]
 struct Stored {
@@ -60,12 +69,57 @@ fn cache_key(dataset: &str, key: &str) -> String {
     format!("{dataset}\u{0}{key}")
 }
 
+/// Whether a removal is reported to the engine: only drops to respect the
+/// size cap (see the module docs).
+fn is_reported(cause: RemovalCause) -> bool {
+    matches!(cause, RemovalCause::Size)
+}
+
+/// The eviction event of `cache_key`'s entry, if the removal is reported.
+fn eviction_event(
+    cache_key: &str,
+    stored: &Stored,
+    cause: RemovalCause,
+    now_s: f64,
+) -> Option<EvictionEvent> {
+    if !is_reported(cause) {
+        return None;
+    }
+    let (dataset, key) = cache_key.split_once('\u{0}')?;
+    Some(EvictionEvent {
+        dataset: dataset.into(),
+        key: key.into(),
+        at_s: now_s,
+        fetched_at_s: stored.entry.fetched_at_s,
+    })
+}
+
 impl MemoryStore {
     /// A store capped at `memory_limit_mb` MiB, keeping entries
-    /// `stale_grace_s` past their TTL.
+    /// `stale_grace_s` past their TTL; evictions are not reported.
     pub fn new(memory_limit_mb: u64, stale_grace_s: f64, clock: Arc<dyn Clock>) -> Self {
+        Self::build(memory_limit_mb, stale_grace_s, clock, None)
+    }
+
+    /// [`MemoryStore::new`], reporting every entry dropped to respect the
+    /// cap to `events` ([`EventSink::record_eviction`], never blocking).
+    pub fn with_evictions(
+        memory_limit_mb: u64,
+        stale_grace_s: f64,
+        clock: Arc<dyn Clock>,
+        events: EventSink,
+    ) -> Self {
+        Self::build(memory_limit_mb, stale_grace_s, clock, Some(events))
+    }
+
+    fn build(
+        memory_limit_mb: u64,
+        stale_grace_s: f64,
+        clock: Arc<dyn Clock>,
+        events: Option<EventSink>,
+    ) -> Self {
         let limit_bytes = memory_limit_mb.saturating_mul(1024 * 1024);
-        let cache = Cache::builder()
+        let mut builder = Cache::builder()
             .max_capacity(limit_bytes)
             .weigher(|k: &String, v: &Arc<Stored>| {
                 let w = v.entry.weight_bytes("", k);
@@ -73,8 +127,18 @@ impl MemoryStore {
             })
             .expire_after(RetainUntil {
                 clock: clock.clone(),
-            })
-            .build();
+            });
+        if let Some(events) = events {
+            let clock = clock.clone();
+            builder = builder.eviction_listener(move |k: Arc<String>, v: Arc<Stored>, cause| {
+                if let Some(ev) = eviction_event(&k, &v, cause, clock.now_s()) {
+                    metrics::counter!("prewarm_store_evictions_total", "dataset" => ev.dataset.to_string())
+                        .increment(1);
+                    events.record_eviction(ev);
+                }
+            });
+        }
+        let cache = builder.build();
         Self {
             cache,
             clock,
@@ -154,5 +218,84 @@ impl Store for MemoryStore {
             Ok(self.cache.weighted_size())
         }
         .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::events::event_channels;
+    use bytes::Bytes;
+
+    fn stored(fetched_at_s: f64) -> Stored {
+        Stored {
+            entry: Entry {
+                body: Bytes::from_static(b"{}"),
+                fetched_at_s,
+                content_type: None,
+            },
+            retain_until_s: fetched_at_s + 360.0,
+        }
+    }
+
+    #[test]
+    fn only_size_evictions_become_events() {
+        let k = cache_key("quote", "AAPL");
+        let ev = eviction_event(&k, &stored(5.0), RemovalCause::Size, 9.0).expect("reported");
+        assert_eq!((&*ev.dataset, &*ev.key), ("quote", "AAPL"));
+        assert_eq!((ev.at_s, ev.fetched_at_s), (9.0, 5.0));
+        for cause in [
+            RemovalCause::Replaced,
+            RemovalCause::Expired,
+            RemovalCause::Explicit,
+        ] {
+            assert!(
+                eviction_event(&k, &stored(5.0), cause, 9.0).is_none(),
+                "{cause:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn filling_past_the_cap_reports_each_dropped_entry_once() {
+        let (sink, mut rx) = event_channels(16, 100_000);
+        let store = MemoryStore::with_evictions(1, 300.0, Arc::new(SystemClock), sink);
+        let now = SystemClock.now_s();
+        let entry = || Entry {
+            body: Bytes::from(vec![b'x'; 1000]),
+            fetched_at_s: now,
+            content_type: None,
+        };
+        let keys: Vec<String> = (0..3000).map(|i| format!("K{i}")).collect(); // ~3.2 MB into 1 MiB
+        for k in &keys {
+            store.put("quote", k, entry(), 60.0).await.unwrap();
+        }
+        store.sync().await;
+        let mut evicted = std::collections::HashSet::new();
+        while let Ok(ev) = rx.evictions.try_recv() {
+            assert_eq!(&*ev.dataset, "quote");
+            assert_eq!(ev.fetched_at_s, now);
+            assert!(evicted.insert(ev.key.to_string()), "{} twice", ev.key);
+        }
+        assert!(store.approx_bytes().await.unwrap() <= store.limit_bytes());
+        assert!(!evicted.is_empty());
+        let mut held = Vec::new();
+        for k in &keys {
+            let there = store.get("quote", k).await.unwrap().is_some();
+            assert_eq!(
+                there,
+                !evicted.contains(k),
+                "{k}: held or reported, not both"
+            );
+            if there {
+                held.push(k.clone());
+            }
+        }
+        // A replacement and an explicit removal are not reported.
+        store.put("quote", &held[0], entry(), 60.0).await.unwrap();
+        assert!(store.remove("quote", &held[1]).await.unwrap());
+        store.sync().await;
+        assert!(rx.evictions.try_recv().is_err());
     }
 }

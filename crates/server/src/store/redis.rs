@@ -2,6 +2,18 @@
 //! the retention (`ttl_s + stale_grace_s` from the fetch), value framed as
 //! `PW1` + fetch time (f64 LE) + content type + body, so freshness and Age
 //! are exact.
+//!
+//! Evictions are not reported to the engine (the memory store reports
+//! them). Redis drops keys under `maxmemory` on its own and nothing in the
+//! replies to our commands says so. Seeing it takes keyspace notifications:
+//! `notify-keyspace-events` must include `Ee` on the server (a config
+//! change that managed services often forbid, and off by default), a
+//! dedicated pub/sub connection per node (in a cluster each node only
+//! publishes its own keys), and the delivery is fire-and-forget, so events
+//! are lost on every reconnect. Run Redis with a `maxmemory` that holds the
+//! working set; when it evicts anyway, the engine counts the key as cached
+//! until its TTL runs out: a read meanwhile is a miss the engine counts as
+//! a hit, and the key is not rewarmed before it expires.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -8,6 +8,7 @@ mod config;
 mod cycles;
 mod dashboard;
 mod driver;
+mod evictions;
 mod proxy;
 mod rate_limit;
 mod redaction;
