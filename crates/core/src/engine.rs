@@ -270,21 +270,19 @@ impl Engine {
         // full bucket would lose) also to lesser ones.
         let burst = self.budget.burst().max(1.0);
         let threshold = self.strategies.threshold(tokens / burst) as f32;
+        let cache = &self.cache;
         if self
             .planner
-            .best_open_value(now_s)
+            .best_open_value(now_s, |c| still_needed(cache, c))
             .is_none_or(|v| v < threshold)
         {
             return None;
         }
-        let (cache, in_flight) = (&self.cache, &self.in_flight);
+        let in_flight = &self.in_flight;
         let c = self.planner.pop_best(now_s, |c| {
             // Never spend on a key that stays fresh long enough anyway, or
             // that a fetch already in flight will make fresh.
-            let fresh = cache.entry(c.key).is_some_and(|e| {
-                crate::cache::is_fresh(e.fetched_at_s, cache.ttl_s(), c.needed_at_s)
-            });
-            !fresh && !in_flight.contains(&c.key)
+            still_needed(cache, c) && !in_flight.contains(&c.key)
         })?;
         let took = self.budget.try_take(now_s);
         debug_assert!(took, "tokens were checked above");
@@ -331,8 +329,16 @@ impl Engine {
         self.now_s = self.now_s.max(now_s);
         let (strategies, mut ctx) = self.split();
         strategies.tick(&mut ctx, now_s);
-        self.planner.advance(now_s);
+        let cache = &self.cache;
+        self.planner.advance(now_s, |c| still_needed(cache, c));
     }
+}
+
+/// Whether `c`'s key will not be fresh at the moment it is needed anyway.
+fn still_needed(cache: &CacheModel, c: &crate::planner::Candidate) -> bool {
+    !cache
+        .entry(c.key)
+        .is_some_and(|e| crate::cache::is_fresh(e.fetched_at_s, cache.ttl_s(), c.needed_at_s))
 }
 
 #[cfg(test)]

@@ -178,9 +178,14 @@ impl Planner {
         self.waiting.peek().map(|c| c.0.not_before_s)
     }
 
-    /// The value of the best open candidate at `now_s`.
-    pub fn best_open_value(&mut self, now_s: UnixSeconds) -> Option<f32> {
-        self.advance(now_s);
+    /// The value of the best open candidate at `now_s` (see
+    /// [`Planner::advance`] for `needed`).
+    pub fn best_open_value(
+        &mut self,
+        now_s: UnixSeconds,
+        needed: impl FnMut(&Candidate) -> bool,
+    ) -> Option<f32> {
+        self.advance(now_s, needed);
         self.open.peek().map(|c| c.0.value)
     }
 
@@ -204,17 +209,23 @@ impl Planner {
         self.dropped
     }
 
-    /// Moves candidates whose window opened by `now_s` to the open queue.
-    pub fn advance(&mut self, now_s: UnixSeconds) {
+    /// Moves candidates whose window opened by `now_s` to the open queue,
+    /// dropping those `needed` says are no longer needed (the key became
+    /// fresh through the moment it is needed while they waited): most
+    /// candidates end that way, and dropping them here spares the open
+    /// queue a push and a pop each.
+    pub fn advance(&mut self, now_s: UnixSeconds, mut needed: impl FnMut(&Candidate) -> bool) {
         while let Some(c) = self.waiting.peek() {
             if c.0.not_before_s > now_s {
                 break;
             }
             let c = self.waiting.pop().expect("peeked").0;
-            if c.expires_s > now_s {
-                self.open.push(ByValue(c));
-            } else {
+            if c.expires_s <= now_s {
                 self.counters.expired += 1;
+            } else if !needed(&c) {
+                self.counters.rejected += 1;
+            } else {
+                self.open.push(ByValue(c));
             }
         }
     }
@@ -226,7 +237,7 @@ impl Planner {
         now_s: UnixSeconds,
         mut accept: impl FnMut(&Candidate) -> bool,
     ) -> Option<Candidate> {
-        self.advance(now_s);
+        self.advance(now_s, &mut accept);
         while let Some(ByValue(c)) = self.open.pop() {
             if c.expires_s <= now_s {
                 self.counters.expired += 1;
@@ -289,6 +300,16 @@ mod tests {
         let got = p.pop_best(20.0, |c| c.key != KeyId(2)).unwrap();
         assert_eq!(got.key, KeyId(3));
         assert_eq!(p.queued(), 0);
+    }
+
+    #[test]
+    fn a_waiting_candidate_no_longer_needed_never_reaches_the_open_queue() {
+        let mut p = Planner::new(100);
+        p.propose(cand(1, 5.0, 10.0, 100.0), 0.0);
+        p.propose(cand(2, 4.0, 10.0, 100.0), 0.0);
+        assert_eq!(p.best_open_value(20.0, |c| c.key != KeyId(1)), Some(4.0));
+        assert_eq!(p.counters().rejected, 1);
+        assert_eq!(p.queued(), 1);
     }
 
     #[test]

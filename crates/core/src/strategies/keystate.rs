@@ -224,10 +224,32 @@ impl KeyStates {
 /// Timing state per (client, key): the cadence of one client polling one
 /// key, which the key's own mixed stream hides when several clients poll
 /// it. Bounded: past `max_pairs`, the idlest pairs are dropped.
+///
+/// Most pairs are seen once (an anonymous lookup) and never get a cadence,
+/// which needs three accesses. So a pair's first access goes to a small
+/// direct-mapped table (a fingerprint and the time), and only a pair seen
+/// again gets a full state: the map then holds the pairs that repeat, and
+/// one-off lookups cost one slot write instead of a map entry to shed.
+/// A slot overwritten by another pair before the second access only
+/// delays that pair by one access.
 #[derive(Debug, Clone)]
 pub struct PairStates {
     map: rustc_hash::FxHashMap<(u64, u32), KeyState>,
     max_pairs: usize,
+    /// First accesses: `fingerprint << 32 | tenths of a second since
+    /// `first_epoch_s``; 0 is an empty slot.
+    first: Vec<u64>,
+    first_epoch_s: UnixSeconds,
+}
+
+/// Resolution of a first access's time in [`PairStates`], seconds.
+const FIRST_TICK_S: f64 = 0.1;
+
+/// The splitmix64 finalizer: every input bit moves every output bit.
+fn mix64(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
 }
 
 impl PairStates {
@@ -236,10 +258,12 @@ impl PairStates {
         PairStates {
             map: rustc_hash::FxHashMap::default(),
             max_pairs,
+            first: vec![0; max_pairs.clamp(1, 1 << 20).next_power_of_two()],
+            first_epoch_s: f64::NAN,
         }
     }
 
-    /// Pairs tracked.
+    /// Pairs tracked with a full state (seen at least twice).
     pub fn len(&self) -> usize {
         self.map.len()
     }
@@ -257,12 +281,42 @@ impl PairStates {
         now_s: UnixSeconds,
         ttl_s: f64,
     ) -> KeyState {
-        if self.map.len() >= self.max_pairs && !self.map.contains_key(&(client, key.0)) {
-            self.shed(now_s);
+        if let Some(st) = self.map.get_mut(&(client, key.0)) {
+            st.on_access(now_s, ttl_s);
+            return *st;
         }
-        let st = self.map.entry((client, key.0)).or_insert(NEW);
-        st.on_access(now_s, ttl_s);
-        *st
+        let mut st = NEW;
+        if let Some(first_s) = self.take_first(client, key, now_s) {
+            if self.map.len() >= self.max_pairs {
+                self.shed(now_s);
+            }
+            st.on_access(first_s, ttl_s);
+            st.on_access(now_s, ttl_s);
+            self.map.insert((client, key.0), st);
+        } else {
+            st.on_access(now_s, ttl_s);
+        }
+        st
+    }
+
+    /// The time of the pair's first access if its slot still holds it
+    /// (emptying the slot); otherwise records `now_s` as its first.
+    fn take_first(&mut self, client: u64, key: KeyId, now_s: UnixSeconds) -> Option<UnixSeconds> {
+        if self.first_epoch_s.is_nan() {
+            self.first_epoch_s = now_s;
+        }
+        let h = mix64(client ^ u64::from(key.0).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let slot = h as usize & (self.first.len() - 1);
+        let fp = (h >> 32).max(1); // never 0: 0 marks an empty slot
+        let old = self.first[slot];
+        if old >> 32 == fp {
+            self.first[slot] = 0;
+            let ticks = (old & 0xFFFF_FFFF) as f64;
+            return Some(self.first_epoch_s + ticks * FIRST_TICK_S);
+        }
+        let ticks = ((now_s - self.first_epoch_s).max(0.0) / FIRST_TICK_S) as u64;
+        self.first[slot] = fp << 32 | ticks.min(0xFFFF_FFFF);
+        None
     }
 
     /// Drops the idlest half of the pairs.
@@ -373,8 +427,30 @@ mod tests {
         assert!(a.cadence_score() > 0.75);
         for c in 0..1000 {
             p.on_access(100 + c, k, 10_000.0 + c as f64, 60.0);
+            p.on_access(100 + c, k, 10_001.0 + c as f64, 60.0);
         }
         assert!(p.len() <= 100);
+    }
+
+    #[test]
+    fn a_pair_seen_once_takes_no_map_entry_and_its_first_gap_counts_later() {
+        let mut p = PairStates::new(100);
+        let k = KeyId(3);
+        for c in 0..1000 {
+            p.on_access(c, k, f64::from(c as u32), 60.0);
+        }
+        assert_eq!(p.len(), 0, "one-off lookups stay out of the map");
+        // A client polling every 90 s: its first gap is measured from the
+        // access kept in the first-access table.
+        let mut st = p.on_access(5000, k, 2000.0, 60.0);
+        assert_eq!(st.gaps, 0);
+        for i in 1..4 {
+            st = p.on_access(5000, k, 2000.0 + f64::from(i) * 90.0, 60.0);
+        }
+        assert_eq!(p.len(), 1);
+        assert_eq!(st.gaps, 3);
+        assert!((f64::from(st.gap_mean_s) - 90.0).abs() < 0.2, "{st:?}");
+        assert!(st.next_access(60.0).is_some());
     }
 
     #[test]
