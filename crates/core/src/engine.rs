@@ -72,6 +72,9 @@ pub struct Engine {
     strategies: Strategies,
     /// Keys with a warming fetch issued and not yet reported back.
     in_flight: FxHashSet<KeyId>,
+    /// Each key's tracker handle as of its last access (a hint: the
+    /// tracker checks it is still live).
+    tracked: Vec<Option<crate::tracker::TrackedKey>>,
     /// The latest instant the engine has seen; time never runs backwards
     /// inside the engine.
     now_s: UnixSeconds,
@@ -97,6 +100,7 @@ impl Engine {
             tracker: Tracker::new(cfg.tracker.clone())?,
             strategies: Strategies::new(cfg.warming.clone(), cfg.ttl_s),
             in_flight: FxHashSet::default(),
+            tracked: Vec::new(),
             cfg,
             now_s: f64::NEG_INFINITY,
         })
@@ -167,7 +171,15 @@ impl Engine {
             }
         };
         self.cache.touch(key);
-        let tracked = self.tracker.track_access(self.keys.name(key), now_s, ctx);
+        let ix = key.0 as usize;
+        if self.tracked.len() <= ix {
+            self.tracked.resize(ix + 1, None);
+        }
+        let hint = self.tracked[ix];
+        let tracked = self
+            .tracker
+            .track_access_hinted(self.keys.name(key), hint, now_s, ctx);
+        self.tracked[ix] = Some(tracked);
         let client = ctx.client;
         let (strategies, mut ctx) = self.split();
         strategies.on_access(
@@ -234,6 +246,7 @@ impl Engine {
     /// the engine is unchanged and the caller keeps the file aside.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), crate::snapshot::SnapshotError> {
         self.tracker = Tracker::restore(bytes, self.cfg.tracker.clone())?;
+        self.tracked.clear(); // handles of the old tracker mean nothing
         Ok(())
     }
 

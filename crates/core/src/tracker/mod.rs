@@ -214,6 +214,20 @@ impl Tracker {
     /// except for a new key, client or group. A non-finite `now_s` counts
     /// as the latest time seen. Never call this for a warming fetch.
     pub fn track_access(&mut self, key: &str, now_s: f64, ctx: &AccessContext<'_>) -> TrackedKey {
+        self.track_access_hinted(key, None, now_s, ctx)
+    }
+
+    /// [`Tracker::track_access`] with the handle `key` had last time, if
+    /// the caller kept it: while that handle is still live the key is not
+    /// looked up again (a slot reused by another key has a new generation,
+    /// so a stale hint only costs the lookup).
+    pub fn track_access_hinted(
+        &mut self,
+        key: &str,
+        hint: Option<TrackedKey>,
+        now_s: f64,
+        ctx: &AccessContext<'_>,
+    ) -> TrackedKey {
         let now_s = if now_s.is_finite() {
             now_s
         } else {
@@ -229,7 +243,10 @@ impl Tracker {
             self.rebase(now_s);
         }
         let w = self.decay.weights(now_s);
-        let id = self.intern(key, now_s);
+        let id = match hint.filter(|h| self.slab.get(*h).is_some()) {
+            Some(h) => h.id,
+            None => self.intern(key, now_s),
+        };
         self.record_access(id, now_s, w, ctx);
         self.slab.handle(id)
     }

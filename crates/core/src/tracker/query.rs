@@ -243,10 +243,13 @@ impl Tracker {
         let hl = self.config.profile_half_life_days;
         let mut top = TopK::new(limit);
         for p in &self.profiles.slots {
-            if self
-                .slab
-                .get(p.owner)
-                .is_none_or(|r| r.profile == super::record::NO_PROFILE)
+            // Most profiles count nothing in the few buckets a look-ahead
+            // covers: skip them before the decay arithmetic.
+            if cover.iter().all(|&(b, _)| p.buckets[b] == 0)
+                || self
+                    .slab
+                    .get(p.owner)
+                    .is_none_or(|r| r.profile == super::record::NO_PROFILE)
             {
                 continue;
             }

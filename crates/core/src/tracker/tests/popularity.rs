@@ -1,5 +1,5 @@
 use super::super::popular::TOP_CANDIDATES;
-use super::{hit, tracker};
+use super::{AccessContext, hit, tracker};
 use proptest::prelude::*;
 
 const HL: f64 = 6.0 * 3600.0;
@@ -162,4 +162,32 @@ fn stale_handle_answers_none_after_eviction() {
     t.track_access("B", 2.0, &Default::default());
     assert_eq!(t.key_of(a), None);
     assert_eq!(t.popularity_of(a, 2.0), None);
+}
+
+#[test]
+fn a_stale_hint_after_eviction_is_looked_up_again_not_trusted() {
+    let mut t = tracker(2);
+    let ctx = AccessContext::default();
+    let a = t.track_access("A", 0.0, &ctx);
+    // A goes cold and is evicted; its slot is reused by another key.
+    for (i, k) in ["B", "C", "D", "E"].into_iter().enumerate() {
+        for _ in 0..5 {
+            t.track_access(k, 1.0 + i as f64, &ctx);
+        }
+    }
+    assert!(t.lookup("A").is_none(), "A was evicted");
+    let before: Vec<_> = ["D", "E"].iter().map(|k| t.popularity(k, 10.0)).collect();
+    let again = t.track_access_hinted("A", Some(a), 10.0, &ctx);
+    assert_eq!(t.lookup("A"), Some(again), "the access went to A");
+    assert_ne!(again, a, "a new handle, not the stale one");
+    // The key that took A's old slot (if still there) did not get A's hit.
+    let after: Vec<_> = ["D", "E"].iter().map(|k| t.popularity(k, 10.0)).collect();
+    for (b, a) in before.iter().zip(&after) {
+        if let (Some(b), Some(a)) = (b, a) {
+            assert!(a <= b, "{a} > {b}");
+        }
+    }
+    // A live hint is used as is.
+    let h = t.track_access_hinted("A", Some(again), 11.0, &ctx);
+    assert_eq!(h, again);
 }
