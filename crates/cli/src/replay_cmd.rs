@@ -33,11 +33,11 @@ pub struct ReplayArgs {
     refresh_fraction: f64,
     /// Value (expected misses saved) a candidate needs when the budget is
     /// scarce.
-    #[arg(long, value_name = "VALUE", default_value_t = 0.5)]
+    #[arg(long, value_name = "VALUE", default_value_t = prewarm_core::strategies::WarmingConfig::default().min_value)]
     min_value: f64,
     /// Value a candidate needs when the budget is full (spare tokens that
     /// would otherwise be lost); at most --min-value.
-    #[arg(long, value_name = "VALUE", default_value_t = 0.25)]
+    #[arg(long, value_name = "VALUE", default_value_t = prewarm_core::strategies::WarmingConfig::default().spare_min_value)]
     spare_min_value: f64,
     /// Universe file, CSV `key,group[,weight]`: the groups (sectors) of keys.
     #[arg(long, value_name = "FILE")]

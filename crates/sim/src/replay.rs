@@ -415,11 +415,14 @@ mod tests {
         let (hits, c) = outcomes(&lines);
         assert!(!hits[0], "nothing to predict from yet");
         assert!(hits[10..].iter().all(|h| *h), "{hits:?}");
+        // The cadence makes warms that are used; with spare tokens other
+        // strategies (popular, time of day) may take some polls first.
         let time = c.strategy(StrategyId::Time);
         assert!(
-            time.warm_used >= 30 && time.warm_fetches <= time.warm_used + 2,
+            time.warm_used >= 10 && time.warm_fetches <= time.warm_used + 3,
             "{time:?}"
         );
+        assert!(c.warm_used() >= 30, "{c:?}");
         // Accounting: every request is a hit or a demand fetch.
         assert_eq!(c.hits + c.demand_fetches, c.requests);
     }
