@@ -1,7 +1,17 @@
 //! `prewarm load`: replays a trace against a running proxy in real time
 //! (scaled by `--speed`) and prints the hit rate it observes from
-//! `X-Cache`, every 10 s and at the end. Run it once with warming on and
-//! once with `WARMING_ENABLED=false` to see what warming buys.
+//! `X-Cache`, every 10 s and at the end; then, from the daemon's
+//! `/warming/stats` read before and after, its upstream calls (demand and
+//! warming) and the hits served by warmed entries during the run. Run it
+//! once with warming on and once with `WARMING_ENABLED=false` to see what
+//! warming buys.
+//!
+//! The daemon runs on the real clock: its TTL and warming budget are set
+//! for the trace's own pace, `--speed 1`. At `--speed N` an entry stays
+//! fresh for N TTLs of trace time and the budget is spread over N times the
+//! trace's requests, which raises the hit rate without warming and hides
+//! what warming adds; `load` says so. Start at the open (`--from-open`) to
+//! replay the busy part of a trading day.
 //!
 //! Bounded: at most `--max-requests` requests and `--max-duration-s`
 //! seconds; gaps in the trace longer than `--max-idle-s` (nights,
@@ -14,8 +24,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use chrono::NaiveTime;
 use clap::Args;
+use prewarm_core::calendar::ExchangeCalendar;
 use prewarm_sim::trace::{Trace, read_trace};
+use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -33,8 +46,10 @@ pub struct LoadArgs {
     /// The proxy's base URL.
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
     target: String,
-    /// Trace seconds per real second (60: one trace minute per second).
-    #[arg(long, value_name = "X", default_value_t = 60.0)]
+    /// Trace seconds per real second. 1 (real time) is the pace the
+    /// daemon's TTL and warming budget are set for; at N, run the daemon
+    /// with `ttl_s`/N and the warming rate ×N to keep their ratios.
+    #[arg(long, value_name = "X", default_value_t = 1.0)]
     speed: f64,
     /// Dataset the trace's keys belong to.
     #[arg(long, value_name = "NAME", default_value = "quote")]
@@ -48,9 +63,18 @@ pub struct LoadArgs {
     /// Trace gaps longer than this (trace seconds) are shortened to it.
     #[arg(long = "max-idle-s", value_name = "S", default_value_t = 300.0)]
     max_idle_s: f64,
-    /// Skip the trace's first S seconds (e.g. to start at the open).
+    /// Skip the trace's first S seconds (counted from the open with
+    /// `--from-open`).
     #[arg(long = "start-offset-s", value_name = "S", default_value_t = 0.0)]
     start_offset_s: f64,
+    /// Start at the first regular-session open (09:30 New York, NYSE
+    /// trading days) at or after the trace's first request.
+    #[arg(long = "from-open")]
+    from_open: bool,
+    /// The daemon's admin base URL, for its `/warming/stats` before and
+    /// after the run (`none` to skip).
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8003")]
+    admin: String,
     /// Requests in flight at once.
     #[arg(long, value_name = "N", default_value_t = 16)]
     concurrency: usize,
@@ -124,12 +148,17 @@ fn is_loopback(url: &reqwest::Url) -> bool {
         || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Index of the first request at or after `offset_s` trace seconds.
-fn skip_to(times_s: &[f64], offset_s: f64) -> usize {
-    let Some(&t0) = times_s.first() else {
-        return 0;
-    };
-    times_s.partition_point(|&t| t < t0 + offset_s)
+/// Index of the first request at or after `start_s`.
+fn skip_to(times_s: &[f64], start_s: f64) -> usize {
+    times_s.partition_point(|&t| t < start_s)
+}
+
+/// The first regular-session open (09:30 exchange time, trading days) at
+/// or after `t0_s`.
+fn first_open_s(cal: &ExchangeCalendar, t0_s: f64) -> f64 {
+    let open = NaiveTime::from_hms_opt(9, 30, 0).unwrap_or_default();
+    // `next_local_time` is strictly after its argument.
+    cal.next_local_time(t0_s - 1e-3, open, true)
 }
 
 /// Real-time offsets (seconds from the start) of the first `max` requests,
@@ -172,19 +201,205 @@ pub fn run(args: LoadArgs) -> Result<()> {
     if !args.allow_remote && !is_loopback(&target) {
         bail!("--target {target} is not on loopback; pass --allow-remote to load a remote proxy");
     }
+    let admin = match args.admin.as_str() {
+        "none" => None,
+        a => {
+            let url =
+                reqwest::Url::parse(a).with_context(|| format!("--admin {a:?} is not a URL"))?;
+            if !args.allow_remote && !is_loopback(&url) {
+                bail!("--admin {url} is not on loopback; pass --allow-remote");
+            }
+            Some(url)
+        }
+    };
     let trace = read_trace(&args.trace)
         .with_context(|| format!("reading trace {}", args.trace.display()))?;
     if trace.is_empty() {
         bail!("{}: the trace has no request", args.trace.display());
     }
+    let cal = ExchangeCalendar::nyse();
+    let t0_s = trace.times_s[0];
+    let start_s = if args.from_open {
+        first_open_s(&cal, t0_s)
+    } else {
+        t0_s
+    } + args.start_offset_s;
+    let first = skip_to(&trace.times_s, start_s);
+    if first >= trace.len() {
+        bail!("{}: no request after the start", args.trace.display());
+    }
     println!(
-        "replaying {} requests of {} ({} keys) against {target} at {}x",
-        trace.len().min(args.max_requests),
+        "replaying {} requests of {} ({} keys) from {} against {target} at {}x",
+        (trace.len() - first).min(args.max_requests),
         trace.name,
         trace.distinct_keys(),
+        cal.local_date_time(trace.times_s[first])
+            .format("%Y-%m-%d %H:%M:%S ET"),
         args.speed
     );
-    runtime()?.block_on(replay(&trace, &args, target))
+    runtime()?.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .context("HTTP client")?;
+        let daemon = Daemon {
+            client: client.clone(),
+            admin,
+            dataset: args.dataset.clone(),
+        };
+        let before = daemon.figures().await;
+        if let Some(b) = &before {
+            describe_daemon(b, args.speed);
+        }
+        replay(&client, &trace, first, &args, target).await?;
+        if let Some(b) = before {
+            // The driver publishes what it applied within a quarter second.
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            match daemon.figures().await {
+                Some(a) => print_daemon_run(&a.since(&b)),
+                None => println!("daemon figures: /warming/stats did not answer at the end"),
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The daemon's admin API, when one is given.
+struct Daemon {
+    client: reqwest::Client,
+    admin: Option<reqwest::Url>,
+    dataset: String,
+}
+
+/// One dataset's cumulative figures from `/warming/stats` (and the
+/// settings from `/warming/status`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct DaemonFigures {
+    requests: u64,
+    hits: u64,
+    demand_calls: u64,
+    warming_calls: u64,
+    warm_used: u64,
+    /// Hits on entries a warming fetch stored.
+    warmed_hits: u64,
+    ttl_s: f64,
+    warm_rate_per_min: f64,
+    warming_enabled: bool,
+}
+
+impl DaemonFigures {
+    /// Reads `dataset` from the `/warming/stats` and `/warming/status`
+    /// bodies.
+    fn from_json(stats: &Value, status: &Value, dataset: &str) -> Option<Self> {
+        let d = &stats["datasets"][dataset];
+        let p = &d["since_start"];
+        let n = |v: &Value| v.as_u64();
+        let warmed_hits = p["strategies"]
+            .as_object()?
+            .values()
+            .filter_map(|s| s["hits"].as_u64())
+            .sum();
+        Some(Self {
+            requests: n(&p["requests"])?,
+            hits: n(&p["hits"])?,
+            demand_calls: n(&p["api_calls"]["demand"])?,
+            warming_calls: n(&p["api_calls"]["warming"])?,
+            warm_used: n(&p["used"])?,
+            warmed_hits,
+            ttl_s: status["datasets"][dataset]["ttl_s"].as_f64()?,
+            warm_rate_per_min: d["warm_rate_per_min"].as_f64()?,
+            warming_enabled: status["warming_enabled"].as_bool()?,
+        })
+    }
+
+    /// The counts since `before` (settings as now).
+    fn since(&self, before: &Self) -> Self {
+        Self {
+            requests: self.requests.saturating_sub(before.requests),
+            hits: self.hits.saturating_sub(before.hits),
+            demand_calls: self.demand_calls.saturating_sub(before.demand_calls),
+            warming_calls: self.warming_calls.saturating_sub(before.warming_calls),
+            warm_used: self.warm_used.saturating_sub(before.warm_used),
+            warmed_hits: self.warmed_hits.saturating_sub(before.warmed_hits),
+            ..*self
+        }
+    }
+}
+
+impl Daemon {
+    async fn get(&self, path: &str) -> Option<Value> {
+        let url = self.admin.as_ref()?.join(path).ok()?;
+        let mut req = self.client.get(url);
+        if let Ok(token) = std::env::var("PREWARM_ADMIN_TOKEN") {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.ok()?.error_for_status().ok()?;
+        resp.json().await.ok()
+    }
+
+    /// The dataset's figures now, if the admin API answers.
+    async fn figures(&self) -> Option<DaemonFigures> {
+        let admin = self.admin.as_ref()?;
+        let stats = self.get("/warming/stats").await;
+        let status = self.get("/warming/status").await;
+        let f = match (stats, status) {
+            (Some(a), Some(b)) => DaemonFigures::from_json(&a, &b, &self.dataset),
+            _ => None,
+        };
+        if f.is_none() {
+            println!(
+                "daemon figures: no /warming/stats for {:?} at {admin} (--admin none to skip)",
+                self.dataset
+            );
+        }
+        f
+    }
+}
+
+/// What the daemon is set to, and what `speed` does to it.
+fn describe_daemon(f: &DaemonFigures, speed: f64) {
+    println!(
+        "daemon: TTL {} s, warming {} (budget {}/min)",
+        f.ttl_s,
+        if f.warming_enabled { "on" } else { "off" },
+        f.warm_rate_per_min
+    );
+    if (speed - 1.0).abs() > 1e-9 {
+        println!(
+            "note: at {speed}x an entry stays fresh for {:.0} trace seconds and the budget is {:.1} fetches per trace minute; \
+             hit rates are those of a TTL of {:.0} s and a budget of {:.1}/min (for the trace's own pace use --speed 1, \
+             or serve with ttl_s {:.3} and a warming rate of {:.0}/min)",
+            f.ttl_s * speed,
+            f.warm_rate_per_min / speed,
+            f.ttl_s * speed,
+            f.warm_rate_per_min / speed,
+            f.ttl_s / speed,
+            f.warm_rate_per_min * speed,
+        );
+    }
+}
+
+/// The daemon's figures over the run.
+fn print_daemon_run(f: &DaemonFigures) {
+    let pct = |a: u64, b: u64| {
+        if b == 0 {
+            0.0
+        } else {
+            100.0 * a as f64 / b as f64
+        }
+    };
+    println!(
+        "daemon during the run: {} requests, hit rate {:.1}%; upstream calls {} = {} demand + {} warming ({} used); \
+         {} hits on warmed entries ({:.1}% of hits)",
+        f.requests,
+        pct(f.hits, f.requests),
+        f.demand_calls + f.warming_calls,
+        f.demand_calls,
+        f.warming_calls,
+        f.warm_used,
+        f.warmed_hits,
+        pct(f.warmed_hits, f.hits),
+    );
 }
 
 fn request_url(base: &reqwest::Url, dataset: &str, key: &str) -> Result<reqwest::Url> {
@@ -196,12 +411,13 @@ fn request_url(base: &reqwest::Url, dataset: &str, key: &str) -> Result<reqwest:
     Ok(url)
 }
 
-async fn replay(trace: &Trace, args: &LoadArgs, target: reqwest::Url) -> Result<()> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .context("HTTP client")?;
-    let first = skip_to(&trace.times_s, args.start_offset_s);
+async fn replay(
+    client: &reqwest::Client,
+    trace: &Trace,
+    first: usize,
+    args: &LoadArgs,
+    target: reqwest::Url,
+) -> Result<()> {
     let offsets = schedule(
         &trace.times_s[first..],
         args.speed,
@@ -278,9 +494,52 @@ mod tests {
         let s = schedule(&t, 60.0, 300.0, 10);
         assert_eq!(s, vec![0.0, 1.0, 1.0, 6.0]);
         assert_eq!(schedule(&t, 60.0, 300.0, 2).len(), 2);
-        assert_eq!(skip_to(&t, 60.0), 1);
-        assert_eq!(skip_to(&t, 0.0), 0);
+        assert_eq!(skip_to(&t, 160.0), 1);
+        assert_eq!(skip_to(&t, 100.0), 0);
         assert_eq!(skip_to(&t, 1e9), 4);
+    }
+
+    #[test]
+    fn the_open_is_the_first_regular_session_start_at_or_after_the_trace() {
+        let cal = ExchangeCalendar::nyse();
+        // Monday 2026-03-02 00:00:21 ET (EST): 09:30 that day.
+        let monday_open = 1_772_461_800.0;
+        assert_eq!(first_open_s(&cal, 1_772_427_621.715), monday_open);
+        assert_eq!(first_open_s(&cal, monday_open), monday_open);
+        // Saturday 2026-03-07 12:00 ET: Monday 2026-03-09, now EDT.
+        assert_eq!(first_open_s(&cal, 1_772_902_800.0), 1_773_063_000.0);
+    }
+
+    #[test]
+    fn daemon_figures_come_from_stats_and_status() {
+        let stats = serde_json::json!({"datasets": {"quote": {
+            "warm_rate_per_min": 100.0,
+            "since_start": {
+                "requests": 50, "hits": 40, "used": 7,
+                "api_calls": {"demand": 10, "warming": 9, "total": 19},
+                "strategies": {"time": {"hits": 12}, "refresh": {"hits": 3}},
+            },
+        }}});
+        let status =
+            serde_json::json!({"warming_enabled": true, "datasets": {"quote": {"ttl_s": 60.0}}});
+        let f = DaemonFigures::from_json(&stats, &status, "quote").unwrap();
+        assert_eq!(
+            (f.requests, f.hits, f.demand_calls, f.warming_calls),
+            (50, 40, 10, 9)
+        );
+        assert_eq!((f.warm_used, f.warmed_hits, f.ttl_s), (7, 15, 60.0));
+        assert!(DaemonFigures::from_json(&stats, &status, "bars").is_none());
+        let before = DaemonFigures {
+            requests: 20,
+            hits: 10,
+            warmed_hits: 5,
+            ..f
+        };
+        let d = f.since(&before);
+        assert_eq!(
+            (d.requests, d.hits, d.warmed_hits, d.demand_calls),
+            (30, 30, 10, 0)
+        );
     }
 
     #[test]

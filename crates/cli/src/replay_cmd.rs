@@ -39,6 +39,15 @@ pub struct ReplayArgs {
     /// would otherwise be lost); at most --min-value.
     #[arg(long, value_name = "VALUE", default_value_t = prewarm_core::strategies::WarmingConfig::default().spare_min_value)]
     spare_min_value: f64,
+    /// Value a candidate needs when the budget is full and the API cost is
+    /// under --max-cost-ratio; at most --spare-min-value.
+    #[arg(long, value_name = "VALUE", default_value_t = prewarm_core::strategies::WarmingConfig::default().spare_floor_value)]
+    spare_floor_value: f64,
+    /// Spare tokens go below --spare-min-value only while the API calls
+    /// stay within this multiple of a cache without warming (measured on
+    /// the requests so far, over about the last day).
+    #[arg(long, value_name = "X", default_value_t = prewarm_core::strategies::WarmingConfig::default().max_cost_ratio)]
+    max_cost_ratio: f64,
     /// Universe file, CSV `key,group[,weight]`: the groups (sectors) of keys.
     #[arg(long, value_name = "FILE")]
     universe: Option<PathBuf>,
@@ -79,6 +88,8 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         refresh_fraction: args.refresh_fraction,
         min_value: args.min_value,
         spare_min_value: args.spare_min_value.min(args.min_value),
+        spare_floor_value: args.spare_floor_value,
+        max_cost_ratio: args.max_cost_ratio,
         hourly_series: args.plot.is_some(),
         universe: match &args.universe {
             Some(p) => read_universe(p)?,

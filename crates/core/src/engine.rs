@@ -27,6 +27,7 @@ use crate::tracker::{AccessContext, Tracker};
 use rustc_hash::FxHashSet;
 
 mod config;
+pub mod cost;
 mod cycle;
 pub use config::{ConfigError, EngineConfig};
 pub use cycle::{CyclePlan, CycleRequest, SkipReason};
@@ -75,6 +76,8 @@ pub struct Engine {
     /// Each key's tracker handle as of its last access (a hint: the
     /// tracker checks it is still live).
     tracked: Vec<Option<crate::tracker::TrackedKey>>,
+    /// API calls against a cache without warming (spare-token spending).
+    cost: cost::CostGovernor,
     /// The latest instant the engine has seen; time never runs backwards
     /// inside the engine.
     now_s: UnixSeconds,
@@ -101,6 +104,7 @@ impl Engine {
             strategies: Strategies::new(cfg.warming.clone(), cfg.ttl_s),
             in_flight: FxHashSet::default(),
             tracked: Vec::new(),
+            cost: cost::CostGovernor::default(),
             cfg,
             now_s: f64::NEG_INFINITY,
         })
@@ -171,6 +175,7 @@ impl Engine {
             }
         };
         self.cache.touch(key);
+        self.cost.on_access(now_s, key, self.cfg.ttl_s);
         let ix = key.0 as usize;
         if self.tracked.len() <= ix {
             self.tracked.resize(ix + 1, None);
@@ -256,6 +261,7 @@ impl Engine {
     pub fn on_fetched(&mut self, now_s: UnixSeconds, key: KeyId, origin: FetchOrigin, ok: bool) {
         if origin == FetchOrigin::Demand {
             self.stats.record(now_s, Event::DemandFetch);
+            self.cost.on_call(now_s);
         }
         if let FetchOrigin::Warm(_) = origin {
             self.in_flight.remove(&key);
@@ -282,7 +288,8 @@ impl Engine {
         // Scarce tokens go only to valuable candidates; spare ones (that a
         // full bucket would lose) also to lesser ones.
         let burst = self.budget.burst().max(1.0);
-        let threshold = self.strategies.threshold(tokens / burst) as f32;
+        let spare = self.spare_allowed();
+        let threshold = self.strategies.threshold(tokens / burst, spare) as f32;
         let cache = &self.cache;
         if self
             .planner
@@ -299,6 +306,7 @@ impl Engine {
         })?;
         let took = self.budget.try_take(now_s);
         debug_assert!(took, "tokens were checked above");
+        self.cost.on_call(now_s);
         self.stats.record(now_s, Event::WarmFetch(c.strategy));
         self.strategies
             .calibration
@@ -311,6 +319,19 @@ impl Engine {
         })
     }
 
+    /// Whether spare tokens may go down to `warming.spare_floor_value`
+    /// now: only while the API cost stays within `warming.max_cost_ratio`
+    /// of a cache without warming.
+    fn spare_allowed(&self) -> bool {
+        self.cost.has_headroom(self.cfg.warming.max_cost_ratio)
+    }
+
+    /// API calls over those of a cache without warming, recently (see
+    /// [`cost`]).
+    pub fn cost_ratio(&self) -> f64 {
+        self.cost.ratio()
+    }
+
     /// The next instant the engine wants to act without an access: a
     /// candidate's window opening, or a token for an open candidate. Never
     /// earlier than the latest instant the engine has seen.
@@ -318,7 +339,9 @@ impl Engine {
         // The best open candidate waits for the tokens its value needs.
         let token = self.planner.peek_open_value().and_then(|v| {
             let burst = self.budget.burst().max(1.0);
-            let fill = self.strategies.fill_needed(f64::from(v))?;
+            let fill = self
+                .strategies
+                .fill_needed(f64::from(v), self.spare_allowed())?;
             self.budget
                 .next_tokens_at(self.now_s, (fill * burst).max(1.0))
         });

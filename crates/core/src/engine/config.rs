@@ -118,6 +118,15 @@ impl EngineConfig {
         if !(0.0..=1.0).contains(&w.spare_min_value) {
             return bad("warming.spare_min_value", "must be between 0 and 1");
         }
+        if !(0.0..=1.0).contains(&w.spare_floor_value) {
+            return bad("warming.spare_floor_value", "must be between 0 and 1");
+        }
+        if !(w.max_cost_ratio >= 1.0 && w.max_cost_ratio.is_finite()) {
+            return bad(
+                "warming.max_cost_ratio",
+                "must be a finite number of at least 1",
+            );
+        }
         if !(0.0..=1.0).contains(&w.exploration) {
             return bad("warming.exploration", "must be between 0 and 1");
         }

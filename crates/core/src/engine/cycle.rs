@@ -229,6 +229,7 @@ impl Engine {
             return Err(SkipReason::NoBudget);
         }
         self.stats.record(now_s, Event::WarmFetch(strategy));
+        self.cost.on_call(now_s);
         // Calibration compares what fetches promised with what they earned;
         // a requested fetch promises the key's own chance of a hit.
         let p_hit = self.strategies.keys.get(key).keep_fresh(now_s, ttl_s).p_hit;

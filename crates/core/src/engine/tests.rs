@@ -148,3 +148,41 @@ fn popular_keeps_a_hot_key_fresh() {
     // Kept fresh: after the first demand fetch, no miss at all.
     assert_eq!(e.stats().total.demand_fetches, 1);
 }
+
+#[test]
+fn spare_tokens_below_spare_min_value_stop_at_the_cost_cap() {
+    // Only the cost headroom lets candidates under min_value through.
+    let mut cfg = EngineConfig {
+        ttl_s: 60.0,
+        warm_rate_per_min: 100.0,
+        strategies: StrategySet::parse_list("popular").unwrap(),
+        ..EngineConfig::default()
+    };
+    cfg.warming.min_value = 0.5;
+    cfg.warming.spare_min_value = 0.5;
+    cfg.warming.spare_floor_value = 0.01;
+    cfg.warming.max_cost_ratio = 1.25;
+    let mut e = Engine::new(cfg).unwrap();
+    // Ten keys polled every 150 s: keeping them fresh is worth little,
+    // and a cache without warming makes one call per poll.
+    let keys: Vec<KeyId> = (0..10).map(|i| e.intern(&format!("K{i}"))).collect();
+    let polls = 200;
+    for p in 0..polls {
+        for (i, k) in keys.iter().enumerate() {
+            access(&mut e, f64::from(p) * 150.0 + i as f64, *k);
+        }
+    }
+    let t = e.stats().total;
+    let shadow_calls = f64::from(polls) * 10.0;
+    let calls = (t.demand_fetches + t.warm_fetches()) as f64;
+    assert!(t.warm_fetches() > 0, "the headroom was used: {t:?}");
+    assert!(
+        calls <= 1.25 * shadow_calls + 2.0,
+        "{calls} > 1.25 x {shadow_calls}"
+    );
+    assert!(
+        (e.cost_ratio() - calls / shadow_calls).abs() < 0.05,
+        "{}",
+        e.cost_ratio()
+    );
+}

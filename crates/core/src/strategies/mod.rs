@@ -4,10 +4,11 @@
 //! planner. The raw value of a candidate is the strategy's own estimate of
 //! the chance that the fetch serves a hit; [`calibration`] rescales it by
 //! what the strategy's fetches actually earned (the adaptive budget split),
-//! and candidates below `spare_min_value` are not proposed (bar a little
+//! and candidates below `spare_floor_value` are not proposed (bar a little
 //! exploration, so a strategy that under-promises can still prove itself).
 //! The planner fetches a candidate only when its value clears a threshold
-//! that rises from `spare_min_value` (full budget) to `min_value` (empty).
+//! that rises from `spare_min_value` (full budget; `spare_floor_value`
+//! while the API cost is under `max_cost_ratio`) to `min_value` (empty).
 //!
 //! Module map:
 //! - [`keystate`]: per-key rate and cadence, fed by client accesses only;
@@ -47,15 +48,20 @@ pub struct WarmingConfig {
     pub min_value: f64,
     /// The threshold when the budget is full: tokens that would otherwise
     /// be lost are spent on candidates worth at least this. Between an
-    /// empty and a full bucket the threshold moves linearly. On sparse
-    /// traffic (the budget rarely used up) this is what lets warming pay
-    /// for lesser candidates at all; where the budget is saturated it has
-    /// no effect. At 0.15 a spare token buys at least 0.15 expected
-    /// misses saved; chosen on all four workloads at hand (the generated
-    /// market workload and the three real traces): every one gains hits
-    /// over 0.25, and API cost stays under 1.25× demand-only on each
-    /// (`prewarm replay --spare-min-value` shows the trade-off).
+    /// empty and a full bucket the threshold moves linearly from
+    /// `min_value`. On sparse traffic (the budget rarely used up) this is
+    /// what lets warming pay for lesser candidates at all; where the
+    /// budget is saturated it has no effect.
     pub spare_min_value: f64,
+    /// While the API cost is under `max_cost_ratio`, spare tokens go down
+    /// to candidates worth this (instead of `spare_min_value`): the cost
+    /// cap, not this floor, bounds what they spend.
+    pub spare_floor_value: f64,
+    /// Spare tokens go to candidates under `spare_min_value` (down to
+    /// `spare_floor_value`) only while the API calls stay within this
+    /// multiple of what a cache without warming would make (measured on a
+    /// shadow of the cache, over about the last day; see `engine::cost`).
+    pub max_cost_ratio: f64,
     /// Share of below-threshold candidates let through anyway, so that a
     /// strategy that under-estimates itself gets measured.
     pub exploration: f64,
@@ -94,7 +100,9 @@ impl Default for WarmingConfig {
     fn default() -> Self {
         WarmingConfig {
             min_value: 0.5,
-            spare_min_value: 0.15,
+            spare_min_value: 0.25,
+            spare_floor_value: 0.05,
+            max_cost_ratio: 1.25,
             exploration: 0.02,
             refresh_fraction: 0.8,
             popular_limit: 100,
@@ -191,7 +199,7 @@ impl Strategies {
             return false;
         }
         let value = self.calibration.calibrated(strategy, worth.p_hit) * worth.net;
-        if value < self.cfg.spare_min_value.min(self.cfg.min_value) {
+        if value < self.lowest_threshold() {
             // Exploration, only while the strategy has little evidence:
             // every 1/exploration-th rejected candidate goes through.
             if self.calibration.evidence(strategy) >= MIN_EVIDENCE_FETCHES {
@@ -218,23 +226,35 @@ impl Strategies {
         true
     }
 
+    /// The lowest and highest thresholds: `spare_min_value` (or, while
+    /// the API cost has headroom, `spare_floor_value`) to `min_value`.
+    fn threshold_range(&self, headroom: bool) -> (f64, f64) {
+        let hi = self.cfg.min_value;
+        let lo = if headroom {
+            self.cfg.spare_floor_value.min(self.cfg.spare_min_value)
+        } else {
+            self.cfg.spare_min_value
+        };
+        (lo.min(hi), hi)
+    }
+
+    /// The lowest value any candidate is ever fetched at.
+    fn lowest_threshold(&self) -> f64 {
+        self.threshold_range(true).0
+    }
+
     /// The value a candidate needs to be fetched when the budget holds
-    /// `fill` (tokens / burst, in [0, 1]).
-    pub fn threshold(&self, fill: f64) -> f64 {
-        let (lo, hi) = (
-            self.cfg.spare_min_value.min(self.cfg.min_value),
-            self.cfg.min_value,
-        );
+    /// `fill` (tokens / burst, in [0, 1]); `headroom`: whether the API
+    /// cost has headroom for the least candidates.
+    pub fn threshold(&self, fill: f64, headroom: bool) -> f64 {
+        let (lo, hi) = self.threshold_range(headroom);
         hi - (hi - lo) * fill.clamp(0.0, 1.0)
     }
 
     /// The budget fill at which a candidate worth `value` is fetched, or
     /// `None` if it never is.
-    pub fn fill_needed(&self, value: f64) -> Option<f64> {
-        let (lo, hi) = (
-            self.cfg.spare_min_value.min(self.cfg.min_value),
-            self.cfg.min_value,
-        );
+    pub fn fill_needed(&self, value: f64, headroom: bool) -> Option<f64> {
+        let (lo, hi) = self.threshold_range(headroom);
         if value >= hi {
             Some(0.0)
         } else if value < lo || hi <= lo {

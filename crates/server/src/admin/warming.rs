@@ -90,6 +90,7 @@ pub(super) async fn stats(State(st): State<AdminState>) -> Response {
                 "budget_tokens": d.budget_tokens,
                 "warm_rate_per_min": d.warm_rate_per_min,
                 "queued_candidates": d.queued_candidates,
+                "cost_ratio_recent": d.cost_ratio_recent,
                 "warm_outcomes": d.warm_outcomes,
             });
             (name.clone(), v)

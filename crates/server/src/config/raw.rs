@@ -130,6 +130,9 @@ pub struct RawWarming {
     pub snapshot_interval_s: Option<f64>,
     /// Lowest calibrated value (chance of a hit) a candidate needs.
     pub min_value: Option<f64>,
+    /// Spare tokens go to the least candidates only while API calls stay
+    /// within this multiple of a cache without warming.
+    pub max_cost_ratio: Option<f64>,
     /// Refresh-ahead starts at this share of the TTL.
     pub refresh_fraction: Option<f64>,
     /// Seconds between recomputations of the popular list.

@@ -83,6 +83,9 @@ pub struct WarmingConfig {
     pub snapshot_interval_s: f64,
     /// Lowest calibrated candidate value; `None`: the engine's default.
     pub min_value: Option<f64>,
+    /// Cap on API calls over a cache without warming for spare-token
+    /// spending; `None`: the engine's default.
+    pub max_cost_ratio: Option<f64>,
     /// Refresh-ahead share of the TTL; `None`: the engine's default.
     pub refresh_fraction: Option<f64>,
     /// Popular-list period, s; `None`: the engine's default.
@@ -169,6 +172,15 @@ pub(super) fn validate_warming(
         )?,
         snapshot_interval_s: positive("warming.snapshot_interval_s", w.snapshot_interval_s, 900.0)?,
         min_value: unit_interval("warming.min_value", w.min_value)?,
+        max_cost_ratio: match w.max_cost_ratio {
+            Some(x) if !(x.is_finite() && x >= 1.0) => {
+                return Err(invalid(
+                    "warming.max_cost_ratio",
+                    "must be a number of at least 1",
+                ));
+            }
+            other => other,
+        },
         refresh_fraction,
         popular_interval_s: optional_positive("warming.popular_interval_s", w.popular_interval_s)?,
     })
@@ -221,6 +233,10 @@ mod tests {
                 "warming.max_concurrent",
             ),
             (raw(|w| w.min_value = Some(1.5)), "warming.min_value"),
+            (
+                raw(|w| w.max_cost_ratio = Some(0.9)),
+                "warming.max_cost_ratio",
+            ),
             (
                 raw(|w| w.refresh_fraction = Some(1.0)),
                 "warming.refresh_fraction",

@@ -36,6 +36,7 @@ pub fn engine_config(ttl_s: f64, w: &WarmingConfig) -> EngineConfig {
         warming: CoreWarming {
             popular_limit: w.popular_limit as usize,
             min_value: w.min_value.unwrap_or(d.min_value),
+            max_cost_ratio: w.max_cost_ratio.unwrap_or(d.max_cost_ratio),
             refresh_fraction: w.refresh_fraction.unwrap_or(d.refresh_fraction),
             popular_interval_s: w.popular_interval_s.unwrap_or(d.popular_interval_s),
             ..d
@@ -241,6 +242,7 @@ impl DatasetState {
             warm_rate_per_min: self.engine.config().warm_rate_per_min,
             budget_tokens: self.engine.budget_tokens(now_s),
             queued_candidates: self.engine.queued_candidates(),
+            cost_ratio_recent: self.engine.cost_ratio(),
             gate,
             total: Figures::new(&total, &self.manual),
             today: Figures::new(&counters_since(&total, &self.day_start.0), &today_manual),

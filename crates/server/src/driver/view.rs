@@ -97,6 +97,9 @@ pub struct DatasetView {
     pub budget_tokens: f64,
     /// Candidates waiting for budget or their window.
     pub queued_candidates: usize,
+    /// API calls over those of the same traffic without warming, over
+    /// about the last day (the engine's cost governor).
+    pub cost_ratio_recent: f64,
     /// The outside-session gate now.
     pub gate: GateState,
     /// Since start.
