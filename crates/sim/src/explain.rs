@@ -47,6 +47,8 @@ pub struct MissBreakdown {
     pub lost_hits: u64,
     /// Lost hits by who fetched the stale entry the request found.
     pub lost_by_origin: BTreeMap<String, u64>,
+    /// Baseline, warmed and bound by market session.
+    pub by_session: BTreeMap<String, crate::sessions::SessionFigures>,
 }
 
 /// Collects outcomes request by request.
@@ -176,6 +178,9 @@ pub fn render(b: &MissBreakdown) -> String {
                 reduced * 100.0
             );
         }
+    }
+    if !b.by_session.is_empty() {
+        s.push_str(&crate::sessions::render(&b.by_session));
     }
     s
 }

@@ -13,6 +13,8 @@
 //! - [`table`]: the human-readable report.
 //! - [`plot`]: hourly hit rates and warming fetches as SVG (`--plot`).
 //! - [`explain`]: the remaining misses by kind (`--explain`).
+//! - [`sessions`]: baseline, warmed and bound by market session
+//!   (`--explain`), from the hourly figures.
 //! - [`universe`]: reading `key,group[,weight]` files giving keys their
 //!   groups (the format is parsed in `prewarm_core::universe`).
 //! - [`r#gen`]: `gen-trace`, the synthetic market workload generator;
@@ -24,6 +26,7 @@ pub mod explain;
 pub mod r#gen;
 pub mod plot;
 pub mod replay;
+pub mod sessions;
 pub mod table;
 pub mod trace;
 pub mod universe;

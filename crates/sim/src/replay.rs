@@ -89,7 +89,7 @@ impl ReplayConfig {
                 max_cost_ratio: self.max_cost_ratio,
                 ..WarmingConfig::default()
             },
-            series_bucket_s: self.hourly_series.then_some(3600.0),
+            series_bucket_s: (self.hourly_series || self.explain).then_some(3600.0),
             ..EngineConfig::default()
         }
     }
@@ -227,7 +227,14 @@ pub fn replay(
         bound: BoundFigures {
             hit_rate: bound.hit_rate,
         },
-        explain: explainer.map(Explainer::finish),
+        explain: explainer.map(|e| {
+            let mut b = e.finish();
+            let series = &engine.stats().series()[0];
+            let hourly = crate::plot::hourly(trace, cfg.ttl_s, cfg.warm_rate_per_min, series);
+            let cal = prewarm_core::calendar::ExchangeCalendar::nyse();
+            b.by_session = crate::sessions::by_session(&hourly, &cal);
+            b
+        }),
         planner: cfg.explain.then(|| engine.planner_counters()),
     };
     Ok(ReplayRun { report, engine })
