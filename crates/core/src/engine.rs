@@ -76,6 +76,8 @@ pub struct Engine {
     /// Each key's tracker handle as of its last access (a hint: the
     /// tracker checks it is still live).
     tracked: Vec<Option<crate::tracker::TrackedKey>>,
+    /// Engine key by tracker slot (the inverse of `tracked`).
+    by_slot: Vec<Option<(crate::tracker::TrackedKey, KeyId)>>,
     /// API calls against a cache without warming (spare-token spending).
     cost: cost::CostGovernor,
     /// The latest instant the engine has seen; time never runs backwards
@@ -104,6 +106,7 @@ impl Engine {
             strategies: Strategies::new(cfg.warming.clone(), cfg.ttl_s),
             in_flight: FxHashSet::default(),
             tracked: Vec::new(),
+            by_slot: Vec::new(),
             cost: cost::CostGovernor::default(),
             cfg,
             now_s: f64::NEG_INFINITY,
@@ -185,6 +188,11 @@ impl Engine {
             .tracker
             .track_access_hinted(self.keys.name(key), hint, now_s, ctx);
         self.tracked[ix] = Some(tracked);
+        let slot = tracked.slot() as usize;
+        if self.by_slot.len() <= slot {
+            self.by_slot.resize(slot + 1, None);
+        }
+        self.by_slot[slot] = Some((tracked, key));
         let client = ctx.client;
         let (strategies, mut ctx) = self.split();
         strategies.on_access(
@@ -206,6 +214,7 @@ impl Engine {
             tracker: &mut self.tracker,
             keys: &mut self.keys,
             enabled: self.cfg.strategies,
+            by_slot: &self.by_slot,
         };
         (&mut self.strategies, ctx)
     }
@@ -251,7 +260,9 @@ impl Engine {
     /// the engine is unchanged and the caller keeps the file aside.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), crate::snapshot::SnapshotError> {
         self.tracker = Tracker::restore(bytes, self.cfg.tracker.clone())?;
-        self.tracked.clear(); // handles of the old tracker mean nothing
+        // Handles of the old tracker mean nothing.
+        self.tracked.clear();
+        self.by_slot.clear();
         Ok(())
     }
 

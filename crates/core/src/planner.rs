@@ -98,6 +98,16 @@ impl Ord for ByOpening {
     }
 }
 
+/// Removes all but the `keep` greatest elements of `v`.
+fn drop_smallest<T: Ord>(v: &mut Vec<T>, keep: usize) {
+    let excess = v.len().saturating_sub(keep);
+    if excess == 0 {
+        return;
+    }
+    v.select_nth_unstable(excess - 1);
+    v.drain(..excess);
+}
+
 /// Holds proposed candidates until the budget allows a fetch.
 #[derive(Debug, Clone)]
 pub struct Planner {
@@ -154,19 +164,20 @@ impl Planner {
     }
 
     /// Drops expired candidates, then the least valuable ones over the cap.
+    /// Linear time: a selection, not a sort (the order is total, so which
+    /// candidates go is the same as with a sort).
     fn shed(&mut self, now_s: UnixSeconds) {
         let before = self.open.len() + self.waiting.len();
+        let keep_n = self.max_queued / 2;
         let keep = |c: &Candidate| c.expires_s > now_s;
-        let mut open: Vec<ByValue> = std::mem::take(&mut self.open).into_sorted_vec();
+        let mut open: Vec<ByValue> = std::mem::take(&mut self.open).into_vec();
         open.retain(|c| keep(&c.0));
-        let excess = open.len().saturating_sub(self.max_queued / 2);
-        open.drain(..excess); // ascending order: the least valuable first
+        drop_smallest(&mut open, keep_n);
         self.open = open.into();
-        let mut waiting: Vec<ByOpening> = std::mem::take(&mut self.waiting).into_sorted_vec();
+        let mut waiting: Vec<ByOpening> = std::mem::take(&mut self.waiting).into_vec();
         waiting.retain(|c| keep(&c.0));
-        // ByOpening sorts latest opening first; drop the farthest ones.
-        let excess = waiting.len().saturating_sub(self.max_queued / 2);
-        waiting.drain(..excess);
+        // ByOpening ranks the latest opening lowest: those go first.
+        drop_smallest(&mut waiting, keep_n);
         self.waiting = waiting.into();
         let shed = (before - self.open.len() - self.waiting.len()) as u64;
         self.dropped += shed;

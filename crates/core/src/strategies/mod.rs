@@ -31,7 +31,7 @@ use crate::UnixSeconds;
 use crate::cache::{CacheModel, KeyId, KeyTable};
 use crate::planner::{Candidate, Planner};
 use crate::strategy::{StrategyId, StrategySet};
-use crate::tracker::Tracker;
+use crate::tracker::{TrackedKey, Tracker};
 use calibration::Calibration;
 use keystate::{KeyStates, PairStates, Worth};
 use rustc_hash::FxHashSet;
@@ -137,6 +137,23 @@ pub struct Ctx<'a> {
     pub keys: &'a mut KeyTable,
     /// Strategies allowed to warm.
     pub enabled: StrategySet,
+    /// Engine key of each tracker slot, as of the key's last access (a
+    /// hint checked against the handle's generation).
+    pub by_slot: &'a [Option<(TrackedKey, KeyId)>],
+}
+
+impl Ctx<'_> {
+    /// The engine key of a tracker handle: from `by_slot` when it still
+    /// names the same key, else by name (interning it).
+    pub fn key_of(&mut self, handle: TrackedKey) -> Option<KeyId> {
+        if let Some(Some((h, k))) = self.by_slot.get(handle.slot() as usize)
+            && *h == handle
+        {
+            return Some(*k);
+        }
+        let name = self.tracker.key_of(handle)?;
+        Some(self.keys.intern(name))
+    }
 }
 
 /// State of all strategies of one engine.

@@ -122,15 +122,17 @@ impl Strategies {
     ) {
         let horizon_s = SUCCESSOR_HORIZON_S.min(self.ttl_s / 2.0);
         let threshold = self.cfg.predictive_confidence_threshold;
-        let predictions = ctx.tracker.predict_next_of(
+        let predictions = ctx.tracker.predict_next_handles(
             current,
             threshold.min(self.cfg.min_value),
             self.cfg.predictive_limit,
         );
-        for p in predictions {
-            let next = ctx.keys.intern(&p.key);
-            let raw = Worth::timed(p.confidence * weight, SUCCESSOR_HORIZON_S / 2.0, self.ttl_s);
-            if p.confidence >= threshold || raw.p_hit >= self.cfg.min_value {
+        for (handle, confidence) in predictions {
+            let Some(next) = ctx.key_of(handle) else {
+                continue;
+            };
+            let raw = Worth::timed(confidence * weight, SUCCESSOR_HORIZON_S / 2.0, self.ttl_s);
+            if confidence >= threshold || raw.p_hit >= self.cfg.min_value {
                 let until_s = now_s + horizon_s;
                 self.propose(ctx, now_s, strategy, next, raw, now_s, until_s, until_s);
             }

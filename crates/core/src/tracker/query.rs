@@ -300,6 +300,20 @@ impl Tracker {
             .collect()
     }
 
+    /// [`Tracker::predict_next_of`] as handles (no key strings: for
+    /// callers that map handles to their own ids).
+    pub fn predict_next_handles(
+        &self,
+        current: TrackedKey,
+        min_confidence: f64,
+        limit: usize,
+    ) -> Vec<(TrackedKey, f64)> {
+        let mut next = coaccess::successors(&self.slab, current);
+        next.retain(|(_, c)| *c >= min_confidence);
+        next.truncate(limit);
+        next
+    }
+
     /// Groups by lift (short share over long share), best first.
     pub fn group_trends(&self, _now_s: f64, limit: usize) -> Vec<GroupTrend> {
         let g = &self.groups;
