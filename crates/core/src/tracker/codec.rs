@@ -347,6 +347,7 @@ impl Tracker {
                 created_day,
                 shift,
                 days_before,
+                maybe_nonzero: Profile::nonzero_mask(&buckets),
                 buckets,
             });
         }

@@ -20,6 +20,7 @@ pub const TRADING_BUCKETS: usize = 96;
 /// Hourly buckets of a non-trading day.
 pub const OTHER_BUCKETS: usize = 24;
 pub(crate) const BUCKETS: usize = TRADING_BUCKETS + OTHER_BUCKETS;
+const _: () = assert!(BUCKETS <= 128, "a profile's bucket mask is a u128");
 /// Seconds covered by a trading-day bucket.
 pub const TRADING_BUCKET_S: u32 = 900;
 /// Seconds covered by a non-trading-day bucket.
@@ -110,6 +111,10 @@ pub(crate) struct Profile {
     pub shift: i32,
     /// Day counters just before the creation day, `[trading, other]`.
     pub days_before: [f32; 2],
+    /// Bit `b` is set when `buckets[b]` may be non-zero (a superset):
+    /// queries skip a profile with nothing in the buckets they cover by
+    /// reading this word instead of the buckets.
+    pub maybe_nonzero: u128,
     pub buckets: [u16; BUCKETS],
 }
 
@@ -125,6 +130,7 @@ impl Profile {
             created_day: today,
             shift: 0,
             days_before: [before[0].max(0.0) as f32, before[1].max(0.0) as f32],
+            maybe_nonzero: 0,
             buckets: [0; BUCKETS],
         }
     }
@@ -148,6 +154,16 @@ impl Profile {
         let frac = inc - whole;
         let up = frac > 0.0 && unit_f64(rng) < frac;
         self.buckets[b] += whole as u16 + u16::from(up);
+        self.maybe_nonzero |= 1u128 << b;
+    }
+
+    /// The mask of `buckets` recomputed (after a restore).
+    pub fn nonzero_mask(buckets: &[u16; BUCKETS]) -> u128 {
+        buckets
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c != 0)
+            .fold(0, |m, (b, _)| m | 1u128 << b)
     }
 
     fn halve(&mut self, rng: &mut u64) {

@@ -241,11 +241,12 @@ impl Tracker {
         let today = self.clock.calendar().local_time(now_s).day_index;
         let days = self.days_at(today);
         let hl = self.config.profile_half_life_days;
+        let cover_mask = cover.iter().fold(0u128, |m, &(b, _)| m | 1u128 << b);
         let mut top = TopK::new(limit);
         for p in &self.profiles.slots {
             // Most profiles count nothing in the few buckets a look-ahead
             // covers: skip them before the decay arithmetic.
-            if cover.iter().all(|&(b, _)| p.buckets[b] == 0)
+            if p.maybe_nonzero & cover_mask == 0
                 || self
                     .slab
                     .get(p.owner)
