@@ -215,6 +215,12 @@ impl Engine {
             keys: &mut self.keys,
             enabled: self.cfg.strategies,
             by_slot: &self.by_slot,
+            budget: crate::strategies::BudgetView {
+                tokens: self.budget.tokens_at(self.now_s),
+                rate_per_s: self.budget.rate_per_min() / 60.0,
+                burst: self.budget.burst().max(1.0),
+                headroom: self.cost.has_headroom(self.cfg.warming.max_cost_ratio),
+            },
         };
         (&mut self.strategies, ctx)
     }

@@ -186,3 +186,22 @@ fn spare_tokens_below_spare_min_value_stop_at_the_cost_cap() {
         e.cost_ratio()
     );
 }
+
+#[test]
+fn a_hot_keys_late_hits_propose_one_refresh_not_one_each() {
+    let mut e = engine("refresh", 100.0);
+    let k = e.intern("AAPL");
+    access(&mut e, 0.0, k);
+    for i in 0..10 {
+        access(&mut e, 50.0 + f64::from(i) * 0.5, k); // ten hits at age >= 48
+    }
+    assert_eq!(
+        e.planner_counters().proposed,
+        1,
+        "{:?}",
+        e.planner_counters()
+    );
+    // The one candidate does its job: fetched just before expiry.
+    access(&mut e, 65.0, k);
+    assert_eq!(e.stats().total.warm_used(), 1);
+}

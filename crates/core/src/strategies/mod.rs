@@ -4,8 +4,10 @@
 //! planner. The raw value of a candidate is the strategy's own estimate of
 //! the chance that the fetch serves a hit; [`calibration`] rescales it by
 //! what the strategy's fetches actually earned (the adaptive budget split),
-//! and candidates below `spare_floor_value` are not proposed (bar a little
-//! exploration, so a strategy that under-promises can still prove itself).
+//! and candidates the budget cannot reach in their window are not proposed
+//! (bar a little exploration, so a strategy that under-promises can still
+//! prove itself). Duplicates (same key, strategy and window within a
+//! second) are proposed once.
 //! The planner fetches a candidate only when its value clears a threshold
 //! that rises from `spare_min_value` (full budget; `spare_floor_value`
 //! while the API cost is under `max_cost_ratio`) to `min_value` (empty).
@@ -140,6 +142,29 @@ pub struct Ctx<'a> {
     /// Engine key of each tracker slot, as of the key's last access (a
     /// hint checked against the handle's generation).
     pub by_slot: &'a [Option<(TrackedKey, KeyId)>],
+    /// The warming budget as of now.
+    pub budget: BudgetView,
+}
+
+/// What the strategies know of the warming budget.
+#[derive(Debug, Clone, Copy)]
+pub struct BudgetView {
+    /// Tokens now.
+    pub tokens: f64,
+    /// Refill, tokens per second.
+    pub rate_per_s: f64,
+    /// Bucket capacity (at least 1).
+    pub burst: f64,
+    /// Whether the API cost has headroom for the least candidates.
+    pub headroom: bool,
+}
+
+impl BudgetView {
+    /// The fullest the bucket can be by `until_s` if nothing is spent.
+    pub fn best_fill_by(&self, now_s: UnixSeconds, until_s: UnixSeconds) -> f64 {
+        let tokens = self.tokens + self.rate_per_s * (until_s - now_s).max(0.0);
+        (tokens / self.burst).min(1.0)
+    }
 }
 
 impl Ctx<'_> {
@@ -173,7 +198,14 @@ pub struct Strategies {
     next_sector_s: UnixSeconds,
     next_maintain_s: UnixSeconds,
     explore_acc: f64,
+    /// The window of the last candidate proposed per (key, strategy):
+    /// a candidate within a second of it is a duplicate (a hot key's every
+    /// late hit asks for the same refresh).
+    last_proposed: rustc_hash::FxHashMap<(KeyId, StrategyId), (UnixSeconds, UnixSeconds)>,
 }
+
+/// Windows closer than this (s) at both ends are the same candidate.
+const SAME_WINDOW_S: f64 = 1.0;
 
 impl Strategies {
     /// Strategies for entries of `ttl_s`.
@@ -191,6 +223,7 @@ impl Strategies {
             next_sector_s: f64::NEG_INFINITY,
             next_maintain_s: f64::NEG_INFINITY,
             explore_acc: 0.0,
+            last_proposed: rustc_hash::FxHashMap::default(),
         }
     }
 
@@ -215,10 +248,17 @@ impl Strategies {
         if !ctx.enabled.contains(strategy) || is_fresh_at(ctx.cache, key, needed_at_s) {
             return false;
         }
-        let value = self.calibration.calibrated(strategy, worth.p_hit) * worth.net;
-        if value < self.lowest_threshold() {
+        let mut value = self.calibration.calibrated(strategy, worth.p_hit) * worth.net;
+        // The lowest threshold the budget can reach before the window
+        // closes: a candidate under it would only wait and be shed.
+        let reachable = self.threshold(
+            ctx.budget.best_fill_by(now_s, expires_s),
+            ctx.budget.headroom,
+        );
+        if value < reachable {
             // Exploration, only while the strategy has little evidence:
-            // every 1/exploration-th rejected candidate goes through.
+            // every 1/exploration-th such candidate is proposed at the
+            // threshold, so that its fetch measures the strategy.
             if self.calibration.evidence(strategy) >= MIN_EVIDENCE_FETCHES {
                 return false;
             }
@@ -227,6 +267,10 @@ impl Strategies {
                 return false;
             }
             self.explore_acc -= 1.0;
+            value = reachable;
+        }
+        if self.is_duplicate(now_s, key, strategy, not_before_s, expires_s) {
+            return false;
         }
         ctx.planner.propose(
             Candidate {
@@ -255,9 +299,29 @@ impl Strategies {
         (lo.min(hi), hi)
     }
 
-    /// The lowest value any candidate is ever fetched at.
-    fn lowest_threshold(&self) -> f64 {
-        self.threshold_range(true).0
+    /// Whether a pending candidate of `strategy` for `key` has the same
+    /// window; otherwise records this one as the last.
+    fn is_duplicate(
+        &mut self,
+        now_s: UnixSeconds,
+        key: KeyId,
+        strategy: StrategyId,
+        not_before_s: UnixSeconds,
+        expires_s: UnixSeconds,
+    ) -> bool {
+        if let Some(&(nb, ex)) = self.last_proposed.get(&(key, strategy))
+            && ex > now_s
+            && (nb - not_before_s).abs() < SAME_WINDOW_S
+            && (ex - expires_s).abs() < SAME_WINDOW_S
+        {
+            return true;
+        }
+        if self.last_proposed.len() >= 1 << 16 {
+            self.last_proposed.retain(|_, w| w.1 > now_s);
+        }
+        self.last_proposed
+            .insert((key, strategy), (not_before_s, expires_s));
+        false
     }
 
     /// The value a candidate needs to be fetched when the budget holds
