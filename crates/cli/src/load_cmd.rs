@@ -366,15 +366,11 @@ fn describe_daemon(f: &DaemonFigures, speed: f64) {
     );
     if (speed - 1.0).abs() > 1e-9 {
         println!(
-            "note: at {speed}x an entry stays fresh for {:.0} trace seconds and the budget is {:.1} fetches per trace minute; \
-             hit rates are those of a TTL of {:.0} s and a budget of {:.1}/min (for the trace's own pace use --speed 1, \
-             or serve with ttl_s {:.3} and a warming rate of {:.0}/min)",
+            "note: at {speed}x the daemon's TTL covers {:.0} trace seconds and its budget is {:.1} fetches \
+             per trace minute: these hit rates are those of that TTL and budget (to replay a TTL T and a \
+             budget B at speed N, serve with ttl_s T/N and a warming rate of B*N)",
             f.ttl_s * speed,
             f.warm_rate_per_min / speed,
-            f.ttl_s * speed,
-            f.warm_rate_per_min / speed,
-            f.ttl_s / speed,
-            f.warm_rate_per_min * speed,
         );
     }
 }
