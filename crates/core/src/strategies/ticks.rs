@@ -60,9 +60,12 @@ impl Strategies {
             return;
         }
         let look_ahead_s = self.ttl_s.min(self.cfg.popular_interval_s.max(1.0));
-        let upcoming = ctx
-            .tracker
-            .upcoming(now_s, look_ahead_s, self.cfg.popular_limit);
+        let upcoming = ctx.tracker.upcoming_cached(
+            now_s,
+            look_ahead_s,
+            self.cfg.popular_limit,
+            self.cfg.maintain_interval_s,
+        );
         for ks in upcoming {
             let key = ctx.keys.intern(&ks.key);
             let p = Worth::keep_fresh(ks.score / look_ahead_s, self.ttl_s);

@@ -157,6 +157,8 @@ pub struct Tracker {
     /// First access ever (NaN before): EWMA rates are bias-corrected for
     /// the time observed so a young tracker does not see everything trend.
     started_s: f64,
+    /// The last [`Tracker::upcoming_cached`] answer (not in snapshots).
+    upcoming_cache: Option<query::UpcomingCache>,
 }
 
 fn rates(c: &TrackerConfig) -> Rates {
@@ -196,6 +198,7 @@ impl Tracker {
             group_cursor: 0,
             last_now_s: ref_s,
             started_s: f64::NAN,
+            upcoming_cache: None,
             config,
         })
     }

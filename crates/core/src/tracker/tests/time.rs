@@ -201,3 +201,24 @@ fn fewer_than_min_count_accesses_never_trend() {
     assert!(t.key_of(single).is_some());
     assert!(!trending_keys(&t, t0 + 5.0).contains(&"ONE".to_string()));
 }
+
+#[test]
+fn upcoming_cached_reuses_an_answer_for_the_same_quarter_hour_until_it_ages() {
+    let mut t = habits();
+    let tue = ny(2026, 6, 23, 10, 16);
+    let first = t.upcoming_cached(tue, 60.0, 10, 300.0);
+    assert_eq!(first, t.upcoming(tue, 60.0, 10));
+    // A new key read often in this quarter hour, within the minute.
+    for i in 0..20 {
+        hit(&mut t, "NEW", tue + 1.0 + f64::from(i));
+    }
+    let later = tue + 60.0;
+    assert_eq!(t.upcoming_cached(later, 60.0, 10, 300.0), first, "cached");
+    let fresh = t.upcoming(later, 60.0, 10);
+    assert_ne!(fresh, first, "the exact answer moved");
+    // Past max_age (or in another bucket) it is computed again.
+    assert_eq!(
+        t.upcoming_cached(tue + 301.0, 60.0, 10, 300.0),
+        t.upcoming(tue + 301.0, 60.0, 10)
+    );
+}
