@@ -4,21 +4,24 @@
 #
 #   scripts/demo.sh                 # SPEED=10: 30 trace minutes from the open in 3 real minutes per run
 #   SPEED=1 scripts/demo.sh         # real time: 3 trace minutes, exactly the daemon's own pace
+#   SCALE=no SPEED=60 DURATION_S=30 scripts/demo.sh   # the same 30 trace minutes, TTL and budget not scaled
 #
 # The daemon runs on the real clock, so at SPEED=N its TTL and warming
 # budget are scaled to keep their ratio to the trace: ttl_s = TTL_S/N and a
 # warming rate of RATE*N per minute (its learners' half-lives are not
-# scaled). Each run starts cold (an empty state dir) at the trace's first
+# scaled; SCALE=no keeps TTL_S and RATE as they are, to see what an
+# unscaled fast replay does). Each run starts cold (an empty state dir) at the trace's first
 # open, with WARMING_OUTSIDE_SESSIONS=run: the real market's hours have
 # nothing to do with the replayed ones.
 #
-# Environment: SPEED (10), DURATION_S (180, real seconds per run),
+# Environment: SPEED (10), SCALE (yes), DURATION_S (180, real seconds per run),
 # TTL_S (60), RATE (100, warming fetches per trace minute), DAYS (2),
 # SEED (3), PORT (18080; the admin listener takes PORT+1), PREWARM (the
 # binary; built with `cargo build --release -p prewarm-cli` if absent).
 set -euo pipefail
 
 SPEED=${SPEED:-10}
+SCALE=${SCALE:-yes}
 DURATION_S=${DURATION_S:-180}
 TTL_S=${TTL_S:-60}
 RATE=${RATE:-100}
@@ -46,12 +49,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ttl=$(awk -v t="$TTL_S" -v s="$SPEED" 'BEGIN { printf "%.6g", t / s }')
-rate=$(awk -v r="$RATE" -v s="$SPEED" 'BEGIN { printf "%.6g", r * s }')
+scale=$SPEED
+[[ $SCALE == no ]] && scale=1
+ttl=$(awk -v t="$TTL_S" -v s="$scale" 'BEGIN { printf "%.6g", t / s }')
+rate=$(awk -v r="$RATE" -v s="$scale" 'BEGIN { printf "%.6g", r * s }')
+trace_ttl=$(awk -v t="$ttl" -v s="$SPEED" 'BEGIN { printf "%.6g", t * s }')
+trace_rate=$(awk -v r="$rate" -v s="$SPEED" 'BEGIN { printf "%.6g", r / s }')
 printf '[datasets.quote]\nttl_s = %s\n' "$ttl" >"$WORK/prewarm.toml"
 
 echo "workload: gen-trace --days $DAYS --seed $SEED, replayed from the first open at ${SPEED}x for ${DURATION_S} s per run"
-echo "daemon: ttl_s $ttl, warming rate $rate/min (a TTL of $TTL_S s and $RATE/min in trace time); work dir $WORK"
+echo "daemon: ttl_s $ttl, warming rate $rate/min (a TTL of $trace_ttl s and $trace_rate/min in trace time); work dir $WORK"
 "$PREWARM" gen-trace --days "$DAYS" --seed "$SEED" --out "$WORK/gen.csv.gz" >/dev/null
 
 # run NAME WARMING_ENABLED: one fresh daemon, one load; output in $WORK/NAME.*
