@@ -204,6 +204,8 @@ pub struct Strategies {
     last_proposed: rustc_hash::FxHashMap<(KeyId, StrategyId), (UnixSeconds, UnixSeconds)>,
 }
 
+/// Most (key, strategy) windows remembered for duplicate detection.
+const MAX_LAST_PROPOSED: usize = 1 << 16;
 /// Windows closer than this (s) at both ends are the same candidate.
 const SAME_WINDOW_S: f64 = 1.0;
 
@@ -316,8 +318,13 @@ impl Strategies {
         {
             return true;
         }
-        if self.last_proposed.len() >= 1 << 16 {
+        if self.last_proposed.len() >= MAX_LAST_PROPOSED {
             self.last_proposed.retain(|_, w| w.1 > now_s);
+            if self.last_proposed.len() >= MAX_LAST_PROPOSED / 2 {
+                // Still crowded: forget it all (it only saves queue work)
+                // rather than sweep it again at every proposal.
+                self.last_proposed.clear();
+            }
         }
         self.last_proposed
             .insert((key, strategy), (not_before_s, expires_s));
