@@ -179,6 +179,28 @@ impl Engine {
         };
         self.cache.touch(key);
         self.cost.on_access(now_s, key, self.cfg.ttl_s);
+        let tracked = self.track(now_s, key, ctx);
+        let client = ctx.client;
+        let (strategies, mut ctx) = self.split();
+        strategies.on_access(
+            &mut ctx,
+            now_s,
+            key,
+            Some(tracked),
+            client,
+            hit_fetched_at_s,
+        );
+        lookup
+    }
+
+    /// Records the access in the tracker, through the key's last handle,
+    /// and keeps both directions of the key ↔ handle map.
+    fn track(
+        &mut self,
+        now_s: UnixSeconds,
+        key: KeyId,
+        ctx: &AccessContext<'_>,
+    ) -> crate::tracker::TrackedKey {
         let ix = key.0 as usize;
         if self.tracked.len() <= ix {
             self.tracked.resize(ix + 1, None);
@@ -193,21 +215,12 @@ impl Engine {
             self.by_slot.resize(slot + 1, None);
         }
         self.by_slot[slot] = Some((tracked, key));
-        let client = ctx.client;
-        let (strategies, mut ctx) = self.split();
-        strategies.on_access(
-            &mut ctx,
-            now_s,
-            key,
-            Some(tracked),
-            client,
-            hit_fetched_at_s,
-        );
-        lookup
+        tracked
     }
 
     /// The strategies and what they may touch of the rest of the engine.
     fn split(&mut self) -> (&mut Strategies, Ctx<'_>) {
+        let headroom = self.spare_allowed();
         let ctx = Ctx {
             cache: &self.cache,
             planner: &mut self.planner,
@@ -219,7 +232,7 @@ impl Engine {
                 tokens: self.budget.tokens_at(self.now_s),
                 rate_per_s: self.budget.rate_per_min() / 60.0,
                 burst: self.budget.burst().max(1.0),
-                headroom: self.cost.has_headroom(self.cfg.warming.max_cost_ratio),
+                headroom,
             },
         };
         (&mut self.strategies, ctx)
