@@ -137,6 +137,33 @@ pub struct RawWarming {
     pub refresh_fraction: Option<f64>,
     /// Seconds between recomputations of the popular list.
     pub popular_interval_s: Option<f64>,
+    /// `[warming.strategy]`: per-strategy limits, intervals and thresholds.
+    pub strategy: Option<RawStrategyTuning>,
+}
+
+/// `[warming.strategy]`: the engine's per-strategy settings (each
+/// defaults to the engine's own).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStrategyTuning {
+    /// Value a candidate needs when the budget is full.
+    pub spare_min_value: Option<f64>,
+    /// ... and while the API cost is under `max_cost_ratio`.
+    pub spare_floor_value: Option<f64>,
+    /// Lowest P(next | current) a prediction needs.
+    pub predictive_confidence_threshold: Option<f64>,
+    /// Most predictions followed per access.
+    pub predictive_limit: Option<usize>,
+    /// Seconds between trending scans.
+    pub trending_interval_s: Option<f64>,
+    /// Most trending keys acted on per scan.
+    pub trending_limit: Option<usize>,
+    /// Seconds between sector-rotation scans.
+    pub sector_interval_s: Option<f64>,
+    /// Short over long group share above which a group is rotating in.
+    pub sector_min_lift: Option<f64>,
+    /// Members of a rotating group warmed per scan.
+    pub sector_members: Option<usize>,
 }
 
 /// `[datasets.NAME]`.

@@ -9,8 +9,9 @@ use chrono::NaiveTime;
 use prewarm_core::strategy::StrategySet;
 
 use super::ConfigError;
-use super::raw::RawWarming;
+use super::raw::{RawStrategyTuning, RawWarming};
 use super::validated::{at_least, invalid, non_negative, positive};
+use prewarm_core::strategies::WarmingConfig as CoreWarming;
 
 /// What warming does while the market is closed (nights, weekends,
 /// holidays; pre-market and after-hours count as open).
@@ -90,6 +91,64 @@ pub struct WarmingConfig {
     pub refresh_fraction: Option<f64>,
     /// Popular-list period, s; `None`: the engine's default.
     pub popular_interval_s: Option<f64>,
+    /// `[warming.strategy]`, validated (`None`: the engine's default).
+    pub strategy: RawStrategyTuning,
+}
+
+impl WarmingConfig {
+    /// The engine's strategy settings: its defaults, overridden by what
+    /// `[warming]` and `[warming.strategy]` set.
+    pub fn core(&self) -> CoreWarming {
+        let d = CoreWarming::default();
+        let t = &self.strategy;
+        CoreWarming {
+            popular_limit: self.popular_limit as usize,
+            min_value: self.min_value.unwrap_or(d.min_value),
+            max_cost_ratio: self.max_cost_ratio.unwrap_or(d.max_cost_ratio),
+            refresh_fraction: self.refresh_fraction.unwrap_or(d.refresh_fraction),
+            popular_interval_s: self.popular_interval_s.unwrap_or(d.popular_interval_s),
+            spare_min_value: t.spare_min_value.unwrap_or(d.spare_min_value),
+            spare_floor_value: t.spare_floor_value.unwrap_or(d.spare_floor_value),
+            predictive_confidence_threshold: t
+                .predictive_confidence_threshold
+                .unwrap_or(d.predictive_confidence_threshold),
+            predictive_limit: t.predictive_limit.unwrap_or(d.predictive_limit),
+            trending_interval_s: t.trending_interval_s.unwrap_or(d.trending_interval_s),
+            trending_limit: t.trending_limit.unwrap_or(d.trending_limit),
+            sector_interval_s: t.sector_interval_s.unwrap_or(d.sector_interval_s),
+            sector_min_lift: t.sector_min_lift.unwrap_or(d.sector_min_lift),
+            sector_members: t.sector_members.unwrap_or(d.sector_members),
+            ..d
+        }
+    }
+}
+
+/// `[warming.strategy]` checked field by field.
+fn validate_tuning(t: Option<&RawStrategyTuning>) -> Result<RawStrategyTuning, ConfigError> {
+    let Some(t) = t else {
+        return Ok(RawStrategyTuning::default());
+    };
+    Ok(RawStrategyTuning {
+        spare_min_value: unit_interval("warming.strategy.spare_min_value", t.spare_min_value)?,
+        spare_floor_value: unit_interval(
+            "warming.strategy.spare_floor_value",
+            t.spare_floor_value,
+        )?,
+        predictive_confidence_threshold: unit_interval(
+            "warming.strategy.predictive_confidence_threshold",
+            t.predictive_confidence_threshold,
+        )?,
+        trending_interval_s: optional_positive(
+            "warming.strategy.trending_interval_s",
+            t.trending_interval_s,
+        )?,
+        sector_interval_s: optional_positive(
+            "warming.strategy.sector_interval_s",
+            t.sector_interval_s,
+        )?,
+        sector_min_lift: optional_positive("warming.strategy.sector_min_lift", t.sector_min_lift)?,
+        ..t.clone()
+    })
 }
 
 fn unit_interval(field: &str, v: Option<f64>) -> Result<Option<f64>, ConfigError> {
@@ -145,7 +204,7 @@ pub(super) fn validate_warming(
         ));
     }
     let popular_limit = w.popular_limit.unwrap_or(50);
-    Ok(WarmingConfig {
+    let cfg = WarmingConfig {
         enabled: w.enabled.unwrap_or(true),
         popular_limit,
         rate_limit_per_min: non_negative(
@@ -183,7 +242,15 @@ pub(super) fn validate_warming(
         },
         refresh_fraction,
         popular_interval_s: optional_positive("warming.popular_interval_s", w.popular_interval_s)?,
-    })
+        strategy: validate_tuning(w.strategy.as_ref())?,
+    };
+    // The engine's own checks, at start rather than when the driver runs.
+    let engine = prewarm_core::engine::EngineConfig {
+        warming: cfg.core(),
+        ..prewarm_core::engine::EngineConfig::default()
+    };
+    engine.validate().map_err(|e| invalid(e.field, e.problem))?;
+    Ok(cfg)
 }
 
 #[cfg(test)]
@@ -194,6 +261,21 @@ mod tests {
         let mut w = RawWarming::default();
         f(&mut w);
         w
+    }
+
+    #[test]
+    fn strategy_table_reaches_the_engine_settings_and_unknown_fields_are_named() {
+        let w: RawWarming =
+            toml::from_str("[strategy]\ntrending_limit = 5\nsector_min_lift = 2.0\n").unwrap();
+        let core = validate_warming(&w, 10).unwrap().core();
+        assert_eq!(core.trending_limit, 5);
+        assert_eq!(core.sector_min_lift, 2.0);
+        assert_eq!(
+            core.predictive_limit,
+            CoreWarming::default().predictive_limit
+        );
+        let err = toml::from_str::<RawWarming>("[strategy]\ntrending_limt = 5\n").unwrap_err();
+        assert!(err.to_string().contains("trending_limt"), "{err}");
     }
 
     #[test]
@@ -233,6 +315,24 @@ mod tests {
                 "warming.max_concurrent",
             ),
             (raw(|w| w.min_value = Some(1.5)), "warming.min_value"),
+            (
+                raw(|w| {
+                    w.strategy = Some(RawStrategyTuning {
+                        trending_interval_s: Some(0.0),
+                        ..RawStrategyTuning::default()
+                    })
+                }),
+                "warming.strategy.trending_interval_s",
+            ),
+            (
+                raw(|w| {
+                    w.strategy = Some(RawStrategyTuning {
+                        predictive_confidence_threshold: Some(1.2),
+                        ..RawStrategyTuning::default()
+                    })
+                }),
+                "warming.strategy.predictive_confidence_threshold",
+            ),
             (
                 raw(|w| w.max_cost_ratio = Some(0.9)),
                 "warming.max_cost_ratio",

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use prewarm_core::cache::{FetchOrigin as CoreOrigin, Freshness, KeyId};
 use prewarm_core::engine::{ConfigError, Engine, EngineConfig};
 use prewarm_core::stats::Counters;
-use prewarm_core::strategies::WarmingConfig as CoreWarming;
 use prewarm_core::strategy::{StrategyId, StrategySet};
 use prewarm_core::tracker::{AccessContext, TrackerConfig};
 use prewarm_core::universe::{Membership, apply_universe};
@@ -22,7 +21,6 @@ use crate::events::{AccessEvent, EvictionEvent, FetchEvent, FetchOrigin};
 
 /// Maps a dataset and `[warming]` into the engine's configuration.
 pub fn engine_config(ttl_s: f64, w: &WarmingConfig) -> EngineConfig {
-    let d = CoreWarming::default();
     EngineConfig {
         ttl_s,
         warm_rate_per_min: w.rate_limit_per_min,
@@ -33,14 +31,7 @@ pub fn engine_config(ttl_s: f64, w: &WarmingConfig) -> EngineConfig {
         } else {
             StrategySet::NONE
         },
-        warming: CoreWarming {
-            popular_limit: w.popular_limit as usize,
-            min_value: w.min_value.unwrap_or(d.min_value),
-            max_cost_ratio: w.max_cost_ratio.unwrap_or(d.max_cost_ratio),
-            refresh_fraction: w.refresh_fraction.unwrap_or(d.refresh_fraction),
-            popular_interval_s: w.popular_interval_s.unwrap_or(d.popular_interval_s),
-            ..d
-        },
+        warming: w.core(),
         tracker: TrackerConfig::default(),
         max_queued_candidates: 100_000,
         // No series: it grows with uptime. Daily figures come from a
