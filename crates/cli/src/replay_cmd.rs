@@ -3,6 +3,7 @@
 use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use prewarm_core::strategies::WarmingConfig;
 use prewarm_core::strategy::StrategySet;
 use prewarm_sim::replay::{ReplayConfig, replay};
 use prewarm_sim::trace::read_trace_with_progress;
@@ -18,36 +19,42 @@ pub struct ReplayArgs {
     /// Seconds an entry stays fresh.
     #[arg(long = "ttl", value_name = "SECONDS", default_value_t = 60.0)]
     ttl_s: f64,
-    /// Warming fetches allowed per minute (token bucket, burst equal to it).
-    #[arg(long = "warm-rate", value_name = "PER_MIN", default_value_t = 100.0)]
-    warm_rate_per_min: f64,
+    /// Warming fetches allowed per minute (token bucket, burst equal to
+    /// it). Default: the config's `warming.rate_limit_per_min`, else 100.
+    #[arg(long = "warm-rate", value_name = "PER_MIN")]
+    warm_rate_per_min: Option<f64>,
     /// Cache capacity in entries (LRU); unlimited when absent.
     #[arg(long = "capacity", value_name = "ENTRIES")]
     capacity_entries: Option<usize>,
     /// Comma-separated strategies (popular,time,trending,predictive,refresh,sector),
-    /// `all` or `none`. Default: all.
-    #[arg(long, value_name = "LIST", default_value = "all")]
-    strategies: String,
-    /// Refresh-ahead threshold as a fraction of the TTL.
-    #[arg(long, value_name = "FRACTION", default_value_t = 0.8)]
-    refresh_fraction: f64,
+    /// `all` or `none`. Default: the config's `warming.strategies`, else all.
+    #[arg(long, value_name = "LIST")]
+    strategies: Option<String>,
+    /// The daemon's TOML config: its `[warming]` settings (rate, strategies,
+    /// thresholds, cost cap, `[warming.strategy]`) are replayed; flags
+    /// given here override them. Environment variables are not read.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Refresh-ahead threshold as a fraction of the TTL (default 0.8).
+    #[arg(long, value_name = "FRACTION")]
+    refresh_fraction: Option<f64>,
     /// Value (expected misses saved) a candidate needs when the budget is
-    /// scarce.
-    #[arg(long, value_name = "VALUE", default_value_t = prewarm_core::strategies::WarmingConfig::default().min_value)]
-    min_value: f64,
+    /// scarce (default 0.5).
+    #[arg(long, value_name = "VALUE")]
+    min_value: Option<f64>,
     /// Value a candidate needs when the budget is full (spare tokens that
-    /// would otherwise be lost); at most --min-value.
-    #[arg(long, value_name = "VALUE", default_value_t = prewarm_core::strategies::WarmingConfig::default().spare_min_value)]
-    spare_min_value: f64,
+    /// would otherwise be lost); at most --min-value (default 0.25).
+    #[arg(long, value_name = "VALUE")]
+    spare_min_value: Option<f64>,
     /// Value a candidate needs when the budget is full and the API cost is
-    /// under --max-cost-ratio; at most --spare-min-value.
-    #[arg(long, value_name = "VALUE", default_value_t = prewarm_core::strategies::WarmingConfig::default().spare_floor_value)]
-    spare_floor_value: f64,
+    /// under --max-cost-ratio; at most --spare-min-value (default 0.05).
+    #[arg(long, value_name = "VALUE")]
+    spare_floor_value: Option<f64>,
     /// Spare tokens go below --spare-min-value only while the API calls
     /// stay within this multiple of a cache without warming (measured on
-    /// the requests so far, over about the last day).
-    #[arg(long, value_name = "X", default_value_t = prewarm_core::strategies::WarmingConfig::default().max_cost_ratio)]
-    max_cost_ratio: f64,
+    /// the requests so far, over about the last day; default 1.25).
+    #[arg(long, value_name = "X")]
+    max_cost_ratio: Option<f64>,
     /// Universe file, CSV `key,group[,weight]`: the groups (sectors) of keys.
     #[arg(long, value_name = "FILE")]
     universe: Option<PathBuf>,
@@ -77,19 +84,51 @@ fn bar(len: u64, what: &str) -> ProgressBar {
     pb
 }
 
+/// The warming rate, strategies and engine settings: the defaults, or the
+/// daemon config's `[warming]`, then the flags.
+fn settings(args: &ReplayArgs) -> Result<(f64, StrategySet, WarmingConfig)> {
+    let (mut rate, mut strategies, mut w) = match &args.config {
+        None => (100.0, StrategySet::all(), WarmingConfig::default()),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading config {}", path.display()))?;
+            let origin = path.display().to_string();
+            let d = prewarm_server::config::RawConfig::from_toml(&text, &origin)?
+                .warming_settings()
+                .with_context(|| format!("config {origin}"))?;
+            (d.rate_limit_per_min, d.strategies, d.core())
+        }
+    };
+    if let Some(r) = args.warm_rate_per_min {
+        rate = r;
+    }
+    if let Some(list) = &args.strategies {
+        strategies = StrategySet::parse_list(list).context("--strategies")?;
+    }
+    let set = |slot: &mut f64, flag: Option<f64>| {
+        if let Some(v) = flag {
+            *slot = v;
+        }
+    };
+    set(&mut w.refresh_fraction, args.refresh_fraction);
+    set(&mut w.min_value, args.min_value);
+    set(&mut w.spare_min_value, args.spare_min_value);
+    set(&mut w.spare_floor_value, args.spare_floor_value);
+    set(&mut w.max_cost_ratio, args.max_cost_ratio);
+    w.spare_min_value = w.spare_min_value.min(w.min_value);
+    w.spare_floor_value = w.spare_floor_value.min(w.spare_min_value);
+    Ok((rate, strategies, w))
+}
+
 /// Runs `prewarm replay`.
 pub fn run(args: ReplayArgs) -> Result<()> {
-    let strategies = StrategySet::parse_list(&args.strategies).context("--strategies")?;
+    let (warm_rate_per_min, strategies, warming) = settings(&args)?;
     let cfg = ReplayConfig {
         ttl_s: args.ttl_s,
-        warm_rate_per_min: args.warm_rate_per_min,
+        warm_rate_per_min,
         capacity_entries: args.capacity_entries,
         strategies,
-        refresh_fraction: args.refresh_fraction,
-        min_value: args.min_value,
-        spare_min_value: args.spare_min_value.min(args.min_value),
-        spare_floor_value: args.spare_floor_value,
-        max_cost_ratio: args.max_cost_ratio,
+        warming,
         hourly_series: args.plot.is_some(),
         universe: match &args.universe {
             Some(p) => read_universe(p)?,
@@ -129,4 +168,63 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ReplayArgs,
+    }
+
+    fn args(extra: &[&str]) -> ReplayArgs {
+        let mut argv = vec!["replay", "--trace", "t.csv"];
+        argv.extend_from_slice(extra);
+        Cli::parse_from(argv).args
+    }
+
+    #[test]
+    fn the_daemon_config_is_replayed_and_flags_override_it() {
+        let dir = std::env::temp_dir().join(format!("prewarm-replay-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("prewarm.toml");
+        std::fs::write(
+            &path,
+            "[warming]\nrate_limit_per_min = 40\nstrategies = \"popular,time\"\nmin_value = 0.6\n\
+             [warming.strategy]\ntrending_limit = 7\n",
+        )
+        .unwrap();
+        let p = path.to_str().unwrap();
+        let (rate, strategies, w) = settings(&args(&["--config", p])).unwrap();
+        assert_eq!(rate, 40.0);
+        assert_eq!(strategies, StrategySet::parse_list("popular,time").unwrap());
+        assert_eq!((w.min_value, w.trending_limit), (0.6, 7));
+        let (rate, strategies, w) = settings(&args(&[
+            "--config",
+            p,
+            "--warm-rate",
+            "10",
+            "--min-value",
+            "0.4",
+        ]))
+        .unwrap();
+        assert_eq!((rate, w.min_value), (10.0, 0.4));
+        assert_eq!(strategies, StrategySet::parse_list("popular,time").unwrap());
+        // Without a config: the engine's defaults.
+        let (rate, strategies, w) = settings(&args(&[])).unwrap();
+        assert_eq!((rate, strategies), (100.0, StrategySet::all()));
+        assert_eq!(w, WarmingConfig::default());
+        // A bad config names its file and field.
+        std::fs::write(&path, "[warming]\nmin_value = 2\n").unwrap();
+        let err = format!("{:#}", settings(&args(&["--config", p])).unwrap_err());
+        assert!(
+            err.contains("prewarm.toml") && err.contains("warming.min_value"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -34,18 +34,9 @@ pub struct ReplayConfig {
     pub capacity_entries: Option<usize>,
     /// Strategies that may warm.
     pub strategies: StrategySet,
-    /// Refresh-ahead threshold as a fraction of the TTL.
-    pub refresh_fraction: f64,
-    /// Value a candidate needs when the budget is scarce.
-    pub min_value: f64,
-    /// Value a candidate needs when the budget is full.
-    pub spare_min_value: f64,
-    /// Value a candidate needs when the budget is full and the API cost is
-    /// under `max_cost_ratio`.
-    pub spare_floor_value: f64,
-    /// Spare tokens go to lesser candidates only while the API calls stay
-    /// within this multiple of a cache without warming.
-    pub max_cost_ratio: f64,
+    /// The strategies' settings (value thresholds, cost cap, limits,
+    /// intervals).
+    pub warming: WarmingConfig,
     /// Keep an hourly series of the warmed run (for plots).
     pub hourly_series: bool,
     /// Group memberships (sectors, indices) known before the first request.
@@ -61,11 +52,7 @@ impl Default for ReplayConfig {
             warm_rate_per_min: 100.0,
             capacity_entries: None,
             strategies: StrategySet::all(),
-            refresh_fraction: 0.8,
-            min_value: WarmingConfig::default().min_value,
-            spare_min_value: WarmingConfig::default().spare_min_value,
-            spare_floor_value: WarmingConfig::default().spare_floor_value,
-            max_cost_ratio: WarmingConfig::default().max_cost_ratio,
+            warming: WarmingConfig::default(),
             hourly_series: false,
             universe: Vec::new(),
             explain: false,
@@ -81,14 +68,7 @@ impl ReplayConfig {
             warm_burst: None,
             capacity_entries: self.capacity_entries,
             strategies: self.strategies,
-            warming: WarmingConfig {
-                refresh_fraction: self.refresh_fraction,
-                min_value: self.min_value,
-                spare_min_value: self.spare_min_value,
-                spare_floor_value: self.spare_floor_value,
-                max_cost_ratio: self.max_cost_ratio,
-                ..WarmingConfig::default()
-            },
+            warming: self.warming.clone(),
             series_bucket_s: (self.hourly_series || self.explain).then_some(3600.0),
             ..EngineConfig::default()
         }

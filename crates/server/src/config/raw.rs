@@ -215,6 +215,12 @@ impl RawConfig {
         })
     }
 
+    /// `[warming]` validated on its own (for `prewarm replay --config`:
+    /// no datasets, environment or upstream needed).
+    pub fn warming_settings(&self) -> Result<super::WarmingConfig, ConfigError> {
+        super::warming::validate_warming(&self.warming, 1)
+    }
+
     /// The dataset table `name`, created empty if absent.
     pub fn dataset_mut(&mut self, name: &str) -> &mut RawDataset {
         self.datasets.entry(name.to_string()).or_default()

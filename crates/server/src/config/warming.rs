@@ -203,7 +203,7 @@ pub(super) fn validate_warming(
             "must be strictly between 0 and 1",
         ));
     }
-    let popular_limit = w.popular_limit.unwrap_or(50);
+    let popular_limit = w.popular_limit.unwrap_or(100);
     let cfg = WarmingConfig {
         enabled: w.enabled.unwrap_or(true),
         popular_limit,
@@ -288,7 +288,8 @@ mod tests {
         assert_eq!(w.outside_sessions, OutsideSessions::Reduce);
         assert_eq!(w.pre_market_at, NaiveTime::from_hms_opt(8, 30, 0).unwrap());
         assert_eq!(w.snapshot_interval_s, 900.0);
-        assert_eq!(w.pre_market_limit, 50);
+        assert_eq!(w.popular_limit, 100, "the seed's top 100");
+        assert_eq!(w.pre_market_limit, 100);
     }
 
     #[test]
