@@ -219,7 +219,7 @@ impl Driver {
                         });
                     }
                     for o in plan.orders {
-                        ds.manual[o.strategy.index()] += 1;
+                        ds.cycle_fetches[o.strategy.index()] += 1;
                         remaining += 1;
                         self.cycles.queue.push_back(CycleOrder {
                             dataset: ix,

@@ -1,11 +1,11 @@
 //! One dataset's engine inside the driver: config mapping, events in,
-//! cycle keys and the view out.
+//! and the view out.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use prewarm_core::cache::{FetchOrigin as CoreOrigin, Freshness, KeyId};
+use prewarm_core::cache::{FetchOrigin as CoreOrigin, KeyId};
 use prewarm_core::engine::{ConfigError, Engine, EngineConfig};
 use prewarm_core::stats::Counters;
 use prewarm_core::strategy::{StrategyId, StrategySet};
@@ -14,7 +14,7 @@ use prewarm_core::universe::{Membership, apply_universe};
 
 use super::gate::SessionGate;
 use super::view::{
-    DatasetView, Evictions, Figures, ManualCounts, SnapshotInfo, WarmOutcomes, counters_since,
+    CycleCounts, DatasetView, Evictions, Figures, SnapshotInfo, WarmOutcomes, counters_since,
 };
 use crate::config::{DatasetConfig, WarmingConfig};
 use crate::events::{AccessEvent, EvictionEvent, FetchEvent, FetchOrigin};
@@ -55,9 +55,9 @@ pub struct DatasetState {
     /// The outside-session gate.
     pub gate: SessionGate,
     /// Cycle warming fetches, per strategy, since start.
-    pub manual: ManualCounts,
+    pub cycle_fetches: CycleCounts,
     /// Totals at the last midnight cleanup.
-    pub day_start: (Counters, ManualCounts),
+    pub day_start: (Counters, CycleCounts),
     /// What warming calls returned.
     pub outcomes: WarmOutcomes,
     /// The snapshot file and its state.
@@ -99,7 +99,7 @@ impl DatasetState {
             name: ds.name.clone(),
             engine: Engine::new(cfg)?,
             gate,
-            manual: [0; StrategyId::COUNT],
+            cycle_fetches: [0; StrategyId::COUNT],
             day_start: (Counters::default(), [0; StrategyId::COUNT]),
             outcomes: WarmOutcomes::default(),
             snapshot: SnapshotInfo {
@@ -183,49 +183,16 @@ impl DatasetState {
             .on_fetched(at_s, key, CoreOrigin::Warm(strategy), false);
     }
 
-    /// Keys for a warming cycle at `now_s`: the popular list, then keys
-    /// expected within `look_ahead_s` by their time-of-day profile, not
-    /// fresh in the engine's model, at most `limit`.
-    pub fn cycle_keys(
-        &self,
-        now_s: f64,
-        limit: usize,
-        look_ahead_s: f64,
-    ) -> Vec<(String, StrategyId)> {
-        let enabled = self.engine.config().strategies;
-        let tracker = self.engine.tracker();
-        let mut picked: Vec<(String, StrategyId)> = Vec::new();
-        if enabled.contains(StrategyId::Popular) {
-            for k in tracker.popular(now_s, limit) {
-                picked.push((k.key, StrategyId::Popular));
-            }
-        }
-        if enabled.contains(StrategyId::Time) {
-            for k in tracker.upcoming(now_s, look_ahead_s, limit) {
-                if !picked.iter().any(|(p, _)| *p == k.key) {
-                    picked.push((k.key, StrategyId::Time));
-                }
-            }
-        }
-        let (keys, cache) = (self.engine.keys(), self.engine.cache());
-        picked.retain(|(k, _)| {
-            keys.get(k)
-                .is_none_or(|id| !matches!(cache.freshness(id, now_s), Freshness::Fresh(_)))
-        });
-        picked.truncate(limit);
-        picked
-    }
-
     /// Rolls "today" over (midnight cleanup).
     pub fn roll_day(&mut self) {
-        self.day_start = (self.engine.stats().total, self.manual);
+        self.day_start = (self.engine.stats().total, self.cycle_fetches);
     }
 
     /// The dataset's view at `now_s`.
     pub fn view(&mut self, now_s: f64, gate: super::gate::GateState) -> DatasetView {
         let total = self.engine.stats().total;
-        let mut today_manual = self.manual;
-        for (t, s) in today_manual.iter_mut().zip(self.day_start.1.iter()) {
+        let mut today_cycles = self.cycle_fetches;
+        for (t, s) in today_cycles.iter_mut().zip(self.day_start.1.iter()) {
             *t = t.saturating_sub(*s);
         }
         DatasetView {
@@ -235,8 +202,8 @@ impl DatasetState {
             queued_candidates: self.engine.queued_candidates(),
             cost_ratio_recent: self.engine.cost_ratio(),
             gate,
-            total: Figures::new(&total, &self.manual),
-            today: Figures::new(&counters_since(&total, &self.day_start.0), &today_manual),
+            total: Figures::new(&total, &self.cycle_fetches),
+            today: Figures::new(&counters_since(&total, &self.day_start.0), &today_cycles),
             warm_outcomes: self.outcomes,
             tracker: self.engine.tracker().stats(now_s),
             snapshot: self.snapshot.clone(),

@@ -16,7 +16,7 @@ use crate::config::OutsideSessions;
 
 /// Warming fetches of cycles (pre-market, `POST /warming/run`, `warm_*`
 /// calls), per strategy.
-pub type ManualCounts = [u64; StrategyId::COUNT];
+pub type CycleCounts = [u64; StrategyId::COUNT];
 
 /// Everything `/warming/stats` and `/warming/status` show.
 #[derive(Debug, Clone, Serialize)]
@@ -197,13 +197,13 @@ pub struct StrategyFigures {
 
 impl Figures {
     /// Figures of `c`, whose warming fetches include the cycle fetches
-    /// `manual`.
-    pub fn new(c: &Counters, manual: &ManualCounts) -> Self {
-        let cycle: u64 = manual.iter().sum();
+    /// `cycles`.
+    pub fn new(c: &Counters, cycles: &CycleCounts) -> Self {
+        let cycle: u64 = cycles.iter().sum();
         let mut strategies = BTreeMap::new();
         for id in StrategyId::ALL {
             let s = c.strategy(id);
-            let m = manual[id.index()];
+            let m = cycles[id.index()];
             if s.warm_fetches + s.hits > 0 {
                 strategies.insert(
                     id.name(),
@@ -279,9 +279,9 @@ mod tests {
         c.per_strategy[StrategyId::Popular.index()].warm_fetches = 4;
         c.per_strategy[StrategyId::Popular.index()].warm_used = 2;
         c.per_strategy[StrategyId::Popular.index()].hits = 3;
-        let mut manual = [0; StrategyId::COUNT];
-        manual[StrategyId::Popular.index()] = 2;
-        let f = Figures::new(&c, &manual);
+        let mut cycles = [0; StrategyId::COUNT];
+        cycles[StrategyId::Popular.index()] = 2;
+        let f = Figures::new(&c, &cycles);
         assert_eq!(f.api_calls, 8);
         assert_eq!(f.efficiency, 0.5);
         assert_eq!(f.hit_rate, 0.6);
