@@ -156,12 +156,18 @@ fn draw_hit_rates(area: &Area<'_>, h: &Hourly, x: std::ops::Range<f64>, title: &
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
             });
     }
+    draw_legend(&mut chart)
+}
+
+/// The legend box of a chart, in one style for both panels.
+fn draw_legend<'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, CT>,
+) -> DrawResult {
     chart
         .configure_series_labels()
         .border_style(BLACK)
         .background_style(WHITE)
-        .draw()?;
-    Ok(())
+        .draw()
 }
 
 /// An hour index as `MM-DD HH:00` in UTC.
@@ -226,12 +232,7 @@ fn draw_fetches(
             });
         chart.draw_series(DashedLineSeries::new(used, 4, 4, color.stroke_width(1)))?;
     }
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE)
-        .draw()?;
-    Ok(())
+    draw_legend(&mut chart)
 }
 
 #[cfg(test)]
