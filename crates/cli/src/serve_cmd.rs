@@ -10,32 +10,54 @@ use prewarm_server::serve;
 /// Arguments of `prewarm serve`. Flags beat environment variables, which
 /// beat the config file, which beats the defaults.
 #[derive(Debug, Args)]
+#[command(after_help = env_help())]
 pub struct ServeArgs {
-    /// TOML config file (default: $PREWARM_CONFIG, else built-in defaults).
+    /// TOML config file [env: PREWARM_CONFIG] [default: none, built-in
+    /// defaults; `--print-config` shows them all].
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Proxy listen address, e.g. 127.0.0.1:8080.
+    /// Proxy listen address [env: PREWARM_LISTEN] [default: 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
-    /// Admin listen address (/healthz, /readyz, /warming/*).
+    /// Admin listen address: dashboard, /healthz, /readyz, /warming/*,
+    /// /metrics [env: PREWARM_ADMIN_LISTEN] [default: 127.0.0.1:8003].
     #[arg(long = "admin-listen", value_name = "ADDR")]
     admin_listen: Option<String>,
-    /// Entry store: `memory` or `redis://HOST:PORT`.
+    /// Entry store: `memory` or `redis://HOST:PORT` [env: PREWARM_STORE]
+    /// [default: memory].
     #[arg(long, value_name = "memory|redis://HOST:PORT")]
     store: Option<String>,
-    /// Directory for snapshots of learned state.
+    /// Directory for snapshots of learned state, created if missing
+    /// [env: PREWARM_STATE_DIR] [default: ./prewarm-state].
     #[arg(long = "state-dir", value_name = "DIR")]
     state_dir: Option<PathBuf>,
-    /// Upstream URL template of the `quote` dataset, with `{key}`.
+    /// Upstream URL template of the `quote` dataset, with `{key}`
+    /// [env: PREWARM_UPSTREAM] [default: none: a built-in upstream-sim is
+    /// started on loopback].
     #[arg(long, value_name = "URL_TEMPLATE")]
     upstream: Option<String>,
     /// Universe file of the `quote` dataset (CSV `key,group[,weight]`, as
-    /// `prewarm gen-trace` writes beside its trace): groups for `sector`.
+    /// `prewarm gen-trace` writes beside its trace): groups for `sector`
+    /// [env: PREWARM_UNIVERSE] [default: none].
     #[arg(long, value_name = "FILE")]
     universe: Option<PathBuf>,
     /// Print a full config file with every default and exit.
     #[arg(long)]
     print_config: bool,
+}
+
+/// The environment variables `serve` reads, from the daemon's own table.
+fn env_help() -> String {
+    let mut out =
+        String::from("Environment variables (flags beat them; they beat the config file):\n");
+    out.push_str(&format!(
+        "  {:<28} path of the TOML file when --config is absent\n",
+        config::env::CONFIG_PATH_VAR
+    ));
+    for v in config::ENV_VARS {
+        out.push_str(&format!("  {:<28} {} ({})\n", v.name, v.field, v.doc));
+    }
+    out
 }
 
 /// Installs the tracing subscriber: `RUST_LOG` filter, default `info`.
@@ -105,4 +127,31 @@ pub fn run(args: ServeArgs) -> Result<()> {
     runtime()?.block_on(serve::run(cfg, shutdown_signal()))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[derive(Debug, clap::Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn help_shows_every_environment_variable_and_the_defaults() {
+        let help = Wrap::command().render_long_help().to_string();
+        for v in config::ENV_VARS {
+            assert!(help.contains(v.name), "{} missing from:\n{help}", v.name);
+        }
+        for default in [
+            prewarm_server::config::validated::DEFAULT_LISTEN,
+            prewarm_server::config::validated::DEFAULT_ADMIN_LISTEN,
+            prewarm_server::config::validated::DEFAULT_STATE_DIR,
+        ] {
+            assert!(help.contains(default), "{default} missing from:\n{help}");
+        }
+    }
 }

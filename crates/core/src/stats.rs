@@ -2,7 +2,7 @@
 //!
 //! Every figure `prewarm replay` prints and the daemon exports is counted
 //! here, by the engine, so the two drivers cannot disagree on a definition.
-//! Definitions follow `replay-semantics.md`:
+//! Definitions follow `docs/replay-semantics.md`:
 //! - a hit is credited to a strategy when the entry it hit was last fetched
 //!   by a warming fetch of that strategy;
 //! - a warming fetch is *used* when its entry served at least one hit before

@@ -22,14 +22,14 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum PersistError {
     /// An I/O operation failed.
-    #[error("{op} `{path}`: {source}")]
+    #[error("{op} `{path}`: {cause}")]
     Io {
         /// What was being done (`write`, `rename`, …).
         op: &'static str,
         /// The file or directory concerned.
         path: PathBuf,
         /// The OS error.
-        source: io::Error,
+        cause: io::Error,
     },
     /// The file exists but could not be parsed; it was kept aside.
     #[error("snapshot `{path}` is unreadable ({reason}); moved aside to `{moved_to}`")]
@@ -43,22 +43,22 @@ pub enum PersistError {
     },
     /// The file could not be parsed and could not be moved aside either; it
     /// was left in place untouched.
-    #[error("snapshot `{path}` is unreadable ({reason}) and could not be moved aside: {source}")]
+    #[error("snapshot `{path}` is unreadable ({reason}) and could not be moved aside: {cause}")]
     CorruptNotMoved {
         /// The snapshot file that failed.
         path: PathBuf,
         /// Why parsing failed.
         reason: String,
         /// Why the move failed.
-        source: io::Error,
+        cause: io::Error,
     },
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> PersistError + 'a {
-    move |source| PersistError::Io {
+    move |cause| PersistError::Io {
         op,
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 
@@ -77,7 +77,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PersistError> {
     let name = path.file_name().ok_or_else(|| PersistError::Io {
         op: "write",
         path: path.to_path_buf(),
-        source: io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"),
+        cause: io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"),
     })?;
     let (tmp, mut file) = create_temp(dir, &name.to_string_lossy())?;
     let result = (|| {
@@ -105,7 +105,7 @@ fn create_temp(dir: &Path, name: &str) -> Result<(PathBuf, File), PersistError> 
                 return Err(PersistError::Io {
                     op: "create temporary file",
                     path: tmp,
-                    source: e,
+                    cause: e,
                 });
             }
         }
@@ -142,7 +142,7 @@ pub fn read_snapshot_file<T, E: fmt::Display>(
             return Err(PersistError::Io {
                 op: "read",
                 path: path.to_path_buf(),
-                source: e,
+                cause: e,
             });
         }
     };
@@ -156,10 +156,10 @@ pub fn read_snapshot_file<T, E: fmt::Display>(
                     moved_to,
                     reason,
                 }),
-                Err(source) => Err(PersistError::CorruptNotMoved {
+                Err(cause) => Err(PersistError::CorruptNotMoved {
                     path: path.to_path_buf(),
                     reason,
-                    source,
+                    cause,
                 }),
             }
         }

@@ -31,20 +31,26 @@ use crate::upstream::{FetchError, UpstreamClient};
 use crate::upstream_sim::{self, SimConfig, SimHandle};
 
 /// Why the daemon could not start or stopped with an error.
+///
+/// Each message says what failed; the cause is the error's
+/// [`source`](std::error::Error::source), printed once by whoever prints
+/// the chain (the binary prints `message: cause: cause …`).
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// A listener could not bind.
-    #[error("cannot listen on {addr} ({what}): {source}")]
+    #[error("cannot listen on {addr} for the {what}; choose another address with {flag}")]
     Bind {
         /// `proxy` or `admin`.
         what: &'static str,
         /// The address.
         addr: SocketAddr,
+        /// The flag and environment variable that set this address.
+        flag: &'static str,
         /// Cause.
         source: std::io::Error,
     },
     /// The state directory could not be created.
-    #[error("state dir {path}: {source}")]
+    #[error("cannot create the state dir {path}")]
     StateDir {
         /// The directory.
         path: PathBuf,
@@ -52,19 +58,19 @@ pub enum ServeError {
         source: std::io::Error,
     },
     /// The store (or a sidecar Redis) could not be reached.
-    #[error("store: {0}")]
+    #[error("store")]
     Store(#[from] StoreError),
     /// The upstream client could not be built.
-    #[error("upstream client: {0}")]
+    #[error("upstream client")]
     Upstream(#[from] FetchError),
     /// The built-in upstream-sim could not start.
-    #[error("built-in upstream-sim: {0}")]
-    Sim(std::io::Error),
+    #[error("built-in upstream-sim")]
+    Sim(#[source] std::io::Error),
     /// A listener failed while serving.
-    #[error("server: {0}")]
-    Server(std::io::Error),
+    #[error("server")]
+    Server(#[source] std::io::Error),
     /// The engine driver could not start.
-    #[error("warming driver: {0}")]
+    #[error("warming driver")]
     Driver(#[from] DriverError),
 }
 
@@ -109,9 +115,19 @@ pub async fn build_store(
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<tokio::net::TcpListener, ServeError> {
+    let flag = if what == "admin" {
+        "--admin-listen (PREWARM_ADMIN_LISTEN, server.admin_listen)"
+    } else {
+        "--listen (PREWARM_LISTEN, server.listen)"
+    };
     tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|source| ServeError::Bind { what, addr, source })
+        .map_err(|source| ServeError::Bind {
+            what,
+            addr,
+            flag,
+            source,
+        })
 }
 
 fn spawn_server(
@@ -304,6 +320,23 @@ impl Running {
     }
 }
 
+/// The one `ready` line: where to send requests and where to watch.
+fn log_ready(running: &Running) {
+    let dataset = running
+        .config
+        .datasets
+        .keys()
+        .next()
+        .map_or("quote", String::as_str);
+    let proxy = format!("http://{}/v1/{dataset}/{{key}}", running.proxy_addr);
+    let dashboard = format!("http://{}/", running.admin_addr);
+    let upstream = running.builtin_upstream_addr().map_or_else(
+        || "configured".to_string(),
+        |a| format!("built-in upstream-sim at http://{a}"),
+    );
+    tracing::info!(%proxy, %dashboard, %upstream, "ready");
+}
+
 /// Runs the daemon with its driver until `shutdown` resolves, then shuts
 /// down gracefully (snapshots saved).
 pub async fn run(
@@ -324,7 +357,39 @@ pub async fn run_with_clock(
         let _ = running.shutdown().await;
         return Err(e);
     }
+    log_ready(&running);
     shutdown.await;
     tracing::info!("shutting down: no new connections, finishing requests in flight");
     running.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `message: cause: cause …`, as the binary prints an error.
+    fn chain(e: &dyn std::error::Error) -> Vec<String> {
+        let mut out = vec![e.to_string()];
+        let mut cur = e.source();
+        while let Some(c) = cur {
+            out.push(c.to_string());
+            cur = c.source();
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_port_clash_names_the_flag_and_prints_its_cause_once() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = taken.local_addr().expect("addr");
+        let e = bind("proxy", addr).await.expect_err("the port is taken");
+        let parts = chain(&e);
+        assert!(parts[0].contains("--listen"), "{parts:?}");
+        assert!(parts[0].contains(&addr.to_string()), "{parts:?}");
+        let os = &parts[1];
+        let printed = parts.join(": ");
+        assert_eq!(printed.matches(os.as_str()).count(), 1, "{printed}");
+        let e = bind("admin", addr).await.expect_err("the port is taken");
+        assert!(chain(&e)[0].contains("--admin-listen"));
+    }
 }

@@ -1,7 +1,7 @@
 //! Speed of reading a real trace and replaying the baseline and the bound.
 //! Target: the whole replay, reading included, at 2 million requests/s or
-//! more (criterion reports it as elements/s). Traces are found as in
-//! `tests/reference_figures.rs`.
+//! more (criterion reports it as elements/s). The trace is the repository's
+//! `data/traces/` copy.
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -14,16 +14,10 @@ use prewarm_sim::trace::read_trace;
 const EDGAR: &str = "edgar_sec_weblog_20170101_1pct_cik.csv.gz";
 
 fn trace_path() -> PathBuf {
-    let dir = std::env::var_os("PREWARM_TRACES_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/traces"),
-        PathBuf::from,
-    );
-    let path = dir.join(EDGAR);
-    assert!(
-        path.is_file(),
-        "{} not found: set PREWARM_TRACES_DIR",
-        path.display()
-    );
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data/traces")
+        .join(EDGAR);
+    assert!(path.is_file(), "{} not found", path.display());
     path
 }
 

@@ -55,14 +55,14 @@ pub struct WarmJob {
 /// When the bound's token bucket is full and its clock starts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum BucketStart {
-    /// At the first request, as replay-semantics.md words it: no warming
+    /// At the first request, as docs/replay-semantics.md words it: no warming
     /// fetch runs before the trace starts.
     #[default]
     FirstRequest,
     /// At the earliest job release, up to one TTL before the first request,
     /// so warming may run before the trace starts. The reference figures
-    /// of `shared/traces/README.md` (and the JSON example of
-    /// replay-semantics.md, bound 0.92522) follow this convention.
+    /// of `data/traces/README.md` (and the JSON example of
+    /// docs/replay-semantics.md, bound 0.92522) follow this convention.
     FirstRelease,
 }
 

@@ -9,7 +9,7 @@
 //! - [`bound`]: the clairvoyant bound: EDF over the baseline's miss groups
 //!   through the warming token bucket; never below the baseline.
 //! - [`replay`]: drives the core engine over a trace on virtual time with
-//!   the causality rule of `replay-semantics.md`; no look-ahead.
+//!   the causality rule of `docs/replay-semantics.md`; no look-ahead.
 //! - [`table`]: the human-readable report.
 //! - [`plot`]: hourly hit rates and warming fetches as SVG (`--plot`).
 //! - [`explain`]: the remaining misses by kind (`--explain`).

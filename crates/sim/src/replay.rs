@@ -1,5 +1,5 @@
 //! `prewarm replay`: the engine on virtual time, against the baseline and
-//! the clairvoyant bound, per `replay-semantics.md`.
+//! the clairvoyant bound, per `docs/replay-semantics.md`.
 //!
 //! Causality: before request `i` the driver runs every engine timer due at
 //! or before its timestamp (at the timer's own instant), then the access,

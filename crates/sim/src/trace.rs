@@ -70,12 +70,8 @@ impl Trace {
 /// [`read_trace_from`]).
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
-    #[error("{file}: cannot open trace: {source}")]
-    Open {
-        file: String,
-        #[source]
-        source: io::Error,
-    },
+    #[error("{file}: cannot open trace: {cause}")]
+    Open { file: String, cause: io::Error },
     /// A bad line; `line` is 1-based and counts the header.
     #[error("{file}:{line}: {kind}")]
     Line {
@@ -89,7 +85,7 @@ pub enum TraceError {
 #[derive(Debug, thiserror::Error)]
 pub enum LineError {
     #[error("read error: {0}")]
-    Read(#[source] io::Error),
+    Read(io::Error),
     #[error("line is not valid UTF-8")]
     InvalidUtf8,
     #[error("cannot parse timestamp {text:?} as a finite number of seconds")]
@@ -136,9 +132,9 @@ pub fn read_trace_with_progress(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Trace, TraceError> {
     let file_label = path.display().to_string();
-    let open_error = |source| TraceError::Open {
+    let open_error = |cause| TraceError::Open {
         file: file_label.clone(),
-        source,
+        cause,
     };
     let file = File::open(path).map_err(open_error)?;
     let total_bytes = file.metadata().map_err(open_error)?.len();

@@ -11,32 +11,32 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum UniverseError {
     /// The file could not be opened or read.
-    #[error("universe {file}: {source}")]
+    #[error("universe {file}: {cause}")]
     Io {
         /// The file.
         file: String,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A line is malformed.
-    #[error("universe {file}, {source}")]
+    #[error("universe {file}, {cause}")]
     Line {
         /// The file.
         file: String,
         /// The line and field at fault.
-        source: LineError,
+        cause: LineError,
     },
 }
 
 /// Reads the universe file at `path`.
 pub fn read_universe(path: &Path) -> Result<Vec<Membership>, UniverseError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| UniverseError::Io {
+    let text = std::fs::read_to_string(path).map_err(|cause| UniverseError::Io {
         file: file.clone(),
-        source,
+        cause,
     })?;
     prewarm_core::universe::parse_universe(&text)
-        .map_err(|source| UniverseError::Line { file, source })
+        .map_err(|cause| UniverseError::Line { file, cause })
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! The baseline and the clairvoyant bound against the reference figures of
-//! the real traces (shared/traces/README.md). The traces are found in
-//! `$PREWARM_TRACES_DIR`, else in `shared/traces` beside the workspace; a
-//! missing directory fails the test rather than skipping it.
+//! the real traces (`data/traces/README.md`), which the repository carries;
+//! a missing trace fails the test rather than skipping it.
 
 use std::path::PathBuf;
 
@@ -73,14 +72,10 @@ const REFERENCES: [Reference; 3] = [
 const WARM_RATE_PER_MIN: f64 = 100.0;
 
 fn traces_dir() -> PathBuf {
-    let dir = std::env::var_os("PREWARM_TRACES_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/traces"),
-        PathBuf::from,
-    );
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/traces");
     assert!(
         dir.is_dir(),
-        "trace directory {} not found: set PREWARM_TRACES_DIR to the directory \
-         holding the reference traces (shared/traces)",
+        "trace directory {} not found: the repository's data/traces is missing",
         dir.display()
     );
     dir
@@ -183,7 +178,7 @@ fn bound_at_100_per_minute_matches_the_readme() {
     }
 }
 
-/// With the bucket full at the first request, as replay-semantics.md words
+/// With the bucket full at the first request, as docs/replay-semantics.md words
 /// it, the bound is within 0.1 point of the README except on edgar at TTL
 /// 300 s, where the warming the README allows in the 300 s before the trace
 /// is worth 0.29 point; there the figure is checked against the exact

@@ -49,17 +49,25 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(Redactor::new().redact(&e.to_string()))
 }
 
-/// Opens a managed (auto-reconnecting) connection to `url`.
+/// Opens a managed (auto-reconnecting) connection to `url`. Errors name
+/// the address (with any password redacted).
 pub async fn connect(url: &str) -> Result<ConnectionManager, StoreError> {
-    let client = redis::Client::open(url).map_err(backend)?;
+    let shown = Redactor::new().redact(url);
+    let at = |e: &dyn std::fmt::Display| {
+        StoreError::Backend(format!(
+            "Redis at {shown}: {}",
+            Redactor::new().redact(&e.to_string())
+        ))
+    };
+    let client = redis::Client::open(url).map_err(|e| at(&e))?;
     let cfg = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(2)))
         .set_response_timeout(Some(Duration::from_secs(2)))
         .set_number_of_retries(2);
     let fut = client.get_connection_manager_with_config(cfg);
     match tokio::time::timeout(Duration::from_secs(10), fut).await {
-        Ok(r) => r.map_err(backend),
-        Err(_) => Err(StoreError::Backend("timed out connecting to Redis".into())),
+        Ok(r) => r.map_err(|e| at(&e)),
+        Err(_) => Err(at(&"timed out connecting")),
     }
 }
 
@@ -228,6 +236,17 @@ impl Store for RedisStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_connection_error_names_the_address_and_hides_the_password() {
+        // Port 1 on loopback: nothing listens, the connection is refused.
+        let e = connect("redis://:hunter2@127.0.0.1:1")
+            .await
+            .expect_err("nothing listens on port 1");
+        let text = e.to_string();
+        assert!(text.contains("127.0.0.1:1"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
 
     #[test]
     fn framing_round_trips() {
