@@ -35,6 +35,7 @@ pub mod budget;
 pub mod cache;
 pub mod calendar;
 pub mod engine;
+pub mod model;
 pub mod planner;
 pub mod snapshot;
 pub mod stats;
