@@ -131,7 +131,7 @@ impl PendingExamples {
         if self.live > half {
             let excess = (self.live - half) * 8 / half.max(1);
             let stride = 1u64 << excess.min(16);
-            if self.offered % stride != 0 {
+            if !self.offered.is_multiple_of(stride) {
                 self.thinned += 1;
                 return false;
             }
