@@ -34,6 +34,7 @@
 pub mod budget;
 pub mod cache;
 pub mod calendar;
+pub mod cost;
 pub mod engine;
 pub mod model;
 pub mod planner;

@@ -1,0 +1,321 @@
+//! The API-cost cap: a hard account and a learned price.
+//!
+//! The cap (`max_cost_ratio`, `c`) bounds *all* warming: the API calls of
+//! the engine (demand and warming) stay at most `c` times those of the same
+//! traffic without warming, plus one bucket burst `b`. "Without warming"
+//! is measured, not guessed: a shadow of the cache without warming (each
+//! key's last demand fetch, unlimited capacity, the replay baseline's rule)
+//! counts the calls it would make on the same accesses (`S`).
+//!
+//! **The hard account.** Warming can also cost calls later: a warmed entry
+//! that served a hit the shadow missed expires before the shadow's entry
+//! does, and an access in between costs the engine a demand call the
+//! shadow does not make. Such keys are *at risk*; there are `R` of them.
+//! A warming fetch is allowed only while `c·S − C − R + b ≥ 1`. Every event
+//! keeps `C + R ≤ c·S + b` true (a warm needs one unit of slack; a shadow
+//! miss adds `c ≥ 1` to the right and at most 1 to the left; a lost hit
+//! moves one unit from `R` to `C`), so at the end `C ≤ c·S + b`.
+//!
+//! **The price.** The account alone would spend greedily until the cap and
+//! then starve. The price `λ` is the Lagrange multiplier of the cap,
+//! learned online by dual descent from the calls actually made: every
+//! [`PRICE_STEP_S`] its threshold moves by the recent excess of calls over
+//! `c` times the shadow's, relative to the shadow's. A fetch worth `w` expected
+//! demand calls saved costs `1 − w` net calls, so it pays iff
+//! `w − λ(1 − w) > 0`, i.e. `w > λ / (1 + λ)`: that is the price threshold.
+//!
+//! Invariants: O(1) per access and call, O(log n) per at-risk key; nothing
+//! reads a clock; counts either cover the whole run (replay) or decay with
+//! a half-life (daemon), and the account holds in both.
+
+use crate::UnixSeconds;
+use crate::cache::KeyId;
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, VecDeque};
+
+/// Engine time between two price updates, seconds.
+pub const PRICE_STEP_S: f64 = 60.0;
+/// Time constant of the recent call rates the price follows, seconds.
+const RATE_TAU_S: f64 = 1800.0;
+/// Step of the price threshold per unit of relative excess (calls over
+/// `c` times the shadow's, relative to the shadow's), per price step. The
+/// update runs on the threshold `λ / (1 + λ)`, which lives in `[0, 1)`,
+/// so one gain serves every traffic level.
+const PRICE_GAIN: f64 = 0.5;
+/// Extra step while the hard account has less than a burst of slack: the
+/// price rises before the account has to block.
+const PRESSURE: f64 = 0.05;
+/// Highest threshold: a candidate sure to be requested is always worth it.
+const MAX_THRESHOLD: f64 = 0.99;
+/// Price history kept (a day of steps).
+const HISTORY_LEN: usize = 1440;
+
+/// One point of the price's history.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PricePoint {
+    /// When it was set.
+    pub at_s: UnixSeconds,
+    /// The multiplier `λ`.
+    pub lambda: f64,
+    /// The threshold `λ / (1 + λ)` a candidate's worth must exceed.
+    pub threshold: f64,
+    /// Calls over the shadow's over the account's window, then.
+    pub cost_ratio: f64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RiskExit(UnixSeconds, KeyId);
+impl PartialEq for RiskExit {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for RiskExit {}
+impl PartialOrd for RiskExit {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for RiskExit {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.0.total_cmp(&o.0).then(self.1.cmp(&o.1))
+    }
+}
+
+/// The account and the price of one engine.
+#[derive(Debug, Clone)]
+pub struct CostCap {
+    cap: f64,
+    burst: f64,
+    half_life_s: Option<f64>,
+    /// Per key: the shadow entry's fetch time (NaN: none).
+    shadow_fetched_s: Vec<f64>,
+    /// Per key: when its risk ends (NaN: not at risk).
+    risk_until_s: Vec<f64>,
+    risk_exits: BinaryHeap<Reverse<RiskExit>>,
+    at_risk: u64,
+    calls: f64,
+    shadow_calls: f64,
+    decayed_at_s: UnixSeconds,
+    /// Undecayed totals, for reports.
+    calls_total: u64,
+    shadow_total: u64,
+    lambda: f64,
+    next_step_s: UnixSeconds,
+    last_totals: (u64, u64),
+    recent: (f64, f64),
+    history: VecDeque<PricePoint>,
+}
+
+impl CostCap {
+    /// An account for `cap` (≥ 1) and a bucket of `burst` tokens; counts
+    /// decay with `half_life_s`, or cover the whole run when `None`.
+    pub fn new(cap: f64, burst: f64, half_life_s: Option<f64>) -> Self {
+        CostCap {
+            cap,
+            burst: burst.max(1.0),
+            half_life_s,
+            shadow_fetched_s: Vec::new(),
+            risk_until_s: Vec::new(),
+            risk_exits: BinaryHeap::new(),
+            at_risk: 0,
+            calls: 0.0,
+            shadow_calls: 0.0,
+            decayed_at_s: f64::NEG_INFINITY,
+            calls_total: 0,
+            shadow_total: 0,
+            lambda: 0.0,
+            next_step_s: f64::NEG_INFINITY,
+            last_totals: (0, 0),
+            recent: (0.0, 0.0),
+            history: VecDeque::new(),
+        }
+    }
+
+    fn slot(&mut self, key: KeyId) -> usize {
+        let ix = key.0 as usize;
+        if self.shadow_fetched_s.len() <= ix {
+            self.shadow_fetched_s.resize(ix + 1, f64::NAN);
+            self.risk_until_s.resize(ix + 1, f64::NAN);
+        }
+        ix
+    }
+
+    /// A client access of `key` at `now_s`: the shadow fetches if its entry
+    /// is not fresh. `real_fetched_s` is the engine's entry as the access
+    /// found it.
+    pub fn on_access(
+        &mut self,
+        now_s: UnixSeconds,
+        key: KeyId,
+        ttl_s: f64,
+        real_fetched_s: Option<f64>,
+    ) {
+        self.advance(now_s);
+        let ix = self.slot(key);
+        let f = self.shadow_fetched_s[ix];
+        if f.is_nan() || !crate::cache::is_fresh(f, ttl_s, now_s) {
+            self.shadow_fetched_s[ix] = now_s;
+            self.shadow_calls += 1.0;
+            self.shadow_total += 1;
+        }
+        self.rejudge(now_s, key, ttl_s, real_fetched_s);
+    }
+
+    /// An API call of the engine (demand, or a warming order issued).
+    pub fn on_call(&mut self, now_s: UnixSeconds) {
+        self.advance(now_s);
+        self.calls += 1.0;
+        self.calls_total += 1;
+    }
+
+    /// The engine's entry of `key` changed (fetched, evicted): whether the
+    /// key is at risk is judged again. `real_fetched_s` is the new entry.
+    pub fn rejudge(
+        &mut self,
+        now_s: UnixSeconds,
+        key: KeyId,
+        ttl_s: f64,
+        real_fetched_s: Option<f64>,
+    ) {
+        let ix = self.slot(key);
+        let shadow_expiry = self.shadow_fetched_s[ix] + ttl_s; // NaN: none
+        let real_expiry = real_fetched_s.map_or(f64::NEG_INFINITY, |f| f + ttl_s);
+        let risky = real_expiry < shadow_expiry && now_s < shadow_expiry;
+        let was = !self.risk_until_s[ix].is_nan();
+        match (was, risky) {
+            (false, true) => {
+                self.at_risk += 1;
+                self.risk_until_s[ix] = shadow_expiry;
+                self.risk_exits.push(Reverse(RiskExit(shadow_expiry, key)));
+            }
+            (true, false) => {
+                self.at_risk -= 1;
+                self.risk_until_s[ix] = f64::NAN;
+            }
+            (true, true) if self.risk_until_s[ix] != shadow_expiry => {
+                self.risk_until_s[ix] = shadow_expiry;
+                self.risk_exits.push(Reverse(RiskExit(shadow_expiry, key)));
+            }
+            _ => {}
+        }
+    }
+
+    /// Moves time to `now_s`: risks that ended, decay, price steps.
+    pub fn advance(&mut self, now_s: UnixSeconds) {
+        while let Some(Reverse(RiskExit(at_s, key))) = self.risk_exits.peek().copied() {
+            if at_s > now_s {
+                break;
+            }
+            self.risk_exits.pop();
+            let ix = key.0 as usize;
+            if self.risk_until_s[ix] == at_s {
+                self.risk_until_s[ix] = f64::NAN;
+                self.at_risk -= 1;
+            }
+        }
+        self.decay(now_s);
+        if now_s >= self.next_step_s {
+            self.step_price(now_s);
+        }
+    }
+
+    fn decay(&mut self, now_s: UnixSeconds) {
+        let Some(h) = self.half_life_s else { return };
+        if !self.decayed_at_s.is_finite() {
+            self.decayed_at_s = now_s;
+            return;
+        }
+        let dt_s = now_s - self.decayed_at_s;
+        if dt_s < PRICE_STEP_S {
+            return;
+        }
+        let f = (-dt_s / h).exp2();
+        self.calls *= f;
+        self.shadow_calls *= f;
+        self.decayed_at_s = now_s;
+    }
+
+    /// One dual-descent step on `λ` from the calls since the last step.
+    fn step_price(&mut self, now_s: UnixSeconds) {
+        if self.next_step_s.is_finite() {
+            let dc = (self.calls_total - self.last_totals.0) as f64;
+            let ds = (self.shadow_total - self.last_totals.1) as f64;
+            let dt = (now_s - self.next_step_s + PRICE_STEP_S).max(PRICE_STEP_S);
+            let a = 1.0 - (-dt / RATE_TAU_S).exp();
+            self.recent.0 += a * (dc - self.recent.0);
+            self.recent.1 += a * (ds - self.recent.1);
+            let excess = (self.recent.0 - self.cap * self.recent.1) / self.recent.1.max(1.0);
+            // The slack left in the hard account also counts: a nearly
+            // spent account must raise the price before it blocks.
+            let pressure = if self.slack() < self.burst {
+                PRESSURE
+            } else {
+                0.0
+            };
+            let theta =
+                (self.threshold() + PRICE_GAIN * excess + pressure).clamp(0.0, MAX_THRESHOLD);
+            self.lambda = theta / (1.0 - theta);
+        }
+        self.last_totals = (self.calls_total, self.shadow_total);
+        self.next_step_s = now_s + PRICE_STEP_S;
+        if self.history.len() == HISTORY_LEN {
+            self.history.pop_front();
+        }
+        self.history.push_back(PricePoint {
+            at_s: now_s,
+            lambda: self.lambda,
+            threshold: self.threshold(),
+            cost_ratio: self.ratio(),
+        });
+    }
+
+    /// `c·S − C − R + b`: calls warming may still make.
+    pub fn slack(&self) -> f64 {
+        self.cap * self.shadow_calls - self.calls - self.at_risk as f64 + self.burst
+    }
+
+    /// Whether one more warming fetch keeps the account (hard limit).
+    pub fn may_warm(&self) -> bool {
+        self.slack() >= 1.0
+    }
+
+    /// The price threshold: a candidate must be worth more than this many
+    /// demand calls saved per fetch.
+    pub fn threshold(&self) -> f64 {
+        self.lambda / (1.0 + self.lambda)
+    }
+
+    /// The multiplier `λ`.
+    pub fn lambda(&self) -> f64 {
+        self.lambda
+    }
+
+    /// The price at each step, oldest first (at most a day).
+    pub fn history(&self) -> impl ExactSizeIterator<Item = &PricePoint> {
+        self.history.iter()
+    }
+
+    /// Calls over the shadow's, over the account's window (1 before the
+    /// shadow made any: always finite).
+    pub fn ratio(&self) -> f64 {
+        if self.shadow_calls <= 0.0 {
+            1.0
+        } else {
+            self.calls / self.shadow_calls
+        }
+    }
+
+    /// Keys at risk of a lost hit now.
+    pub fn at_risk(&self) -> u64 {
+        self.at_risk
+    }
+
+    /// `(calls, shadow calls)` since the start, undecayed.
+    pub fn totals(&self) -> (u64, u64) {
+        (self.calls_total, self.shadow_total)
+    }
+}
+
+#[cfg(test)]
+mod tests;

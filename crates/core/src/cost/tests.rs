@@ -1,0 +1,130 @@
+use super::*;
+use proptest::prelude::*;
+
+/// A naive TTL cache for the tests: per key, the last fetch time.
+#[derive(Default)]
+struct Naive(Vec<Option<f64>>);
+
+impl Naive {
+    fn get(&mut self, k: usize) -> &mut Option<f64> {
+        if self.0.len() <= k {
+            self.0.resize(k + 1, None);
+        }
+        &mut self.0[k]
+    }
+    fn fresh(&mut self, k: usize, ttl: f64, t: f64) -> bool {
+        self.get(k).is_some_and(|f| f <= t && t < f + ttl)
+    }
+}
+
+/// Drives a real cache that warms greedily whenever the account allows,
+/// and returns (engine calls, calls without warming).
+fn run(events: &[(u8, u16, bool)], ttl: f64, cap: f64, burst: f64) -> (u64, u64, CostCap) {
+    let mut acct = CostCap::new(cap, burst, None);
+    let (mut real, mut shadow) = (Naive::default(), Naive::default());
+    let (mut calls, mut base) = (0u64, 0u64);
+    let mut t = 0.0;
+    for &(key, dt, warm) in events {
+        t += f64::from(dt) / 10.0;
+        let k = usize::from(key % 4);
+        let kid = KeyId(u32::from(key % 4));
+        if warm {
+            // A warming fetch of another key, if the account allows.
+            let w = (k + 1) % 4;
+            acct.advance(t);
+            if acct.may_warm() && !real.fresh(w, ttl, t) {
+                acct.on_call(t);
+                calls += 1;
+                *real.get(w) = Some(t);
+                acct.rejudge(t, KeyId(w as u32), ttl, Some(t));
+            }
+        }
+        if !shadow.fresh(k, ttl, t) {
+            *shadow.get(k) = Some(t);
+            base += 1;
+        }
+        let before = *real.get(k);
+        acct.on_access(t, kid, ttl, before);
+        if !real.fresh(k, ttl, t) {
+            calls += 1;
+            acct.on_call(t);
+            *real.get(k) = Some(t);
+            acct.rejudge(t, kid, ttl, Some(t));
+        }
+    }
+    (calls, base, acct)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn warming_never_takes_the_calls_past_the_cap_plus_one_burst(
+        events in prop::collection::vec((any::<u8>(), 0u16..2000, any::<bool>()), 1..600),
+        ttl in 1.0f64..200.0,
+        cap in prop_oneof![Just(1.0f64), 1.0f64..1.5],
+        burst in 1.0f64..4.0,
+    ) {
+        let (calls, base, acct) = run(&events, ttl, cap, burst);
+        prop_assert!(calls as f64 <= cap * base as f64 + burst,
+            "calls {calls} base {base} cap {cap} burst {burst}");
+        prop_assert_eq!(acct.totals(), (calls, base));
+    }
+}
+
+#[test]
+fn a_warm_hit_the_shadow_missed_puts_the_key_at_risk_until_the_shadow_expires() {
+    let mut a = CostCap::new(1.25, 10.0, None);
+    let k = KeyId(0);
+    // The engine warmed k at 0; the access at 30 hits, the shadow fetches.
+    a.on_call(0.0);
+    a.rejudge(0.0, k, 60.0, Some(0.0));
+    assert_eq!(a.at_risk(), 0);
+    a.on_access(30.0, k, 60.0, Some(0.0));
+    assert_eq!(a.at_risk(), 1, "real expires at 60, the shadow at 90");
+    // No access before 90: the risk ends by itself.
+    a.advance(90.0);
+    assert_eq!(a.at_risk(), 0);
+    // A lost hit: the access at 100 misses in both... the shadow fetches
+    // at 100; the engine too: not at risk.
+    a.on_access(100.0, k, 60.0, Some(0.0));
+    a.on_call(100.0);
+    a.rejudge(100.0, k, 60.0, Some(100.0));
+    assert_eq!(a.at_risk(), 0);
+}
+
+#[test]
+fn the_price_rises_while_calls_exceed_the_cap_and_falls_back_after() {
+    let mut a = CostCap::new(1.25, 1.0, None);
+    let mut t = 0.0;
+    // An hour at 2 calls per shadow call: the price must rise.
+    for i in 0..3600u32 {
+        t = f64::from(i);
+        a.on_access(t, KeyId(i), 1.0, None);
+        a.on_call(t);
+        a.on_call(t);
+    }
+    let high = a.threshold();
+    assert!(high > 0.5, "{high}");
+    // Demand alone: once the account has recovered, it must fall.
+    for i in 3600..18_000u32 {
+        t = f64::from(i);
+        a.on_access(t, KeyId(i), 1.0, None);
+        a.on_call(t);
+    }
+    assert!(a.threshold() < high / 2.0, "{} vs {high}", a.threshold());
+    assert!(a.history().len() > 100);
+    let last = a.history().last().expect("history");
+    assert!(last.at_s <= t && last.at_s > t - PRICE_STEP_S - 1.0);
+}
+
+#[test]
+fn without_demand_there_is_only_the_burst() {
+    let mut a = CostCap::new(1.25, 3.0, None);
+    for i in 0..3 {
+        assert!(a.may_warm(), "{i}");
+        a.on_call(f64::from(i));
+    }
+    assert!(!a.may_warm());
+    assert_eq!(a.ratio(), 1.0, "finite for the monitoring API");
+}
