@@ -142,10 +142,10 @@ fn config(args: &GenArgs) -> Result<GenConfig> {
 
 /// A config error restated with the flag that sets the field, when one does.
 fn name_flag(err: GenError) -> anyhow::Error {
-    if let GenError::Config { field, reason } = &err {
-        if let Some((_, flag)) = FLAG_OF_FIELD.iter().find(|(f, _)| f == field) {
-            return anyhow!("invalid {flag}: {reason}");
-        }
+    if let GenError::Config { field, reason } = &err
+        && let Some((_, flag)) = FLAG_OF_FIELD.iter().find(|(f, _)| f == field)
+    {
+        return anyhow!("invalid {flag}: {reason}");
     }
     err.into()
 }
