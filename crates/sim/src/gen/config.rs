@@ -53,6 +53,22 @@ pub struct GenConfig {
     /// anonymous lookups, news events and users (fewer and shorter polling
     /// sessions, see the `users` module); scanners stay off. Default 0.03.
     pub lull_fraction: f64,
+    /// Whether the written CSV has the `client` column (`timestamp,key,client`)
+    /// or only `timestamp,key`, as traces of market traffic recorded without
+    /// client ids look. The requests are the same either way. Default true.
+    pub client_column: bool,
+}
+
+/// How a user's poll requests its watchlist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PollMode {
+    /// One request per ticker, in watchlist order, a few milliseconds apart
+    /// (see [`UserParams::item_gap_min_ms`]). The default.
+    #[default]
+    Sequential,
+    /// The whole watchlist at the same millisecond, as a batch quote call
+    /// split into one request per ticker.
+    Batched,
 }
 
 /// How registered users poll their watchlists.
@@ -87,6 +103,13 @@ pub struct UserParams {
     /// Largest gap between two tickers of one poll, milliseconds.
     /// Default 20.
     pub item_gap_max_ms: u32,
+    /// Whether a poll's tickers come one after another or all at once.
+    /// Default [`PollMode::Sequential`].
+    pub poll_mode: PollMode,
+    /// Timer jitter of each poll: a uniform delay in `[0, poll_jitter_ms]`
+    /// milliseconds after its scheduled time (not carried to the next
+    /// poll). Default 100.
+    pub poll_jitter_ms: u32,
 }
 
 /// Which tickers a scanner requests, in a fixed order (by ticker name).
@@ -179,6 +202,14 @@ pub struct LookupParams {
     /// Size of the anonymous client pool (`a<i>`, shared with news
     /// lookers). Default 100 000.
     pub anon_clients: u32,
+    /// When set, `per_trading_day` is ignored and chosen so that anonymous
+    /// requests (these lookups plus news lookers) are this share of all
+    /// requests, in expectation: the users, scanners and news of the run are
+    /// counted first, and the lookups make up the rest (see
+    /// [`super::GenSummary::lookups_per_trading_day`]). In `[0, 0.999]`; a
+    /// share below what news alone gives, or any share below 1 when users
+    /// and scanners make no request, is an error. Default `None`.
+    pub anonymous_share: Option<f64>,
 }
 
 /// Relative intensity of anonymous lookups over a trading day; 1.0 is the
@@ -207,6 +238,30 @@ pub struct SessionProfile {
     pub after_hours_end: f64,
 }
 
+impl GenConfig {
+    /// Shrinks what a universe of `universe_size` keys cannot hold: scanner
+    /// top-`n` subsets and watchlist sizes to the universe, the number of
+    /// sectors to the universe (dropping scanners of a sector that no
+    /// longer exists). Changes nothing when everything fits, as with the
+    /// defaults and 200 keys or more.
+    pub fn fit_to_universe(&mut self) {
+        let keys = self.universe_size.max(1);
+        self.sectors = self.sectors.min(keys);
+        let sectors = self.sectors;
+        self.scanners.retain(|s| match s.subset {
+            ScanSubset::Sector(i) => i < sectors,
+            ScanSubset::Top(_) => true,
+        });
+        for spec in &mut self.scanners {
+            if let ScanSubset::Top(n) = &mut spec.subset {
+                *n = (*n).min(keys);
+            }
+        }
+        self.user.watchlist_min = self.user.watchlist_min.min(keys);
+        self.user.watchlist_max = self.user.watchlist_max.min(keys);
+    }
+}
+
 impl Default for GenConfig {
     fn default() -> Self {
         Self {
@@ -225,6 +280,7 @@ impl Default for GenConfig {
             lookups: LookupParams::default(),
             profile: SessionProfile::default(),
             lull_fraction: 0.03,
+            client_column: true,
         }
     }
 }
@@ -243,6 +299,8 @@ impl Default for UserParams {
             absent_prob: 0.1,
             item_gap_min_ms: 2,
             item_gap_max_ms: 20,
+            poll_mode: PollMode::Sequential,
+            poll_jitter_ms: 100,
         }
     }
 }
@@ -270,6 +328,7 @@ impl Default for LookupParams {
             per_trading_day: 250_000.0,
             uniform_fraction: 0.3,
             anon_clients: 100_000,
+            anonymous_share: None,
         }
     }
 }

@@ -16,7 +16,8 @@
 //!   (`a<i>`) look up over decaying minutes, followed by sector peers.
 //! - `lookups`: anonymous one-off lookups over the long tail, shaped over
 //!   the day by `profile` (U-shaped session, pre-market ramp, after-hours,
-//!   overnight trickle, weekend/holiday lull).
+//!   overnight trickle, weekend/holiday lull); `share` sizes them for a
+//!   requested share of anonymous requests.
 //! - `day`: local day ↔ UTC through chrono-tz (DST) and
 //!   `prewarm_core::calendar` (weekends, holidays, early closes at 13:00).
 //! - `rng`, `math`: SplitMix64 and libm-free `ln`/`exp`, so output is
@@ -38,13 +39,15 @@ mod news;
 mod profile;
 mod rng;
 mod scanners;
+mod share;
 mod universe;
 mod users;
 mod validate;
 mod write;
 
 pub use config::{
-    GenConfig, LookupParams, NewsParams, ScanSubset, ScannerSpec, SessionProfile, UserParams,
+    GenConfig, LookupParams, NewsParams, PollMode, ScanSubset, ScannerSpec, SessionProfile,
+    UserParams,
 };
 pub use error::GenError;
 pub use news::NewsEvent;
@@ -132,6 +135,9 @@ pub struct GenSummary {
     pub anonymous_requests: u64,
     /// Distinct keys requested at least once.
     pub distinct_keys: u64,
+    /// Mean anonymous lookups per trading day the run used: the config's,
+    /// or the one resolved for `lookups.anonymous_share`.
+    pub lookups_per_trading_day: f64,
     /// Calendar days generated.
     pub days: u32,
     /// Of which trading days (full or early close).
@@ -182,6 +188,14 @@ pub(crate) fn run(
     sink: &mut dyn FnMut(&[Event]) -> Result<(), GenError>,
 ) -> Result<GenSummary, GenError> {
     cfg.validate()?;
+    let resolved;
+    let cfg = match cfg.lookups.anonymous_share {
+        Some(share) => {
+            resolved = share::resolve(cfg, share)?;
+            &resolved
+        }
+        None => cfg,
+    };
     let market = Market::new(cfg);
     let mut popularity = Popularity::new(cfg);
     let scanners = Scanners::new(cfg, &market, &popularity);
@@ -192,6 +206,7 @@ pub(crate) fn run(
         scanner_requests: 0,
         anonymous_requests: 0,
         distinct_keys: 0,
+        lookups_per_trading_day: cfg.lookups.per_trading_day,
         days: cfg.days,
         trading_days: 0,
         per_day: Vec::with_capacity(cfg.days as usize),

@@ -20,15 +20,17 @@
 //!
 //! On a trading day a user is absent with probability `absent_prob`;
 //! otherwise it polls from its start to its stop (both jittered by up to
-//! ±`start_jitter_s`), at `start + k·period` plus up to 100 ms of timer
-//! jitter, requesting its whole watchlist in order, `gap + [0, gap)` ms
-//! apart, so the tickers of a poll always come in the same order. On a
+//! ±`start_jitter_s`), at `start + k·period` plus up to `poll_jitter_ms`
+//! of timer jitter, requesting its whole watchlist: in order, `gap + [0,
+//! gap)` ms apart, so the tickers of a poll always come in the same order
+//! ([`PollMode::Sequential`]), or all at the poll's millisecond
+//! ([`PollMode::Batched`]). On a
 //! weekend or holiday a user polls only with probability
 //! `min(1, 4·lull_fraction)`, for 30–120 minutes starting at 09:00–21:00,
 //! which makes the users' lull-day volume about `lull_fraction` of a
 //! trading day's.
 
-use super::config::GenConfig;
+use super::config::{GenConfig, PollMode};
 use super::day::{HOUR_MS, LocalDay, MINUTE_MS, OPEN_MS, PREMARKET_OPEN_MS};
 use super::rng::Rng;
 use super::universe::Popularity;
@@ -36,8 +38,6 @@ use super::{ClientKind, Event, client_id};
 
 /// Stream label of this module.
 const USERS: u64 = 10;
-/// Up to this much timer jitter is added to each poll, milliseconds.
-const POLL_JITTER_MS: u64 = 100;
 /// Users poll on a lull day with this times `lull_fraction` probability.
 const LULL_ACTIVITY_FACTOR: f64 = 4.0;
 /// 16:00, the close a habitual clock stop is measured against.
@@ -71,6 +71,8 @@ pub(crate) struct Users {
     jitter_ms: f64,
     absent_prob: f64,
     lull_fraction: f64,
+    mode: PollMode,
+    poll_jitter_ms: u64,
 }
 
 impl Users {
@@ -84,6 +86,8 @@ impl Users {
             jitter_ms: cfg.user.start_jitter_s * 1000.0,
             absent_prob: cfg.user.absent_prob,
             lull_fraction: cfg.lull_fraction,
+            mode: cfg.user.poll_mode,
+            poll_jitter_ms: u64::from(cfg.user.poll_jitter_ms),
         }
     }
 
@@ -107,7 +111,7 @@ impl Users {
                 let minutes = user.rng.range_incl(30, 120) as u32;
                 (start, start + minutes * MINUTE_MS)
             };
-            poll(user, day, window, out);
+            poll(user, day, window, (self.mode, self.poll_jitter_ms), out);
         }
     }
 }
@@ -202,18 +206,32 @@ fn trading_window(user: &mut User, day: &LocalDay, jitter_ms: f64) -> (u32, u32)
     (start, stop)
 }
 
-fn poll(user: &mut User, day: &LocalDay, (start_ms, stop_ms): (u32, u32), out: &mut Vec<Event>) {
+/// The user's polls over `[start_ms, stop_ms)` local time, in `mode`, each
+/// delayed by up to `jitter_ms`.
+fn poll(
+    user: &mut User,
+    day: &LocalDay,
+    (start_ms, stop_ms): (u32, u32),
+    (mode, jitter_ms): (PollMode, u64),
+    out: &mut Vec<Event>,
+) {
     let gap = u64::from(user.gap_ms);
     let mut t = start_ms;
     while t < stop_ms {
-        let mut at = day.utc_ms(t) + user.rng.below(POLL_JITTER_MS + 1) as i64;
+        let mut at = day.utc_ms(t) + user.rng.below(jitter_ms + 1) as i64;
         for &key in &user.watchlist {
+            let ms = match mode {
+                PollMode::Sequential => at + user.rng.below(gap) as i64,
+                PollMode::Batched => at,
+            };
             out.push(Event {
-                ms: at + user.rng.below(gap) as i64,
+                ms,
                 key,
                 client: user.client,
             });
-            at += gap as i64;
+            if mode == PollMode::Sequential {
+                at += gap as i64;
+            }
         }
         t += user.period_ms;
     }
@@ -262,7 +280,7 @@ mod tests {
             assert!(chunk.windows(2).all(|w| w[0].ms < w[1].ms));
         }
         let gap = out[n].ms - out[0].ms - i64::from(user.period_ms);
-        assert!(gap.abs() <= 2 * POLL_JITTER_MS as i64, "{gap}");
+        assert!(gap.abs() <= 2 * users.poll_jitter_ms as i64, "{gap}");
     }
 
     #[test]

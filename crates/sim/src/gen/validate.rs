@@ -72,6 +72,12 @@ impl GenConfig {
 
     fn validate_users(&self) -> Result<(), GenError> {
         let u = &self.user;
+        in_range(
+            "user.poll_jitter_ms",
+            f64::from(u.poll_jitter_ms),
+            0.0,
+            3_600_000.0,
+        )?;
         let universe = self.universe_size as f64;
         in_range("user.watchlist_min", u.watchlist_min as f64, 1.0, universe)?;
         in_range("user.watchlist_max", u.watchlist_max as f64, 1.0, universe)?;
@@ -198,6 +204,9 @@ impl GenConfig {
             100_000_000.0,
         )?;
         in_range("lookups.uniform_fraction", l.uniform_fraction, 0.0, 1.0)?;
+        if let Some(share) = l.anonymous_share {
+            in_range("lookups.anonymous_share", share, 0.0, 0.999)?;
+        }
         in_range(
             "lookups.anon_clients",
             f64::from(l.anon_clients),

@@ -3,7 +3,9 @@
 //! The trace is the CSV of `replay-semantics.md` with a client column:
 //! a header `timestamp,key,client`, then one request per line, e.g.
 //! `1772461800.123,AAPL,u17`: Unix seconds with exactly three decimals, the
-//! ticker, the client label ([`super::ClientLabel`]). A path ending in `.gz`
+//! ticker, the client label ([`super::ClientLabel`]). Without the client
+//! column ([`GenConfig::client_column`] false) the header is
+//! `timestamp,key` and lines end after the ticker. A path ending in `.gz`
 //! is gzip-compressed. The universe goes beside it (see [`universe_path`])
 //! as `key,sector` lines, one per ticker in key order. Both files are
 //! written to a hidden temporary file in the same directory and renamed
@@ -84,14 +86,19 @@ pub fn write_trace(
         } else {
             Box::new(out)
         };
-        out.write_all(b"timestamp,key,client\n")?;
+        let client_column = cfg.client_column;
+        out.write_all(if client_column {
+            b"timestamp,key,client\n"
+        } else {
+            b"timestamp,key\n"
+        })?;
         let mut written = 0u64;
         let mut buf = Vec::with_capacity(CHUNK_LINES * 32);
         let result = super::run(cfg, &mut |events| {
             for chunk in events.chunks(CHUNK_LINES) {
                 buf.clear();
                 for e in chunk {
-                    push_line(&mut buf, e, &tickers);
+                    push_line(&mut buf, e, &tickers, client_column);
                 }
                 out.write_all(&buf).map_err(|source| GenError::Io {
                     path: out_path.into(),
@@ -115,8 +122,9 @@ pub fn write_trace(
     Ok(summary.expect("set when writing succeeded"))
 }
 
-/// Appends `seconds.mmm,TICKER,client\n`.
-fn push_line(buf: &mut Vec<u8>, e: &Event, tickers: &[&[u8]]) {
+/// Appends `seconds.mmm,TICKER,client\n`, or `seconds.mmm,TICKER\n`
+/// without `client_column`.
+fn push_line(buf: &mut Vec<u8>, e: &Event, tickers: &[&[u8]], client_column: bool) {
     let ms = e.ms.max(0) as u64;
     push_u64(buf, ms / 1000);
     let frac = ms % 1000;
@@ -129,6 +137,10 @@ fn push_line(buf: &mut Vec<u8>, e: &Event, tickers: &[&[u8]]) {
         b',',
     ]);
     buf.extend_from_slice(tickers[e.key as usize]);
+    if !client_column {
+        buf.push(b'\n');
+        return;
+    }
     buf.push(b',');
     let (prefix, index): (&[u8], u32) = match client_kind(e.client) {
         Some((ClientKind::User, i)) => (b"u", i),
@@ -209,6 +221,7 @@ mod tests {
                 client,
             },
             &tickers,
+            true,
         );
         push_line(
             &mut buf,
@@ -218,6 +231,7 @@ mod tests {
                 client: 17,
             },
             &tickers,
+            true,
         );
         let text = String::from_utf8(buf).unwrap();
         assert_eq!(text, "1772461800.003,F,scan4\n1772461800.123,AAPL,u17\n");
@@ -233,7 +247,10 @@ mod tests {
             key: 0,
             client: 0,
         };
-        push_line(&mut buf, &event, &[b"F"]);
+        push_line(&mut buf, &event, &[b"F"], true);
         assert_eq!(buf, b"1772461800.999,F,u0\n");
+        buf.clear();
+        push_line(&mut buf, &event, &[b"F"], false);
+        assert_eq!(buf, b"1772461800.999,F\n");
     }
 }
