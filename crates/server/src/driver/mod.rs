@@ -49,70 +49,84 @@
 //!
 //! # The engine's cache model and the real store
 //!
-//! Each engine keeps its own model of what is cached (`prewarm_core::cache::CacheModel`):
-//! per key, the fetch time of the entry, who fetched it (demand or a warming strategy)
-//! and whether it has served a hit. The daemon's real store (memory or Redis) holds the
-//! bodies. The driver keeps the two in step from events; it never asks the store.
+//! Each engine keeps its own model of what is cached
+//! (`prewarm_core::cache::CacheModel`): per key, the fetch time of the
+//! entry, who fetched it (demand or a warming strategy) and whether it has
+//! served a hit. The daemon's real store (memory or Redis) holds the
+//! bodies. The driver keeps the two in step from events; it never asks the
+//! store.
 //!
 //! Why a model beside the store:
-//! - The engine is sans-I/O and shared with the replay driver, which has no store: the
-//!   same code makes the same decisions on a trace and in the daemon, and
-//!   `prewarm replay` and `/warming/stats` count hits the same way.
-//! - The engine decides on every event, synchronously: hit or miss, which strategy a
-//!   hit is credited to (the entry's origin and used bit, which no store keeps),
-//!   whether a candidate is still worth warming (is it fresh long enough?), which
-//!   cycle keys to skip (fresh already, or in flight). Asking the store (a Redis round
-//!   trip) for each of those would make the driver wait on I/O.
-//! - Accesses reported through `POST /v1/access` were served from the application's
-//!   own Redis: the store never sees them. The `hit` flag of an access event is not
-//!   used by the engine; the model decides hit or miss for every access alike.
-//! - Freshness has one definition, the model's: an entry fetched at `f` is fresh at
-//!   `t` iff `f <= t < f + ttl_s`, the formula `Entry::is_fresh` applies in the
-//!   store. The store keeps an entry `stale_grace_s` longer (to serve stale when
-//!   upstream fails); past `f + ttl_s` it is stale for both.
+//! - The engine is sans-I/O and shared with the replay driver, which has no
+//!   store: the same code makes the same decisions on a trace and in the
+//!   daemon, and `prewarm replay` and `/warming/stats` count hits the same
+//!   way.
+//! - The engine decides on every event, synchronously: hit or miss, which
+//!   strategy a hit is credited to (the entry's origin and used bit, which
+//!   no store keeps), whether a candidate is still worth warming (is it
+//!   fresh long enough?), which cycle keys to skip (fresh already, or in
+//!   flight). Asking the store (a Redis round trip) for each of those would
+//!   make the driver wait on I/O.
+//! - Accesses reported through `POST /v1/access` were served from the
+//!   application's own Redis: the store never sees them. The `hit` flag of
+//!   an access event is not used by the engine; the model decides hit or
+//!   miss for every access alike.
+//! - Freshness has one definition, the model's: an entry fetched at `f` is
+//!   fresh at `t` iff `f <= t < f + ttl_s`, the formula `Entry::is_fresh`
+//!   applies in the store. The store keeps an entry `stale_grace_s` longer
+//!   (to serve stale when upstream fails); past `f + ttl_s` it is stale for
+//!   both.
 //!
-//! How they are reconciled (every event goes through the driver's event merger, in
-//! time order per batch; at equal times an access, then a fetch, then an eviction;
-//! times clamped to the latest instant handed to an engine and never past the clock):
-//! - Fetch completions: the task that loads a key stores the entry, then sends a
-//!   `FetchEvent` whose time is the entry's `fetched_at_s`, then wakes whoever waits.
-//!   The engine enters the entry on `ok`, with that fetch time (clamped as above), so
-//!   both agree on when it goes stale. This is the only way an entry enters the model; a failed fetch
-//!   stores nothing in either.
-//! - Warm orders: a warming call that leads a flight reports through that flight's
-//!   `FetchEvent` like a demand fetch (origin `Warm(strategy)`); one that joins a
-//!   flight in flight is reported by that flight's event. The engine counts the key
-//!   in flight from the order until the order ends, so it never orders it twice. The
-//!   driver ends every order, an engine's or a cycle's, in one place once its call
-//!   returns (or its task is lost, or at shutdown it was never issued): it first
-//!   applies the events queued so far (the flight's event was sent before the call
-//!   returned), then ends the order in the engine (`on_fetched(ok = false)`, which
-//!   only clears the in-flight mark).
-//! - Evictions: the memory store reports every entry it drops to respect its size
-//!   cap (including a new entry its admission policy refuses) as an `EvictionEvent`
-//!   on its own channel, naming the entry's `fetched_at_s`; the engine drops the
-//!   entry and may warm the key again. Channels are not ordered with each other, so
-//!   an eviction can overtake the fetch event of the entry it drops: each dataset
-//!   remembers recent evictions (key → `fetched_at_s`, at most 4096 keys), and a
-//!   fetch event with the same key and time is undone as soon as it is applied.
-//!   Replacements, expiries and removals the daemon asked for are not reported: the
-//!   engine knows of those already.
+//! How they are reconciled (every event goes through the driver's event
+//! merger, in time order per batch; at equal times an access, then a fetch,
+//! then an eviction; times clamped to the latest instant handed to an
+//! engine and never past the clock):
+//! - Fetch completions: the task that loads a key stores the entry, then
+//!   sends a `FetchEvent` whose time is the entry's `fetched_at_s`, then
+//!   wakes whoever waits. The engine enters the entry on `ok`, with that
+//!   fetch time (clamped as above), so both agree on when it goes stale.
+//!   This is the only way an entry enters the model; a failed fetch stores
+//!   nothing in either.
+//! - Warm orders: a warming call that leads a flight reports through that
+//!   flight's `FetchEvent` like a demand fetch (origin `Warm(strategy)`);
+//!   one that joins a flight in flight is reported by that flight's event.
+//!   The engine counts the key in flight from the order until the order
+//!   ends, so it never orders it twice. The driver ends every order, an
+//!   engine's or a cycle's, in one place once its call returns (or its task
+//!   is lost, or at shutdown it was never issued): it first applies the
+//!   events queued so far (the flight's event was sent before the call
+//!   returned), then ends the order in the engine with
+//!   `on_fetched(ok = false)`, which only clears the in-flight mark.
+//! - Evictions: the memory store reports every entry it drops to respect
+//!   its size cap (including a new entry its admission policy refuses) as
+//!   an `EvictionEvent` on its own channel, naming the entry's
+//!   `fetched_at_s`; the engine drops the entry and may warm the key again.
+//!   Channels are not ordered with each other, so an eviction can overtake
+//!   the fetch event of the entry it drops: each dataset remembers recent
+//!   evictions (key → `fetched_at_s`, at most 4096 keys), and a fetch event
+//!   with the same key and time is undone as soon as it is applied.
+//!   Replacements, expiries and removals the daemon asked for are not
+//!   reported: the engine knows of those already.
 //! - Expiry needs no event: the model computes it from the fetch time.
 //!
-//! Where they can still differ (each visible in `/warming/stats` or the metrics):
-//! - An event dropped on a full channel (`dropped_accesses`, `dropped_fetches`,
-//!   `dropped_evictions`): a lost fetch event leaves an entry the model does not know
-//!   (a hit counted as a miss, a key warmed again); a lost eviction leaves one the
-//!   store no longer holds (counted as cached until its TTL).
-//! - Redis evicts under `maxmemory` without telling anyone (see the Redis store's
-//!   module doc): the model counts the key as cached until its TTL runs out.
-//! - A store write that fails is logged and counted, but the fetch still reports
-//!   `ok`: the model holds an entry the store does not.
-//! - The model starts empty at every start (snapshots save only what the tracker
-//!   learned), while a Redis store may still hold fresh entries: until they are
-//!   fetched again, reads of them are hits for the store and misses for the model.
-//! - `cached_entries` and `evictions` per dataset in `/warming/stats` show the
-//!   model's side; `prewarm_store_evictions_total` counts the memory store's.
+//! Where they can still differ:
+//! - An event dropped on a full channel (counted as `dropped_accesses`,
+//!   `dropped_fetches` or `dropped_evictions` in `/warming/stats`): a lost
+//!   fetch event leaves an entry the model does not know (a hit counted as
+//!   a miss, a key warmed again); a lost eviction leaves one the store no
+//!   longer holds (counted as cached until its TTL).
+//! - Redis evicts under `maxmemory` without telling anyone (see the Redis
+//!   store's module doc): the model counts the key as cached until its TTL
+//!   runs out.
+//! - A store write that fails is logged and counted, but the fetch still
+//!   reports `ok`: the model holds an entry the store does not.
+//! - The model starts empty at every start (snapshots save only what the
+//!   tracker learned), while a Redis store may still hold fresh entries:
+//!   until they are fetched again, reads of them are hits for the store and
+//!   misses for the model.
+//! - `cached_entries` and `evictions` per dataset in `/warming/stats` show
+//!   the model's side; `prewarm_store_evictions_total` counts the memory
+//!   store's.
 
 mod clock;
 mod commands;
