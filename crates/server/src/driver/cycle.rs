@@ -345,3 +345,100 @@ fn refusal(enabled: bool, datasets: &[DatasetState], dataset: Option<&str>) -> O
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::dataset::test_dataset;
+    use crate::events::AccessEvent;
+
+    const T: f64 = 1_718_719_200.0;
+
+    /// A dataset whose tracker saw A three times, B twice and C once.
+    fn learned() -> Vec<DatasetState> {
+        let mut ds = test_dataset();
+        for (key, n) in [("A", 3), ("B", 2), ("C", 1)] {
+            for _ in 0..n {
+                let ev = AccessEvent {
+                    dataset: "quote".into(),
+                    key: key.into(),
+                    client: None,
+                    at_s: T,
+                    hit: false,
+                };
+                ds.on_access(T, &ev);
+            }
+        }
+        vec![ds]
+    }
+
+    fn ask<'a>(
+        dataset: Option<&'a str>,
+        requests: &'a [CycleRequest],
+        reply: oneshot::Sender<WarmReport>,
+    ) -> CycleAsk<'a> {
+        CycleAsk {
+            dataset,
+            requests,
+            honour: Honour::Always,
+            reply: Some(reply),
+        }
+    }
+
+    fn key_of(o: &Order) -> CycleKey {
+        CycleKey {
+            dataset: "quote".into(),
+            key: o.key.clone(),
+            strategy: o.strategy.name(),
+        }
+    }
+
+    #[test]
+    fn a_cycle_answers_once_its_last_order_is_counted_down() {
+        let mut datasets = learned();
+        let mut book = CycleBook::default();
+        let requests = [CycleRequest::Popular { limit: Some(2) }];
+        let (tx, mut rx) = oneshot::channel();
+        let summary = book.start(T, &mut datasets, true, ask(None, &requests, tx));
+        assert_eq!((summary.ordered, book.queued()), (2, 2));
+        let popular = prewarm_core::strategy::StrategyId::Popular.index();
+        assert_eq!(datasets[0].cycle_fetches[popular], 2);
+        let first = book.next_order().expect("queued");
+        assert_eq!((first.key.as_str(), first.cycle), ("A", Some(0)));
+        book.count_down(T + 1.0, 0, key_of(&first), None);
+        assert!(rx.try_recv().is_err(), "one order still out");
+        assert_eq!(book.figures().in_progress, 1);
+        let rest = book.take_queued();
+        assert_eq!(rest.len(), 1);
+        book.count_down(T + 2.0, 0, key_of(&rest[0]), Some("stopping".into()));
+        let report = rx.try_recv().expect("answered");
+        assert_eq!(report.warmed.len(), 1);
+        assert_eq!(report.failed[0].key, "B");
+        assert_eq!(report.failed[0].error, "stopping");
+        assert_eq!(report.duration_ms, 2000.0);
+        let f = book.figures();
+        assert_eq!((f.started, f.completed, f.in_progress), (1, 1, 0));
+        assert_eq!(f.last.map(|l| (l.warmed, l.failed)), Some((1, 1)));
+    }
+
+    #[test]
+    fn a_refused_or_empty_cycle_answers_at_once() {
+        let mut datasets = learned();
+        let mut book = CycleBook::default();
+        let requests = [CycleRequest::Popular { limit: Some(2) }];
+        let (tx, mut rx) = oneshot::channel();
+        book.start(T, &mut datasets, false, ask(None, &requests, tx));
+        let report = rx.try_recv().expect("answered at once");
+        assert_eq!(report.refused.as_deref(), Some("warming disabled"));
+        let (tx, mut rx) = oneshot::channel();
+        book.start(T, &mut datasets, true, ask(Some("nope"), &requests, tx));
+        let report = rx.try_recv().expect("answered at once");
+        assert_eq!(report.refused.as_deref(), Some("unknown dataset \"nope\""));
+        let none = [CycleRequest::Popular { limit: Some(0) }];
+        let (tx, mut rx) = oneshot::channel();
+        book.start(T, &mut datasets, true, ask(None, &none, tx));
+        assert_eq!(rx.try_recv().expect("answered at once").ordered, 0);
+        let f = book.figures();
+        assert_eq!((f.started, f.completed, book.queued()), (1, 1, 0));
+    }
+}

@@ -229,6 +229,18 @@ impl DatasetState {
     }
 }
 
+/// Dataset `quote` (`ttl_s` 30) under the default `[warming]`, for the
+/// driver's unit tests.
+#[cfg(test)]
+pub(super) fn test_dataset() -> DatasetState {
+    let toml = "[datasets.quote]\nurl = \"http://x/{key}\"\nttl_s = 30\n";
+    let cfg = crate::config::RawConfig::from_toml(toml, "t.toml")
+        .unwrap()
+        .validate(&|_| None)
+        .unwrap();
+    DatasetState::new(&cfg.datasets["quote"], &cfg.warming, Path::new("/none")).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

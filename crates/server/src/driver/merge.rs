@@ -214,3 +214,65 @@ fn take_queued<T>(rx: &mut mpsc::Receiver<T>, buf: &mut Vec<T>) {
         buf.push(ev);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+    use crate::driver::dataset::test_dataset;
+    use crate::events::{FetchOrigin, event_channels};
+
+    /// Tuesday 2024-06-18 10:00 New York.
+    const T: f64 = 1_718_719_200.0;
+
+    #[derive(Debug)]
+    struct Fixed(f64);
+
+    impl Clock for Fixed {
+        fn now_s(&self) -> f64 {
+            self.0
+        }
+    }
+
+    fn access(dataset: &str, at_s: f64) -> AccessEvent {
+        AccessEvent {
+            dataset: dataset.into(),
+            key: "A".into(),
+            client: None,
+            at_s,
+            hit: false,
+        }
+    }
+
+    #[test]
+    fn events_reach_the_engine_in_time_order_with_times_clamped() {
+        let (sink, rx) = event_channels(16, 16);
+        let mut datasets = vec![test_dataset()];
+        let mut merger = EventMerger::new(rx, &datasets);
+        let mut time = DriverClock::new(Arc::new(Fixed(T + 10.0)));
+        assert!(!merger.apply(&mut datasets, &mut time), "nothing queued");
+        sink.record_fetch(FetchEvent {
+            dataset: "quote".into(),
+            key: "A".into(),
+            at_s: T,
+            origin: FetchOrigin::Demand,
+            ok: true,
+        });
+        // Sent after the fetch, at the same time: applied before it, a miss.
+        sink.record_access(access("quote", T));
+        // From the future (stale by then): clamped to the clock, a hit.
+        sink.record_access(access("quote", T + 100.0));
+        sink.record_access(access("elsewhere", T));
+        assert!(merger.apply(&mut datasets, &mut time));
+        let c = datasets[0].engine.stats().total;
+        assert_eq!((c.requests, c.hits, c.demand_fetches), (2, 1, 1));
+        assert_eq!(time.engine_s(), T + 10.0);
+        // From before what the engine saw (before the fetch): clamped up to
+        // it, a hit.
+        sink.record_access(access("quote", T - 100.0));
+        assert!(merger.apply(&mut datasets, &mut time));
+        assert_eq!(datasets[0].engine.stats().total.hits, 2);
+        let f = merger.figures();
+        assert_eq!((f.accesses, f.fetches, f.evictions), (3, 1, 0));
+    }
+}

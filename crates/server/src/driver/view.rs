@@ -291,22 +291,17 @@ mod tests {
 
     #[test]
     fn dataset_view_shows_the_entries_the_engine_counts_as_cached() {
-        use crate::config::RawConfig;
-        use crate::events::FetchEvent;
+        use crate::driver::dataset::test_dataset;
+        use crate::events::{FetchEvent, FetchOrigin};
 
-        let cfg = RawConfig::from_toml("[datasets.quote]\nurl = \"http://x/{key}\"\n", "t.toml")
-            .unwrap()
-            .validate(&|_| None)
-            .unwrap();
-        let dir = std::path::Path::new("/none");
-        let mut ds = DatasetState::new(&cfg.datasets["quote"], &cfg.warming, dir).unwrap();
+        let mut ds = test_dataset();
         let t = 1_718_719_200.0;
         for key in ["A", "B"] {
             let ev = FetchEvent {
                 dataset: "quote".into(),
                 key: key.into(),
                 at_s: t,
-                origin: crate::events::FetchOrigin::Demand,
+                origin: FetchOrigin::Demand,
                 ok: true,
             };
             assert!(ds.on_fetch(t, &ev));
