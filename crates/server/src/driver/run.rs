@@ -40,7 +40,9 @@ const BLOCKED_RECHECK_S: f64 = 1.0;
 
 /// What the driver is built from.
 pub(super) struct Parts {
+    /// The read-through cache the warming calls go through.
     pub(super) service: Arc<CacheService>,
+    /// The daemon's clock.
     pub(super) clock: Arc<dyn Clock>,
     /// `[warming]`.
     pub(super) warming: WarmingConfig,
@@ -52,9 +54,13 @@ pub(super) struct Parts {
     pub(super) shutdown_grace: Duration,
     /// One engine per dataset, restored.
     pub(super) datasets: Vec<DatasetState>,
+    /// Accesses, fetch completions and store evictions.
     pub(super) events: EventReceivers,
+    /// Requests from the monitoring API.
     pub(super) cmds: mpsc::Receiver<Command>,
+    /// Fires (or closes) to stop the driver.
     pub(super) stop: oneshot::Receiver<()>,
+    /// Where the view is published.
     pub(super) view: watch::Sender<Arc<DriverSnapshot>>,
 }
 
