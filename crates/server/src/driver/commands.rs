@@ -1,73 +1,49 @@
-//! Requests from the monitoring API, answered inside the driver task.
+//! Requests from the monitoring API to the driver task, sent by
+//! [`super::DriverClient`] and answered by the driver on its own task.
 
-use super::Command;
-use super::cycle::Honour;
-use super::run::Driver;
-use super::view::Patterns;
-use crate::events::{AccessEvent, FetchEvent};
+use std::sync::Arc;
 
-impl Driver {
-    pub(super) fn command(
-        &mut self,
-        cmd: Command,
-        a: &mut Vec<AccessEvent>,
-        f: &mut Vec<FetchEvent>,
-    ) {
-        let now_s = self.now_s();
-        match cmd {
-            Command::Sync(reply) => {
-                self.apply_events(a, f);
-                self.tick(now_s);
-                let _ = reply.send(self.publish_now());
-            }
-            Command::Warm {
-                dataset,
-                requests,
-                reply,
-            } => {
-                self.apply_events(a, f);
-                let (requests, honour) = match requests {
-                    Some(r) => (r, Honour::Always),
-                    None => (self.default_cycle(), Honour::EnabledOnly),
-                };
-                self.start_cycle(now_s, dataset.as_deref(), &requests, honour, Some(reply));
-                self.pump(now_s);
-            }
-            Command::Save(reply) => self.start_save(now_s, Some(reply)),
-            Command::Patterns {
-                dataset,
-                limit,
-                key,
-                reply,
-            } => {
-                let _ = reply.send(self.patterns(now_s, dataset.as_deref(), limit, key.as_deref()));
-            }
-        }
-    }
+use prewarm_core::engine::CycleRequest;
+use tokio::sync::oneshot;
 
-    fn patterns(
-        &self,
-        now_s: f64,
-        dataset: Option<&str>,
+use super::cycle::WarmReport;
+use super::persist::SaveReport;
+use super::view::{DriverSnapshot, Patterns};
+
+/// One request, with where to send the answer.
+pub(crate) enum Command {
+    /// Apply every event queued so far, then answer a fresh view.
+    Sync(oneshot::Sender<Arc<DriverSnapshot>>),
+    /// Run a warming cycle and answer its report once its orders are back.
+    Warm {
+        /// Warm this dataset only; `None`: every dataset.
+        dataset: Option<String>,
+        /// `None`: the default cycle (popular and time, as the pre-market
+        /// job runs it).
+        requests: Option<Vec<CycleRequest>>,
+        reply: oneshot::Sender<WarmReport>,
+    },
+    /// Save every snapshot and answer once written.
+    Save(oneshot::Sender<Vec<SaveReport>>),
+    /// Answer what the trackers learned.
+    Patterns {
+        /// This dataset only; `None`: every dataset.
+        dataset: Option<String>,
+        /// Most keys of each kind.
         limit: usize,
-        key: Option<&str>,
-    ) -> Vec<Patterns> {
-        let look_ahead_s = self.opts.warming.pre_market_look_ahead_s;
-        self.datasets
-            .iter()
-            .filter(|ds| dataset.is_none_or(|d| d == &*ds.name))
-            .map(|ds| {
-                let t = ds.engine.tracker();
-                let window_s = t.config().trending_window_s;
-                Patterns {
-                    dataset: ds.name.to_string(),
-                    popular: t.popular(now_s, limit),
-                    trending: t.trending(now_s, window_s, limit),
-                    upcoming: t.upcoming(now_s, look_ahead_s, limit),
-                    groups: t.group_trends(now_s, limit),
-                    next: key.map(|k| t.predict_next(k, limit)),
-                }
-            })
-            .collect()
+        /// Predict what follows this key too.
+        key: Option<String>,
+        reply: oneshot::Sender<Vec<Patterns>>,
+    },
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Command::Sync(_) => "Sync",
+            Command::Warm { .. } => "Warm",
+            Command::Save(_) => "Save",
+            Command::Patterns { .. } => "Patterns",
+        })
     }
 }

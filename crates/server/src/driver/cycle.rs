@@ -1,29 +1,30 @@
-//! Warming cycles: the seed's `warm_popular`, `warm_by_time_pattern`,
-//! `warm_trending`, `warm_predictive` and `warm_sector` calls
-//! ([`super::DriverClient::warm`]), `POST /warming/run` and the
-//! pre-market job.
+//! The cycle book: warming cycles, the seed's `warm_popular`,
+//! `warm_by_time_pattern`, `warm_trending`, `warm_predictive` and
+//! `warm_sector` calls ([`super::DriverClient::warm`]), `POST /warming/run`
+//! and the pre-market job.
 //!
 //! Each engine plans the cycle on its own budget
 //! ([`prewarm_core::engine::Engine::plan_cycle`]): keys fresh or in flight
-//! are skipped, and so are keys past the tokens left. The orders wait in a
-//! queue for a warming slot (ahead of the engines' own orders); the
-//! cycle's report is complete once every order has come back, and only
+//! are skipped, and so are keys past the tokens left. The orders wait in
+//! the book's queue for a warming slot (ahead of the engines' own orders);
+//! the cycle's report is complete once every order has come back, and only
 //! then is it sent to whoever asked, with its duration on the driver's
 //! clock.
 //!
 //! Invariants: every order queued belongs to exactly one pending cycle
-//! and is counted down exactly once (fetched, joined, failed, or dropped
-//! at shutdown); a cycle with nothing to fetch answers at once.
+//! and is counted down exactly once (warmed, or failed with why: the call
+//! failed, or the order was dropped at shutdown); a cycle with nothing to
+//! fetch answers at once.
 
 use std::collections::{HashMap, VecDeque};
 
-use prewarm_core::cache::KeyId;
 use prewarm_core::engine::{CycleRequest, SkipReason};
-use prewarm_core::strategy::StrategyId;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use super::run::Driver;
+use super::dataset::DatasetState;
+use super::warm::Order;
+use crate::config::WarmingConfig;
 
 /// What a warming cycle did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -112,48 +113,6 @@ pub struct CycleSummary {
     pub duration_ms: f64,
 }
 
-/// A cycle order waiting for a warming slot.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct CycleOrder {
-    pub dataset: usize,
-    pub key: KeyId,
-    pub strategy: StrategyId,
-    pub cycle: u64,
-}
-
-struct Pending {
-    started_s: f64,
-    remaining: usize,
-    report: WarmReport,
-    reply: Option<oneshot::Sender<WarmReport>>,
-}
-
-/// The cycles of one driver.
-#[derive(Default)]
-pub(super) struct Cycles {
-    pub queue: VecDeque<CycleOrder>,
-    pending: HashMap<u64, Pending>,
-    next_id: u64,
-    figures: CycleFigures,
-}
-
-impl Cycles {
-    /// The counters now.
-    pub fn figures(&self) -> CycleFigures {
-        CycleFigures {
-            in_progress: self.pending.len(),
-            queued_fetches: self.queue.len(),
-            ..self.figures
-        }
-    }
-}
-
-/// How a cycle fetch ended.
-pub(super) enum CycleOutcome {
-    Warmed,
-    Failed(String),
-}
-
 /// Which strategies a cycle request honours: a job runs only the
 /// strategies a dataset has enabled; an explicit request runs anyway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,145 +121,196 @@ pub(super) enum Honour {
     Always,
 }
 
-impl Driver {
-    /// The pre-market cycle (and `POST /warming/run` without a strategy):
-    /// the popular keys, then those the time-of-day profile expects within
-    /// `warming.pre_market_look_ahead_s`, at most `pre_market_limit` each.
-    pub(super) fn default_cycle(&self) -> Vec<CycleRequest> {
-        let w = &self.opts.warming;
-        vec![
-            CycleRequest::Popular {
-                limit: Some(w.pre_market_limit),
-            },
-            CycleRequest::TimePattern {
-                look_ahead_s: w.pre_market_look_ahead_s,
-                limit: Some(w.pre_market_limit),
-            },
-        ]
+/// The pre-market cycle (and `POST /warming/run` without a strategy):
+/// the popular keys, then those the time-of-day profile expects within
+/// `warming.pre_market_look_ahead_s`, at most `pre_market_limit` each.
+pub(super) fn default_requests(w: &WarmingConfig) -> Vec<CycleRequest> {
+    vec![
+        CycleRequest::Popular {
+            limit: Some(w.pre_market_limit),
+        },
+        CycleRequest::TimePattern {
+            look_ahead_s: w.pre_market_look_ahead_s,
+            limit: Some(w.pre_market_limit),
+        },
+    ]
+}
+
+/// A cycle asked for.
+pub(super) struct CycleAsk<'a> {
+    /// The dataset to warm; `None`: every dataset.
+    pub(super) dataset: Option<&'a str>,
+    /// What to warm.
+    pub(super) requests: &'a [CycleRequest],
+    /// Which strategies the requests run.
+    pub(super) honour: Honour,
+    /// Who gets the report once every order is back.
+    pub(super) reply: Option<oneshot::Sender<WarmReport>>,
+}
+
+/// A cycle waiting for its orders.
+struct Pending {
+    started_s: f64,
+    remaining: usize,
+    report: WarmReport,
+    reply: Option<oneshot::Sender<WarmReport>>,
+}
+
+/// The cycles of one driver: those waiting for their orders, and the
+/// orders waiting for a warming slot.
+#[derive(Default)]
+pub(super) struct CycleBook {
+    queue: VecDeque<Order>,
+    pending: HashMap<u64, Pending>,
+    next_id: u64,
+    figures: CycleFigures,
+}
+
+impl CycleBook {
+    /// The counters now.
+    pub(super) fn figures(&self) -> CycleFigures {
+        CycleFigures {
+            in_progress: self.pending.len(),
+            queued_fetches: self.queue.len(),
+            ..self.figures
+        }
     }
 
-    /// Plans `requests` on every dataset (or `dataset` alone) and queues
-    /// the orders; `reply` gets the report once they are all back.
-    pub(super) fn start_cycle(
+    /// Orders waiting for a warming slot.
+    pub(super) fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// The next order to issue, first queued first.
+    pub(super) fn next_order(&mut self) -> Option<Order> {
+        self.queue.pop_front()
+    }
+
+    /// Shutdown: takes every order still queued; none will be issued, and
+    /// each must still be counted down.
+    pub(super) fn take_queued(&mut self) -> Vec<Order> {
+        self.queue.drain(..).collect()
+    }
+
+    /// Plans `ask` on `datasets` at `now_s` and queues the orders (or
+    /// refuses: warming disabled, unknown dataset); the returned report
+    /// lists what was skipped, and the full one goes to `ask.reply` once
+    /// every order is back.
+    pub(super) fn start(
         &mut self,
         now_s: f64,
-        dataset: Option<&str>,
-        requests: &[CycleRequest],
-        honour: Honour,
-        reply: Option<oneshot::Sender<WarmReport>>,
+        datasets: &mut [DatasetState],
+        warming_enabled: bool,
+        ask: CycleAsk<'_>,
     ) -> WarmReport {
         let mut report = WarmReport {
-            strategies: requests.iter().map(|r| r.strategy().name()).collect(),
+            strategies: ask.requests.iter().map(|r| r.strategy().name()).collect(),
             ..WarmReport::default()
         };
-        report.refused = self.cycle_refusal(dataset);
-        let id = self.cycles.next_id;
-        let mut remaining = 0;
+        report.refused = refusal(warming_enabled, datasets, ask.dataset);
+        let id = self.next_id;
         if report.refused.is_none() {
-            self.cycles.next_id += 1;
-            self.cycles.figures.started += 1;
-            for (ix, ds) in self.datasets.iter_mut().enumerate() {
-                if dataset.is_some_and(|d| d != &*ds.name) {
-                    continue;
-                }
-                let enabled = ds.engine.config().strategies;
-                for req in requests {
-                    if honour == Honour::EnabledOnly && !enabled.contains(req.strategy()) {
-                        continue;
-                    }
-                    let plan = ds.engine.plan_cycle(now_s, req);
-                    let strategy = plan.strategy.name();
-                    for (key, reason) in plan.skipped {
-                        report.skipped.push(SkippedKey {
-                            dataset: ds.name.to_string(),
-                            key: ds.engine.keys().name(key).to_string(),
-                            strategy,
-                            reason,
-                        });
-                    }
-                    for o in plan.orders {
-                        ds.cycle_fetches[o.strategy.index()] += 1;
-                        remaining += 1;
-                        self.cycles.queue.push_back(CycleOrder {
-                            dataset: ix,
-                            key: o.key,
-                            strategy: o.strategy,
-                            cycle: id,
-                        });
-                    }
+            self.next_id += 1;
+            self.figures.started += 1;
+            for (ix, ds) in datasets.iter_mut().enumerate() {
+                if ask.dataset.is_none_or(|d| d == &*ds.name) {
+                    let ordered = self.plan(now_s, id, ix, ds, &ask, &mut report);
+                    report.ordered += ordered;
                 }
             }
         }
-        self.mark_dirty();
-        report.ordered = remaining;
         let summary = report.clone();
         let pending = Pending {
             started_s: now_s,
-            remaining,
+            remaining: report.ordered,
             report,
-            reply,
+            reply: ask.reply,
         };
-        if remaining == 0 {
-            self.complete_cycle(now_s, pending);
+        if pending.remaining == 0 {
+            self.complete(now_s, pending);
         } else {
-            self.cycles.pending.insert(id, pending);
+            self.pending.insert(id, pending);
         }
         summary
     }
 
-    fn cycle_refusal(&self, dataset: Option<&str>) -> Option<String> {
-        if !self.opts.warming.enabled {
-            return Some("warming disabled".into());
-        }
-        if let Some(d) = dataset
-            && !self.datasets.iter().any(|ds| &*ds.name == d)
-        {
-            return Some(format!("unknown dataset {d:?}"));
-        }
-        None
-    }
-
-    /// Counts down one order of cycle `id`.
-    pub(super) fn on_cycle_fetch(
+    /// Plans `ask`'s requests on one dataset, queues its orders under
+    /// cycle `id` and adds its skipped keys to `report`; returns how many
+    /// orders it queued.
+    fn plan(
         &mut self,
         now_s: f64,
         id: u64,
-        dataset: usize,
-        key: &str,
-        strategy: StrategyId,
-        outcome: CycleOutcome,
+        ix: usize,
+        ds: &mut DatasetState,
+        ask: &CycleAsk<'_>,
+        report: &mut WarmReport,
+    ) -> usize {
+        let enabled = ds.engine.config().strategies;
+        let mut ordered = 0;
+        for req in ask.requests {
+            if ask.honour == Honour::EnabledOnly && !enabled.contains(req.strategy()) {
+                continue;
+            }
+            let plan = ds.engine.plan_cycle(now_s, req);
+            let strategy = plan.strategy.name();
+            for (key, reason) in plan.skipped {
+                report.skipped.push(SkippedKey {
+                    dataset: ds.name.to_string(),
+                    key: ds.engine.keys().name(key).to_string(),
+                    strategy,
+                    reason,
+                });
+            }
+            for o in plan.orders {
+                ds.cycle_fetches[o.strategy.index()] += 1;
+                self.queue.push_back(Order {
+                    dataset: ix,
+                    key_id: o.key,
+                    key: ds.engine.keys().name(o.key).to_string(),
+                    strategy: o.strategy,
+                    cycle: Some(id),
+                });
+                ordered += 1;
+            }
+        }
+        ordered
+    }
+
+    /// Counts down one order of cycle `id`: `key` warmed, or failed with
+    /// `failure`.
+    pub(super) fn count_down(
+        &mut self,
+        now_s: f64,
+        id: u64,
+        key: CycleKey,
+        failure: Option<String>,
     ) {
-        let Some(p) = self.cycles.pending.get_mut(&id) else {
+        let Some(p) = self.pending.get_mut(&id) else {
             return;
         };
-        let (dataset, strategy) = (self.datasets[dataset].name.to_string(), strategy.name());
-        let key = key.to_string();
-        match outcome {
-            CycleOutcome::Warmed => p.report.warmed.push(CycleKey {
-                dataset,
-                key,
-                strategy,
-            }),
-            CycleOutcome::Failed(error) => p.report.failed.push(FailedKey {
-                dataset,
-                key,
-                strategy,
+        match failure {
+            None => p.report.warmed.push(key),
+            Some(error) => p.report.failed.push(FailedKey {
+                dataset: key.dataset,
+                key: key.key,
+                strategy: key.strategy,
                 error,
             }),
         }
         p.remaining -= 1;
         if p.remaining == 0
-            && let Some(p) = self.cycles.pending.remove(&id)
+            && let Some(p) = self.pending.remove(&id)
         {
-            self.complete_cycle(now_s, p);
+            self.complete(now_s, p);
         }
     }
 
-    fn complete_cycle(&mut self, now_s: f64, mut p: Pending) {
+    fn complete(&mut self, now_s: f64, mut p: Pending) {
         p.report.duration_ms = ((now_s - p.started_s) * 1000.0).max(0.0);
         if p.report.refused.is_none() {
-            self.cycles.figures.completed += 1;
-            self.cycles.figures.last = Some(CycleSummary {
+            self.figures.completed += 1;
+            self.figures.last = Some(CycleSummary {
                 at_s: now_s,
                 warmed: p.report.warmed.len(),
                 skipped: p.report.skipped.len(),
@@ -320,18 +330,115 @@ impl Driver {
         if let Some(reply) = p.reply.take() {
             let _ = reply.send(p.report);
         }
-        self.mark_dirty();
+    }
+}
+
+/// Why a cycle cannot run: warming disabled, or `dataset` unknown.
+fn refusal(enabled: bool, datasets: &[DatasetState], dataset: Option<&str>) -> Option<String> {
+    if !enabled {
+        return Some("warming disabled".into());
+    }
+    if let Some(d) = dataset
+        && !datasets.iter().any(|ds| &*ds.name == d)
+    {
+        return Some(format!("unknown dataset {d:?}"));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::dataset::test_dataset;
+    use crate::events::AccessEvent;
+
+    const T: f64 = 1_718_719_200.0;
+
+    /// A dataset whose tracker saw A three times, B twice and C once.
+    fn learned() -> Vec<DatasetState> {
+        let mut ds = test_dataset();
+        for (key, n) in [("A", 3), ("B", 2), ("C", 1)] {
+            for _ in 0..n {
+                let ev = AccessEvent {
+                    dataset: "quote".into(),
+                    key: key.into(),
+                    client: None,
+                    at_s: T,
+                    hit: false,
+                };
+                ds.on_access(T, &ev);
+            }
+        }
+        vec![ds]
     }
 
-    /// Shutdown: the orders still queued are never made. Each ends in its
-    /// engine and fails in its cycle's report.
-    pub(super) fn drop_queued_cycles(&mut self, now_s: f64) {
-        while let Some(o) = self.cycles.queue.pop_front() {
-            let ds = &mut self.datasets[o.dataset];
-            ds.warm_ended_without_store(now_s, o.key, o.strategy);
-            let key = ds.engine.keys().name(o.key).to_string();
-            let outcome = CycleOutcome::Failed("the daemon is stopping".into());
-            self.on_cycle_fetch(now_s, o.cycle, o.dataset, &key, o.strategy, outcome);
+    fn ask<'a>(
+        dataset: Option<&'a str>,
+        requests: &'a [CycleRequest],
+        reply: oneshot::Sender<WarmReport>,
+    ) -> CycleAsk<'a> {
+        CycleAsk {
+            dataset,
+            requests,
+            honour: Honour::Always,
+            reply: Some(reply),
         }
+    }
+
+    fn key_of(o: &Order) -> CycleKey {
+        CycleKey {
+            dataset: "quote".into(),
+            key: o.key.clone(),
+            strategy: o.strategy.name(),
+        }
+    }
+
+    #[test]
+    fn a_cycle_answers_once_its_last_order_is_counted_down() {
+        let mut datasets = learned();
+        let mut book = CycleBook::default();
+        let requests = [CycleRequest::Popular { limit: Some(2) }];
+        let (tx, mut rx) = oneshot::channel();
+        let summary = book.start(T, &mut datasets, true, ask(None, &requests, tx));
+        assert_eq!((summary.ordered, book.queued()), (2, 2));
+        let popular = prewarm_core::strategy::StrategyId::Popular.index();
+        assert_eq!(datasets[0].cycle_fetches[popular], 2);
+        let first = book.next_order().expect("queued");
+        assert_eq!((first.key.as_str(), first.cycle), ("A", Some(0)));
+        book.count_down(T + 1.0, 0, key_of(&first), None);
+        assert!(rx.try_recv().is_err(), "one order still out");
+        assert_eq!(book.figures().in_progress, 1);
+        let rest = book.take_queued();
+        assert_eq!(rest.len(), 1);
+        book.count_down(T + 2.0, 0, key_of(&rest[0]), Some("stopping".into()));
+        let report = rx.try_recv().expect("answered");
+        assert_eq!(report.warmed.len(), 1);
+        assert_eq!(report.failed[0].key, "B");
+        assert_eq!(report.failed[0].error, "stopping");
+        assert_eq!(report.duration_ms, 2000.0);
+        let f = book.figures();
+        assert_eq!((f.started, f.completed, f.in_progress), (1, 1, 0));
+        assert_eq!(f.last.map(|l| (l.warmed, l.failed)), Some((1, 1)));
+    }
+
+    #[test]
+    fn a_refused_or_empty_cycle_answers_at_once() {
+        let mut datasets = learned();
+        let mut book = CycleBook::default();
+        let requests = [CycleRequest::Popular { limit: Some(2) }];
+        let (tx, mut rx) = oneshot::channel();
+        book.start(T, &mut datasets, false, ask(None, &requests, tx));
+        let report = rx.try_recv().expect("answered at once");
+        assert_eq!(report.refused.as_deref(), Some("warming disabled"));
+        let (tx, mut rx) = oneshot::channel();
+        book.start(T, &mut datasets, true, ask(Some("nope"), &requests, tx));
+        let report = rx.try_recv().expect("answered at once");
+        assert_eq!(report.refused.as_deref(), Some("unknown dataset \"nope\""));
+        let none = [CycleRequest::Popular { limit: Some(0) }];
+        let (tx, mut rx) = oneshot::channel();
+        book.start(T, &mut datasets, true, ask(None, &none, tx));
+        assert_eq!(rx.try_recv().expect("answered at once").ordered, 0);
+        let f = book.figures();
+        assert_eq!((f.started, f.completed, book.queued()), (1, 1, 0));
     }
 }

@@ -1,5 +1,5 @@
-//! One dataset's engine inside the driver: config mapping, events in,
-//! and the view out.
+//! One dataset's engine inside the driver: config mapping, events in, and
+//! the counters the driver keeps about it (shown by [`super::view`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -11,11 +11,9 @@ use prewarm_core::stats::Counters;
 use prewarm_core::strategy::{StrategyId, StrategySet};
 use prewarm_core::tracker::{AccessContext, TrackerConfig};
 use prewarm_core::universe::{Membership, apply_universe};
+use serde::Serialize;
 
 use super::gate::SessionGate;
-use super::view::{
-    CycleCounts, DatasetView, Evictions, Figures, SnapshotInfo, WarmOutcomes, counters_since,
-};
 use crate::config::{DatasetConfig, WarmingConfig};
 use crate::events::{AccessEvent, EvictionEvent, FetchEvent, FetchOrigin};
 
@@ -43,6 +41,47 @@ pub fn engine_config(ttl_s: f64, w: &WarmingConfig) -> EngineConfig {
 /// The snapshot file of `dataset` in `state_dir`.
 pub fn snapshot_path(state_dir: &Path, dataset: &str) -> PathBuf {
     state_dir.join(format!("{dataset}.snapshot"))
+}
+
+/// Warming fetches of cycles (pre-market, `POST /warming/run`, `warm_*`
+/// calls), per strategy.
+pub type CycleCounts = [u64; StrategyId::COUNT];
+
+/// Store evictions of one dataset since start.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Evictions {
+    /// Eviction events applied.
+    pub events: u64,
+    /// Of those, entries the engine counted as cached until then.
+    pub cached: u64,
+}
+
+/// Outcomes of warming calls (engine orders and cycles).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct WarmOutcomes {
+    /// Fetched and stored by the warming call.
+    pub fetched: u64,
+    /// Joined a fetch already in flight.
+    pub joined: u64,
+    /// Refused because upstream's 429 pause was on.
+    pub paused: u64,
+    /// Failed (upstream error, timeout, rejected key).
+    pub failed: u64,
+}
+
+/// Snapshot file state.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SnapshotInfo {
+    /// The file.
+    pub path: String,
+    /// `restored`, `cold` (no file), `corrupt` (moved aside) or `error`.
+    pub restore: String,
+    /// When the last save completed.
+    pub last_saved_s: Option<f64>,
+    /// Size of the last save.
+    pub last_saved_bytes: Option<u64>,
+    /// The last save or restore error.
+    pub last_error: Option<String>,
 }
 
 /// One dataset's engine and the driver's figures about it.
@@ -176,9 +215,10 @@ impl DatasetState {
             .insert(ev.key.clone(), ev.fetched_at_s);
     }
 
-    /// Ends a warming order that stored nothing through its own call
-    /// (joined, paused, failed): the engine stops counting it in flight.
-    pub fn warm_ended_without_store(&mut self, at_s: f64, key: KeyId, strategy: StrategyId) {
+    /// Ends a warming order of `key` charged to `strategy`: the engine
+    /// stops counting it in flight. Stores nothing: what a fetch stored
+    /// reaches the engine through its fetch event ([`Self::on_fetch`]).
+    pub fn end_warm_order(&mut self, at_s: f64, key: KeyId, strategy: StrategyId) {
         self.engine
             .on_fetched(at_s, key, CoreOrigin::Warm(strategy), false);
     }
@@ -187,30 +227,18 @@ impl DatasetState {
     pub fn roll_day(&mut self) {
         self.day_start = (self.engine.stats().total, self.cycle_fetches);
     }
+}
 
-    /// The dataset's view at `now_s`.
-    pub fn view(&mut self, now_s: f64, gate: super::gate::GateState) -> DatasetView {
-        let total = self.engine.stats().total;
-        let mut today_cycles = self.cycle_fetches;
-        for (t, s) in today_cycles.iter_mut().zip(self.day_start.1.iter()) {
-            *t = t.saturating_sub(*s);
-        }
-        DatasetView {
-            ttl_s: self.engine.config().ttl_s,
-            warm_rate_per_min: self.engine.config().warm_rate_per_min,
-            budget_tokens: self.engine.budget_tokens(now_s),
-            queued_candidates: self.engine.queued_candidates(),
-            cost_ratio_recent: self.engine.cost_ratio(),
-            gate,
-            total: Figures::new(&total, &self.cycle_fetches),
-            today: Figures::new(&counters_since(&total, &self.day_start.0), &today_cycles),
-            warm_outcomes: self.outcomes,
-            tracker: self.engine.tracker().stats(now_s),
-            snapshot: self.snapshot.clone(),
-            cached_entries: self.engine.cache().len(),
-            evictions: self.evictions,
-        }
-    }
+/// Dataset `quote` (`ttl_s` 30) under the default `[warming]`, for the
+/// driver's unit tests.
+#[cfg(test)]
+pub(super) fn test_dataset() -> DatasetState {
+    let toml = "[datasets.quote]\nurl = \"http://x/{key}\"\nttl_s = 30\n";
+    let cfg = crate::config::RawConfig::from_toml(toml, "t.toml")
+        .unwrap()
+        .validate(&|_| None)
+        .unwrap();
+    DatasetState::new(&cfg.datasets["quote"], &cfg.warming, Path::new("/none")).unwrap()
 }
 
 #[cfg(test)]
@@ -273,8 +301,5 @@ mod tests {
         ds.on_evicted(&eviction("C", t + 4.0, t));
         assert_eq!(ds.engine.cache().len(), 1);
         assert_eq!((ds.evictions.events, ds.evictions.cached), (3, 1));
-        let cal = prewarm_core::calendar::ExchangeCalendar::nyse();
-        let gate = ds.gate.state(&cal, t + 5.0);
-        assert_eq!(ds.view(t + 5.0, gate).cached_entries, 1);
     }
 }

@@ -9,33 +9,135 @@
 //! - Events are applied in time order per batch, with times clamped to the
 //!   latest seen (a sidecar's `ts` may be old) and never past the clock.
 //! - Only client accesses reach `on_access`; every completed fetch reaches
-//!   `on_fetched` through its `FetchEvent`; a warming order that stored
-//!   nothing through its own call (joined, paused, failed) is closed with
-//!   `on_fetched(ok = false)`.
+//!   `on_fetched` through its `FetchEvent`.
+//! - Every warm order, an engine's or a cycle's, ends exactly once and in one
+//!   place, whatever became of its call (returned, panicked, aborted, never
+//!   issued): the events queued so far are applied first, then the engine
+//!   stops counting the order in flight (`on_fetched(ok = false)`, which
+//!   stores nothing) and its cycle counts it down.
 //! - At most `warming.max_concurrent` warming fetches are in flight; none
 //!   is issued while upstream's 429 pause lasts, nor past the
 //!   outside-session gate ([`gate`]).
 //! - Shutdown: stop issuing, finish warms in flight (bounded wait), apply
 //!   the last events, save every snapshot, return.
 //!
-//! Submodules: [`dataset`] (engine config mapping, events in), [`gate`]
-//! (outside sessions), [`schedule`] (pre-market cycle, snapshots, midnight
-//! cleanup, on the exchange calendar), [`persist`] (snapshot files),
-//! [`view`] (what is published), `run` (the task), `warm` (warming calls),
-//! `cycle` (cycles on request), `commands` (requests from the monitoring
-//! API).
+//! A *cycle* (the pre-market job at 08:30 New York, `POST /warming/run`, or
+//! the seed's `warm_*` calls on [`DriverClient`]) is planned by each engine
+//! on its own budget and answers with what was warmed, skipped and failed,
+//! and how long it took.
 //!
-//! A *cycle* ([`cycle`]: the pre-market job at 08:30 New York,
-//! `POST /warming/run`, or the seed's `warm_*` calls on [`DriverClient`])
-//! is planned by each engine on its own budget and answers with what was
-//! warmed, skipped and failed, and how long it took.
+//! # Parts
+//!
+//! The driver task (`run`) composes these parts, each a struct in its own
+//! file, and runs the `select!` over them:
+//! - `merge`: the event merger; the three event channels in, applied to the
+//!   engines in one time order, with the event counters;
+//! - `warm`: the warm slots; warming calls in flight, at most
+//!   `warming.max_concurrent`, each coming back as one ended order;
+//! - `cycle`: the cycle book; cycles pending, their orders waiting for a
+//!   slot, and the reports they answer with;
+//! - `saver`: snapshot writes off the runtime, recorded per dataset;
+//! - `publish`: the view, published at most every `publish_every`;
+//! - `clock`: the driver's non-decreasing time and the engines' clamp.
+//!
+//! Beside them: [`dataset`] (one engine, its config mapping and counters),
+//! [`gate`] (outside sessions), [`schedule`] (pre-market cycle, snapshots,
+//! midnight cleanup, on the exchange calendar), [`persist`] (snapshot
+//! files), [`view`] (what is published) and `commands` (requests from the
+//! monitoring API). Imports among these files go one way, from the driver
+//! task down to the leaves; none imports this file's items.
+//!
+//! # The engine's cache model and the real store
+//!
+//! Each engine keeps its own model of what is cached
+//! (`prewarm_core::cache::CacheModel`): per key, the fetch time of the
+//! entry, who fetched it (demand or a warming strategy) and whether it has
+//! served a hit. The daemon's real store (memory or Redis) holds the
+//! bodies. The driver keeps the two in step from events; it never asks the
+//! store.
+//!
+//! Why a model beside the store:
+//! - The engine is sans-I/O and shared with the replay driver, which has no
+//!   store: the same code makes the same decisions on a trace and in the
+//!   daemon, and `prewarm replay` and `/warming/stats` count hits the same
+//!   way.
+//! - The engine decides on every event, synchronously: hit or miss, which
+//!   strategy a hit is credited to (the entry's origin and used bit, which
+//!   no store keeps), whether a candidate is still worth warming (is it
+//!   fresh long enough?), which cycle keys to skip (fresh already, or in
+//!   flight). Asking the store (a Redis round trip) for each of those would
+//!   make the driver wait on I/O.
+//! - Accesses reported through `POST /v1/access` were served from the
+//!   application's own Redis: the store never sees them. The `hit` flag of
+//!   an access event is not used by the engine; the model decides hit or
+//!   miss for every access alike.
+//! - Freshness has one definition, the model's: an entry fetched at `f` is
+//!   fresh at `t` iff `f <= t < f + ttl_s`, the formula `Entry::is_fresh`
+//!   applies in the store. The store keeps an entry `stale_grace_s` longer
+//!   (to serve stale when upstream fails); past `f + ttl_s` it is stale for
+//!   both.
+//!
+//! How they are reconciled (every event goes through the driver's event
+//! merger, in time order per batch; at equal times an access, then a fetch,
+//! then an eviction; times clamped to the latest instant handed to an
+//! engine and never past the clock):
+//! - Fetch completions: the task that loads a key stores the entry, then
+//!   sends a `FetchEvent` whose time is the entry's `fetched_at_s`, then
+//!   wakes whoever waits. The engine enters the entry on `ok`, with that
+//!   fetch time (clamped as above), so both agree on when it goes stale.
+//!   This is the only way an entry enters the model; a failed fetch stores
+//!   nothing in either.
+//! - Warm orders: a warming call that leads a flight reports through that
+//!   flight's `FetchEvent` like a demand fetch (origin `Warm(strategy)`);
+//!   one that joins a flight in flight is reported by that flight's event.
+//!   The engine counts the key in flight from the order until the order
+//!   ends, so it never orders it twice. The driver ends every order, an
+//!   engine's or a cycle's, in one place once its call returns (or its task
+//!   is lost, or at shutdown it was never issued): it first applies the
+//!   events queued so far (the flight's event was sent before the call
+//!   returned), then ends the order in the engine with
+//!   `on_fetched(ok = false)`, which only clears the in-flight mark.
+//! - Evictions: the memory store reports every entry it drops to respect
+//!   its size cap (including a new entry its admission policy refuses) as
+//!   an `EvictionEvent` on its own channel, naming the entry's
+//!   `fetched_at_s`; the engine drops the entry and may warm the key again.
+//!   Channels are not ordered with each other, so an eviction can overtake
+//!   the fetch event of the entry it drops: each dataset remembers recent
+//!   evictions (key → `fetched_at_s`, at most 4096 keys), and a fetch event
+//!   with the same key and time is undone as soon as it is applied.
+//!   Replacements, expiries and removals the daemon asked for are not
+//!   reported: the engine knows of those already.
+//! - Expiry needs no event: the model computes it from the fetch time.
+//!
+//! Where they can still differ:
+//! - An event dropped on a full channel (counted as `dropped_accesses`,
+//!   `dropped_fetches` or `dropped_evictions` in `/warming/stats`): a lost
+//!   fetch event leaves an entry the model does not know (a hit counted as
+//!   a miss, a key warmed again); a lost eviction leaves one the store no
+//!   longer holds (counted as cached until its TTL).
+//! - Redis evicts under `maxmemory` without telling anyone (see the Redis
+//!   store's module doc): the model counts the key as cached until its TTL
+//!   runs out.
+//! - A store write that fails is logged and counted, but the fetch still
+//!   reports `ok`: the model holds an entry the store does not.
+//! - The model starts empty at every start (snapshots save only what the
+//!   tracker learned), while a Redis store may still hold fresh entries:
+//!   until they are fetched again, reads of them are hits for the store and
+//!   misses for the model.
+//! - `cached_entries` and `evictions` per dataset in `/warming/stats` show
+//!   the model's side; `prewarm_store_evictions_total` counts the memory
+//!   store's.
 
+mod clock;
 mod commands;
 mod cycle;
 pub mod dataset;
 pub mod gate;
+mod merge;
 pub mod persist;
+mod publish;
 mod run;
+mod saver;
 pub mod schedule;
 pub mod view;
 mod warm;
@@ -52,6 +154,8 @@ pub use cycle::{CycleFigures, CycleKey, CycleSummary, FailedKey, SkippedKey, War
 pub use persist::SaveReport;
 pub use prewarm_core::engine::{CycleRequest, SkipReason};
 pub use view::{DatasetView, DriverSnapshot, Figures, Patterns};
+
+use commands::Command;
 
 use crate::clock::Clock;
 use crate::config::{ServeConfig, WarmingConfig};
@@ -111,40 +215,11 @@ pub struct DriverReport {
     pub saved: Vec<SaveReport>,
 }
 
-pub(crate) enum Command {
-    Sync(oneshot::Sender<Arc<DriverSnapshot>>),
-    Warm {
-        dataset: Option<String>,
-        /// `None`: the default cycle (popular and time, as the pre-market
-        /// job runs it).
-        requests: Option<Vec<CycleRequest>>,
-        reply: oneshot::Sender<WarmReport>,
-    },
-    Save(oneshot::Sender<Vec<SaveReport>>),
-    Patterns {
-        dataset: Option<String>,
-        limit: usize,
-        key: Option<String>,
-        reply: oneshot::Sender<Vec<Patterns>>,
-    },
-}
-
 /// A cheap, cloneable way to read and ask the driver.
 #[derive(Debug, Clone)]
 pub struct DriverClient {
     view: watch::Receiver<Arc<DriverSnapshot>>,
     cmds: mpsc::Sender<Command>,
-}
-
-impl std::fmt::Debug for Command {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Command::Sync(_) => "Sync",
-            Command::Warm { .. } => "Warm",
-            Command::Save(_) => "Save",
-            Command::Patterns { .. } => "Patterns",
-        })
-    }
 }
 
 impl DriverClient {
@@ -315,7 +390,10 @@ pub fn spawn(
     let mut driver = run::Driver::new(run::Parts {
         service,
         clock,
-        opts,
+        warming: opts.warming,
+        calendar: opts.calendar,
+        publish_every: opts.publish_every,
+        shutdown_grace: opts.shutdown_grace,
         datasets,
         events,
         cmds: cmd_rx,
@@ -323,7 +401,11 @@ pub fn spawn(
         view: view_tx,
     });
     driver.publish_now();
-    let join = tokio::spawn(driver.run());
+    let join = tokio::spawn(async move {
+        DriverReport {
+            saved: driver.run().await,
+        }
+    });
     Ok(DriverHandle {
         client: DriverClient {
             view: view_rx,

@@ -1,6 +1,8 @@
 //! The read-only view of the driver, published after each batch (at most a
 //! few times a second) for the monitoring API. Readers never wait on the
-//! driver: they clone an `Arc` out of a watch channel.
+//! driver: they clone an `Arc` out of a watch channel. The counters shown
+//! are defined beside their owners (datasets, event merger, cycle book)
+//! and re-exported here.
 
 use std::collections::BTreeMap;
 
@@ -10,13 +12,13 @@ use prewarm_core::strategy::StrategyId;
 use prewarm_core::tracker::{GroupTrend, KeyScore, Prediction, TrackerStats, TrendingKey};
 use serde::Serialize;
 
+use super::cycle::CycleFigures;
+use super::dataset::DatasetState;
+pub use super::dataset::{CycleCounts, Evictions, SnapshotInfo, WarmOutcomes};
 use super::gate::GateState;
+pub use super::merge::EventFigures;
 use super::schedule::Job;
 use crate::config::OutsideSessions;
-
-/// Warming fetches of cycles (pre-market, `POST /warming/run`, `warm_*`
-/// calls), per strategy.
-pub type CycleCounts = [u64; StrategyId::COUNT];
 
 /// Everything `/warming/stats` and `/warming/status` show.
 #[derive(Debug, Clone, Serialize)]
@@ -38,7 +40,7 @@ pub struct DriverSnapshot {
     /// Cycle fetches still waiting for a slot.
     pub cycle_queued: usize,
     /// Cycles run, in progress, and the last one's counts.
-    pub cycles: super::cycle::CycleFigures,
+    pub cycles: CycleFigures,
     /// Events applied to the engines and dropped on the way.
     pub events: EventFigures,
     /// The scheduled jobs with their last and next runs.
@@ -59,31 +61,12 @@ impl DriverSnapshot {
             warms_in_flight: 0,
             max_concurrent: 0,
             cycle_queued: 0,
-            cycles: super::cycle::CycleFigures::default(),
+            cycles: CycleFigures::default(),
             events: EventFigures::default(),
             jobs: Vec::new(),
             datasets: BTreeMap::new(),
         }
     }
-}
-
-/// Event counters of the driver.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct EventFigures {
-    /// Access events applied.
-    pub accesses: u64,
-    /// Fetch events applied.
-    pub fetches: u64,
-    /// Access events dropped by the request path (channel full).
-    pub dropped_accesses: u64,
-    /// Fetch events dropped by the request path (channel full).
-    pub dropped_fetches: u64,
-    /// Fetch events whose strategy name the engine does not know.
-    pub unknown_origin: u64,
-    /// Store eviction events applied (the memory store's size cap).
-    pub evictions: u64,
-    /// Eviction events dropped by the store (channel full).
-    pub dropped_evictions: u64,
 }
 
 /// One dataset's engine, as shown.
@@ -120,41 +103,30 @@ pub struct DatasetView {
     pub evictions: Evictions,
 }
 
-/// Store evictions of one dataset since start.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct Evictions {
-    /// Eviction events applied.
-    pub events: u64,
-    /// Of those, entries the engine counted as cached until then.
-    pub cached: u64,
-}
-
-/// Outcomes of warming calls (engine orders and cycles).
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct WarmOutcomes {
-    /// Fetched and stored by the warming call.
-    pub fetched: u64,
-    /// Joined a fetch already in flight.
-    pub joined: u64,
-    /// Refused because upstream's 429 pause was on.
-    pub paused: u64,
-    /// Failed (upstream error, timeout, rejected key).
-    pub failed: u64,
-}
-
-/// Snapshot file state.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct SnapshotInfo {
-    /// The file.
-    pub path: String,
-    /// `restored`, `cold` (no file), `corrupt` (moved aside) or `error`.
-    pub restore: String,
-    /// When the last save completed.
-    pub last_saved_s: Option<f64>,
-    /// Size of the last save.
-    pub last_saved_bytes: Option<u64>,
-    /// The last save or restore error.
-    pub last_error: Option<String>,
+impl DatasetView {
+    /// The view of `ds` at `now_s`, its gate being `gate`.
+    pub(super) fn new(ds: &DatasetState, now_s: f64, gate: GateState) -> Self {
+        let total = ds.engine.stats().total;
+        let mut today_cycles = ds.cycle_fetches;
+        for (t, s) in today_cycles.iter_mut().zip(ds.day_start.1.iter()) {
+            *t = t.saturating_sub(*s);
+        }
+        DatasetView {
+            ttl_s: ds.engine.config().ttl_s,
+            warm_rate_per_min: ds.engine.config().warm_rate_per_min,
+            budget_tokens: ds.engine.budget_tokens(now_s),
+            queued_candidates: ds.engine.queued_candidates(),
+            cost_ratio_recent: ds.engine.cost_ratio(),
+            gate,
+            total: Figures::new(&total, &ds.cycle_fetches),
+            today: Figures::new(&counters_since(&total, &ds.day_start.0), &today_cycles),
+            warm_outcomes: ds.outcomes,
+            tracker: ds.engine.tracker().stats(now_s),
+            snapshot: ds.snapshot.clone(),
+            cached_entries: ds.engine.cache().len(),
+            evictions: ds.evictions,
+        }
+    }
 }
 
 /// Counters with the derived ratios, as `prewarm replay` reports them.
@@ -264,6 +236,30 @@ pub struct Patterns {
     pub next: Option<Vec<Prediction>>,
 }
 
+impl Patterns {
+    /// What `ds`'s tracker learned by `now_s`: at most `limit` keys of each
+    /// kind, `upcoming` within `look_ahead_s`, and the keys predicted to
+    /// follow `key` when one is asked.
+    pub(super) fn new(
+        ds: &DatasetState,
+        now_s: f64,
+        look_ahead_s: f64,
+        limit: usize,
+        key: Option<&str>,
+    ) -> Self {
+        let t = ds.engine.tracker();
+        let window_s = t.config().trending_window_s;
+        Patterns {
+            dataset: ds.name.to_string(),
+            popular: t.popular(now_s, limit),
+            trending: t.trending(now_s, window_s, limit),
+            upcoming: t.upcoming(now_s, look_ahead_s, limit),
+            groups: t.group_trends(now_s, limit),
+            next: key.map(|k| t.predict_next(k, limit)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,5 +287,30 @@ mod tests {
         let later = Counters { requests: 15, ..c };
         assert_eq!(counters_since(&later, &c).requests, 5);
         assert_eq!(counters_since(&later, &c).per_strategy[0].hits, 0);
+    }
+
+    #[test]
+    fn dataset_view_shows_the_entries_the_engine_counts_as_cached() {
+        use crate::driver::dataset::test_dataset;
+        use crate::events::{FetchEvent, FetchOrigin};
+
+        let mut ds = test_dataset();
+        let t = 1_718_719_200.0;
+        for key in ["A", "B"] {
+            let ev = FetchEvent {
+                dataset: "quote".into(),
+                key: key.into(),
+                at_s: t,
+                origin: FetchOrigin::Demand,
+                ok: true,
+            };
+            assert!(ds.on_fetch(t, &ev));
+        }
+        let cal = prewarm_core::calendar::ExchangeCalendar::nyse();
+        let gate = ds.gate.state(&cal, t + 5.0);
+        let view = DatasetView::new(&ds, t + 5.0, gate);
+        assert_eq!(view.cached_entries, 2);
+        assert_eq!(view.total.demand_fetches, 2);
+        assert_eq!(view.gate, GateState::Open);
     }
 }

@@ -1,145 +1,154 @@
-//! Warming calls: engine orders and cycle orders become
+//! The warm slots: warm orders (the engines' own and the cycles') become
 //! `CacheService::warm` calls in spawned tasks, at most
-//! `warming.max_concurrent` at once; their outcomes come back to the
-//! driver.
+//! `warming.max_concurrent` at once. Each comes back as one [`Ended`]
+//! order, whatever happened to its task (returned, panicked, aborted), and
+//! the driver ends it in one place.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use prewarm_core::cache::KeyId;
 use prewarm_core::strategy::StrategyId;
+use tokio::task::{self, JoinSet};
 
-use super::cycle::CycleOutcome;
-use super::run::Driver;
-use crate::service::{WarmError, WarmOutcome};
+use super::dataset::WarmOutcomes;
+use crate::service::{CacheService, WarmError, WarmOutcome};
 
-/// What a warming call in flight is for; kept by the driver under the
-/// task's id, so that a task that panics or is aborted still ends its
-/// order.
+/// One warm order the driver performs: an engine's order or a cycle's.
 #[derive(Debug, Clone)]
-pub(super) struct WarmMeta {
-    dataset: usize,
-    /// The engine's key id of the order.
-    order: KeyId,
+pub(super) struct Order {
+    /// Index of the dataset in the driver.
+    pub(super) dataset: usize,
+    /// The engine's id of the key.
+    pub(super) key_id: KeyId,
+    /// The key.
+    pub(super) key: String,
+    /// The strategy the fetch is charged to.
+    pub(super) strategy: StrategyId,
     /// The cycle the order belongs to, if any.
-    cycle: Option<u64>,
-    strategy: StrategyId,
-    key: String,
+    pub(super) cycle: Option<u64>,
 }
 
-/// A finished warming task: its id, and the call's result.
-pub(super) type WarmJoined =
-    Result<(tokio::task::Id, Result<WarmOutcome, WarmError>), tokio::task::JoinError>;
+/// What a warming call returned.
+type WarmCall = Result<WarmOutcome, WarmError>;
 
-impl Driver {
-    /// Issues warming calls while slots, the gate, upstream's pause and the
-    /// engines allow: cycle keys first, then engine orders round robin.
-    pub(super) fn pump(&mut self, now_s: f64) {
-        if !self.opts.warming.enabled || self.service.upstream().paused_until_s() > now_s {
-            return;
-        }
-        let max = self.opts.warming.max_concurrent;
-        while self.warms.len() < max
-            && let Some(o) = self.cycles.queue.pop_front()
-        {
-            self.spawn_warm(o.dataset, o.key, Some(o.cycle), o.strategy);
-        }
-        let n = self.datasets.len();
-        let cal = self.schedule.calendar().clone();
-        let (mut idle, mut i) = (0, self.next_dataset);
-        while n > 0 && idle < n && self.warms.len() < max {
-            let ix = i % n;
-            i += 1;
-            let ds = &mut self.datasets[ix];
-            if !ds.gate.would_admit(&cal, now_s) {
-                idle += 1;
-                continue;
+/// How a warm order ended.
+#[derive(Debug)]
+pub(super) enum OrderEnd {
+    /// Its warming call returned.
+    Returned(WarmCall),
+    /// Its warming task panicked or was aborted.
+    Lost,
+    /// It was never issued: the daemon stopped while it waited for a slot.
+    Dropped,
+}
+
+/// An order and how it ended.
+#[derive(Debug)]
+pub(super) struct Ended {
+    /// The order.
+    pub(super) order: Order,
+    /// How it ended.
+    pub(super) end: OrderEnd,
+}
+
+impl OrderEnd {
+    /// Counts what the call returned in `outcomes` (a dropped order made no
+    /// call) and logs a pause or failure of `dataset`/`key`.
+    pub(super) fn tally(&self, outcomes: &mut WarmOutcomes, dataset: &str, key: &str) {
+        match self {
+            OrderEnd::Returned(Ok(WarmOutcome::Fetched { .. })) => outcomes.fetched += 1,
+            OrderEnd::Returned(Ok(WarmOutcome::Joined { .. })) => outcomes.joined += 1,
+            OrderEnd::Returned(Err(WarmError::Paused { until_s })) => {
+                outcomes.paused += 1;
+                tracing::debug!(dataset = %dataset, key = %key, until_s, "warming paused by upstream 429");
             }
-            let Some(order) = ds.engine.poll_warm(now_s) else {
-                idle += 1;
-                continue;
-            };
-            ds.gate.admit(&cal, now_s);
-            self.spawn_warm(ix, order.key, None, order.strategy);
-            idle = 0;
+            OrderEnd::Returned(Err(e)) => {
+                outcomes.failed += 1;
+                tracing::debug!(dataset = %dataset, key = %key, error = %e, "warming fetch failed");
+            }
+            OrderEnd::Lost => outcomes.failed += 1,
+            OrderEnd::Dropped => {}
         }
-        self.next_dataset = if n == 0 { 0 } else { i % n };
     }
 
-    fn spawn_warm(
-        &mut self,
-        dataset: usize,
-        order: KeyId,
-        cycle: Option<u64>,
-        strategy: StrategyId,
-    ) {
-        let svc = Arc::clone(&self.service);
-        let ds = &self.datasets[dataset];
-        let (name, key) = (ds.name.clone(), ds.engine.keys().name(order).to_string());
-        let meta = WarmMeta {
-            dataset,
-            order,
-            cycle,
-            strategy,
-            key: key.clone(),
-        };
+    /// Why the order warmed nothing, as a cycle reports it; `None` when it
+    /// warmed its key (fetched, or joined a fetch in flight).
+    pub(super) fn failure(&self) -> Option<String> {
+        match self {
+            OrderEnd::Returned(Ok(_)) => None,
+            OrderEnd::Returned(Err(e)) => Some(e.to_string()),
+            OrderEnd::Lost => Some("the warming task panicked or was cancelled".into()),
+            OrderEnd::Dropped => Some("the daemon is stopping".into()),
+        }
+    }
+}
+
+/// The warming calls in flight, each with its order.
+pub(super) struct WarmSlots {
+    /// Most calls in flight at once (`warming.max_concurrent`).
+    max: usize,
+    calls: JoinSet<WarmCall>,
+    /// The order of each call in `calls`, by task id, so that a task that
+    /// panics or is aborted still ends its order.
+    orders: HashMap<task::Id, Order>,
+}
+
+impl WarmSlots {
+    /// Slots for at most `max_concurrent` calls in flight.
+    pub(super) fn new(max_concurrent: usize) -> Self {
+        Self {
+            max: max_concurrent,
+            calls: JoinSet::new(),
+            orders: HashMap::new(),
+        }
+    }
+
+    /// Calls in flight.
+    pub(super) fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Whether no call is in flight.
+    pub(super) fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// Whether another call may be issued.
+    pub(super) fn has_free(&self) -> bool {
+        self.calls.len() < self.max
+    }
+
+    /// Issues the warming call of `order` on `service`, dataset `dataset`.
+    pub(super) fn spawn(&mut self, service: &Arc<CacheService>, dataset: Arc<str>, order: Order) {
+        let svc = Arc::clone(service);
+        let (key, strategy) = (order.key.clone(), order.strategy);
         let task = self
-            .warms
-            .spawn(async move { svc.warm(&name, &key, strategy.name()).await });
-        self.warm_meta.insert(task.id(), meta);
+            .calls
+            .spawn(async move { svc.warm(&dataset, &key, strategy.name()).await });
+        self.orders.insert(task.id(), order);
     }
 
-    /// Applies a finished warming call.
-    pub(super) fn on_warm_joined(&mut self, joined: WarmJoined) {
-        // `None` inside: the task itself panicked or was cancelled.
-        let (id, result) = match joined {
-            Ok((id, r)) => (id, Some(r)),
-            Err(e) => {
-                tracing::error!(error = %e, "warming task failed");
-                (e.id(), None)
-            }
-        };
-        let Some(done) = self.warm_meta.remove(&id) else {
-            return;
-        };
-        let now_s = self.engine_now_s();
-        let ds = &mut self.datasets[done.dataset];
-        // A fetch this call made reports itself through its FetchEvent;
-        // anything else ends the engine's order without storing.
-        let stored_by_this_call = match &result {
-            Some(Ok(WarmOutcome::Fetched { .. })) => {
-                ds.outcomes.fetched += 1;
-                true
-            }
-            Some(Ok(WarmOutcome::Joined { .. })) => {
-                ds.outcomes.joined += 1;
-                false
-            }
-            Some(Err(WarmError::Paused { until_s })) => {
-                ds.outcomes.paused += 1;
-                tracing::debug!(dataset = %ds.name, key = %done.key, until_s, "warming paused by upstream 429");
-                false
-            }
-            Some(Err(e)) => {
-                ds.outcomes.failed += 1;
-                tracing::debug!(dataset = %ds.name, key = %done.key, error = %e, "warming fetch failed");
-                false
-            }
-            None => {
-                ds.outcomes.failed += 1;
-                false
-            }
-        };
-        if !stored_by_this_call {
-            ds.warm_ended_without_store(now_s, done.order, done.strategy);
-        }
-        if let Some(id) = done.cycle {
-            let outcome = match result {
-                Some(Ok(_)) => CycleOutcome::Warmed,
-                Some(Err(e)) => CycleOutcome::Failed(e.to_string()),
-                None => CycleOutcome::Failed("the warming task panicked or was cancelled".into()),
+    /// The next order whose call ends; `None` when none is in flight.
+    /// Cancel safe.
+    pub(super) async fn next_ended(&mut self) -> Option<Ended> {
+        loop {
+            let (id, end) = match self.calls.join_next_with_id().await? {
+                Ok((id, r)) => (id, OrderEnd::Returned(r)),
+                Err(e) => {
+                    tracing::error!(error = %e, "warming task failed");
+                    (e.id(), OrderEnd::Lost)
+                }
             };
-            self.on_cycle_fetch(now_s, id, done.dataset, &done.key, done.strategy, outcome);
+            if let Some(order) = self.orders.remove(&id) {
+                return Some(Ended { order, end });
+            }
         }
-        self.mark_dirty();
+    }
+
+    /// Aborts every call in flight; each still ends through
+    /// [`WarmSlots::next_ended`], as [`OrderEnd::Lost`].
+    pub(super) fn abort_all(&mut self) {
+        self.calls.abort_all();
     }
 }
