@@ -170,11 +170,11 @@ impl Driver {
         let w = &self.opts.warming;
         vec![
             CycleRequest::Popular {
-                limit: Some(w.pre_market_limit),
+                limit: w.pre_market_limit,
             },
             CycleRequest::TimePattern {
                 look_ahead_s: w.pre_market_look_ahead_s,
-                limit: Some(w.pre_market_limit),
+                limit: w.pre_market_limit,
             },
         ]
     }
@@ -203,7 +203,7 @@ impl Driver {
                 if dataset.is_some_and(|d| d != &*ds.name) {
                     continue;
                 }
-                let enabled = ds.engine.config().strategies;
+                let enabled = ds.engine.config().warming.strategies;
                 for req in requests {
                     if honour == Honour::EnabledOnly && !enabled.contains(req.strategy()) {
                         continue;

@@ -18,7 +18,8 @@
 //! - Shutdown: stop issuing, finish warms in flight (bounded wait), apply
 //!   the last events, save every snapshot, return.
 //!
-//! Submodules: [`dataset`] (engine config mapping, events in), [`gate`]
+//! Submodules: [`settings`] (what only the driver reads of `[warming]`),
+//! [`dataset`] (engine config mapping, events in), [`gate`]
 //! (outside sessions), [`schedule`] (pre-market cycle, snapshots, midnight
 //! cleanup, on the exchange calendar), [`persist`] (snapshot files),
 //! [`view`] (what is published), `run` (the task), `warm` (warming calls),
@@ -37,6 +38,7 @@ pub mod gate;
 pub mod persist;
 mod run;
 pub mod schedule;
+pub mod settings;
 pub mod view;
 mod warm;
 
@@ -54,15 +56,19 @@ pub use prewarm_core::engine::{CycleRequest, SkipReason};
 pub use view::{DatasetView, DriverSnapshot, Figures, Patterns};
 
 use crate::clock::Clock;
-use crate::config::{ServeConfig, WarmingConfig};
+use crate::config::ServeConfig;
 use crate::events::EventReceivers;
 use crate::service::CacheService;
+use prewarm_core::strategies::WarmingConfig;
+use settings::DriverSettings;
 
 /// How the driver runs.
 #[derive(Debug, Clone)]
 pub struct DriverOptions {
-    /// `[warming]`.
-    pub warming: WarmingConfig,
+    /// `[warming]`'s driver settings.
+    pub warming: DriverSettings,
+    /// `[warming]`'s engine settings, shared by every dataset's engine.
+    pub engine: WarmingConfig,
     /// Where snapshots live.
     pub state_dir: PathBuf,
     /// The exchange calendar of the jobs and the gate.
@@ -77,7 +83,8 @@ impl DriverOptions {
     /// Options from the daemon's config (NYSE calendar).
     pub fn from_config(cfg: &ServeConfig) -> Self {
         Self {
-            warming: cfg.warming.clone(),
+            warming: cfg.warming.driver.clone(),
+            engine: cfg.warming.engine.clone(),
             state_dir: cfg.server.state_dir.clone(),
             calendar: ExchangeCalendar::nyse(),
             publish_every: Duration::from_millis(250),
@@ -300,12 +307,12 @@ pub fn spawn(
             continue;
         };
         let mut state =
-            dataset::DatasetState::new(ds, &opts.warming, &opts.state_dir).map_err(|source| {
-                DriverError::Engine {
+            dataset::DatasetState::new(ds, &opts.engine, &opts.warming, &opts.state_dir).map_err(
+                |source| DriverError::Engine {
                     dataset: name.clone(),
                     source,
-                }
-            })?;
+                },
+            )?;
         persist::restore(&mut state);
         datasets.push(state);
     }

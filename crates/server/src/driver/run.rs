@@ -447,7 +447,7 @@ impl Driver {
             outside_sessions: self.opts.warming.outside_sessions,
             upstream_paused_until_s: (paused_until_s > now_s).then_some(paused_until_s),
             warms_in_flight: self.warms.len(),
-            max_concurrent: self.opts.warming.max_concurrent,
+            max_concurrent: self.max_warms(),
             cycle_queued: self.cycles.queue.len(),
             cycles: self.cycles.figures(),
             events: figures,

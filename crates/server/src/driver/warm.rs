@@ -37,7 +37,7 @@ impl Driver {
         if !self.opts.warming.enabled || self.service.upstream().paused_until_s() > now_s {
             return;
         }
-        let max = self.opts.warming.max_concurrent;
+        let max = self.max_warms();
         while self.warms.len() < max
             && let Some(o) = self.cycles.queue.pop_front()
         {
@@ -63,6 +63,13 @@ impl Driver {
             idle = 0;
         }
         self.next_dataset = if n == 0 { 0 } else { i % n };
+    }
+
+    /// Most warming fetches in flight at once (`warming.max_concurrent`,
+    /// by default upstream's limit).
+    pub(super) fn max_warms(&self) -> usize {
+        let upstream = self.service.upstream().max_concurrent();
+        self.opts.warming.max_concurrent_or(upstream)
     }
 
     fn spawn_warm(
