@@ -3,6 +3,7 @@
 use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use prewarm_core::engine::EngineConfig;
 use prewarm_core::strategies::WarmingConfig;
 use prewarm_core::strategy::StrategySet;
 use prewarm_sim::replay::{ReplayConfig, replay};
@@ -84,26 +85,26 @@ fn bar(len: u64, what: &str) -> ProgressBar {
     pb
 }
 
-/// The warming rate, strategies and engine settings: the defaults, or the
-/// daemon config's `[warming]`, then the flags.
-fn settings(args: &ReplayArgs) -> Result<(f64, StrategySet, WarmingConfig)> {
-    let (mut rate, mut strategies, mut w) = match &args.config {
-        None => (100.0, StrategySet::all(), WarmingConfig::default()),
+/// The engine replayed: the TTL and capacity flags, and the warming
+/// settings (the defaults, or the daemon config's `[warming]`, then the
+/// flags).
+fn engine_config(args: &ReplayArgs) -> Result<EngineConfig> {
+    let mut w = match &args.config {
+        None => WarmingConfig::default(),
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading config {}", path.display()))?;
             let origin = path.display().to_string();
-            let d = prewarm_server::config::RawConfig::from_toml(&text, &origin)?
+            prewarm_server::config::RawConfig::from_toml(&text, &origin)?
                 .warming_settings()
-                .with_context(|| format!("config {origin}"))?;
-            (d.rate_limit_per_min, d.strategies, d.core())
+                .with_context(|| format!("config {origin}"))?
         }
     };
     if let Some(r) = args.warm_rate_per_min {
-        rate = r;
+        w.rate_limit_per_min = r;
     }
     if let Some(list) = &args.strategies {
-        strategies = StrategySet::parse_list(list).context("--strategies")?;
+        w.strategies = StrategySet::parse_list(list).context("--strategies")?;
     }
     let set = |slot: &mut f64, flag: Option<f64>| {
         if let Some(v) = flag {
@@ -112,23 +113,23 @@ fn settings(args: &ReplayArgs) -> Result<(f64, StrategySet, WarmingConfig)> {
     };
     set(&mut w.refresh_fraction, args.refresh_fraction);
     set(&mut w.min_value, args.min_value);
-    set(&mut w.spare_min_value, args.spare_min_value);
-    set(&mut w.spare_floor_value, args.spare_floor_value);
+    set(&mut w.strategy.spare_min_value, args.spare_min_value);
+    set(&mut w.strategy.spare_floor_value, args.spare_floor_value);
     set(&mut w.max_cost_ratio, args.max_cost_ratio);
-    w.spare_min_value = w.spare_min_value.min(w.min_value);
-    w.spare_floor_value = w.spare_floor_value.min(w.spare_min_value);
-    Ok((rate, strategies, w))
+    // The bucket holds one minute of the rate, as the bound assumes.
+    w.burst = None;
+    Ok(EngineConfig {
+        ttl_s: args.ttl_s,
+        capacity_entries: args.capacity_entries,
+        warming: w,
+        ..EngineConfig::default()
+    })
 }
 
 /// Runs `prewarm replay`.
 pub fn run(args: ReplayArgs) -> Result<()> {
-    let (warm_rate_per_min, strategies, warming) = settings(&args)?;
     let cfg = ReplayConfig {
-        ttl_s: args.ttl_s,
-        warm_rate_per_min,
-        capacity_entries: args.capacity_entries,
-        strategies,
-        warming,
+        engine: engine_config(&args)?,
         hourly_series: args.plot.is_some(),
         universe: match &args.universe {
             Some(p) => read_universe(p)?,
@@ -148,8 +149,10 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     replaying.finish_and_clear();
     if let Some(path) = &args.plot {
         let series = &run.engine.stats().series()[0];
-        let hourly = prewarm_sim::plot::hourly(&trace, cfg.ttl_s, cfg.warm_rate_per_min, series);
-        let shown: Vec<_> = cfg.strategies.iter().collect();
+        let e = &cfg.engine;
+        let hourly =
+            prewarm_sim::plot::hourly(&trace, e.ttl_s, e.warming.rate_limit_per_min, series);
+        let shown: Vec<_> = e.warming.strategies.iter().collect();
         prewarm_sim::plot::write_svg(&hourly, &shown, &trace.name, path)?;
         eprintln!("plot written to {}", path.display());
     }
@@ -199,11 +202,14 @@ mod tests {
         )
         .unwrap();
         let p = path.to_str().unwrap();
-        let (rate, strategies, w) = settings(&args(&["--config", p])).unwrap();
-        assert_eq!(rate, 40.0);
-        assert_eq!(strategies, StrategySet::parse_list("popular,time").unwrap());
-        assert_eq!((w.min_value, w.trending_limit), (0.6, 7));
-        let (rate, strategies, w) = settings(&args(&[
+        let w = engine_config(&args(&["--config", p])).unwrap().warming;
+        assert_eq!(w.rate_limit_per_min, 40.0);
+        assert_eq!(
+            w.strategies,
+            StrategySet::parse_list("popular,time").unwrap()
+        );
+        assert_eq!((w.min_value, w.strategy.trending_limit), (0.6, 7));
+        let w = engine_config(&args(&[
             "--config",
             p,
             "--warm-rate",
@@ -211,16 +217,23 @@ mod tests {
             "--min-value",
             "0.4",
         ]))
-        .unwrap();
-        assert_eq!((rate, w.min_value), (10.0, 0.4));
-        assert_eq!(strategies, StrategySet::parse_list("popular,time").unwrap());
+        .unwrap()
+        .warming;
+        assert_eq!((w.rate_limit_per_min, w.min_value), (10.0, 0.4));
+        assert_eq!(
+            w.strategies,
+            StrategySet::parse_list("popular,time").unwrap()
+        );
         // Without a config: the engine's defaults.
-        let (rate, strategies, w) = settings(&args(&[])).unwrap();
-        assert_eq!((rate, strategies), (100.0, StrategySet::all()));
+        let w = engine_config(&args(&[])).unwrap().warming;
+        assert_eq!(
+            (w.rate_limit_per_min, w.strategies),
+            (100.0, StrategySet::all())
+        );
         assert_eq!(w, WarmingConfig::default());
         // A bad config names its file and field.
         std::fs::write(&path, "[warming]\nmin_value = 2\n").unwrap();
-        let err = format!("{:#}", settings(&args(&["--config", p])).unwrap_err());
+        let err = format!("{:#}", engine_config(&args(&["--config", p])).unwrap_err());
         assert!(
             err.contains("prewarm.toml") && err.contains("warming.min_value"),
             "{err}"

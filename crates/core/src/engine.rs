@@ -97,8 +97,8 @@ impl Engine {
             keys: KeyTable::default(),
             cache: CacheModel::new(cfg.ttl_s, cfg.capacity_entries),
             budget: TokenBucket::new(
-                cfg.warm_rate_per_min,
-                cfg.warm_burst.unwrap_or(cfg.warm_rate_per_min),
+                cfg.warming.rate_limit_per_min,
+                cfg.warming.burst.unwrap_or(cfg.warming.rate_limit_per_min),
             ),
             planner: Planner::new(cfg.max_queued_candidates),
             stats,
@@ -226,7 +226,7 @@ impl Engine {
             planner: &mut self.planner,
             tracker: &mut self.tracker,
             keys: &mut self.keys,
-            enabled: self.cfg.strategies,
+            enabled: self.cfg.warming.strategies,
             by_slot: &self.by_slot,
             budget: crate::strategies::BudgetView {
                 tokens: self.budget.tokens_at(self.now_s),
@@ -349,7 +349,7 @@ impl Engine {
         })
     }
 
-    /// Whether spare tokens may go down to `warming.spare_floor_value`
+    /// Whether spare tokens may go down to `warming.strategy.spare_floor_value`
     /// now: only while the API cost stays within `warming.max_cost_ratio`
     /// of a cache without warming.
     fn spare_allowed(&self) -> bool {

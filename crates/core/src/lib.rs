@@ -13,6 +13,8 @@
 //! - [`tracker`]: learns how keys are accessed (decayed popularity,
 //!   time-of-day profile, trending, co-access, groups). Memory is bounded by
 //!   a cap on tracked keys; warming never records an access.
+//! - [`check`]: the rules of configured numbers and their words, shared
+//!   by the engine's settings and the daemon's config.
 //! - [`budget`]: the token bucket that limits warming fetches. Demand fetches
 //!   never draw from it.
 //! - [`cache`]: the engine's model of what is cached and since when; the
@@ -34,6 +36,7 @@
 pub mod budget;
 pub mod cache;
 pub mod calendar;
+pub mod check;
 pub mod cost;
 pub mod engine;
 pub mod model;

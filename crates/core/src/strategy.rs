@@ -138,6 +138,45 @@ impl FromIterator<StrategyId> for StrategySet {
     }
 }
 
+impl FromStr for StrategySet {
+    type Err = UnknownStrategy;
+    /// [`StrategySet::parse_list`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse_list(s)
+    }
+}
+
+/// `all`, `none`, or the members' names joined by commas, in index order
+/// (what [`StrategySet::parse_list`] reads back).
+impl fmt::Display for StrategySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *self == Self::all() {
+            return f.write_str("all");
+        }
+        if self.is_empty() {
+            return f.write_str("none");
+        }
+        let names: Vec<&str> = self.iter().map(StrategyId::name).collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+/// Written as its [`Display`](fmt::Display) text.
+impl Serialize for StrategySet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Read from a list in [`StrategySet::parse_list`]'s form (`"popular,time"`,
+/// `"all"`, `"none"`); an unknown name is an error naming it.
+impl<'de> Deserialize<'de> for StrategySet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let list = String::deserialize(d)?;
+        Self::parse_list(&list).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +191,18 @@ mod tests {
         assert_eq!(err.given, "bogus");
         assert_eq!(StrategySet::parse_list("all").unwrap(), StrategySet::all());
         assert!(StrategySet::parse_list("none").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_set_reads_back_what_it_writes() {
+        for list in ["all", "none", "popular,refresh", "time"] {
+            let s: StrategySet = list.parse().unwrap();
+            assert_eq!(s.to_string(), list);
+            let json = serde_json::to_string(&s).unwrap();
+            assert_eq!(serde_json::from_str::<StrategySet>(&json).unwrap(), s);
+        }
+        let err = serde_json::from_str::<StrategySet>("\"popular,bogus\"").unwrap_err();
+        assert!(err.to_string().contains("`bogus`"), "{err}");
     }
 
     #[test]

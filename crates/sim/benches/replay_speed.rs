@@ -81,10 +81,9 @@ fn engine_speed(c: &mut Criterion) {
         group.throughput(Throughput::Elements(trace.len() as u64));
         group.sample_size(10);
         for strategies in ["refresh", "all"] {
-            let cfg = ReplayConfig {
-                strategies: StrategySet::parse_list(strategies).expect("strategies"),
-                ..ReplayConfig::default()
-            };
+            let mut cfg = ReplayConfig::default();
+            cfg.engine.warming.strategies =
+                StrategySet::parse_list(strategies).expect("strategies");
             group.bench_function(format!("strategies_{strategies}"), |b| {
                 b.iter(|| replay(black_box(trace), &cfg, &mut |_, _| {}).expect("replay"))
             });

@@ -259,8 +259,8 @@ mod tests {
         let run = replay(&trace, &cfg, &mut |_, _| {}).unwrap();
         let h = hourly(
             &trace,
-            cfg.ttl_s,
-            cfg.warm_rate_per_min,
+            cfg.engine.ttl_s,
+            cfg.engine.warming.rate_limit_per_min,
             &run.engine.stats().series()[0],
         );
         let sum = |f: fn(&Hour) -> u64| h.hours.values().map(f).sum::<u64>();

@@ -17,26 +17,18 @@ use prewarm_core::cache::{FetchOrigin, KeyId};
 use prewarm_core::engine::{ConfigError, Engine, EngineConfig, Lookup};
 use prewarm_core::planner::PlannerCounters;
 use prewarm_core::stats::{Counters, ratio};
-use prewarm_core::strategies::WarmingConfig;
 use prewarm_core::strategy::{StrategyId, StrategySet};
 use prewarm_core::tracker::AccessContext;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// What to replay.
-#[derive(Debug, Clone, PartialEq)]
+/// What to replay: the engine's config, and what only a replay needs.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ReplayConfig {
-    /// Seconds an entry stays fresh.
-    pub ttl_s: f64,
-    /// Warming fetches per minute (token bucket rate and burst).
-    pub warm_rate_per_min: f64,
-    /// Cache capacity in entries; `None` is unlimited.
-    pub capacity_entries: Option<usize>,
-    /// Strategies that may warm.
-    pub strategies: StrategySet,
-    /// The strategies' settings (value thresholds, cost cap, limits,
-    /// intervals).
-    pub warming: WarmingConfig,
+    /// The engine replayed: TTL, capacity, warming budget, strategies and
+    /// their settings. Its `series_bucket_s` is set by the replay (hourly
+    /// when `hourly_series` or `explain` asks for it).
+    pub engine: EngineConfig,
     /// Keep an hourly series of the warmed run (for plots).
     pub hourly_series: bool,
     /// Group memberships (sectors, indices) known before the first request.
@@ -45,32 +37,11 @@ pub struct ReplayConfig {
     pub explain: bool,
 }
 
-impl Default for ReplayConfig {
-    fn default() -> Self {
-        ReplayConfig {
-            ttl_s: 60.0,
-            warm_rate_per_min: 100.0,
-            capacity_entries: None,
-            strategies: StrategySet::all(),
-            warming: WarmingConfig::default(),
-            hourly_series: false,
-            universe: Vec::new(),
-            explain: false,
-        }
-    }
-}
-
 impl ReplayConfig {
     fn engine_config(&self) -> EngineConfig {
         EngineConfig {
-            ttl_s: self.ttl_s,
-            warm_rate_per_min: self.warm_rate_per_min,
-            warm_burst: None,
-            capacity_entries: self.capacity_entries,
-            strategies: self.strategies,
-            warming: self.warming.clone(),
             series_bucket_s: (self.hourly_series || self.explain).then_some(3600.0),
-            ..EngineConfig::default()
+            ..self.engine.clone()
         }
     }
 }
@@ -173,26 +144,22 @@ pub fn replay(
 ) -> Result<ReplayRun, ConfigError> {
     let mut engine = Engine::new(cfg.engine_config())?;
     apply_universe(&mut engine, &cfg.universe);
-    let mut explainer = cfg.explain.then(|| Explainer::new(trace, cfg.ttl_s));
+    let (ttl_s, rate_per_min) = (cfg.engine.ttl_s, cfg.engine.warming.rate_limit_per_min);
+    let mut explainer = cfg.explain.then(|| Explainer::new(trace, ttl_s));
     run_warmed(&mut engine, trace, progress, &mut |i, hit, origin| {
         if let Some(e) = explainer.as_mut() {
             e.record(i, hit, origin);
         }
     });
-    let base = baseline(trace, cfg.ttl_s, cfg.capacity_entries);
+    let base = baseline(trace, ttl_s, cfg.engine.capacity_entries);
     // The bound's bucket is full at the earliest job release: the oracle may
     // warm before the first request (the reference figures use this rule).
-    let bound = clairvoyant_bound_with(
-        trace,
-        cfg.ttl_s,
-        cfg.warm_rate_per_min,
-        BucketStart::FirstRelease,
-    );
+    let bound = clairvoyant_bound_with(trace, ttl_s, rate_per_min, BucketStart::FirstRelease);
     let report = ReplayReport {
         trace: trace.name.clone(),
         requests: trace.len() as u64,
-        ttl_s: cfg.ttl_s,
-        warm_rate_per_min: cfg.warm_rate_per_min,
+        ttl_s,
+        warm_rate_per_min: rate_per_min,
         baseline: BaselineFigures {
             hits: base.hits,
             hit_rate: base.hit_rate(),
@@ -202,7 +169,7 @@ pub fn replay(
             &engine.stats().total,
             base.api_calls(),
             base.misses,
-            cfg.strategies,
+            cfg.engine.warming.strategies,
         ),
         bound: BoundFigures {
             hit_rate: bound.hit_rate,
@@ -210,7 +177,7 @@ pub fn replay(
         explain: explainer.map(|e| {
             let mut b = e.finish();
             let series = &engine.stats().series()[0];
-            let hourly = crate::plot::hourly(trace, cfg.ttl_s, cfg.warm_rate_per_min, series);
+            let hourly = crate::plot::hourly(trace, ttl_s, rate_per_min, series);
             let cal = prewarm_core::calendar::ExchangeCalendar::nyse();
             b.by_session = crate::sessions::by_session(&hourly, &cal);
             b
@@ -385,10 +352,8 @@ mod tests {
             .map(|(t, k, c)| (*t, k.as_str(), c.as_str()))
             .collect();
         let tr = trace(&refs);
-        let cfg = ReplayConfig {
-            strategies: StrategySet::NONE,
-            ..ReplayConfig::default()
-        };
+        let mut cfg = ReplayConfig::default();
+        cfg.engine.warming.strategies = StrategySet::NONE;
         let run = replay(&tr, &cfg, &mut |_, _| {}).unwrap();
         assert_eq!(run.report.warmed.hits, run.report.baseline.hits);
         assert_eq!(run.report.warmed.api_calls, run.report.baseline.api_calls);

@@ -37,7 +37,7 @@ pub enum CycleRequest {
     Trending {
         /// The short window, seconds.
         window_s: f64,
-        /// Most trending keys (default `warming.trending_limit`).
+        /// Most trending keys (default `warming.strategy.trending_limit`).
         limit: Option<usize>,
     },
     /// The keys likely to follow each of `current_keys`.
@@ -45,14 +45,14 @@ pub enum CycleRequest {
         /// Keys just requested (e.g. a watchlist being opened).
         current_keys: Vec<String>,
         /// Most predictions per current key (default
-        /// `warming.predictive_limit`).
+        /// `warming.strategy.predictive_limit`).
         limit: Option<usize>,
     },
     /// The leading members of `group` (a sector, index or watchlist).
     Sector {
         /// The group, as set by [`Engine::set_groups`].
         group: String,
-        /// Most members (default `warming.sector_members`).
+        /// Most members (default `warming.strategy.sector_members`).
         limit: Option<usize>,
     },
 }
@@ -133,7 +133,7 @@ impl Engine {
     }
 
     /// `warm_trending(window)`: keys trending over `window_s`, at most
-    /// `warming.trending_limit`, with their successors.
+    /// `warming.strategy.trending_limit`, with their successors.
     pub fn warm_trending(&mut self, now_s: UnixSeconds, window_s: f64) -> CyclePlan {
         let req = CycleRequest::Trending {
             window_s,
@@ -143,7 +143,7 @@ impl Engine {
     }
 
     /// `warm_predictive(current_keys)`: the keys likely to follow them, at
-    /// most `warming.predictive_limit` each.
+    /// most `warming.strategy.predictive_limit` each.
     pub fn warm_predictive(&mut self, now_s: UnixSeconds, current_keys: &[&str]) -> CyclePlan {
         let req = CycleRequest::Predictive {
             current_keys: current_keys.iter().map(|k| k.to_string()).collect(),
@@ -153,7 +153,7 @@ impl Engine {
     }
 
     /// `warm_sector(group)`: the group's leading members, at most
-    /// `warming.sector_members`.
+    /// `warming.strategy.sector_members`.
     pub fn warm_sector(&mut self, now_s: UnixSeconds, group: &str) -> CyclePlan {
         let req = CycleRequest::Sector {
             group: group.to_string(),
@@ -177,13 +177,13 @@ impl Engine {
                 keys_of(t.upcoming(now_s, look_ahead_s.max(0.0), limit))
             }
             CycleRequest::Trending { window_s, limit } => {
-                let limit = limit.unwrap_or(w.trending_limit);
+                let limit = limit.unwrap_or(w.strategy.trending_limit);
                 let mut out = Vec::new();
                 for k in t.trending(now_s, window_s.max(1.0), limit) {
                     let next = t.predict_next_above(
                         &k.key,
-                        w.predictive_confidence_threshold,
-                        w.predictive_limit,
+                        w.strategy.predictive_confidence_threshold,
+                        w.strategy.predictive_limit,
                     );
                     out.push(k.key);
                     out.extend(next.into_iter().map(|p| p.key));
@@ -194,7 +194,7 @@ impl Engine {
                 current_keys,
                 limit,
             } => {
-                let limit = limit.unwrap_or(w.predictive_limit);
+                let limit = limit.unwrap_or(w.strategy.predictive_limit);
                 current_keys
                     .iter()
                     .flat_map(|k| t.predict_next(k, limit))
@@ -202,7 +202,7 @@ impl Engine {
                     .collect()
             }
             CycleRequest::Sector { group, limit } => {
-                keys_of(t.group_members(group, limit.unwrap_or(w.sector_members)))
+                keys_of(t.group_members(group, limit.unwrap_or(w.strategy.sector_members)))
             }
         }
     }

@@ -6,12 +6,12 @@ use crate::strategy::StrategySet;
 fn engine(strategies: &str, rate: f64) -> Engine {
     let mut cfg = EngineConfig {
         ttl_s: 60.0,
-        warm_rate_per_min: rate,
-        strategies: StrategySet::parse_list(strategies).unwrap(),
         ..EngineConfig::default()
     };
+    cfg.warming.rate_limit_per_min = rate;
+    cfg.warming.strategies = StrategySet::parse_list(strategies).unwrap();
     cfg.warming.min_value = 0.0;
-    cfg.warming.spare_min_value = 0.0;
+    cfg.warming.strategy.spare_min_value = 0.0;
     Engine::new(cfg).unwrap()
 }
 
@@ -154,13 +154,13 @@ fn spare_tokens_below_spare_min_value_stop_at_the_cost_cap() {
     // Only the cost headroom lets candidates under min_value through.
     let mut cfg = EngineConfig {
         ttl_s: 60.0,
-        warm_rate_per_min: 100.0,
-        strategies: StrategySet::parse_list("popular").unwrap(),
         ..EngineConfig::default()
     };
+    cfg.warming.rate_limit_per_min = 100.0;
+    cfg.warming.strategies = StrategySet::parse_list("popular").unwrap();
     cfg.warming.min_value = 0.5;
-    cfg.warming.spare_min_value = 0.5;
-    cfg.warming.spare_floor_value = 0.01;
+    cfg.warming.strategy.spare_min_value = 0.5;
+    cfg.warming.strategy.spare_floor_value = 0.01;
     cfg.warming.max_cost_ratio = 1.25;
     let mut e = Engine::new(cfg).unwrap();
     // Ten keys polled every 150 s: keeping them fresh is worth little,

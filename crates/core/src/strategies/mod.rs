@@ -13,6 +13,8 @@
 //! while the API cost is under `max_cost_ratio`) to `min_value` (empty).
 //!
 //! Module map:
+//! - `config`: the settings ([`WarmingConfig`], [`StrategyTuning`]) and
+//!   their validation;
 //! - [`keystate`]: per-key rate and cadence, fed by client accesses only;
 //! - [`calibration`]: per-strategy factor from measured efficiency;
 //! - `react`: strategies that react to an access or a fetch (refresh,
@@ -25,6 +27,7 @@
 //! demand fetches never pass through here.
 
 pub mod calibration;
+mod config;
 pub mod keystate;
 mod react;
 mod ticks;
@@ -37,90 +40,8 @@ use crate::tracker::{TrackedKey, Tracker};
 use calibration::Calibration;
 use keystate::{KeyStates, PairStates, Worth};
 use rustc_hash::FxHashSet;
-use serde::{Deserialize, Serialize};
 
-/// Settings of the strategies. Defaults follow the seed's `WarmingConfig`
-/// where it has a value that still makes sense.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct WarmingConfig {
-    /// Candidates whose calibrated value (chance of serving a hit) is below
-    /// this are not fetched: at 0.5 a fetch is expected to save at least as
-    /// many calls as it wastes.
-    pub min_value: f64,
-    /// The threshold when the budget is full: tokens that would otherwise
-    /// be lost are spent on candidates worth at least this. Between an
-    /// empty and a full bucket the threshold moves linearly from
-    /// `min_value`. On sparse traffic (the budget rarely used up) this is
-    /// what lets warming pay for lesser candidates at all; where the
-    /// budget is saturated it has no effect.
-    pub spare_min_value: f64,
-    /// While the API cost is under `max_cost_ratio`, spare tokens go down
-    /// to candidates worth this (instead of `spare_min_value`): the cost
-    /// cap, not this floor, bounds what they spend.
-    pub spare_floor_value: f64,
-    /// Spare tokens go to candidates under `spare_min_value` (down to
-    /// `spare_floor_value`) only while the API calls stay within this
-    /// multiple of what a cache without warming would make (measured on a
-    /// shadow of the cache, over about the last day; see `engine::cost`).
-    pub max_cost_ratio: f64,
-    /// Share of below-threshold candidates let through anyway, so that a
-    /// strategy that under-estimates itself gets measured.
-    pub exploration: f64,
-    /// Refresh-ahead starts when an entry's age reaches this share of its
-    /// TTL (the seed's `refresh_threshold`).
-    pub refresh_fraction: f64,
-    /// Size of the popular list kept fresh (the seed's `popular.limit`).
-    pub popular_limit: usize,
-    /// Seconds between recomputations of the popular list.
-    pub popular_interval_s: f64,
-    /// Lowest P(next | current) a prediction needs (the seed's
-    /// `predictive.confidence_threshold` is 0.7; calibration decides the
-    /// rest).
-    pub predictive_confidence_threshold: f64,
-    /// Most predictions followed per access.
-    pub predictive_limit: usize,
-    /// Seconds between trending scans.
-    pub trending_interval_s: f64,
-    /// Most trending keys acted on per scan.
-    pub trending_limit: usize,
-    /// Seconds between sector-rotation scans (the seed's
-    /// `sector_rotation.interval` is 3,600; bursts move faster).
-    pub sector_interval_s: f64,
-    /// A group whose short share over its long share exceeds this lift is
-    /// rotating in.
-    pub sector_min_lift: f64,
-    /// Members of a rotating group warmed per scan.
-    pub sector_members: usize,
-    /// Seconds between tracker upkeep runs.
-    pub maintain_interval_s: f64,
-    /// Most (client, key) cadences tracked; the idlest are dropped beyond.
-    pub max_client_pairs: usize,
-}
-
-impl Default for WarmingConfig {
-    fn default() -> Self {
-        WarmingConfig {
-            min_value: 0.5,
-            spare_min_value: 0.25,
-            spare_floor_value: 0.05,
-            max_cost_ratio: 1.25,
-            exploration: 0.02,
-            refresh_fraction: 0.8,
-            popular_limit: 100,
-            popular_interval_s: 60.0,
-            predictive_confidence_threshold: 0.7,
-            predictive_limit: 4,
-            trending_interval_s: 10.0,
-            trending_limit: 20,
-            sector_interval_s: 300.0,
-            sector_min_lift: 1.5,
-            sector_members: 10,
-            maintain_interval_s: 300.0,
-            max_client_pairs: 200_000,
-        }
-    }
-}
+pub use config::{StrategyTuning, WarmingConfig};
 
 /// Below this many recent fetches a strategy may explore candidates under
 /// the value threshold, so that its calibration gets measured at all.
@@ -294,9 +215,10 @@ impl Strategies {
     fn threshold_range(&self, headroom: bool) -> (f64, f64) {
         let hi = self.cfg.min_value;
         let lo = if headroom {
-            self.cfg.spare_floor_value.min(self.cfg.spare_min_value)
+            let t = &self.cfg.strategy;
+            t.spare_floor_value.min(t.spare_min_value)
         } else {
-            self.cfg.spare_min_value
+            self.cfg.strategy.spare_min_value
         };
         (lo.min(hi), hi)
     }

@@ -121,11 +121,11 @@ impl Strategies {
         weight: f64,
     ) {
         let horizon_s = SUCCESSOR_HORIZON_S.min(self.ttl_s / 2.0);
-        let threshold = self.cfg.predictive_confidence_threshold;
+        let threshold = self.cfg.strategy.predictive_confidence_threshold;
         let predictions = ctx.tracker.predict_next_handles(
             current,
             threshold.min(self.cfg.min_value),
-            self.cfg.predictive_limit,
+            self.cfg.strategy.predictive_limit,
         );
         for (handle, confidence) in predictions {
             let Some(next) = ctx.key_of(handle) else {

@@ -20,11 +20,11 @@ impl Strategies {
         }
         if now_s >= self.next_trending_s {
             self.trending_tick(ctx, now_s);
-            self.next_trending_s = now_s + self.cfg.trending_interval_s;
+            self.next_trending_s = now_s + self.cfg.strategy.trending_interval_s;
         }
         if now_s >= self.next_sector_s {
             self.sector_tick(ctx, now_s);
-            self.next_sector_s = now_s + self.cfg.sector_interval_s;
+            self.next_sector_s = now_s + self.cfg.strategy.sector_interval_s;
         }
     }
 
@@ -82,8 +82,8 @@ impl Strategies {
         let window_s = ctx.tracker.config().trending_window_s;
         let trending = ctx
             .tracker
-            .trending(now_s, window_s, self.cfg.trending_limit);
-        let until_s = now_s + self.cfg.trending_interval_s.min(self.ttl_s);
+            .trending(now_s, window_s, self.cfg.strategy.trending_limit);
+        let until_s = now_s + self.cfg.strategy.trending_interval_s.min(self.ttl_s);
         for tk in trending {
             let key = ctx.keys.intern(&tk.key);
             let rate_per_s = tk.short_rate_per_min / 60.0;
@@ -110,12 +110,15 @@ impl Strategies {
         if !ctx.enabled.contains(StrategyId::Sector) {
             return;
         }
-        let until_s = now_s + self.cfg.sector_interval_s.min(self.ttl_s);
+        let until_s = now_s + self.cfg.strategy.sector_interval_s.min(self.ttl_s);
         for g in ctx.tracker.group_trends(now_s, 3) {
-            if g.lift < self.cfg.sector_min_lift {
+            if g.lift < self.cfg.strategy.sector_min_lift {
                 break;
             }
-            for m in ctx.tracker.group_members(&g.group, self.cfg.sector_members) {
+            for m in ctx
+                .tracker
+                .group_members(&g.group, self.cfg.strategy.sector_members)
+            {
                 let key = ctx.keys.intern(&m.key);
                 // The member's own rate, lifted by its group's.
                 let rate_per_s = self.keys.get(key).rate_at(now_s) * g.lift;

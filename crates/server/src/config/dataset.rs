@@ -1,20 +1,104 @@
-//! Validation of one `[datasets.NAME]` table (stage two).
+//! One `[datasets.NAME]` table: its validated form and its validation
+//! (stage two).
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use prewarm_core::universe::parse_universe;
+use prewarm_core::universe::{Membership, parse_universe};
 use regex::Regex;
 
-use super::ConfigError;
+use super::check::{at_least, invalid, positive};
+use super::error::ConfigError;
 use super::raw::{RawDataset, RawSidecar};
-use super::validated::{
-    BatchConfig, DEFAULT_KEY_PATTERN, DatasetConfig, SidecarConfig, UniverseFile, at_least,
-    invalid, positive,
-};
+use crate::upstream::redact::Redactor;
 use crate::upstream::template::{Placeholder, UrlTemplate};
 
 const DEFAULT_TTL_S: f64 = 60.0;
+/// Default key pattern (anchored).
+pub const DEFAULT_KEY_PATTERN: &str = "^[A-Z][A-Z0-9.-]{0,14}$";
+
+/// One dataset, validated.
+#[derive(Debug, Clone)]
+pub struct DatasetConfig {
+    /// Name, e.g. `quote`.
+    pub name: Arc<str>,
+    /// Upstream URL for one key.
+    pub url: UrlTemplate,
+    /// Freshness lifetime, seconds.
+    pub ttl_s: f64,
+    /// Anchored key pattern.
+    pub key_pattern: Regex,
+    /// Serve stale entries when upstream cannot answer.
+    pub serve_stale: bool,
+    /// Batch endpoint, if any.
+    pub batch: Option<BatchConfig>,
+    /// Write-through into the application's Redis, if any.
+    pub sidecar: Option<SidecarConfig>,
+    /// Groups of keys read from the `universe` file, if any.
+    pub universe: Option<UniverseFile>,
+}
+
+/// A dataset's universe file, read and parsed when the config is
+/// validated. `Debug` shows the path and the size, not every line.
+#[derive(Clone)]
+pub struct UniverseFile {
+    /// The file as configured.
+    pub path: PathBuf,
+    /// Its memberships, in file order.
+    pub memberships: Arc<[Membership]>,
+}
+
+impl std::fmt::Debug for UniverseFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UniverseFile")
+            .field("path", &self.path)
+            .field("memberships", &self.memberships.len())
+            .finish()
+    }
+}
+
+/// A dataset's batch endpoint.
+#[derive(Debug, Clone)]
+pub struct BatchConfig {
+    /// URL with `{keys}`.
+    pub url: UrlTemplate,
+    /// Most keys per call.
+    pub max_keys: usize,
+    /// JSON pointer to the items ("" is the root).
+    pub items_pointer: String,
+    /// Key field of array items; `None`: items are an object keyed by key.
+    pub key_field: Option<String>,
+}
+
+/// Write-through into the application's own Redis. `Debug` hides URL
+/// passwords.
+#[derive(Clone)]
+pub struct SidecarConfig {
+    /// `redis://HOST:PORT`.
+    pub redis_url: String,
+    /// Key template with `{key}`.
+    pub key_template: String,
+    /// TTL of written keys, seconds.
+    pub ttl_s: f64,
+}
+
+impl std::fmt::Debug for SidecarConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SidecarConfig")
+            .field("redis_url", &Redactor::new().redact(&self.redis_url))
+            .field("key_template", &self.key_template)
+            .field("ttl_s", &self.ttl_s)
+            .finish()
+    }
+}
+
+impl DatasetConfig {
+    /// Whether `key` matches this dataset's key pattern.
+    pub fn key_is_valid(&self, key: &str) -> bool {
+        self.key_pattern.is_match(key)
+    }
+}
 
 /// The URL the built-in upstream-sim answers one quote on.
 pub(super) fn builtin_quote_urls(addr: SocketAddr) -> (String, String) {

@@ -28,7 +28,7 @@
 
 use std::str::FromStr;
 
-use super::ConfigError;
+use super::error::ConfigError;
 use super::raw::RawConfig;
 
 /// Names the config file when `--config` is not given.
@@ -155,11 +155,11 @@ pub fn apply_env(
 fn set_field(raw: &mut RawConfig, v: &EnvVar, value: &str) -> Result<(), ConfigError> {
     let s = || Some(value.to_string());
     match v.field {
-        "warming.enabled" => raw.warming.enabled = Some(parse_bool(v, value)?),
-        "warming.popular_limit" => raw.warming.popular_limit = Some(parse(v, value)?),
-        "warming.rate_limit_per_min" => raw.warming.rate_limit_per_min = Some(parse(v, value)?),
-        "warming.strategies" => raw.warming.strategies = s(),
-        "warming.outside_sessions" => raw.warming.outside_sessions = s(),
+        "warming.enabled" => raw.warming.driver.enabled = parse_bool(v, value)?,
+        "warming.popular_limit" => raw.warming.engine.popular_limit = parse(v, value)?,
+        "warming.rate_limit_per_min" => raw.warming.engine.rate_limit_per_min = parse(v, value)?,
+        "warming.strategies" => raw.warming.engine.strategies = parse(v, value)?,
+        "warming.outside_sessions" => raw.warming.driver.outside_sessions = parse(v, value)?,
         "store.memory_limit_mb" => raw.store.memory_limit_mb = Some(parse(v, value)?),
         "server.listen" => raw.server.listen = s(),
         "server.admin_listen" => raw.server.admin_listen = s(),
@@ -212,7 +212,9 @@ mod tests {
 
     fn numeric_value(field: &str) -> &'static str {
         match field {
-            "warming.enabled" => "true",
+            "warming.enabled" => "false",
+            "warming.strategies" => "popular,time",
+            "warming.outside_sessions" => "pause",
             "server.listen" | "server.admin_listen" => "127.0.0.1:1",
             "store.backend" => "memory",
             "datasets.quote.url" => "http://x/{key}",
@@ -232,12 +234,15 @@ mod tests {
                 .map(|v| numeric_value(v.field).to_string())
         })
         .unwrap();
-        assert_eq!(raw.warming.enabled, Some(true));
-        assert_eq!(raw.warming.popular_limit, Some(7));
-        assert_eq!(raw.warming.rate_limit_per_min, Some(7.0));
+        assert!(!raw.warming.driver.enabled);
+        assert_eq!(raw.warming.engine.popular_limit, 7);
+        assert_eq!(raw.warming.engine.rate_limit_per_min, 7.0);
         assert_eq!(raw.store.memory_limit_mb, Some(7));
-        assert_eq!(raw.warming.strategies.as_deref(), Some("7"));
-        assert_eq!(raw.warming.outside_sessions.as_deref(), Some("7"));
+        assert_eq!(raw.warming.engine.strategies.to_string(), "popular,time");
+        assert_eq!(
+            raw.warming.driver.outside_sessions,
+            crate::driver::settings::OutsideSessions::Pause
+        );
         assert_eq!(raw.server.listen.as_deref(), Some("127.0.0.1:1"));
         assert_eq!(raw.server.request_timeout_s, Some(7.0));
         assert_eq!(raw.store.backend.as_deref(), Some("memory"));
@@ -263,5 +268,14 @@ mod tests {
         .to_string();
         assert!(err.contains("WARMING_RATE_LIMIT"), "{err}");
         assert!(err.contains("warming.rate_limit_per_min"), "{err}");
+        let err = apply_env(&mut raw, &|name| {
+            (name == "WARMING_STRATEGIES").then(|| "popular,bogus".to_string())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("WARMING_STRATEGIES") && err.contains("`bogus`"),
+            "{err}"
+        );
     }
 }

@@ -1,73 +1,44 @@
 //! Configuration: TOML file, environment, command-line flags.
 //!
-//! Two stages: [`raw`] mirrors the file (serde, all optional, unknown fields
-//! rejected), [`validated`] checks it into typed values. [`env`] holds the
-//! one table of environment variables. Every error names the file or the
+//! Two stages: [`raw`] mirrors the file (serde, unknown fields rejected),
+//! [`validated`] checks it into typed values. `[warming]` is read straight
+//! into its owners' types (the engine's settings and the driver's,
+//! [`WarmingSection`]), which check themselves. [`env`] holds the one
+//! table of environment variables. Every error names the file or the
 //! field (`datasets.quote.ttl_s: must be > 0`).
+//!
+//! Files, none importing a sibling that imports it back: `error` (the
+//! error type), `check` (checks naming the field), `raw`, `warming`,
+//! `dataset`, `env`, `validated`.
 //!
 //! [`EXAMPLE_TOML`] is a full file with every default.
 //!
 //! Without any `url` for `quote` (and no `--upstream`), `serve` starts the
 //! built-in upstream-sim in-process.
 
+pub(crate) mod check;
 mod dataset;
 pub mod env;
+pub(crate) mod error;
 pub mod raw;
 pub mod validated;
 mod warming;
 
 use std::path::{Path, PathBuf};
 
+pub use crate::driver::settings::{DriverSettings, OutsideSessions};
+pub use dataset::{BatchConfig, DatasetConfig, SidecarConfig, UniverseFile};
 pub use env::{ENV_VARS, EnvVar};
+pub use error::ConfigError;
 pub use raw::RawConfig;
 pub use validated::{
-    AdminConfig, AdminToken, BatchConfig, DatasetConfig, ServeConfig, ServerConfig, SidecarConfig,
-    StoreBackend, StoreConfig, UniverseFile, UpstreamConfig, WarmingConfig,
+    AdminConfig, AdminToken, ServeConfig, ServerConfig, StoreBackend, StoreConfig, UpstreamConfig,
 };
-pub use warming::OutsideSessions;
+pub use warming::WarmingSection;
 
 /// A full config file with every default (the `[datasets.quote]` values
 /// are examples). `prewarm` can print it for users to start from.
 pub const EXAMPLE_TOML: &str = include_str!("example.toml");
-
-/// A configuration error, naming where it is.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Read {
-        /// File path.
-        path: String,
-        /// Cause.
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML or has an unknown or mistyped field.
-    #[error("{origin}: {message}")]
-    Parse {
-        /// File path.
-        origin: String,
-        /// Parser message (with line and column).
-        message: String,
-    },
-    /// A value is out of range or malformed.
-    #[error("{field}: {message}")]
-    Invalid {
-        /// Dotted field, e.g. `datasets.quote.ttl_s`.
-        field: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// An environment variable has a bad value.
-    #[error("environment variable {var} ({field}): {message}")]
-    Env {
-        /// Variable name.
-        var: String,
-        /// The field it sets.
-        field: String,
-        /// What is wrong.
-        message: String,
-    },
-}
 
 /// Values given as `prewarm serve` flags; they override file and env.
 #[derive(Debug, Clone, Default)]

@@ -1,12 +1,16 @@
-//! Stage one of config parsing: the TOML file as written, every field
-//! optional, unknown fields rejected (so a typo names itself).
+//! Stage one of config parsing: the TOML file as written, unknown fields
+//! rejected (so a typo names itself). Tables are mirrored with every field
+//! optional, except `[warming]`, which deserializes straight into the
+//! typed settings of the engine and the driver ([`WarmingSection`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use prewarm_core::strategies::WarmingConfig;
 use serde::Deserialize;
 
-use super::ConfigError;
+use super::error::ConfigError;
+use super::warming::WarmingSection;
 
 /// The whole config file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -21,9 +25,10 @@ pub struct RawConfig {
     /// `[upstream]`: the HTTP client shared by every dataset.
     #[serde(default)]
     pub upstream: RawUpstream,
-    /// `[warming]`: settings handed to the engine.
+    /// `[warming]` (with `[warming.strategy]`): the engines' settings and
+    /// the driver's.
     #[serde(default)]
-    pub warming: RawWarming,
+    pub warming: WarmingSection,
     /// `[admin]`: access to the admin listener.
     #[serde(default)]
     pub admin: RawAdmin,
@@ -100,72 +105,6 @@ pub struct RawUpstream {
     pub backoff_max_ms: Option<u64>,
 }
 
-/// `[warming]`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawWarming {
-    /// Whether the warmer runs.
-    pub enabled: Option<bool>,
-    /// How many popular keys the popular strategy keeps warm.
-    pub popular_limit: Option<u32>,
-    /// Warming budget, fetches per minute (per dataset).
-    pub rate_limit_per_min: Option<f64>,
-    /// Token-bucket capacity of the warming budget (default: the rate).
-    pub burst: Option<f64>,
-    /// Strategies allowed to warm: `all`, `none` or a comma list.
-    pub strategies: Option<String>,
-    /// Most warming fetches in flight at once (default: upstream's).
-    pub max_concurrent: Option<usize>,
-    /// Outside market sessions: `run`, `reduce` or `pause`.
-    pub outside_sessions: Option<String>,
-    /// Share of the warming rate kept outside sessions under `reduce`.
-    pub outside_rate_factor: Option<f64>,
-    /// Exchange-local time of the pre-market warm, `HH:MM` (trading days).
-    pub pre_market_at: Option<String>,
-    /// Most keys one pre-market (or manual) cycle warms per dataset.
-    pub pre_market_limit: Option<usize>,
-    /// Seconds ahead the pre-market cycle looks for habitual keys.
-    pub pre_market_look_ahead_s: Option<f64>,
-    /// Seconds between snapshots of learned state.
-    pub snapshot_interval_s: Option<f64>,
-    /// Lowest calibrated value (chance of a hit) a candidate needs.
-    pub min_value: Option<f64>,
-    /// Spare tokens go to the least candidates only while API calls stay
-    /// within this multiple of a cache without warming.
-    pub max_cost_ratio: Option<f64>,
-    /// Refresh-ahead starts at this share of the TTL.
-    pub refresh_fraction: Option<f64>,
-    /// Seconds between recomputations of the popular list.
-    pub popular_interval_s: Option<f64>,
-    /// `[warming.strategy]`: per-strategy limits, intervals and thresholds.
-    pub strategy: Option<RawStrategyTuning>,
-}
-
-/// `[warming.strategy]`: the engine's per-strategy settings (each
-/// defaults to the engine's own).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawStrategyTuning {
-    /// Value a candidate needs when the budget is full.
-    pub spare_min_value: Option<f64>,
-    /// ... and while the API cost is under `max_cost_ratio`.
-    pub spare_floor_value: Option<f64>,
-    /// Lowest P(next | current) a prediction needs.
-    pub predictive_confidence_threshold: Option<f64>,
-    /// Most predictions followed per access.
-    pub predictive_limit: Option<usize>,
-    /// Seconds between trending scans.
-    pub trending_interval_s: Option<f64>,
-    /// Most trending keys acted on per scan.
-    pub trending_limit: Option<usize>,
-    /// Seconds between sector-rotation scans.
-    pub sector_interval_s: Option<f64>,
-    /// Short over long group share above which a group is rotating in.
-    pub sector_min_lift: Option<f64>,
-    /// Members of a rotating group warmed per scan.
-    pub sector_members: Option<usize>,
-}
-
 /// `[datasets.NAME]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -215,10 +154,12 @@ impl RawConfig {
         })
     }
 
-    /// `[warming]` validated on its own (for `prewarm replay --config`:
-    /// no datasets, environment or upstream needed).
-    pub fn warming_settings(&self) -> Result<super::WarmingConfig, ConfigError> {
-        super::warming::validate_warming(&self.warming, 1)
+    /// The engine's `[warming]` settings, the whole table validated on its
+    /// own (for `prewarm replay --config`: no datasets, environment or
+    /// upstream needed). Errors name the field.
+    pub fn warming_settings(&self) -> Result<WarmingConfig, ConfigError> {
+        self.warming.validate()?;
+        Ok(self.warming.engine.clone())
     }
 
     /// The dataset table `name`, created empty if absent.

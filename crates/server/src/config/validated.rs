@@ -4,16 +4,16 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use prewarm_core::universe::Membership;
-use regex::Regex;
-
-use super::ConfigError;
+use super::check::{at_least, invalid, non_negative, positive};
+pub use super::dataset::{
+    BatchConfig, DEFAULT_KEY_PATTERN, DatasetConfig, SidecarConfig, UniverseFile,
+};
 use super::dataset::{builtin_quote_urls, validate_dataset};
+use super::error::ConfigError;
 use super::raw::RawConfig;
-pub use super::warming::{OutsideSessions, WarmingConfig};
+pub use super::warming::WarmingSection;
 use crate::upstream::redact::Redactor;
 use crate::upstream::template::{Placeholder, UrlTemplate};
 
@@ -23,8 +23,6 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8003";
 /// Default state directory.
 pub const DEFAULT_STATE_DIR: &str = "./prewarm-state";
-/// Default key pattern (anchored).
-pub const DEFAULT_KEY_PATTERN: &str = "^[A-Z][A-Z0-9.-]{0,14}$";
 /// The dataset used when none is configured.
 pub const DEFAULT_DATASET: &str = "quote";
 
@@ -37,8 +35,8 @@ pub struct ServeConfig {
     pub store: StoreConfig,
     /// The upstream HTTP client.
     pub upstream: UpstreamConfig,
-    /// Settings for the engine's warmer.
-    pub warming: WarmingConfig,
+    /// `[warming]`: the engines' settings and the driver's.
+    pub warming: WarmingSection,
     /// Access to the admin listener.
     pub admin: AdminConfig,
     /// Datasets by name.
@@ -160,124 +158,6 @@ impl Default for UpstreamConfig {
     }
 }
 
-/// One dataset, validated.
-#[derive(Debug, Clone)]
-pub struct DatasetConfig {
-    /// Name, e.g. `quote`.
-    pub name: Arc<str>,
-    /// Upstream URL for one key.
-    pub url: UrlTemplate,
-    /// Freshness lifetime, seconds.
-    pub ttl_s: f64,
-    /// Anchored key pattern.
-    pub key_pattern: Regex,
-    /// Serve stale entries when upstream cannot answer.
-    pub serve_stale: bool,
-    /// Batch endpoint, if any.
-    pub batch: Option<BatchConfig>,
-    /// Write-through into the application's Redis, if any.
-    pub sidecar: Option<SidecarConfig>,
-    /// Groups of keys read from the `universe` file, if any.
-    pub universe: Option<UniverseFile>,
-}
-
-/// A dataset's universe file, read and parsed when the config is
-/// validated. `Debug` shows the path and the size, not every line.
-#[derive(Clone)]
-pub struct UniverseFile {
-    /// The file as configured.
-    pub path: PathBuf,
-    /// Its memberships, in file order.
-    pub memberships: Arc<[Membership]>,
-}
-
-impl std::fmt::Debug for UniverseFile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UniverseFile")
-            .field("path", &self.path)
-            .field("memberships", &self.memberships.len())
-            .finish()
-    }
-}
-
-/// A dataset's batch endpoint.
-#[derive(Debug, Clone)]
-pub struct BatchConfig {
-    /// URL with `{keys}`.
-    pub url: UrlTemplate,
-    /// Most keys per call.
-    pub max_keys: usize,
-    /// JSON pointer to the items ("" is the root).
-    pub items_pointer: String,
-    /// Key field of array items; `None`: items are an object keyed by key.
-    pub key_field: Option<String>,
-}
-
-/// Write-through into the application's own Redis. `Debug` hides URL
-/// passwords.
-#[derive(Clone)]
-pub struct SidecarConfig {
-    /// `redis://HOST:PORT`.
-    pub redis_url: String,
-    /// Key template with `{key}`.
-    pub key_template: String,
-    /// TTL of written keys, seconds.
-    pub ttl_s: f64,
-}
-
-impl std::fmt::Debug for SidecarConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SidecarConfig")
-            .field("redis_url", &Redactor::new().redact(&self.redis_url))
-            .field("key_template", &self.key_template)
-            .field("ttl_s", &self.ttl_s)
-            .finish()
-    }
-}
-
-pub(super) fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        field: field.into(),
-        message: message.into(),
-    }
-}
-
-pub(super) fn positive(field: &str, value: Option<f64>, default: f64) -> Result<f64, ConfigError> {
-    let v = value.unwrap_or(default);
-    if v.is_finite() && v > 0.0 {
-        Ok(v)
-    } else {
-        Err(invalid(field, "must be > 0"))
-    }
-}
-
-pub(super) fn non_negative(
-    field: &str,
-    value: Option<f64>,
-    default: f64,
-) -> Result<f64, ConfigError> {
-    let v = value.unwrap_or(default);
-    if v.is_finite() && v >= 0.0 {
-        Ok(v)
-    } else {
-        Err(invalid(field, "must be >= 0"))
-    }
-}
-
-pub(super) fn at_least<T: PartialOrd + Copy + std::fmt::Display>(
-    field: &str,
-    value: Option<T>,
-    default: T,
-    min: T,
-) -> Result<T, ConfigError> {
-    let v = value.unwrap_or(default);
-    if v >= min {
-        Ok(v)
-    } else {
-        Err(invalid(field, format!("must be >= {min}")))
-    }
-}
-
 fn socket_addr(field: &str, value: Option<&str>, default: &str) -> Result<SocketAddr, ConfigError> {
     let text = value.unwrap_or(default);
     text.parse().map_err(|_| {
@@ -300,7 +180,7 @@ impl RawConfig {
         let server = self.validate_server()?;
         let store = self.validate_store()?;
         let upstream = self.validate_upstream()?;
-        let warming = super::warming::validate_warming(&self.warming, upstream.max_concurrent)?;
+        self.warming.validate()?;
         let admin = self.validate_admin()?;
         let mut builtin_upstream = false;
         let mut datasets = BTreeMap::new();
@@ -313,7 +193,7 @@ impl RawConfig {
             server,
             store,
             upstream,
-            warming,
+            warming: self.warming,
             admin,
             datasets,
             builtin_upstream,
@@ -421,13 +301,6 @@ impl RawConfig {
             backoff_base: Duration::from_millis(base_ms),
             backoff_max: Duration::from_millis(max_ms),
         })
-    }
-}
-
-impl DatasetConfig {
-    /// Whether `key` matches this dataset's key pattern.
-    pub fn key_is_valid(&self, key: &str) -> bool {
-        self.key_pattern.is_match(key)
     }
 }
 

@@ -23,8 +23,8 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 
 use super::dataset::DatasetState;
+use super::settings::DriverSettings;
 use super::warm::Order;
-use crate::config::WarmingConfig;
 
 /// What a warming cycle did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -123,15 +123,16 @@ pub(super) enum Honour {
 
 /// The pre-market cycle (and `POST /warming/run` without a strategy):
 /// the popular keys, then those the time-of-day profile expects within
-/// `warming.pre_market_look_ahead_s`, at most `pre_market_limit` each.
-pub(super) fn default_requests(w: &WarmingConfig) -> Vec<CycleRequest> {
+/// `warming.pre_market_look_ahead_s`, at most `pre_market_limit` each
+/// (unset: the engine's `popular_limit`).
+pub(super) fn default_requests(w: &DriverSettings) -> Vec<CycleRequest> {
     vec![
         CycleRequest::Popular {
-            limit: Some(w.pre_market_limit),
+            limit: w.pre_market_limit,
         },
         CycleRequest::TimePattern {
             look_ahead_s: w.pre_market_look_ahead_s,
-            limit: Some(w.pre_market_limit),
+            limit: w.pre_market_limit,
         },
     ]
 }
@@ -246,7 +247,7 @@ impl CycleBook {
         ask: &CycleAsk<'_>,
         report: &mut WarmReport,
     ) -> usize {
-        let enabled = ds.engine.config().strategies;
+        let enabled = ds.engine.config().warming.strategies;
         let mut ordered = 0;
         for req in ask.requests {
             if ask.honour == Honour::EnabledOnly && !enabled.contains(req.strategy()) {

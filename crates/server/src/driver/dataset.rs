@@ -8,28 +8,29 @@ use std::sync::Arc;
 use prewarm_core::cache::{FetchOrigin as CoreOrigin, KeyId};
 use prewarm_core::engine::{ConfigError, Engine, EngineConfig};
 use prewarm_core::stats::Counters;
+use prewarm_core::strategies::WarmingConfig;
 use prewarm_core::strategy::{StrategyId, StrategySet};
 use prewarm_core::tracker::{AccessContext, TrackerConfig};
 use prewarm_core::universe::{Membership, apply_universe};
 use serde::Serialize;
 
 use super::gate::SessionGate;
-use crate::config::{DatasetConfig, WarmingConfig};
+use super::settings::DriverSettings;
+use crate::config::DatasetConfig;
 use crate::events::{AccessEvent, EvictionEvent, FetchEvent, FetchOrigin};
 
-/// Maps a dataset and `[warming]` into the engine's configuration.
-pub fn engine_config(ttl_s: f64, w: &WarmingConfig) -> EngineConfig {
+/// Maps a dataset's TTL and `[warming]`'s engine settings into the
+/// engine's configuration; `enabled` false (`warming.enabled`) leaves the
+/// engine no strategy.
+pub fn engine_config(ttl_s: f64, warming: &WarmingConfig, enabled: bool) -> EngineConfig {
+    let mut warming = warming.clone();
+    if !enabled {
+        warming.strategies = StrategySet::NONE;
+    }
     EngineConfig {
         ttl_s,
-        warm_rate_per_min: w.rate_limit_per_min,
-        warm_burst: w.burst,
         capacity_entries: None,
-        strategies: if w.enabled {
-            w.strategies
-        } else {
-            StrategySet::NONE
-        },
-        warming: w.core(),
+        warming,
         tracker: TrackerConfig::default(),
         max_queued_candidates: 100_000,
         // No series: it grows with uptime. Daily figures come from a
@@ -119,19 +120,21 @@ pub struct DatasetState {
 const RECENT_EVICTIONS: usize = 4096;
 
 impl DatasetState {
-    /// The engine of `ds` under `w`, snapshot file in `state_dir`.
+    /// The engine of `ds` under `[warming]`'s `engine` and `driver`
+    /// settings, snapshot file in `state_dir`.
     pub fn new(
         ds: &DatasetConfig,
-        w: &WarmingConfig,
+        engine: &WarmingConfig,
+        driver: &DriverSettings,
         state_dir: &Path,
     ) -> Result<Self, ConfigError> {
-        let cfg = engine_config(ds.ttl_s, w);
-        let burst = cfg.warm_burst.unwrap_or(cfg.warm_rate_per_min);
+        let cfg = engine_config(ds.ttl_s, engine, driver.enabled);
+        let rate_per_min = cfg.warming.rate_limit_per_min;
         let gate = SessionGate::new(
-            w.outside_sessions,
-            w.outside_rate_factor,
-            cfg.warm_rate_per_min,
-            burst,
+            driver.outside_sessions,
+            driver.outside_rate_factor,
+            rate_per_min,
+            cfg.warming.burst.unwrap_or(rate_per_min),
         );
         let path = snapshot_path(state_dir, &ds.name);
         let mut state = Self {
@@ -238,7 +241,14 @@ pub(super) fn test_dataset() -> DatasetState {
         .unwrap()
         .validate(&|_| None)
         .unwrap();
-    DatasetState::new(&cfg.datasets["quote"], &cfg.warming, Path::new("/none")).unwrap()
+    let w = &cfg.warming;
+    DatasetState::new(
+        &cfg.datasets["quote"],
+        &w.engine,
+        &w.driver,
+        Path::new("/none"),
+    )
+    .unwrap()
 }
 
 #[cfg(test)]
@@ -251,7 +261,14 @@ mod tests {
             .unwrap()
             .validate(&|_| None)
             .unwrap();
-        DatasetState::new(&cfg.datasets["quote"], &cfg.warming, Path::new("/none")).unwrap()
+        let w = &cfg.warming;
+        DatasetState::new(
+            &cfg.datasets["quote"],
+            &w.engine,
+            &w.driver,
+            Path::new("/none"),
+        )
+        .unwrap()
     }
 
     fn fetch(key: &str, fetched_at_s: f64) -> FetchEvent {

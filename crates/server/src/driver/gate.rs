@@ -11,7 +11,7 @@ use prewarm_core::budget::TokenBucket;
 use prewarm_core::calendar::{ExchangeCalendar, MarketSession};
 use serde::Serialize;
 
-use crate::config::OutsideSessions;
+use super::settings::OutsideSessions;
 
 /// What the gate does right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -33,19 +33,22 @@
 //! - `merge`: the event merger; the three event channels in, applied to the
 //!   engines in one time order, with the event counters;
 //! - `warm`: the warm slots; warming calls in flight, at most
-//!   `warming.max_concurrent`, each coming back as one ended order;
+//!   `warming.max_concurrent` (by default upstream's limit), each coming
+//!   back as one ended order;
 //! - `cycle`: the cycle book; cycles pending, their orders waiting for a
 //!   slot, and the reports they answer with;
 //! - `saver`: snapshot writes off the runtime, recorded per dataset;
 //! - `publish`: the view, published at most every `publish_every`;
 //! - `clock`: the driver's non-decreasing time and the engines' clamp.
 //!
-//! Beside them: [`dataset`] (one engine, its config mapping and counters),
-//! [`gate`] (outside sessions), [`schedule`] (pre-market cycle, snapshots,
-//! midnight cleanup, on the exchange calendar), [`persist`] (snapshot
-//! files), [`view`] (what is published) and `commands` (requests from the
-//! monitoring API). Imports among these files go one way, from the driver
-//! task down to the leaves; none imports this file's items.
+//! Beside them: [`settings`] (what only the driver reads of `[warming]`;
+//! the engine's settings are core's `WarmingConfig`), [`dataset`] (one
+//! engine, its config mapping and counters), [`gate`] (outside sessions),
+//! [`schedule`] (pre-market cycle, snapshots, midnight cleanup, on the
+//! exchange calendar), [`persist`] (snapshot files), [`view`] (what is
+//! published) and `commands` (requests from the monitoring API). Imports
+//! among these files go one way, from the driver task down to the leaves;
+//! none imports this file's items.
 //!
 //! # The engine's cache model and the real store
 //!
@@ -139,6 +142,7 @@ mod publish;
 mod run;
 mod saver;
 pub mod schedule;
+pub mod settings;
 pub mod view;
 mod warm;
 
@@ -158,15 +162,19 @@ pub use view::{DatasetView, DriverSnapshot, Figures, Patterns};
 use commands::Command;
 
 use crate::clock::Clock;
-use crate::config::{ServeConfig, WarmingConfig};
+use crate::config::ServeConfig;
 use crate::events::EventReceivers;
 use crate::service::CacheService;
+use prewarm_core::strategies::WarmingConfig;
+use settings::DriverSettings;
 
 /// How the driver runs.
 #[derive(Debug, Clone)]
 pub struct DriverOptions {
-    /// `[warming]`.
-    pub warming: WarmingConfig,
+    /// `[warming]`'s driver settings.
+    pub warming: DriverSettings,
+    /// `[warming]`'s engine settings, shared by every dataset's engine.
+    pub engine: WarmingConfig,
     /// Where snapshots live.
     pub state_dir: PathBuf,
     /// The exchange calendar of the jobs and the gate.
@@ -181,7 +189,8 @@ impl DriverOptions {
     /// Options from the daemon's config (NYSE calendar).
     pub fn from_config(cfg: &ServeConfig) -> Self {
         Self {
-            warming: cfg.warming.clone(),
+            warming: cfg.warming.driver.clone(),
+            engine: cfg.warming.engine.clone(),
             state_dir: cfg.server.state_dir.clone(),
             calendar: ExchangeCalendar::nyse(),
             publish_every: Duration::from_millis(250),
@@ -375,12 +384,12 @@ pub fn spawn(
             continue;
         };
         let mut state =
-            dataset::DatasetState::new(ds, &opts.warming, &opts.state_dir).map_err(|source| {
-                DriverError::Engine {
+            dataset::DatasetState::new(ds, &opts.engine, &opts.warming, &opts.state_dir).map_err(
+                |source| DriverError::Engine {
                     dataset: name.clone(),
                     source,
-                }
-            })?;
+                },
+            )?;
         persist::restore(&mut state);
         datasets.push(state);
     }

@@ -25,10 +25,10 @@ use super::persist::SaveReport;
 use super::publish::Publisher;
 use super::saver::{Saved, Saver};
 use super::schedule::{JobKind, Schedule};
+use super::settings::DriverSettings;
 use super::view::{DatasetView, DriverSnapshot, Patterns};
 use super::warm::{Ended, Order, OrderEnd, WarmSlots};
 use crate::clock::Clock;
-use crate::config::WarmingConfig;
 use crate::events::EventReceivers;
 use crate::service::CacheService;
 
@@ -44,8 +44,8 @@ pub(super) struct Parts {
     pub(super) service: Arc<CacheService>,
     /// The daemon's clock.
     pub(super) clock: Arc<dyn Clock>,
-    /// `[warming]`.
-    pub(super) warming: WarmingConfig,
+    /// `[warming]`'s driver settings.
+    pub(super) warming: DriverSettings,
     /// The exchange calendar of the jobs and the gate.
     pub(super) calendar: ExchangeCalendar,
     /// Least time between two publications of the view.
@@ -67,7 +67,7 @@ pub(super) struct Parts {
 /// The driver: one engine per dataset and the parts around them.
 pub(super) struct Driver {
     service: Arc<CacheService>,
-    warming: WarmingConfig,
+    warming: DriverSettings,
     shutdown_grace: Duration,
     datasets: Vec<DatasetState>,
     time: DriverClock,
@@ -86,6 +86,8 @@ pub(super) struct Driver {
 impl Driver {
     pub(super) fn new(p: Parts) -> Self {
         let mut time = DriverClock::new(p.clock);
+        let upstream_max = p.service.upstream().max_concurrent();
+        let max_warms = p.warming.max_concurrent_or(upstream_max);
         let schedule = Schedule::new(
             p.calendar,
             p.warming.pre_market_at,
@@ -94,7 +96,7 @@ impl Driver {
         );
         Self {
             service: p.service,
-            slots: WarmSlots::new(p.warming.max_concurrent),
+            slots: WarmSlots::new(max_warms),
             warming: p.warming,
             shutdown_grace: p.shutdown_grace,
             merger: EventMerger::new(p.events, &p.datasets),
@@ -388,7 +390,7 @@ impl Driver {
             outside_sessions: self.warming.outside_sessions,
             upstream_paused_until_s: (paused_until_s > now_s).then_some(paused_until_s),
             warms_in_flight: self.slots.len(),
-            max_concurrent: self.warming.max_concurrent,
+            max_concurrent: self.slots.max(),
             cycle_queued: self.cycles.queued(),
             cycles: self.cycles.figures(),
             events,

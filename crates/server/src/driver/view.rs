@@ -18,7 +18,7 @@ pub use super::dataset::{CycleCounts, Evictions, SnapshotInfo, WarmOutcomes};
 use super::gate::GateState;
 pub use super::merge::EventFigures;
 use super::schedule::Job;
-use crate::config::OutsideSessions;
+use super::settings::OutsideSessions;
 
 /// Everything `/warming/stats` and `/warming/status` show.
 #[derive(Debug, Clone, Serialize)]
@@ -113,7 +113,7 @@ impl DatasetView {
         }
         DatasetView {
             ttl_s: ds.engine.config().ttl_s,
-            warm_rate_per_min: ds.engine.config().warm_rate_per_min,
+            warm_rate_per_min: ds.engine.config().warming.rate_limit_per_min,
             budget_tokens: ds.engine.budget_tokens(now_s),
             queued_candidates: ds.engine.queued_candidates(),
             cost_ratio_recent: ds.engine.cost_ratio(),

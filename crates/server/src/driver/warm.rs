@@ -86,7 +86,8 @@ impl OrderEnd {
 
 /// The warming calls in flight, each with its order.
 pub(super) struct WarmSlots {
-    /// Most calls in flight at once (`warming.max_concurrent`).
+    /// Most calls in flight at once (`warming.max_concurrent`, by
+    /// default upstream's limit).
     max: usize,
     calls: JoinSet<WarmCall>,
     /// The order of each call in `calls`, by task id, so that a task that
@@ -102,6 +103,11 @@ impl WarmSlots {
             calls: JoinSet::new(),
             orders: HashMap::new(),
         }
+    }
+
+    /// Most calls in flight at once.
+    pub(super) fn max(&self) -> usize {
+        self.max
     }
 
     /// Calls in flight.

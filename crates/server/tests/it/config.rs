@@ -124,9 +124,9 @@ fn file_env_and_flags_layer_in_order() {
     assert_eq!(cfg.server.listen.port(), 7001, "file");
     assert_eq!(cfg.server.admin_listen.port(), 7003, "env beats file");
     assert_eq!(cfg.store.memory_limit_mb, 64);
-    assert_eq!(cfg.warming.popular_limit, 25);
-    assert!(!cfg.warming.enabled);
-    assert_eq!(cfg.warming.rate_limit_per_min, 30.0);
+    assert_eq!(cfg.warming.engine.popular_limit, 25);
+    assert!(!cfg.warming.driver.enabled);
+    assert_eq!(cfg.warming.engine.rate_limit_per_min, 30.0);
     assert_eq!(
         cfg.store.backend,
         StoreBackend::Redis {
@@ -209,7 +209,7 @@ fn deploy_example_parses_and_sets_every_field_of_the_builtin_example() {
         .expect("deploy example parses")
         .validate(&env)
         .expect("deploy example validates");
-    assert_eq!(cfg.warming.pre_market_limit, 50);
+    assert_eq!(cfg.warming.driver.pre_market_limit, Some(50));
     assert_eq!(
         cfg.server.state_dir,
         std::path::PathBuf::from("/var/lib/prewarm")

@@ -8,10 +8,10 @@ use crate::tracker::AccessContext;
 fn engine(rate_per_min: f64) -> Engine {
     let mut cfg = EngineConfig {
         ttl_s: 60.0,
-        warm_rate_per_min: rate_per_min,
-        strategies: StrategySet::parse_list("none").unwrap(),
         ..EngineConfig::default()
     };
+    cfg.warming.rate_limit_per_min = rate_per_min;
+    cfg.warming.strategies = StrategySet::parse_list("none").unwrap();
     cfg.tracker.profile_min_accesses = 0.0;
     Engine::new(cfg).unwrap()
 }

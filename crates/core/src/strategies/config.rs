@@ -1,0 +1,277 @@
+//! [`WarmingConfig`]: the engine's warming settings, shaped as the
+//! daemon's `[warming]` table (with [`StrategyTuning`] as its
+//! `[warming.strategy]` table), and their validation.
+//!
+//! The daemon's file and `prewarm replay --config` deserialize straight
+//! into these types (serde, unknown fields rejected); every setting left
+//! out keeps the default given here. [`WarmingConfig::validate`] is the
+//! one place their rules live; errors name the field as written in the
+//! file (`warming.strategy.trending_interval_s`).
+//!
+//! Which table a setting is in: `[warming]` holds the budget, the strategy
+//! set and what every strategy shares (value thresholds, cost cap,
+//! refresh-ahead, the popular list); `[warming.strategy]` holds the
+//! thresholds of spare tokens and each timer strategy's limits and
+//! intervals.
+
+use crate::check;
+use crate::engine::ConfigError;
+use crate::strategy::StrategySet;
+use serde::{Deserialize, Serialize};
+
+/// The engine's warming settings (`[warming]`). Defaults follow the seed
+/// where it has a value that still makes sense.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WarmingConfig {
+    /// Warming fetches allowed per minute (the token bucket's refill);
+    /// demand fetches never draw from it.
+    pub rate_limit_per_min: f64,
+    /// Token bucket capacity, in fetches; `None`: equal to the rate.
+    pub burst: Option<f64>,
+    /// Strategies allowed to warm (`"all"`, `"none"` or a comma list).
+    pub strategies: StrategySet,
+    /// Size of the popular list kept fresh (the seed's `popular.limit`).
+    pub popular_limit: usize,
+    /// Candidates whose calibrated value (chance of serving a hit) is below
+    /// this are not fetched: at 0.5 a fetch is expected to save at least as
+    /// many calls as it wastes.
+    pub min_value: f64,
+    /// Spare tokens go to candidates under `strategy.spare_min_value`
+    /// (down to `strategy.spare_floor_value`) only while the API calls stay
+    /// within this multiple of what a cache without warming would make
+    /// (measured on a shadow of the cache, over about the last day; see
+    /// `engine::cost`).
+    pub max_cost_ratio: f64,
+    /// Refresh-ahead starts when an entry's age reaches this share of its
+    /// TTL (the seed's `refresh_threshold`).
+    pub refresh_fraction: f64,
+    /// Seconds between recomputations of the popular list.
+    pub popular_interval_s: f64,
+    /// `[warming.strategy]`: spare-token thresholds and the timer
+    /// strategies' limits and intervals.
+    pub strategy: StrategyTuning,
+    /// Share of below-threshold candidates let through anyway, so that a
+    /// strategy that under-estimates itself gets measured. Not read from
+    /// files.
+    #[serde(skip)]
+    pub exploration: f64,
+    /// Seconds between tracker upkeep runs. Not read from files.
+    #[serde(skip)]
+    pub maintain_interval_s: f64,
+    /// Most (client, key) cadences tracked; the idlest are dropped beyond.
+    /// Not read from files.
+    #[serde(skip)]
+    pub max_client_pairs: usize,
+}
+
+/// `[warming.strategy]`: the engine's per-strategy settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StrategyTuning {
+    /// The value threshold when the budget is full: tokens that would
+    /// otherwise be lost are spent on candidates worth at least this.
+    /// Between an empty and a full bucket the threshold moves linearly
+    /// from `min_value`. On sparse traffic (the budget rarely used up) this
+    /// is what lets warming pay for lesser candidates at all; where the
+    /// budget is saturated it has no effect. Above `min_value` it counts as
+    /// `min_value`.
+    pub spare_min_value: f64,
+    /// While the API cost is under `max_cost_ratio`, spare tokens go down
+    /// to candidates worth this (instead of `spare_min_value`, and never
+    /// above it): the cost cap, not this floor, bounds what they spend.
+    pub spare_floor_value: f64,
+    /// Lowest P(next | current) a prediction needs (the seed's
+    /// `predictive.confidence_threshold`; calibration decides the rest).
+    pub predictive_confidence_threshold: f64,
+    /// Most predictions followed per access.
+    pub predictive_limit: usize,
+    /// Seconds between trending scans.
+    pub trending_interval_s: f64,
+    /// Most trending keys acted on per scan.
+    pub trending_limit: usize,
+    /// Seconds between sector-rotation scans (the seed's
+    /// `sector_rotation.interval` is 3,600; bursts move faster).
+    pub sector_interval_s: f64,
+    /// A group whose short share over its long share exceeds this lift is
+    /// rotating in.
+    pub sector_min_lift: f64,
+    /// Members of a rotating group warmed per scan.
+    pub sector_members: usize,
+}
+
+impl Default for WarmingConfig {
+    fn default() -> Self {
+        WarmingConfig {
+            rate_limit_per_min: 100.0,
+            burst: None,
+            strategies: StrategySet::all(),
+            popular_limit: 100,
+            min_value: 0.5,
+            max_cost_ratio: 1.25,
+            refresh_fraction: 0.8,
+            popular_interval_s: 60.0,
+            strategy: StrategyTuning::default(),
+            exploration: 0.02,
+            maintain_interval_s: 300.0,
+            max_client_pairs: 200_000,
+        }
+    }
+}
+
+impl Default for StrategyTuning {
+    fn default() -> Self {
+        StrategyTuning {
+            spare_min_value: 0.25,
+            spare_floor_value: 0.05,
+            predictive_confidence_threshold: 0.7,
+            predictive_limit: 4,
+            trending_interval_s: 10.0,
+            trending_limit: 20,
+            sector_interval_s: 300.0,
+            sector_min_lift: 1.5,
+            sector_members: 10,
+        }
+    }
+}
+
+/// `verdict` on the field `field`, as a [`ConfigError`].
+fn field(field: &'static str, verdict: Result<(), check::Problem>) -> Result<(), ConfigError> {
+    verdict.map_err(|problem| ConfigError { field, problem })
+}
+
+impl WarmingConfig {
+    /// Checks every setting, naming the first bad one by its path in the
+    /// daemon's file (`warming.min_value`).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        use check::{finite_at_least, fraction, non_negative, open_fraction, positive};
+        field(
+            "warming.rate_limit_per_min",
+            non_negative(self.rate_limit_per_min),
+        )?;
+        if let Some(b) = self.burst {
+            field("warming.burst", non_negative(b))?;
+        }
+        field("warming.min_value", fraction(self.min_value))?;
+        field(
+            "warming.max_cost_ratio",
+            finite_at_least(self.max_cost_ratio, 1.0),
+        )?;
+        field(
+            "warming.refresh_fraction",
+            open_fraction(self.refresh_fraction),
+        )?;
+        field(
+            "warming.popular_interval_s",
+            positive(self.popular_interval_s),
+        )?;
+        field("warming.exploration", fraction(self.exploration))?;
+        field(
+            "warming.maintain_interval_s",
+            positive(self.maintain_interval_s),
+        )?;
+        self.strategy.validate()
+    }
+}
+
+impl StrategyTuning {
+    /// Checks every setting, naming the first bad one
+    /// (`warming.strategy.trending_interval_s`).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        use check::{fraction, positive};
+        field(
+            "warming.strategy.spare_min_value",
+            fraction(self.spare_min_value),
+        )?;
+        field(
+            "warming.strategy.spare_floor_value",
+            fraction(self.spare_floor_value),
+        )?;
+        field(
+            "warming.strategy.predictive_confidence_threshold",
+            fraction(self.predictive_confidence_threshold),
+        )?;
+        field(
+            "warming.strategy.trending_interval_s",
+            positive(self.trending_interval_s),
+        )?;
+        field(
+            "warming.strategy.sector_interval_s",
+            positive(self.sector_interval_s),
+        )?;
+        field(
+            "warming.strategy.sector_min_lift",
+            positive(self.sector_min_lift),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        WarmingConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        type Set = fn(&mut WarmingConfig);
+        let cases: [(Set, &str); 9] = [
+            (
+                |w| w.rate_limit_per_min = -1.0,
+                "warming.rate_limit_per_min",
+            ),
+            (|w| w.burst = Some(f64::NAN), "warming.burst"),
+            (|w| w.min_value = 1.5, "warming.min_value"),
+            (|w| w.max_cost_ratio = 0.9, "warming.max_cost_ratio"),
+            (|w| w.refresh_fraction = 1.0, "warming.refresh_fraction"),
+            (|w| w.popular_interval_s = 0.0, "warming.popular_interval_s"),
+            (
+                |w| w.strategy.spare_floor_value = -0.1,
+                "warming.strategy.spare_floor_value",
+            ),
+            (
+                |w| w.strategy.trending_interval_s = 0.0,
+                "warming.strategy.trending_interval_s",
+            ),
+            (
+                |w| w.strategy.sector_min_lift = -1.0,
+                "warming.strategy.sector_min_lift",
+            ),
+        ];
+        for (set, name) in cases {
+            let mut w = WarmingConfig::default();
+            set(&mut w);
+            assert_eq!(w.validate().unwrap_err().field, name);
+        }
+    }
+
+    #[test]
+    fn the_tables_read_only_their_own_fields_and_default_the_rest() {
+        let w: WarmingConfig = serde_json::from_str(
+            r#"{"rate_limit_per_min": 40, "strategies": "popular,time",
+                "strategy": {"trending_limit": 7}}"#,
+        )
+        .unwrap();
+        assert_eq!(w.rate_limit_per_min, 40.0);
+        assert_eq!(w.strategies, "popular,time".parse().unwrap());
+        assert_eq!(w.strategy.trending_limit, 7);
+        assert_eq!(
+            w.strategy.sector_members,
+            StrategyTuning::default().sector_members
+        );
+        for unknown in [
+            r#"{"trending_limit": 7}"#,
+            r#"{"exploration": 0.5}"#,
+            r#"{"strategy": {"min_value": 0.5}}"#,
+        ] {
+            let err = serde_json::from_str::<WarmingConfig>(unknown).unwrap_err();
+            assert!(
+                err.to_string().contains("unknown field"),
+                "{unknown}: {err}"
+            );
+        }
+    }
+}
