@@ -25,6 +25,7 @@ pub mod bound;
 pub mod explain;
 pub mod r#gen;
 pub mod plot;
+pub mod policies;
 pub mod replay;
 pub mod sessions;
 pub mod table;
