@@ -6,9 +6,13 @@
 //! with the same rules as [`crate::baseline`] and [`crate::bound`]) and
 //! from the engine's own hourly series (warmed run); the SVG is drawn with
 //! plotters and written in one go.
+//!
+//! `prewarm replay --frontier FILE.svg`: the cost frontier of
+//! [`crate::frontier`], hit rate against API cost per policy.
 
 use crate::baseline::miss_groups;
 use crate::bound::{BucketStart, bucket_start_s, schedule_edf_with, warm_jobs};
+use crate::frontier::{Frontier, FrontierPoint, Policy};
 use crate::trace::Trace;
 use plotters::prelude::*;
 use prewarm_core::stats::Series;
@@ -233,6 +237,132 @@ fn draw_fetches(
         chart.draw_series(DashedLineSeries::new(used, 4, 4, color.stroke_width(1)))?;
     }
     draw_legend(&mut chart)
+}
+
+/// Cost ratios beyond this are drawn at the chart's right edge, their value
+/// in the legend: one outlier (a policy costing 30×) would otherwise squash
+/// the region a budget is picked in.
+const FRONTIER_MAX_COST_SHOWN: f64 = 2.0;
+
+/// Draws the cost frontier `f` as an SVG at `path`: hit rate (%) against
+/// API cost (API calls / no-warming API calls), one series per policy.
+pub fn write_frontier_svg(f: &Frontier, path: &Path) -> Result<(), PlotError> {
+    let err = |e: &dyn std::fmt::Display| PlotError {
+        file: path.display().to_string(),
+        detail: e.to_string(),
+    };
+    if f.points.is_empty() {
+        return Err(err(&"the frontier has no points"));
+    }
+    let root = SVGBackend::new(path, (1000, 700)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    draw_frontier(&root, f).map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+/// The axes' ranges: cost ratio (capped at [`FRONTIER_MAX_COST_SHOWN`]) and
+/// hit rate in %, padded.
+fn frontier_ranges(f: &Frontier) -> (std::ops::Range<f64>, std::ops::Range<f64>) {
+    let costs = f.points.iter().map(|p| p.cost_ratio);
+    let x_lo = costs.clone().fold(1.0, f64::min);
+    let x_hi = costs.fold(1.0, f64::max).min(FRONTIER_MAX_COST_SHOWN);
+    let x_pad = ((x_hi - x_lo) * 0.05).max(0.01);
+    let rates = f.points.iter().map(|p| p.hit_rate * 100.0);
+    let y_lo = rates.clone().fold(100.0, f64::min);
+    let y_hi = rates.fold(0.0, f64::max);
+    let y_pad = ((y_hi - y_lo) * 0.08).max(0.5);
+    (
+        (x_lo - x_pad)..(x_hi + x_pad),
+        (y_lo - y_pad).max(0.0)..(y_hi + y_pad).min(102.0),
+    )
+}
+
+fn frontier_style(p: Policy) -> RGBColor {
+    match p {
+        Policy::Baseline => RGBColor(120, 120, 120),
+        Policy::Prewarm => RGBColor(31, 119, 180),
+        Policy::RefreshAhead => RGBColor(255, 127, 14),
+        Policy::Popular30Min => RGBColor(148, 103, 189),
+        Policy::Bound => RGBColor(44, 160, 44),
+    }
+}
+
+fn draw_frontier(area: &Area<'_>, f: &Frontier) -> DrawResult {
+    let (x, y) = frontier_ranges(f);
+    let mut chart = ChartBuilder::on(area)
+        .caption(
+            format!(
+                "{}: TTL {} s, warm rate {}/min: hit rate against API cost",
+                f.trace, f.ttl_s, f.warm_rate_per_min
+            ),
+            ("sans-serif", 20),
+        )
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(55)
+        .build_cartesian_2d(x.clone(), y)?;
+    chart
+        .configure_mesh()
+        .x_desc("API calls / no-warming API calls")
+        .y_desc("hit rate, %")
+        .draw()?;
+    for policy in Policy::ALL {
+        let points: Vec<&FrontierPoint> = f.points_of(policy).collect();
+        if points.is_empty() {
+            continue;
+        }
+        let color = frontier_style(policy);
+        let xy = |p: &FrontierPoint| (p.cost_ratio.min(x.end), p.hit_rate * 100.0);
+        let off_scale: Vec<String> = points
+            .iter()
+            .filter(|p| p.cost_ratio > FRONTIER_MAX_COST_SHOWN)
+            .map(|p| format!("{:.2}x", p.cost_ratio))
+            .collect();
+        let mut label = match policy.setting_name() {
+            Some(setting) => format!("{} (labels: {setting})", policy.name()),
+            None => policy.name().to_string(),
+        };
+        if !off_scale.is_empty() {
+            label.push_str(&format!(", off scale at {}", off_scale.join(", ")));
+        }
+        if policy == Policy::Bound {
+            let rate = points[0].hit_rate * 100.0;
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(x.start, rate), (x.end, rate)],
+                    6,
+                    4,
+                    color.stroke_width(2),
+                ))?
+                .label(label)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            continue;
+        }
+        if points.len() > 1 {
+            chart.draw_series(LineSeries::new(
+                points.iter().map(|p| xy(p)),
+                color.stroke_width(2),
+            ))?;
+        }
+        chart
+            .draw_series(points.iter().map(|p| {
+                let text = p.setting.map_or_else(String::new, |v| format!("{v}"));
+                EmptyElement::at(xy(p))
+                    + Circle::new((0, 0), 4, color.filled())
+                    + Text::new(text, (6, -14), ("sans-serif", 12).into_font().color(&color))
+            }))?
+            .label(label)
+            .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .border_style(BLACK)
+        .background_style(WHITE)
+        .draw()
 }
 
 #[cfg(test)]
