@@ -345,8 +345,8 @@ pub fn render(f: &Frontier) -> String {
     );
     for p in &f.points {
         let setting = match (p.policy, p.setting) {
-            (Policy::Prewarm, Some(v)) => format!("cap {v}"),
-            (Policy::RefreshAhead, Some(v)) => format!("{v}·TTL"),
+            (Policy::Prewarm, Some(v)) => format!("cap {v:.2}"),
+            (Policy::RefreshAhead, Some(v)) => format!("{v:.2}·TTL"),
             _ => String::new(),
         };
         let _ = writeln!(
