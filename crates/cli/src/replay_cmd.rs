@@ -264,4 +264,18 @@ mod tests {
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// The frontier's reference policies know no capacity: clap refuses
+    /// the two flags together.
+    #[test]
+    fn frontier_refuses_a_capacity() {
+        let argv = ["replay", "--trace", "t.csv", "--frontier", "f.svg"];
+        assert!(Cli::try_parse_from(argv).is_ok());
+        let with_capacity = [&argv[..], &["--capacity", "10"]].concat();
+        let err = Cli::try_parse_from(with_capacity).unwrap_err().to_string();
+        assert!(
+            err.contains("--capacity") && err.contains("--frontier"),
+            "{err}"
+        );
+    }
 }
