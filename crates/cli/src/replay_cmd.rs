@@ -6,10 +6,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use prewarm_core::engine::EngineConfig;
 use prewarm_core::strategies::WarmingConfig;
 use prewarm_core::strategy::StrategySet;
+use prewarm_sim::frontier::{Frontier, FrontierSweep, ReportWithFrontier};
 use prewarm_sim::replay::{ReplayConfig, replay};
-use prewarm_sim::trace::read_trace_with_progress;
+use prewarm_sim::trace::{Trace, read_trace_with_progress};
 use prewarm_sim::universe::read_universe;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Arguments of `prewarm replay`.
 #[derive(Debug, Args)]
@@ -67,6 +68,13 @@ pub struct ReplayArgs {
     /// per strategy to this SVG file.
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<PathBuf>,
+    /// Draw the cost frontier to this SVG file: hit rate against API cost
+    /// for prewarm at caps 1.0 to 1.5, refresh-ahead at 0.5 to 0.95 of the
+    /// TTL, the 100 most requested keys every 30 minutes, no warming and
+    /// the bound; the points are added to the table and to --json (as
+    /// `frontier`). Needs an unlimited cache.
+    #[arg(long, value_name = "FILE.svg", conflicts_with = "capacity_entries")]
+    frontier: Option<PathBuf>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -156,8 +164,19 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         prewarm_sim::plot::write_svg(&hourly, &shown, &trace.name, path)?;
         eprintln!("plot written to {}", path.display());
     }
+    let frontier = match &args.frontier {
+        Some(path) => Some(frontier(&trace, &cfg, path)?),
+        None => None,
+    };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&run.report)?);
+        let json = match &frontier {
+            Some(f) => serde_json::to_string_pretty(&ReportWithFrontier {
+                report: &run.report,
+                frontier: &f.points,
+            })?,
+            None => serde_json::to_string_pretty(&run.report)?,
+        };
+        println!("{json}");
     } else {
         print!("{}", prewarm_sim::table::render(&run.report));
         if let Some(b) = &run.report.explain {
@@ -169,8 +188,26 @@ pub fn run(args: ReplayArgs) -> Result<()> {
                 p.proposed, p.issued, p.expired, p.rejected, p.shed
             );
         }
+        if let Some(f) = &frontier {
+            print!("{}", prewarm_sim::frontier::render(f));
+        }
     }
     Ok(())
+}
+
+/// The cost frontier of `trace` under `cfg`, drawn to `path`, with a
+/// progress bar over all its runs.
+fn frontier(trace: &Trace, cfg: &ReplayConfig, path: &Path) -> Result<Frontier> {
+    let sweeping = bar(0, "frontier");
+    let f =
+        prewarm_sim::frontier::frontier(trace, cfg, &FrontierSweep::default(), &|done, total| {
+            sweeping.set_length(total);
+            sweeping.set_position(done);
+        })?;
+    sweeping.finish_and_clear();
+    prewarm_sim::plot::write_frontier_svg(&f, path)?;
+    eprintln!("frontier written to {}", path.display());
+    Ok(f)
 }
 
 #[cfg(test)]
@@ -239,5 +276,19 @@ mod tests {
             "{err}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The frontier's reference policies know no capacity: clap refuses
+    /// the two flags together.
+    #[test]
+    fn frontier_refuses_a_capacity() {
+        let argv = ["replay", "--trace", "t.csv", "--frontier", "f.svg"];
+        assert!(Cli::try_parse_from(argv).is_ok());
+        let with_capacity = [&argv[..], &["--capacity", "10"]].concat();
+        let err = Cli::try_parse_from(with_capacity).unwrap_err().to_string();
+        assert!(
+            err.contains("--capacity") && err.contains("--frontier"),
+            "{err}"
+        );
     }
 }

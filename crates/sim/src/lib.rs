@@ -13,6 +13,10 @@
 //! - [`table`]: the human-readable report.
 //! - [`plot`]: hourly hit rates and warming fetches as SVG (`--plot`).
 //! - [`explain`]: the remaining misses by kind (`--explain`).
+//! - [`frontier`]: hit rate against API cost for prewarm by cost cap and
+//!   for the reference policies (`--frontier`).
+//! - [`policies`]: reference warming policies outside the engine
+//!   (refresh-ahead, popular every 30 minutes).
 //! - [`sessions`]: baseline, warmed and bound by market session
 //!   (`--explain`), from the hourly figures.
 //! - [`universe`]: reading `key,group[,weight]` files giving keys their
@@ -23,8 +27,10 @@
 pub mod baseline;
 pub mod bound;
 pub mod explain;
+pub mod frontier;
 pub mod r#gen;
 pub mod plot;
+pub mod policies;
 pub mod replay;
 pub mod sessions;
 pub mod table;

@@ -1,0 +1,330 @@
+//! Plain reference warming policies, outside the engine, to measure prewarm
+//! against on the same trace (`prewarm replay --frontier`).
+//!
+//! Both follow the model of docs/replay-semantics.md at unlimited capacity
+//! and zero latency: an entry fetched at `f` is fresh at `t` iff
+//! `f <= t < f + ttl_s`, hits do not extend freshness, a miss is a demand
+//! fetch at `t`, and every warming fetch costs one API call and draws one
+//! token from a bucket of `warm_rate_per_min` tokens a minute, burst the
+//! same, full at the first request ([`prewarm_core::budget::TokenBucket`]).
+//! Each request costs O(1); [`popular_every`] adds O(keys) per tick.
+//!
+//! - [`refresh_ahead`]: refresh-after-write in the style of Caffeine's
+//!   `refreshAfterWrite`: a read that finds its entry fresh but at least
+//!   `fraction × ttl_s` old reloads the key at once (the read is a hit on the
+//!   old value; the reload makes the key fresh from the read's instant).
+//!   A read when no token is left reloads nothing. A miss's demand fetch
+//!   resets the age like any fetch.
+//! - [`popular_every`] (and [`popular_30min`], the original design's
+//!   setting): every `interval_s` of trace time from the first request,
+//!   fetch the `top_n` keys with the most requests so far (all-time counts,
+//!   ties to the key seen first), most requested first, while tokens last.
+//!   Keys are fetched even when still fresh, as that design did. A tick due
+//!   at or before a request runs before it; no tick runs after the last
+//!   request.
+
+use crate::baseline::ratio;
+use crate::trace::Trace;
+use prewarm_core::budget::TokenBucket;
+
+/// Figures of one reference-policy run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PolicyResult {
+    /// Requests replayed.
+    pub requests: u64,
+    /// Requests served fresh.
+    pub hits: u64,
+    /// Misses, each a demand fetch.
+    pub demand_fetches: u64,
+    /// Warming fetches (reloads or popular fetches).
+    pub warm_fetches: u64,
+}
+
+impl PolicyResult {
+    /// `hits / requests`, 0 for an empty trace.
+    pub fn hit_rate(&self) -> f64 {
+        ratio(self.hits, self.requests)
+    }
+
+    /// Demand plus warming fetches.
+    pub fn api_calls(&self) -> u64 {
+        self.demand_fetches + self.warm_fetches
+    }
+}
+
+/// A reference policy's setting out of range.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PolicyError {
+    /// The refresh-ahead fraction must lie in `[0, 1]`.
+    #[error("refresh-ahead fraction {0} is not within [0, 1]")]
+    Fraction(f64),
+    /// The popular policy's interval must be a positive number of seconds.
+    #[error("popular interval {0} s is not positive and finite")]
+    Interval(f64),
+}
+
+/// The freshness rule of docs/replay-semantics.md.
+fn is_fresh(fetched_s: f64, now_s: f64, ttl_s: f64) -> bool {
+    fetched_s <= now_s && now_s < fetched_s + ttl_s
+}
+
+/// Replays `trace` with refresh-ahead at `fraction` of `ttl_s` (seconds),
+/// reloads limited to `warm_rate_per_min`. `fraction` 0 reloads on every
+/// hit, 1 never reloads (an entry is stale at age `ttl_s`).
+///
+/// Errors: [`PolicyError::Fraction`] for a fraction outside `[0, 1]` or NaN.
+pub fn refresh_ahead(
+    trace: &Trace,
+    ttl_s: f64,
+    warm_rate_per_min: f64,
+    fraction: f64,
+) -> Result<PolicyResult, PolicyError> {
+    if !(0.0..=1.0).contains(&fraction) {
+        return Err(PolicyError::Fraction(fraction));
+    }
+    let refresh_age_s = fraction * ttl_s;
+    let mut bucket = TokenBucket::new(warm_rate_per_min, warm_rate_per_min);
+    let mut fetched_s = vec![f64::NEG_INFINITY; trace.distinct_keys()];
+    let mut out = PolicyResult {
+        requests: trace.len() as u64,
+        ..PolicyResult::default()
+    };
+    for (&now_s, &key_id) in trace.times_s.iter().zip(&trace.key_ids) {
+        let fetched = &mut fetched_s[key_id as usize];
+        if is_fresh(*fetched, now_s, ttl_s) {
+            out.hits += 1;
+            if now_s - *fetched >= refresh_age_s && bucket.try_take(now_s) {
+                *fetched = now_s;
+                out.warm_fetches += 1;
+            }
+        } else {
+            *fetched = now_s;
+            out.demand_fetches += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// Replays `trace` with the original design's popular warming: every
+/// 30 minutes, the 100 most requested keys so far (see
+/// [`popular_every`]).
+pub fn popular_30min(trace: &Trace, ttl_s: f64, warm_rate_per_min: f64) -> PolicyResult {
+    const INTERVAL_S: f64 = 1800.0;
+    const TOP_N: usize = 100;
+    popular_at_valid_interval(trace, ttl_s, warm_rate_per_min, INTERVAL_S, TOP_N)
+}
+
+/// Replays `trace` fetching, every `interval_s` seconds from the first
+/// request, the `top_n` keys with the most requests so far, through a
+/// bucket of `warm_rate_per_min`.
+///
+/// Errors: [`PolicyError::Interval`] when `interval_s` is not positive and
+/// finite.
+pub fn popular_every(
+    trace: &Trace,
+    ttl_s: f64,
+    warm_rate_per_min: f64,
+    interval_s: f64,
+    top_n: usize,
+) -> Result<PolicyResult, PolicyError> {
+    if !(interval_s > 0.0 && interval_s.is_finite()) {
+        return Err(PolicyError::Interval(interval_s));
+    }
+    Ok(popular_at_valid_interval(
+        trace,
+        ttl_s,
+        warm_rate_per_min,
+        interval_s,
+        top_n,
+    ))
+}
+
+/// [`popular_every`] with `interval_s` known to be positive and finite.
+fn popular_at_valid_interval(
+    trace: &Trace,
+    ttl_s: f64,
+    warm_rate_per_min: f64,
+    interval_s: f64,
+    top_n: usize,
+) -> PolicyResult {
+    let mut bucket = TokenBucket::new(warm_rate_per_min, warm_rate_per_min);
+    let mut fetched_s = vec![f64::NEG_INFINITY; trace.distinct_keys()];
+    let mut counts = vec![0u64; trace.distinct_keys()];
+    let mut ranked: Vec<u32> = Vec::new();
+    let mut out = PolicyResult {
+        requests: trace.len() as u64,
+        ..PolicyResult::default()
+    };
+    let mut next_tick_s = trace.times_s.first().map_or(0.0, |t| t + interval_s);
+    for (&now_s, &key_id) in trace.times_s.iter().zip(&trace.key_ids) {
+        while next_tick_s <= now_s {
+            top_keys(&counts, top_n, &mut ranked);
+            for &k in &ranked {
+                if !bucket.try_take(next_tick_s) {
+                    break;
+                }
+                fetched_s[k as usize] = next_tick_s;
+                out.warm_fetches += 1;
+            }
+            next_tick_s += interval_s;
+        }
+        let key = key_id as usize;
+        counts[key] += 1;
+        if is_fresh(fetched_s[key], now_s, ttl_s) {
+            out.hits += 1;
+        } else {
+            fetched_s[key] = now_s;
+            out.demand_fetches += 1;
+        }
+    }
+    out
+}
+
+/// The (at most) `top_n` keys with a nonzero count, most requested first,
+/// ties to the lower key id (the key seen first), into `out`.
+fn top_keys(counts: &[u64], top_n: usize, out: &mut Vec<u32>) {
+    out.clear();
+    out.extend((0..counts.len() as u32).filter(|&k| counts[k as usize] > 0));
+    let order = |a: &u32, b: &u32| counts[*b as usize].cmp(&counts[*a as usize]).then(a.cmp(b));
+    if out.len() > top_n && top_n > 0 {
+        out.select_nth_unstable_by(top_n - 1, order);
+    }
+    out.truncate(top_n);
+    out.sort_unstable_by(order);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::baseline::baseline;
+    use crate::trace::read_trace_from;
+
+    fn trace(lines: &[(f64, &str)]) -> Trace {
+        let mut csv = String::from("timestamp,key\n");
+        for (t, k) in lines {
+            csv.push_str(&format!("{t},{k}\n"));
+        }
+        read_trace_from(csv.as_bytes(), "t.csv").unwrap()
+    }
+
+    /// A key read every 10 s with a 60 s TTL: at fraction 0.5 the read at
+    /// age 30 s reloads, so after the first miss every read hits.
+    #[test]
+    fn refresh_ahead_reloads_at_the_threshold_and_keeps_a_steady_key_fresh() {
+        let lines: Vec<(f64, &str)> = (0..100).map(|i| (f64::from(i) * 10.0, "A")).collect();
+        let tr = trace(&lines);
+        let r = refresh_ahead(&tr, 60.0, 100.0, 0.5).unwrap();
+        assert_eq!((r.hits, r.demand_fetches), (99, 1));
+        // Reloads at t = 30, 60, 90, ...: one every 30 s after the first.
+        assert_eq!(r.warm_fetches, 33);
+        assert_eq!(r.api_calls(), 34);
+        let base = baseline(&tr, 60.0, None);
+        assert!(r.hits > base.hits);
+        // Fraction 1: an entry is stale before it is old enough; no reload.
+        let never = refresh_ahead(&tr, 60.0, 100.0, 1.0).unwrap();
+        assert_eq!((never.hits, never.warm_fetches), (base.hits, 0));
+    }
+
+    /// With no tokens (rate 0) refresh-ahead is the baseline.
+    #[test]
+    fn refresh_ahead_without_tokens_is_the_baseline() {
+        let lines: Vec<(f64, &str)> = (0..300)
+            .map(|i| (f64::from(i) * 7.0, ["A", "B", "C"][i as usize % 3]))
+            .collect();
+        let tr = trace(&lines);
+        let r = refresh_ahead(&tr, 60.0, 0.0, 0.5).unwrap();
+        let base = baseline(&tr, 60.0, None);
+        assert_eq!((r.hits, r.warm_fetches), (base.hits, 0));
+        assert_eq!(r.api_calls(), base.api_calls());
+    }
+
+    /// A burst of 2 tokens at 2/min: of three keys due a reload at the same
+    /// instant only two reload, in request order.
+    #[test]
+    fn refresh_ahead_draws_from_the_token_bucket() {
+        let tr = trace(&[
+            (0.0, "A"),
+            (0.0, "B"),
+            (0.0, "C"),
+            (50.0, "A"),
+            (50.0, "B"),
+            (50.0, "C"),
+            (70.0, "A"),
+            (70.0, "B"),
+            (70.0, "C"),
+        ]);
+        let r = refresh_ahead(&tr, 60.0, 2.0, 0.8).unwrap();
+        // At 50 s A and B reload (the bucket's two tokens), C does not and
+        // is stale at 70 s.
+        assert_eq!(r.warm_fetches, 2);
+        assert_eq!((r.hits, r.demand_fetches), (5, 4));
+    }
+
+    #[test]
+    fn refresh_ahead_rejects_a_fraction_out_of_range() {
+        let tr = trace(&[(0.0, "A")]);
+        for f in [-0.1, 1.5, f64::NAN] {
+            assert!(matches!(
+                refresh_ahead(&tr, 60.0, 100.0, f),
+                Err(PolicyError::Fraction(_))
+            ));
+        }
+    }
+
+    /// Two keys, B requested more often: with top 1 every 100 s, B is
+    /// fetched at each tick and A never; ticks are counted from the first
+    /// request and a tick at a request's instant runs before it.
+    #[test]
+    fn popular_fetches_the_most_requested_keys_at_each_tick() {
+        let tr = trace(&[
+            (0.0, "A"),
+            (10.0, "B"),
+            (20.0, "B"),
+            (100.0, "B"),
+            (100.0, "A"),
+            (250.0, "B"),
+            (350.0, "A"),
+        ]);
+        let r = popular_every(&tr, 60.0, 100.0, 100.0, 1).unwrap();
+        // Ticks at 100 (B fetched, so B@100 hits), 200 (B, stale by 260:
+        // B@250 hits), 300 (B): three warming fetches.
+        assert_eq!(r.warm_fetches, 3);
+        // Hits: B@20 (demand at 10), B@100, B@250.
+        assert_eq!((r.hits, r.demand_fetches), (3, 4));
+        assert_eq!(r.api_calls(), 7);
+        assert!(matches!(
+            popular_every(&tr, 60.0, 100.0, 0.0, 1),
+            Err(PolicyError::Interval(_))
+        ));
+    }
+
+    #[test]
+    fn top_keys_orders_by_count_then_first_seen() {
+        let counts = [3, 0, 5, 3, 1];
+        let mut out = Vec::new();
+        top_keys(&counts, 3, &mut out);
+        assert_eq!(out, [2, 0, 3]);
+        top_keys(&counts, 10, &mut out);
+        assert_eq!(out, [2, 0, 3, 4]);
+        top_keys(&counts, 0, &mut out);
+        assert!(out.is_empty());
+    }
+
+    /// With fewer tokens than keys, the most requested keys go first.
+    #[test]
+    fn popular_fetches_only_what_the_bucket_allows() {
+        let mut lines: Vec<(f64, String)> = Vec::new();
+        for (i, k) in ["A", "B", "B", "C", "C", "C"].iter().enumerate() {
+            lines.push((i as f64, k.to_string()));
+        }
+        lines.push((1000.0, "C".into()));
+        lines.push((1000.0, "B".into()));
+        let refs: Vec<(f64, &str)> = lines.iter().map(|(t, k)| (*t, k.as_str())).collect();
+        let tr = trace(&refs);
+        // Rate 1/min, burst 1: one fetch at the tick at 900 s (C).
+        let r = popular_every(&tr, 600.0, 1.0, 900.0, 3).unwrap();
+        assert_eq!(r.warm_fetches, 1);
+        // Hits: B@2, C@4, C@5, C@1000; B@1000 misses (demand at 1 s stale).
+        assert_eq!((r.hits, r.demand_fetches), (4, 4));
+    }
+}
