@@ -188,7 +188,7 @@ pub fn frontier(
     sweep: &FrontierSweep,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Frontier, FrontierError> {
-    if let Some(c) = cfg.capacity_entries {
+    if let Some(c) = cfg.engine.capacity_entries {
         return Err(FrontierError::Capacity(c));
     }
     let jobs: Vec<Job> = (sweep.max_cost_ratios.iter().map(|c| Job::Prewarm(*c)))
@@ -200,12 +200,12 @@ pub fn frontier(
         )
         .chain([Job::Popular])
         .collect();
-    let base = baseline(trace, cfg.ttl_s, None);
+    let base = baseline(trace, cfg.engine.ttl_s, None);
     let points = run_jobs(trace, cfg, &jobs, base.api_calls(), progress)?;
     let bound = clairvoyant_bound_with(
         trace,
-        cfg.ttl_s,
-        cfg.warm_rate_per_min,
+        cfg.engine.ttl_s,
+        cfg.engine.warming.rate_limit_per_min,
         BucketStart::FirstRelease,
     );
     let fixed = |policy, hits, api_calls| FrontierPoint {
@@ -221,8 +221,8 @@ pub fn frontier(
     all.push(fixed(Policy::Bound, bound.hits, bound.api_calls));
     Ok(Frontier {
         trace: trace.name.clone(),
-        ttl_s: cfg.ttl_s,
-        warm_rate_per_min: cfg.warm_rate_per_min,
+        ttl_s: cfg.engine.ttl_s,
+        warm_rate_per_min: cfg.engine.warming.rate_limit_per_min,
         points: all,
     })
 }
@@ -302,13 +302,22 @@ fn run_job(
             }
         }
         Job::RefreshAhead(f) => {
-            let r = refresh_ahead(trace, cfg.ttl_s, cfg.warm_rate_per_min, f)?;
+            let r = refresh_ahead(
+                trace,
+                cfg.engine.ttl_s,
+                cfg.engine.warming.rate_limit_per_min,
+                f,
+            )?;
             reference(Policy::RefreshAhead, Some(f), r)
         }
         Job::Popular => reference(
             Policy::Popular30Min,
             None,
-            popular_30min(trace, cfg.ttl_s, cfg.warm_rate_per_min),
+            popular_30min(
+                trace,
+                cfg.engine.ttl_s,
+                cfg.engine.warming.rate_limit_per_min,
+            ),
         ),
     })
 }
@@ -322,7 +331,7 @@ fn prewarm_run(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<crate::replay::WarmedFigures, FrontierError> {
     let mut c = cfg.clone();
-    c.warming.max_cost_ratio = cap;
+    c.engine.warming.max_cost_ratio = cap;
     c.hourly_series = false;
     c.explain = false;
     let run =

@@ -50,7 +50,7 @@ fn every_point_is_the_standalone_run_it_stands_for() {
     let trace = workload(3);
     let cfg = ReplayConfig::default();
     let f = compute(&trace, &cfg);
-    let base = baseline(&trace, cfg.ttl_s, None);
+    let base = baseline(&trace, cfg.engine.ttl_s, None);
     let policies: Vec<Policy> = f.points.iter().map(|p| p.policy).collect();
     assert_eq!(policies.len(), 1 + 3 + 3 + 1 + 1);
     assert_eq!(policies.first(), Some(&Policy::Baseline));
@@ -67,7 +67,7 @@ fn every_point_is_the_standalone_run_it_stands_for() {
     assert_eq!(caps, sweep().max_cost_ratios);
     for p in f.points_of(Policy::Prewarm) {
         let mut c = cfg.clone();
-        c.warming.max_cost_ratio = p.setting.unwrap();
+        c.engine.warming.max_cost_ratio = p.setting.unwrap();
         let w = replay(&trace, &c, &mut |_, _| {}).unwrap().report.warmed;
         assert_eq!(
             (p.hits, p.hit_rate, p.api_calls, p.cost_ratio),
@@ -83,8 +83,13 @@ fn every_point_is_the_standalone_run_it_stands_for() {
         .collect();
     assert_eq!(fractions, sweep().refresh_fractions);
     for p in f.points_of(Policy::RefreshAhead) {
-        let r =
-            refresh_ahead(&trace, cfg.ttl_s, cfg.warm_rate_per_min, p.setting.unwrap()).unwrap();
+        let r = refresh_ahead(
+            &trace,
+            cfg.engine.ttl_s,
+            cfg.engine.warming.rate_limit_per_min,
+            p.setting.unwrap(),
+        )
+        .unwrap();
         assert_eq!((p.hits, p.api_calls), (r.hits, r.api_calls()));
         assert_eq!(p.cost_ratio, r.api_calls() as f64 / base.api_calls() as f64);
         // Refresh-ahead only adds fetches to hits, never loses one.
@@ -92,14 +97,18 @@ fn every_point_is_the_standalone_run_it_stands_for() {
     }
 
     let pop = f.points_of(Policy::Popular30Min).next().unwrap();
-    let r = popular_30min(&trace, cfg.ttl_s, cfg.warm_rate_per_min);
+    let r = popular_30min(
+        &trace,
+        cfg.engine.ttl_s,
+        cfg.engine.warming.rate_limit_per_min,
+    );
     assert_eq!((pop.hits, pop.api_calls), (r.hits, r.api_calls()));
 
     let bound = f.points_of(Policy::Bound).next().unwrap();
     let want = clairvoyant_bound_with(
         &trace,
-        cfg.ttl_s,
-        cfg.warm_rate_per_min,
+        cfg.engine.ttl_s,
+        cfg.engine.warming.rate_limit_per_min,
         BucketStart::FirstRelease,
     );
     assert_eq!((bound.hits, bound.hit_rate), (want.hits, want.hit_rate));
@@ -129,10 +138,8 @@ fn progress_reaches_the_total_of_all_runs() {
 #[test]
 fn bad_settings_are_errors() {
     let trace = workload(5);
-    let with_capacity = ReplayConfig {
-        capacity_entries: Some(10),
-        ..ReplayConfig::default()
-    };
+    let mut with_capacity = ReplayConfig::default();
+    with_capacity.engine.capacity_entries = Some(10);
     assert_eq!(
         frontier(&trace, &with_capacity, &sweep(), &|_, _| {}),
         Err(FrontierError::Capacity(10))
