@@ -40,21 +40,9 @@ pub struct ReplayArgs {
     /// Refresh-ahead threshold as a fraction of the TTL (default 0.8).
     #[arg(long, value_name = "FRACTION")]
     refresh_fraction: Option<f64>,
-    /// Value (expected misses saved) a candidate needs when the budget is
-    /// scarce (default 0.5).
-    #[arg(long, value_name = "VALUE")]
-    min_value: Option<f64>,
-    /// Value a candidate needs when the budget is full (spare tokens that
-    /// would otherwise be lost); at most --min-value (default 0.25).
-    #[arg(long, value_name = "VALUE")]
-    spare_min_value: Option<f64>,
-    /// Value a candidate needs when the budget is full and the API cost is
-    /// under --max-cost-ratio; at most --spare-min-value (default 0.05).
-    #[arg(long, value_name = "VALUE")]
-    spare_floor_value: Option<f64>,
-    /// Spare tokens go below --spare-min-value only while the API calls
-    /// stay within this multiple of a cache without warming (measured on
-    /// the requests so far, over about the last day; default 1.25).
+    /// The cost cap: API calls (demand and warming) stay at most this
+    /// multiple of those of the same trace without warming, plus one bucket
+    /// burst (default 1.25). A hard limit.
     #[arg(long, value_name = "X")]
     max_cost_ratio: Option<f64>,
     /// Universe file, CSV `key,group[,weight]`: the groups (sectors) of keys.
@@ -120,9 +108,6 @@ fn engine_config(args: &ReplayArgs) -> Result<EngineConfig> {
         }
     };
     set(&mut w.refresh_fraction, args.refresh_fraction);
-    set(&mut w.min_value, args.min_value);
-    set(&mut w.strategy.spare_min_value, args.spare_min_value);
-    set(&mut w.strategy.spare_floor_value, args.spare_floor_value);
     set(&mut w.max_cost_ratio, args.max_cost_ratio);
     // The bucket holds one minute of the rate, as the bound assumes.
     w.burst = None;
@@ -234,7 +219,7 @@ mod tests {
         let path = dir.join("prewarm.toml");
         std::fs::write(
             &path,
-            "[warming]\nrate_limit_per_min = 40\nstrategies = \"popular,time\"\nmin_value = 0.6\n\
+            "[warming]\nrate_limit_per_min = 40\nstrategies = \"popular,time\"\nmax_cost_ratio = 1.1\n\
              [warming.strategy]\ntrending_limit = 7\n",
         )
         .unwrap();
@@ -245,18 +230,18 @@ mod tests {
             w.strategies,
             StrategySet::parse_list("popular,time").unwrap()
         );
-        assert_eq!((w.min_value, w.strategy.trending_limit), (0.6, 7));
+        assert_eq!((w.max_cost_ratio, w.strategy.trending_limit), (1.1, 7));
         let w = engine_config(&args(&[
             "--config",
             p,
             "--warm-rate",
             "10",
-            "--min-value",
-            "0.4",
+            "--max-cost-ratio",
+            "1.4",
         ]))
         .unwrap()
         .warming;
-        assert_eq!((w.rate_limit_per_min, w.min_value), (10.0, 0.4));
+        assert_eq!((w.rate_limit_per_min, w.max_cost_ratio), (10.0, 1.4));
         assert_eq!(
             w.strategies,
             StrategySet::parse_list("popular,time").unwrap()
@@ -269,10 +254,10 @@ mod tests {
         );
         assert_eq!(w, WarmingConfig::default());
         // A bad config names its file and field.
-        std::fs::write(&path, "[warming]\nmin_value = 2\n").unwrap();
+        std::fs::write(&path, "[warming]\nmax_cost_ratio = 0.5\n").unwrap();
         let err = format!("{:#}", engine_config(&args(&["--config", p])).unwrap_err());
         assert!(
-            err.contains("prewarm.toml") && err.contains("warming.min_value"),
+            err.contains("prewarm.toml") && err.contains("warming.max_cost_ratio"),
             "{err}"
         );
         std::fs::remove_dir_all(&dir).unwrap();

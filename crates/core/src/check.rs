@@ -3,7 +3,7 @@
 //!
 //! The engine's settings and the daemon's config check with these, so a
 //! rule and its message exist once. Each rule answers `Ok(())` or the
-//! problem; the caller names the field (`warming.min_value: must be
+//! problem; the caller names the field (`warming.refresh_fraction: must be
 //! between 0 and 1`). NaN breaks every rule.
 
 use std::fmt::Display;

@@ -19,18 +19,22 @@
 use crate::UnixSeconds;
 use crate::budget::TokenBucket;
 use crate::cache::{CacheModel, Displaced, FetchOrigin, Freshness, KeyId, KeyTable};
+use crate::cost::CostCap;
 use crate::planner::Planner;
 use crate::stats::{Event, Series, Stats};
-use crate::strategies::{Ctx, Strategies};
+use crate::strategies::{BudgetView, Ctx, Strategies};
 use crate::strategy::StrategyId;
 use crate::tracker::{AccessContext, Tracker};
 use rustc_hash::FxHashSet;
 
 mod config;
-pub mod cost;
 mod cycle;
-pub use config::{ConfigError, EngineConfig};
+pub use config::{ConfigError, DAEMON_COST_HALF_LIFE_S, EngineConfig};
 pub use cycle::{CyclePlan, CycleRequest, SkipReason};
+
+/// Weight of the newest order in [`Engine`]'s running value of a token:
+/// about the last 50 orders.
+const TOKEN_VALUE_WEIGHT: f64 = 0.02;
 
 /// The answer to an access.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -78,8 +82,11 @@ pub struct Engine {
     tracked: Vec<Option<crate::tracker::TrackedKey>>,
     /// Engine key by tracker slot (the inverse of `tracked`).
     by_slot: Vec<Option<(crate::tracker::TrackedKey, KeyId)>>,
-    /// API calls against a cache without warming (spare-token spending).
-    cost: cost::CostGovernor,
+    /// The cost cap: its hard account and its price.
+    cost: CostCap,
+    /// What a token usually buys: an average of the values of recent
+    /// warming orders (the bucket's own price when tokens are scarce).
+    token_value: f64,
     /// The latest instant the engine has seen; time never runs backwards
     /// inside the engine.
     now_s: UnixSeconds,
@@ -107,7 +114,12 @@ impl Engine {
             in_flight: FxHashSet::default(),
             tracked: Vec::new(),
             by_slot: Vec::new(),
-            cost: cost::CostGovernor::default(),
+            cost: CostCap::new(
+                cfg.warming.max_cost_ratio,
+                cfg.warming.burst.unwrap_or(cfg.warming.rate_limit_per_min),
+                cfg.cost_half_life_s,
+            ),
+            token_value: 0.0,
             cfg,
             now_s: f64::NEG_INFINITY,
         })
@@ -153,6 +165,11 @@ impl Engine {
         self.now_s = self.now_s.max(now_s);
         // The bucket is full at the first request: start its clock now.
         self.budget.available(now_s);
+        let found_fetched_s = self.cache.entry(key).map(|e| e.fetched_at_s);
+        // Label the model's examples with this access before anything
+        // proposes new ones: an access never labels a candidate it caused.
+        self.strategies.learner.advance(now_s);
+        self.strategies.learner.on_access(key, now_s);
         let (lookup, hit_fetched_at_s) = match self.cache.freshness(key, now_s) {
             Freshness::Fresh(e) => {
                 self.count_hit(now_s, key, e.origin);
@@ -178,7 +195,8 @@ impl Engine {
             }
         };
         self.cache.touch(key);
-        self.cost.on_access(now_s, key, self.cfg.ttl_s);
+        self.cost
+            .on_access(now_s, key, self.cfg.ttl_s, found_fetched_s);
         let tracked = self.track(now_s, key, ctx);
         let client = ctx.client;
         let (strategies, mut ctx) = self.split();
@@ -220,7 +238,6 @@ impl Engine {
 
     /// The strategies and what they may touch of the rest of the engine.
     fn split(&mut self) -> (&mut Strategies, Ctx<'_>) {
-        let headroom = self.spare_allowed();
         let ctx = Ctx {
             cache: &self.cache,
             planner: &mut self.planner,
@@ -228,12 +245,7 @@ impl Engine {
             keys: &mut self.keys,
             enabled: self.cfg.warming.strategies,
             by_slot: &self.by_slot,
-            budget: crate::strategies::BudgetView {
-                tokens: self.budget.tokens_at(self.now_s),
-                rate_per_s: self.budget.rate_per_min() / 60.0,
-                burst: self.budget.burst().max(1.0),
-                headroom,
-            },
+            budget: budget_view(&self.budget, &self.cost, self.token_value, self.now_s),
         };
         (&mut self.strategies, ctx)
     }
@@ -254,7 +266,6 @@ impl Engine {
             && let Some(s) = credited
         {
             self.stats.record(now_s, Event::WarmUsed(s));
-            self.strategies.calibration.on_used(s);
         }
     }
 
@@ -298,6 +309,7 @@ impl Engine {
         }
         if ok {
             let Displaced { .. } = self.cache.insert(key, now_s, origin);
+            self.cost.rejudge(now_s, key, self.cfg.ttl_s, Some(now_s));
             let (strategies, mut ctx) = self.split();
             strategies.on_fetched(&mut ctx, now_s, key);
         }
@@ -306,20 +318,19 @@ impl Engine {
     /// Records that the store dropped `key` (daemon: eviction, expiry).
     pub fn on_evicted(&mut self, key: KeyId) {
         self.cache.remove(key);
+        self.cost.rejudge(self.now_s, key, self.cfg.ttl_s, None);
     }
 
-    /// The next warming fetch to make at `now_s`, if the budget allows one
-    /// and a candidate is worth it. Call until it returns `None`.
+    /// The next warming fetch to make at `now_s`, if the budget and the
+    /// cost cap allow one and a candidate beats the price. Call until it
+    /// returns `None`.
     pub fn poll_warm(&mut self, now_s: UnixSeconds) -> Option<WarmOrder> {
-        let tokens = self.budget.tokens_at(now_s);
-        if tokens < 1.0 {
+        let view = self.budget_view(now_s);
+        // The hard account first: whatever the price, the cap holds.
+        if view.tokens < 1.0 || !self.cost.may_warm() {
             return None;
         }
-        // Scarce tokens go only to valuable candidates; spare ones (that a
-        // full bucket would lose) also to lesser ones.
-        let burst = self.budget.burst().max(1.0);
-        let spare = self.spare_allowed();
-        let threshold = self.strategies.threshold(tokens / burst, spare) as f32;
+        let threshold = view.threshold(view.tokens / view.burst) as f32;
         let cache = &self.cache;
         if self
             .planner
@@ -334,32 +345,49 @@ impl Engine {
             // that a fetch already in flight will make fresh.
             still_needed(cache, c) && !in_flight.contains(&c.key)
         })?;
+        Some(self.issue(now_s, c.key, c.strategy, f64::from(c.value)))
+    }
+
+    /// Draws a token and the call for a warming order of `key`.
+    fn issue(
+        &mut self,
+        now_s: UnixSeconds,
+        key: KeyId,
+        strategy: StrategyId,
+        value: f64,
+    ) -> WarmOrder {
         let took = self.budget.try_take(now_s);
-        debug_assert!(took, "tokens were checked above");
+        debug_assert!(took, "tokens were checked by the caller");
         self.cost.on_call(now_s);
-        self.stats.record(now_s, Event::WarmFetch(c.strategy));
-        self.strategies
-            .calibration
-            .on_issued(c.strategy, f64::from(c.raw_value));
-        self.in_flight.insert(c.key);
-        Some(WarmOrder {
-            key: c.key,
-            strategy: c.strategy,
+        self.stats.record(now_s, Event::WarmFetch(strategy));
+        self.token_value += TOKEN_VALUE_WEIGHT * (value - self.token_value);
+        self.in_flight.insert(key);
+        WarmOrder {
+            key,
+            strategy,
             issued_at_s: now_s,
-        })
+        }
     }
 
-    /// Whether spare tokens may go down to `warming.strategy.spare_floor_value`
-    /// now: only while the API cost stays within `warming.max_cost_ratio`
-    /// of a cache without warming.
-    fn spare_allowed(&self) -> bool {
-        self.cost.has_headroom(self.cfg.warming.max_cost_ratio)
+    /// The budget and its prices at `now_s`.
+    fn budget_view(&self, now_s: UnixSeconds) -> BudgetView {
+        budget_view(&self.budget, &self.cost, self.token_value, now_s)
     }
 
-    /// API calls over those of a cache without warming, recently (see
-    /// [`cost`]).
+    /// API calls over those of a cache without warming, over the cost
+    /// cap's window (the whole run in replay; about a day in the daemon).
     pub fn cost_ratio(&self) -> f64 {
         self.cost.ratio()
+    }
+
+    /// The cost cap: its account, price and price history.
+    pub fn cost_cap(&self) -> &CostCap {
+        &self.cost
+    }
+
+    /// The learned model, its pending examples and calibration.
+    pub fn learner(&self) -> &crate::model::learner::Learner {
+        &self.strategies.learner
     }
 
     /// The next instant the engine wants to act without an access: a
@@ -367,14 +395,17 @@ impl Engine {
     /// earlier than the latest instant the engine has seen.
     pub fn next_timeout(&self) -> Option<UnixSeconds> {
         // The best open candidate waits for the tokens its value needs.
-        let token = self.planner.peek_open_value().and_then(|v| {
-            let burst = self.budget.burst().max(1.0);
-            let fill = self
-                .strategies
-                .fill_needed(f64::from(v), self.spare_allowed())?;
-            self.budget
-                .next_tokens_at(self.now_s, (fill * burst).max(1.0))
-        });
+        // While the cost account is spent, only an access can reopen it.
+        let token = self
+            .planner
+            .peek_open_value()
+            .filter(|_| self.cost.may_warm())
+            .and_then(|v| {
+                let burst = self.budget.burst().max(1.0);
+                let fill = self.budget_view(self.now_s).fill_needed(f64::from(v))?;
+                self.budget
+                    .next_tokens_at(self.now_s, (fill * burst).max(1.0))
+            });
         if self.now_s == f64::NEG_INFINITY {
             return None; // nothing runs before the first access
         }
@@ -393,10 +424,28 @@ impl Engine {
     /// Runs what is due at `now_s`. Follow with `poll_warm(now_s)`.
     pub fn handle_timeout(&mut self, now_s: UnixSeconds) {
         self.now_s = self.now_s.max(now_s);
+        self.strategies.learner.advance(now_s);
+        self.cost.advance(now_s);
         let (strategies, mut ctx) = self.split();
         strategies.tick(&mut ctx, now_s);
         let cache = &self.cache;
         self.planner.advance(now_s, |c| still_needed(cache, c));
+    }
+}
+
+/// The budget and its prices as the strategies and the planner see them.
+fn budget_view(
+    budget: &TokenBucket,
+    cost: &CostCap,
+    token_value: f64,
+    now_s: UnixSeconds,
+) -> BudgetView {
+    BudgetView {
+        tokens: budget.tokens_at(now_s),
+        rate_per_s: budget.rate_per_min() / 60.0,
+        burst: budget.burst().max(1.0),
+        price: cost.threshold(),
+        token_value,
     }
 }
 

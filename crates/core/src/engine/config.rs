@@ -22,7 +22,13 @@ pub struct EngineConfig {
     pub max_queued_candidates: usize,
     /// Width of the buckets of the time series kept in the stats, if any.
     pub series_bucket_s: Option<f64>,
+    /// Half-life of the cost cap's call counts, seconds; `None` counts the
+    /// whole run (replay). The daemon uses [`DAEMON_COST_HALF_LIFE_S`].
+    pub cost_half_life_s: Option<f64>,
 }
+
+/// The daemon's cost window: counts halve every trading day and its night.
+pub const DAEMON_COST_HALF_LIFE_S: f64 = 86_400.0;
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -33,6 +39,7 @@ impl Default for EngineConfig {
             tracker: TrackerConfig::default(),
             max_queued_candidates: 100_000,
             series_bucket_s: None,
+            cost_half_life_s: None,
         }
     }
 }
@@ -79,6 +86,9 @@ impl EngineConfig {
         }
         if let Some(b) = self.series_bucket_s {
             positive_s("series_bucket_s", b)?;
+        }
+        if let Some(h) = self.cost_half_life_s {
+            positive_s("cost_half_life_s", h)?;
         }
         self.warming.validate()?;
         self.tracker.validate()?;

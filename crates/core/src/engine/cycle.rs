@@ -14,7 +14,6 @@
 use super::{Engine, WarmOrder};
 use crate::UnixSeconds;
 use crate::cache::KeyId;
-use crate::stats::Event;
 use crate::strategy::StrategyId;
 use serde::Serialize;
 
@@ -225,21 +224,12 @@ impl Engine {
         if self.in_flight.contains(&key) {
             return Err(SkipReason::InFlight);
         }
-        if !self.budget.try_take(now_s) {
+        if self.budget.tokens_at(now_s) < 1.0 || !self.cost.may_warm() {
             return Err(SkipReason::NoBudget);
         }
-        self.stats.record(now_s, Event::WarmFetch(strategy));
-        self.cost.on_call(now_s);
-        // Calibration compares what fetches promised with what they earned;
-        // a requested fetch promises the key's own chance of a hit.
-        let p_hit = self.strategies.keys.get(key).keep_fresh(now_s, ttl_s).p_hit;
-        self.strategies.calibration.on_issued(strategy, p_hit);
-        self.in_flight.insert(key);
-        Ok(WarmOrder {
-            key,
-            strategy,
-            issued_at_s: now_s,
-        })
+        // A requested fetch is worth the key's own chance of a hit.
+        let value = self.strategies.keys.get(key).keep_fresh(now_s, ttl_s).p_hit;
+        Ok(self.issue(now_s, key, strategy, value))
     }
 }
 

@@ -1,8 +1,8 @@
 use super::*;
 use crate::strategy::StrategySet;
 
-/// An engine that proposes every candidate whatever its value, so that
-/// the mechanics can be tested on tiny inputs.
+/// An engine whose cost cap is out of the way, so that the mechanics can
+/// be tested on tiny inputs.
 fn engine(strategies: &str, rate: f64) -> Engine {
     let mut cfg = EngineConfig {
         ttl_s: 60.0,
@@ -10,8 +10,7 @@ fn engine(strategies: &str, rate: f64) -> Engine {
     };
     cfg.warming.rate_limit_per_min = rate;
     cfg.warming.strategies = StrategySet::parse_list(strategies).unwrap();
-    cfg.warming.min_value = 0.0;
-    cfg.warming.strategy.spare_min_value = 0.0;
+    cfg.warming.max_cost_ratio = 1e6;
     Engine::new(cfg).unwrap()
 }
 
@@ -150,17 +149,14 @@ fn popular_keeps_a_hot_key_fresh() {
 }
 
 #[test]
-fn spare_tokens_below_spare_min_value_stop_at_the_cost_cap() {
-    // Only the cost headroom lets candidates under min_value through.
+fn warming_stops_at_the_cost_cap_plus_one_burst() {
     let mut cfg = EngineConfig {
         ttl_s: 60.0,
         ..EngineConfig::default()
     };
     cfg.warming.rate_limit_per_min = 100.0;
     cfg.warming.strategies = StrategySet::parse_list("popular").unwrap();
-    cfg.warming.min_value = 0.5;
-    cfg.warming.strategy.spare_min_value = 0.5;
-    cfg.warming.strategy.spare_floor_value = 0.01;
+    cfg.warming.burst = Some(2.0);
     cfg.warming.max_cost_ratio = 1.25;
     let mut e = Engine::new(cfg).unwrap();
     // Ten keys polled every 150 s: keeping them fresh is worth little,

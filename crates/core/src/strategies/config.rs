@@ -33,15 +33,12 @@ pub struct WarmingConfig {
     pub strategies: StrategySet,
     /// Size of the popular list kept fresh (the seed's `popular.limit`).
     pub popular_limit: usize,
-    /// Candidates whose calibrated value (chance of serving a hit) is below
-    /// this are not fetched: at 0.5 a fetch is expected to save at least as
-    /// many calls as it wastes.
-    pub min_value: f64,
-    /// Spare tokens go to candidates under `strategy.spare_min_value`
-    /// (down to `strategy.spare_floor_value`) only while the API calls stay
-    /// within this multiple of what a cache without warming would make
-    /// (measured on a shadow of the cache, over about the last day; see
-    /// `engine::cost`).
+    /// The cost cap: API calls (demand and warming) stay at most this
+    /// multiple of what a cache without warming would make on the same
+    /// traffic (measured on a shadow of the cache), plus one bucket burst;
+    /// over the whole run in replay, over about the last day in the daemon.
+    /// A hard limit; the learned price keeps spending under it
+    /// (`crate::cost`).
     pub max_cost_ratio: f64,
     /// Refresh-ahead starts when an entry's age reaches this share of its
     /// TTL (the seed's `refresh_threshold`).
@@ -51,11 +48,6 @@ pub struct WarmingConfig {
     /// `[warming.strategy]`: spare-token thresholds and the timer
     /// strategies' limits and intervals.
     pub strategy: StrategyTuning,
-    /// Share of below-threshold candidates let through anyway, so that a
-    /// strategy that under-estimates itself gets measured. Not read from
-    /// files.
-    #[serde(skip)]
-    pub exploration: f64,
     /// Seconds between tracker upkeep runs. Not read from files.
     #[serde(skip)]
     pub maintain_interval_s: f64,
@@ -69,18 +61,6 @@ pub struct WarmingConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StrategyTuning {
-    /// The value threshold when the budget is full: tokens that would
-    /// otherwise be lost are spent on candidates worth at least this.
-    /// Between an empty and a full bucket the threshold moves linearly
-    /// from `min_value`. On sparse traffic (the budget rarely used up) this
-    /// is what lets warming pay for lesser candidates at all; where the
-    /// budget is saturated it has no effect. Above `min_value` it counts as
-    /// `min_value`.
-    pub spare_min_value: f64,
-    /// While the API cost is under `max_cost_ratio`, spare tokens go down
-    /// to candidates worth this (instead of `spare_min_value`, and never
-    /// above it): the cost cap, not this floor, bounds what they spend.
-    pub spare_floor_value: f64,
     /// Lowest P(next | current) a prediction needs (the seed's
     /// `predictive.confidence_threshold`; calibration decides the rest).
     pub predictive_confidence_threshold: f64,
@@ -107,12 +87,10 @@ impl Default for WarmingConfig {
             burst: None,
             strategies: StrategySet::all(),
             popular_limit: 100,
-            min_value: 0.5,
             max_cost_ratio: 1.25,
             refresh_fraction: 0.8,
             popular_interval_s: 60.0,
             strategy: StrategyTuning::default(),
-            exploration: 0.02,
             maintain_interval_s: 300.0,
             max_client_pairs: 200_000,
         }
@@ -122,8 +100,6 @@ impl Default for WarmingConfig {
 impl Default for StrategyTuning {
     fn default() -> Self {
         StrategyTuning {
-            spare_min_value: 0.25,
-            spare_floor_value: 0.05,
             predictive_confidence_threshold: 0.7,
             predictive_limit: 4,
             trending_interval_s: 10.0,
@@ -142,9 +118,9 @@ fn field(field: &'static str, verdict: Result<(), check::Problem>) -> Result<(),
 
 impl WarmingConfig {
     /// Checks every setting, naming the first bad one by its path in the
-    /// daemon's file (`warming.min_value`).
+    /// daemon's file (`warming.max_cost_ratio`).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        use check::{finite_at_least, fraction, non_negative, open_fraction, positive};
+        use check::{finite_at_least, non_negative, open_fraction, positive};
         field(
             "warming.rate_limit_per_min",
             non_negative(self.rate_limit_per_min),
@@ -152,7 +128,6 @@ impl WarmingConfig {
         if let Some(b) = self.burst {
             field("warming.burst", non_negative(b))?;
         }
-        field("warming.min_value", fraction(self.min_value))?;
         field(
             "warming.max_cost_ratio",
             finite_at_least(self.max_cost_ratio, 1.0),
@@ -165,7 +140,6 @@ impl WarmingConfig {
             "warming.popular_interval_s",
             positive(self.popular_interval_s),
         )?;
-        field("warming.exploration", fraction(self.exploration))?;
         field(
             "warming.maintain_interval_s",
             positive(self.maintain_interval_s),
@@ -179,14 +153,6 @@ impl StrategyTuning {
     /// (`warming.strategy.trending_interval_s`).
     pub fn validate(&self) -> Result<(), ConfigError> {
         use check::{fraction, positive};
-        field(
-            "warming.strategy.spare_min_value",
-            fraction(self.spare_min_value),
-        )?;
-        field(
-            "warming.strategy.spare_floor_value",
-            fraction(self.spare_floor_value),
-        )?;
         field(
             "warming.strategy.predictive_confidence_threshold",
             fraction(self.predictive_confidence_threshold),
@@ -218,20 +184,15 @@ mod tests {
     #[test]
     fn bad_values_name_their_field() {
         type Set = fn(&mut WarmingConfig);
-        let cases: [(Set, &str); 9] = [
+        let cases: [(Set, &str); 7] = [
             (
                 |w| w.rate_limit_per_min = -1.0,
                 "warming.rate_limit_per_min",
             ),
             (|w| w.burst = Some(f64::NAN), "warming.burst"),
-            (|w| w.min_value = 1.5, "warming.min_value"),
             (|w| w.max_cost_ratio = 0.9, "warming.max_cost_ratio"),
             (|w| w.refresh_fraction = 1.0, "warming.refresh_fraction"),
             (|w| w.popular_interval_s = 0.0, "warming.popular_interval_s"),
-            (
-                |w| w.strategy.spare_floor_value = -0.1,
-                "warming.strategy.spare_floor_value",
-            ),
             (
                 |w| w.strategy.trending_interval_s = 0.0,
                 "warming.strategy.trending_interval_s",
@@ -264,7 +225,7 @@ mod tests {
         );
         for unknown in [
             r#"{"trending_limit": 7}"#,
-            r#"{"exploration": 0.5}"#,
+            r#"{"min_value": 0.5}"#,
             r#"{"strategy": {"min_value": 0.5}}"#,
         ] {
             let err = serde_json::from_str::<WarmingConfig>(unknown).unwrap_err();

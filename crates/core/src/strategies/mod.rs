@@ -1,22 +1,20 @@
 //! The warming strategies: sources of candidates with an expected value.
 //!
 //! Each strategy turns what was learned into [`Candidate`]s for the
-//! planner. The raw value of a candidate is the strategy's own estimate of
-//! the chance that the fetch serves a hit; [`calibration`] rescales it by
-//! what the strategy's fetches actually earned (the adaptive budget split),
-//! and candidates the budget cannot reach in their window are not proposed
-//! (bar a little exploration, so a strategy that under-promises can still
-//! prove itself). Duplicates (same key, strategy and window within a
-//! second) are proposed once.
-//! The planner fetches a candidate only when its value clears a threshold
-//! that rises from `spare_min_value` (full budget; `spare_floor_value`
-//! while the API cost is under `max_cost_ratio`) to `min_value` (empty).
+//! planner. A strategy gives its own estimate of the chance that the key is
+//! requested in the window a fetch would cover; the learned model
+//! ([`crate::model`]) turns it, with the key's features, into the chance
+//! the candidate is worth, and every candidate becomes a training example,
+//! whatever is done with it. A candidate's value is that chance times the
+//! share of a miss the fetch saves. Candidates whose value cannot beat the
+//! price ([`BudgetView::threshold`]) before their window closes are not
+//! queued. Duplicates (same key, strategy and window within a second) are
+//! proposed once.
 //!
 //! Module map:
 //! - `config`: the settings ([`WarmingConfig`], [`StrategyTuning`]) and
 //!   their validation;
 //! - [`keystate`]: per-key rate and cadence, fed by client accesses only;
-//! - [`calibration`]: per-strategy factor from measured efficiency;
 //! - `react`: strategies that react to an access or a fetch (refresh,
 //!   time by cadence, predictive, popular keep-fresh);
 //! - `ticks`: strategies that run on timers (popular list, trending,
@@ -26,7 +24,6 @@
 //! for a key whose entry is fresh at the moment the candidate is needed;
 //! demand fetches never pass through here.
 
-pub mod calibration;
 mod config;
 pub mod keystate;
 mod react;
@@ -34,18 +31,16 @@ mod ticks;
 
 use crate::UnixSeconds;
 use crate::cache::{CacheModel, KeyId, KeyTable};
+use crate::calendar::LocalClock;
+use crate::model::FeatureInputs;
+use crate::model::learner::Learner;
 use crate::planner::{Candidate, Planner};
 use crate::strategy::{StrategyId, StrategySet};
 use crate::tracker::{TrackedKey, Tracker};
-use calibration::Calibration;
 use keystate::{KeyStates, PairStates, Worth};
 use rustc_hash::FxHashSet;
 
 pub use config::{StrategyTuning, WarmingConfig};
-
-/// Below this many recent fetches a strategy may explore candidates under
-/// the value threshold, so that its calibration gets measured at all.
-const MIN_EVIDENCE_FETCHES: f64 = 50.0;
 
 /// What the strategies may read and write of the engine while they run.
 #[derive(Debug)]
@@ -67,7 +62,7 @@ pub struct Ctx<'a> {
     pub budget: BudgetView,
 }
 
-/// What the strategies know of the warming budget.
+/// What the strategies know of the warming budget and its price.
 #[derive(Debug, Clone, Copy)]
 pub struct BudgetView {
     /// Tokens now.
@@ -76,8 +71,13 @@ pub struct BudgetView {
     pub rate_per_s: f64,
     /// Bucket capacity (at least 1).
     pub burst: f64,
-    /// Whether the API cost has headroom for the least candidates.
-    pub headroom: bool,
+    /// The cost cap's price: the value (expected demand calls saved per
+    /// fetch) a candidate must beat whatever the bucket holds
+    /// ([`crate::cost`]).
+    pub price: f64,
+    /// What a token usually buys: the mean value of recent warming fetches.
+    /// A nearly empty bucket saves its tokens for candidates worth that.
+    pub token_value: f64,
 }
 
 impl BudgetView {
@@ -85,6 +85,27 @@ impl BudgetView {
     pub fn best_fill_by(&self, now_s: UnixSeconds, until_s: UnixSeconds) -> f64 {
         let tokens = self.tokens + self.rate_per_s * (until_s - now_s).max(0.0);
         (tokens / self.burst).min(1.0)
+    }
+
+    /// The value a candidate must beat when the bucket holds `fill`
+    /// (tokens / burst, in [0, 1]): the cost cap's price, or, when tokens
+    /// are scarce, what a token usually buys (a full bucket would lose its
+    /// next token, so it costs nothing).
+    pub fn threshold(&self, fill: f64) -> f64 {
+        self.price
+            .max((1.0 - fill.clamp(0.0, 1.0)) * self.token_value)
+    }
+
+    /// The least fill at which a candidate worth `value` beats the
+    /// threshold, or `None` if it never does.
+    pub fn fill_needed(&self, value: f64) -> Option<f64> {
+        if value < self.price {
+            None
+        } else if self.token_value <= 0.0 {
+            Some(0.0)
+        } else {
+            Some((1.0 - value / self.token_value).clamp(0.0, 1.0))
+        }
     }
 }
 
@@ -111,14 +132,16 @@ pub struct Strategies {
     pub keys: KeyStates,
     /// Per-(client, key) timing.
     pub pairs: PairStates,
-    /// Per-strategy calibration.
-    pub calibration: Calibration,
+    /// The learned model, its examples and its calibration.
+    pub learner: Learner,
+    /// Exchange-local time, for the market-session feature (made from the
+    /// tracker's calendar at first use).
+    clock: Option<LocalClock>,
     popular_set: FxHashSet<KeyId>,
     next_popular_s: UnixSeconds,
     next_trending_s: UnixSeconds,
     next_sector_s: UnixSeconds,
     next_maintain_s: UnixSeconds,
-    explore_acc: f64,
     /// The window of the last candidate proposed per (key, strategy):
     /// a candidate within a second of it is a duplicate (a hot key's every
     /// late hit asks for the same refresh).
@@ -139,13 +162,13 @@ impl Strategies {
             ttl_s,
             keys: KeyStates::default(),
             pairs: PairStates::new(max_pairs),
-            calibration: Calibration::default(),
+            learner: Learner::default(),
+            clock: None,
             popular_set: FxHashSet::default(),
             next_popular_s: f64::NEG_INFINITY,
             next_trending_s: f64::NEG_INFINITY,
             next_sector_s: f64::NEG_INFINITY,
             next_maintain_s: f64::NEG_INFINITY,
-            explore_acc: 0.0,
             last_proposed: rustc_hash::FxHashMap::default(),
         }
     }
@@ -155,7 +178,9 @@ impl Strategies {
         &self.cfg
     }
 
-    /// Proposes a candidate after calibration; returns whether it was.
+    /// Scores a candidate with the model (it becomes a training example)
+    /// and queues it if its value can beat the price before its window
+    /// closes; returns whether it was queued.
     #[allow(clippy::too_many_arguments)]
     fn propose(
         &mut self,
@@ -171,28 +196,22 @@ impl Strategies {
         if !ctx.enabled.contains(strategy) || is_fresh_at(ctx.cache, key, needed_at_s) {
             return false;
         }
-        let mut value = self.calibration.calibrated(strategy, worth.p_hit) * worth.net;
+        if self.is_duplicate(now_s, key, strategy, not_before_s, expires_s) {
+            return false;
+        }
+        let open_s = not_before_s.max(now_s);
+        let inputs = self.feature_inputs(ctx, now_s, strategy, key, worth.p_hit, open_s);
+        let p = self
+            .learner
+            .score(key, open_s, open_s + self.ttl_s, &inputs);
+        let value = p * worth.net;
         // The lowest threshold the budget can reach before the window
         // closes: a candidate under it would only wait and be shed.
-        let reachable = self.threshold(
-            ctx.budget.best_fill_by(now_s, expires_s),
-            ctx.budget.headroom,
-        );
-        if value < reachable {
-            // Exploration, only while the strategy has little evidence:
-            // every 1/exploration-th such candidate is proposed at the
-            // threshold, so that its fetch measures the strategy.
-            if self.calibration.evidence(strategy) >= MIN_EVIDENCE_FETCHES {
-                return false;
-            }
-            self.explore_acc += self.cfg.exploration;
-            if self.explore_acc < 1.0 {
-                return false;
-            }
-            self.explore_acc -= 1.0;
-            value = reachable;
-        }
-        if self.is_duplicate(now_s, key, strategy, not_before_s, expires_s) {
+        if value
+            < ctx
+                .budget
+                .threshold(ctx.budget.best_fill_by(now_s, expires_s))
+        {
             return false;
         }
         ctx.planner.propose(
@@ -210,17 +229,46 @@ impl Strategies {
         true
     }
 
-    /// The lowest and highest thresholds: `spare_min_value` (or, while
-    /// the API cost has headroom, `spare_floor_value`) to `min_value`.
-    fn threshold_range(&self, headroom: bool) -> (f64, f64) {
-        let hi = self.cfg.min_value;
-        let lo = if headroom {
-            let t = &self.cfg.strategy;
-            t.spare_floor_value.min(t.spare_min_value)
-        } else {
-            self.cfg.strategy.spare_min_value
-        };
-        (lo.min(hi), hi)
+    /// What is known of `key` now, for the model.
+    fn feature_inputs(
+        &mut self,
+        ctx: &Ctx<'_>,
+        now_s: UnixSeconds,
+        strategy: StrategyId,
+        key: KeyId,
+        strategy_p: f64,
+        open_s: UnixSeconds,
+    ) -> FeatureInputs {
+        let ttl = self.ttl_s;
+        let ks = self.keys.get(key);
+        let clock = self
+            .clock
+            .get_or_insert_with(|| LocalClock::new(ctx.tracker.calendar().clone()));
+        let cadence = ks.gaps >= 2 && ks.gap_mean_s > 0.0;
+        FeatureInputs {
+            strategy,
+            session: clock.session_at(open_s),
+            strategy_p,
+            rate_short_per_ttl: ks.rate_at(now_s) * ttl,
+            popularity: ctx
+                .tracker
+                .popularity(ctx.keys.name(key), now_s)
+                .unwrap_or(0.0),
+            since_last_ttl: (now_s - ks.last_access_s) / ttl,
+            cadence_score: if cadence {
+                f64::from(ks.cadence_score())
+            } else {
+                0.0
+            },
+            cadence_spread: if cadence {
+                f64::from(ks.gap_dev_s / ks.gap_mean_s)
+            } else {
+                0.0
+            },
+            lead_ttl: (open_s - now_s) / ttl,
+            entry_age_ttl: ctx.cache.entry(key).map(|e| (now_s - e.fetched_at_s) / ttl),
+            gaps: ks.gaps,
+        }
     }
 
     /// Whether a pending candidate of `strategy` for `key` has the same
@@ -251,27 +299,6 @@ impl Strategies {
         self.last_proposed
             .insert((key, strategy), (not_before_s, expires_s));
         false
-    }
-
-    /// The value a candidate needs to be fetched when the budget holds
-    /// `fill` (tokens / burst, in [0, 1]); `headroom`: whether the API
-    /// cost has headroom for the least candidates.
-    pub fn threshold(&self, fill: f64, headroom: bool) -> f64 {
-        let (lo, hi) = self.threshold_range(headroom);
-        hi - (hi - lo) * fill.clamp(0.0, 1.0)
-    }
-
-    /// The budget fill at which a candidate worth `value` is fetched, or
-    /// `None` if it never is.
-    pub fn fill_needed(&self, value: f64, headroom: bool) -> Option<f64> {
-        let (lo, hi) = self.threshold_range(headroom);
-        if value >= hi {
-            Some(0.0)
-        } else if value < lo || hi <= lo {
-            None
-        } else {
-            Some((hi - value) / (hi - lo))
-        }
     }
 
     /// The next instant a timer strategy wants to run.

@@ -124,18 +124,18 @@ impl Strategies {
         let threshold = self.cfg.strategy.predictive_confidence_threshold;
         let predictions = ctx.tracker.predict_next_handles(
             current,
-            threshold.min(self.cfg.min_value),
+            threshold,
             self.cfg.strategy.predictive_limit,
         );
         for (handle, confidence) in predictions {
             let Some(next) = ctx.key_of(handle) else {
                 continue;
             };
+            // The learned model judges the prediction; the confidence is
+            // the strategy's own estimate.
             let raw = Worth::timed(confidence * weight, SUCCESSOR_HORIZON_S / 2.0, self.ttl_s);
-            if confidence >= threshold || raw.p_hit >= self.cfg.min_value {
-                let until_s = now_s + horizon_s;
-                self.propose(ctx, now_s, strategy, next, raw, now_s, until_s, until_s);
-            }
+            let until_s = now_s + horizon_s;
+            self.propose(ctx, now_s, strategy, next, raw, now_s, until_s, until_s);
         }
     }
 

@@ -31,7 +31,7 @@ pub struct WarmingSection {
 
 impl WarmingSection {
     /// Checks both parts, naming the first bad field
-    /// (`warming.min_value: must be between 0 and 1`).
+    /// (`warming.max_cost_ratio: must be at least 1`).
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.engine
             .validate()
@@ -183,7 +183,7 @@ mod tests {
         let w = parse(
             "enabled = false\nrate_limit_per_min = 40\nmax_concurrent = 3\n\
              strategies = \"popular,time\"\npre_market_at = \"07:45\"\n\
-             outside_sessions = \"Pause\"\nmin_value = 0.6\n\
+             outside_sessions = \"Pause\"\nmax_cost_ratio = 1.1\n\
              [strategy]\ntrending_limit = 5\nsector_min_lift = 2.0\n",
         )
         .unwrap();
@@ -199,7 +199,7 @@ mod tests {
         );
         assert_eq!(w.engine.rate_limit_per_min, 40.0);
         assert_eq!(w.engine.strategies, "popular,time".parse().unwrap());
-        assert_eq!(w.engine.min_value, 0.6);
+        assert_eq!(w.engine.max_cost_ratio, 1.1);
         assert_eq!(w.engine.strategy.trending_limit, 5);
         assert_eq!(w.engine.strategy.sector_min_lift, 2.0);
         let d = WarmingConfig::default();
@@ -229,7 +229,7 @@ mod tests {
         assert!(err.contains("line 2"), "{err}");
         assert!(err.contains("unknown field `snapshot_intervl_s`"), "{err}");
         assert!(
-            err.contains("`snapshot_interval_s`") && err.contains("`min_value`"),
+            err.contains("`snapshot_interval_s`") && err.contains("`max_cost_ratio`"),
             "{err}"
         );
         let err = parse("[strategy]\ntrending_limt = 5\n")
@@ -244,8 +244,8 @@ mod tests {
     #[test]
     fn mistyped_values_are_reported_at_their_line() {
         for (text, line) in [
-            ("enabled = true\nmin_value = \"x\"\n", "line 2"),
-            ("min_value = 0.5\nsnapshot_interval_s = \"x\"\n", "line 2"),
+            ("enabled = true\nmax_cost_ratio = \"x\"\n", "line 2"),
+            ("max_cost_ratio = 1.5\nsnapshot_interval_s = \"x\"\n", "line 2"),
             ("enabled = true\n\npre_market_at = \"8h30\"\n", "line 3"),
             ("outside_sessions = \"sleep\"\n", "line 1"),
             ("strategies = \"popular,bogus\"\n", "line 1"),
@@ -258,7 +258,6 @@ mod tests {
     #[test]
     fn bad_values_name_their_field() {
         for (text, field) in [
-            ("min_value = 1.5", "warming.min_value"),
             ("max_cost_ratio = 0.9", "warming.max_cost_ratio"),
             ("refresh_fraction = 1.0", "warming.refresh_fraction"),
             ("rate_limit_per_min = -1", "warming.rate_limit_per_min"),

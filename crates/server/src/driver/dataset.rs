@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use prewarm_core::cache::{FetchOrigin as CoreOrigin, KeyId};
-use prewarm_core::engine::{ConfigError, Engine, EngineConfig};
+use prewarm_core::engine::{ConfigError, DAEMON_COST_HALF_LIFE_S, Engine, EngineConfig};
 use prewarm_core::stats::Counters;
 use prewarm_core::strategies::WarmingConfig;
 use prewarm_core::strategy::{StrategyId, StrategySet};
@@ -36,6 +36,9 @@ pub fn engine_config(ttl_s: f64, warming: &WarmingConfig, enabled: bool) -> Engi
         // No series: it grows with uptime. Daily figures come from a
         // baseline copy of the totals taken at midnight.
         series_bucket_s: None,
+        // The cost cap holds over about the last day of a daemon that
+        // runs for months.
+        cost_half_life_s: Some(DAEMON_COST_HALF_LIFE_S),
     }
 }
 

@@ -64,7 +64,7 @@ pub async fn admin_json(d: &Running, method: reqwest::Method, path: &str) -> (u1
 async fn periodic_key_hits_an_entry_only_the_warmer_fetched() {
     let sim = support::sim(|_| {}).await;
     let dir = tempfile::tempdir().unwrap();
-    let warming = "min_value = 0\nrefresh_fraction = 0.5\noutside_sessions = \"run\"\nstrategies = \"refresh,time\"";
+    let warming = "max_cost_ratio = 1000\nrefresh_fraction = 0.5\noutside_sessions = \"run\"\nstrategies = \"refresh,time\"";
     let d = start(
         &cfg(sim.addr(), dir.path(), 1.0, warming),
         Arc::new(SystemClock),
@@ -232,7 +232,7 @@ async fn shutdown_future_of_run_saves_the_snapshot() {
 async fn periodic_reads(clock_s: f64, reads: usize) -> (prewarm_server::driver::DatasetView, u64) {
     let sim = support::sim(|_| {}).await;
     let dir = tempfile::tempdir().unwrap();
-    let warming = "min_value = 0\nrefresh_fraction = 0.5\noutside_sessions = \"pause\"\nstrategies = \"refresh,time\"";
+    let warming = "max_cost_ratio = 1000\nrefresh_fraction = 0.5\noutside_sessions = \"pause\"\nstrategies = \"refresh,time\"";
     let c = cfg(sim.addr(), dir.path(), 1.0, warming);
     let d = start(&c, Arc::new(TokioClock::starting_at(clock_s))).await;
     let driver = d.driver().unwrap().clone();
