@@ -173,6 +173,9 @@ pub fn run(args: ReplayArgs) -> Result<()> {
                 p.proposed, p.issued, p.expired, p.rejected, p.shed
             );
         }
+        if let Some(l) = &run.report.learning {
+            print!("{}", prewarm_sim::learning::render(l));
+        }
         if let Some(f) = &frontier {
             print!("{}", prewarm_sim::frontier::render(f));
         }

@@ -17,6 +17,8 @@
 //!   for the reference policies (`--frontier`).
 //! - [`policies`]: reference warming policies outside the engine
 //!   (refresh-ahead, popular every 30 minutes).
+//! - [`learning`]: the learned model's calibration and the cost cap's
+//!   price (`--explain`).
 //! - [`sessions`]: baseline, warmed and bound by market session
 //!   (`--explain`), from the hourly figures.
 //! - [`universe`]: reading `key,group[,weight]` files giving keys their
@@ -29,6 +31,7 @@ pub mod bound;
 pub mod explain;
 pub mod frontier;
 pub mod r#gen;
+pub mod learning;
 pub mod plot;
 pub mod policies;
 pub mod replay;

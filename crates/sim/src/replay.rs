@@ -123,6 +123,9 @@ pub struct ReplayReport {
     /// What became of the planner's candidates, with `--explain`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub planner: Option<PlannerCounters>,
+    /// The model's calibration and the cost cap's price, with `--explain`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub learning: Option<crate::learning::LearningFigures>,
 }
 
 /// A replay and the engine it ran, for callers that want more than the
@@ -183,6 +186,9 @@ pub fn replay(
             b
         }),
         planner: cfg.explain.then(|| engine.planner_counters()),
+        learning: cfg
+            .explain
+            .then(|| crate::learning::LearningFigures::of(&engine)),
     };
     Ok(ReplayRun { report, engine })
 }

@@ -7,7 +7,7 @@
 //! a mean prediction close to the share of examples that were requested.
 
 /// One row: examples whose score fell in `[lo, lo + 0.1)`.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
 pub struct ReliabilityRow {
     /// Lower edge of the score range.
     pub lo: f64,

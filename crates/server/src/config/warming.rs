@@ -245,7 +245,10 @@ mod tests {
     fn mistyped_values_are_reported_at_their_line() {
         for (text, line) in [
             ("enabled = true\nmax_cost_ratio = \"x\"\n", "line 2"),
-            ("max_cost_ratio = 1.5\nsnapshot_interval_s = \"x\"\n", "line 2"),
+            (
+                "max_cost_ratio = 1.5\nsnapshot_interval_s = \"x\"\n",
+                "line 2",
+            ),
             ("enabled = true\n\npre_market_at = \"8h30\"\n", "line 3"),
             ("outside_sessions = \"sleep\"\n", "line 1"),
             ("strategies = \"popular,bogus\"\n", "line 1"),
