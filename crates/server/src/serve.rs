@@ -21,12 +21,12 @@ use tokio::task::JoinHandle;
 
 use crate::admin::{self, WarmingSlot};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{ServeConfig, StoreBackend, StoreConfig};
+use crate::config::{ServeConfig, StoreConfig};
 use crate::driver::{self, DriverClient, DriverError, DriverHandle, DriverOptions, DriverReport};
 use crate::events::{EventReceivers, EventSink, event_channels};
 use crate::proxy;
 use crate::service::{CacheService, ServiceParts};
-use crate::store::{MemoryStore, RedisStore, SidecarWriter, Store, StoreError};
+use crate::store::{SidecarWriter, Store, StoreError, StoreOptions};
 use crate::upstream::{FetchError, UpstreamClient};
 use crate::upstream_sim::{self, SimConfig, SimHandle};
 
@@ -101,17 +101,14 @@ pub async fn build_store(
     clock: Arc<dyn Clock>,
     events: &EventSink,
 ) -> Result<Arc<dyn Store>, StoreError> {
-    Ok(match &cfg.backend {
-        StoreBackend::Memory => Arc::new(MemoryStore::with_evictions(
-            cfg.memory_limit_mb,
-            cfg.stale_grace_s,
+    cfg.backend
+        .open(StoreOptions {
+            memory_limit_mb: cfg.memory_limit_mb,
+            stale_grace_s: cfg.stale_grace_s,
             clock,
-            events.clone(),
-        )),
-        StoreBackend::Redis { url } => {
-            Arc::new(RedisStore::connect(url, cfg.stale_grace_s, clock).await?)
-        }
-    })
+            events: events.clone(),
+        })
+        .await
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<tokio::net::TcpListener, ServeError> {

@@ -96,29 +96,7 @@ pub struct AdminConfig {
     pub protect_reads: bool,
 }
 
-/// Which store backend. `Debug` hides URL passwords.
-#[derive(Clone, PartialEq, Eq)]
-pub enum StoreBackend {
-    /// In-process moka cache.
-    Memory,
-    /// Redis at this URL.
-    Redis {
-        /// `redis://HOST:PORT`.
-        url: String,
-    },
-}
-
-impl std::fmt::Debug for StoreBackend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StoreBackend::Memory => f.write_str("Memory"),
-            StoreBackend::Redis { url } => f
-                .debug_struct("Redis")
-                .field("url", &Redactor::new().redact(url))
-                .finish(),
-        }
-    }
-}
+pub use crate::store::StoreBackend;
 
 /// `[store]`, validated.
 #[derive(Debug, Clone)]
@@ -257,17 +235,12 @@ impl RawConfig {
 
     fn validate_store(&self) -> Result<StoreConfig, ConfigError> {
         let s = &self.store;
-        let backend = match s.backend.as_deref().unwrap_or("memory") {
-            "memory" => StoreBackend::Memory,
-            url if url.starts_with("redis://") => StoreBackend::Redis {
-                url: url.to_string(),
-            },
-            _ => {
-                return Err(invalid(
-                    "store.backend",
-                    "must be `memory` or `redis://HOST:PORT`",
-                ));
-            }
+        let text = s.backend.as_deref().unwrap_or("memory");
+        let Some(backend) = StoreBackend::parse(text) else {
+            return Err(invalid(
+                "store.backend",
+                format!("must be {}", StoreBackend::FORMS),
+            ));
         };
         Ok(StoreConfig {
             backend,

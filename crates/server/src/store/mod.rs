@@ -8,6 +8,7 @@
 //!   exact; the store never decides freshness.
 //! - Datasets are separate namespaces.
 
+pub mod backend;
 pub mod memory;
 pub mod redis;
 pub mod sidecar;
@@ -17,6 +18,7 @@ use std::fmt;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
+pub use backend::{StoreBackend, StoreOptions};
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
 pub use sidecar::SidecarWriter;
