@@ -405,7 +405,12 @@ impl Engine {
                 let fill = self.budget_view(self.now_s).fill_needed(f64::from(v))?;
                 self.budget
                     .next_tokens_at(self.now_s, (fill * burst).max(1.0))
-            });
+            })
+            // Tokens already there wake nothing: `poll_warm` has run with
+            // them and declined (the key in flight, or not needed), and
+            // the next access or fetch polls again. Waking for them would
+            // spin on the same instant.
+            .filter(|&t| t > self.now_s);
         if self.now_s == f64::NEG_INFINITY {
             return None; // nothing runs before the first access
         }

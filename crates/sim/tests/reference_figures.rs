@@ -202,3 +202,18 @@ fn bound_with_bucket_full_at_first_request() {
         }
     }
 }
+
+/// Regression: with a cost cap far above what warming can spend, the
+/// engine woke the replay for tokens `poll_warm` had just declined to
+/// spend (its key in flight), and the replay spun on one instant for ever.
+/// The run must end, and keep the cap.
+#[test]
+fn replay_with_a_cap_warming_cannot_reach_ends_and_keeps_it() {
+    let trace = load(&REFERENCES[2]);
+    let mut cfg = prewarm_sim::replay::ReplayConfig::default();
+    cfg.engine.warming.max_cost_ratio = 1000.0;
+    let run = prewarm_sim::replay::replay(&trace, &cfg, &mut |_, _| {}).unwrap();
+    let w = &run.report.warmed;
+    assert!(w.warm_fetches > 0, "{w:?}");
+    assert!(w.api_calls as f64 <= 1000.0 * run.report.baseline.api_calls as f64 + 100.0);
+}
