@@ -15,8 +15,15 @@
 //!   a cap on tracked keys; warming never records an access.
 //! - [`budget`]: the token bucket that limits warming fetches. Demand fetches
 //!   never draw from it.
+//! - [`keys`]: key identity. Every key is a dense `KeyId` from the key
+//!   table; strings appear only at the edges (parsing, the API, the
+//!   snapshot). The table is bounded with the tracker: the engine releases
+//!   (and reuses) the id of a key nothing refers to any more.
+//! - [`time`]: `UnixInstant` and `Seconds`, distinct types where an instant
+//!   and a duration meet (the freshness rule).
 //! - [`cache`]: the engine's model of what is cached and since when; the
-//!   freshness rule `f <= t < f + ttl` lives here and nowhere else.
+//!   freshness rule `f <= t < f + ttl` lives here and nowhere else (the
+//!   replay and the daemon call it).
 //! - [`stats`]: counters of requests, hits, fetches and their attribution to
 //!   strategies. Everything `prewarm replay` reports is computed here.
 //! - [`strategy`]: the names of the warming strategies.
@@ -35,11 +42,13 @@ pub mod budget;
 pub mod cache;
 pub mod calendar;
 pub mod engine;
+pub mod keys;
 pub mod planner;
 pub mod snapshot;
 pub mod stats;
 pub mod strategies;
 pub mod strategy;
+pub mod time;
 pub mod tracker;
 pub mod universe;
 

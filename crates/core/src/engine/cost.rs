@@ -13,7 +13,8 @@
 //! once a minute); nothing here reads a clock.
 
 use crate::UnixSeconds;
-use crate::cache::KeyId;
+use crate::cache::{KeyId, is_fresh};
+use crate::time::{Seconds, UnixInstant};
 
 /// Half-life of the cost counts, seconds: a trading day and its night.
 pub const COST_HALF_LIFE_S: f64 = 86_400.0;
@@ -42,9 +43,25 @@ impl CostGovernor {
             self.shadow_fetched_s.resize(ix + 1, f64::NAN);
         }
         let f = self.shadow_fetched_s[ix];
-        if f.is_nan() || !crate::cache::is_fresh(f, ttl_s, now_s) {
+        if f.is_nan() || !is_fresh(UnixInstant(f), Seconds(ttl_s), UnixInstant(now_s)) {
             self.shadow_fetched_s[ix] = now_s;
             self.shadow_calls += 1.0;
+        }
+    }
+
+    /// Whether the shadow holds an entry of `key` not yet expired at
+    /// `now_s` (its id must not be released then: the shadow would lose a
+    /// hit).
+    pub fn holds_unexpired(&self, key: KeyId, now_s: UnixSeconds, ttl_s: f64) -> bool {
+        self.shadow_fetched_s
+            .get(key.ix())
+            .is_some_and(|&f| now_s < f + ttl_s)
+    }
+
+    /// Forgets the shadow's entry of `key` (its id is being released).
+    pub fn forget(&mut self, key: KeyId) {
+        if let Some(f) = self.shadow_fetched_s.get_mut(key.ix()) {
+            *f = f64::NAN;
         }
     }
 

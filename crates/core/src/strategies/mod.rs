@@ -33,7 +33,8 @@ use crate::UnixSeconds;
 use crate::cache::{CacheModel, KeyId, KeyTable};
 use crate::planner::{Candidate, Planner};
 use crate::strategy::{StrategyId, StrategySet};
-use crate::tracker::{TrackedKey, Tracker};
+use crate::time::UnixInstant;
+use crate::tracker::Tracker;
 use calibration::Calibration;
 use keystate::{KeyStates, PairStates, Worth};
 use rustc_hash::FxHashSet;
@@ -135,13 +136,10 @@ pub struct Ctx<'a> {
     pub planner: &'a mut Planner,
     /// What was learned.
     pub tracker: &'a mut Tracker,
-    /// Key names to engine ids.
-    pub keys: &'a mut KeyTable,
+    /// The key table (generations of key ids).
+    pub keys: &'a KeyTable,
     /// Strategies allowed to warm.
     pub enabled: StrategySet,
-    /// Engine key of each tracker slot, as of the key's last access (a
-    /// hint checked against the handle's generation).
-    pub by_slot: &'a [Option<(TrackedKey, KeyId)>],
     /// The warming budget as of now.
     pub budget: BudgetView,
 }
@@ -164,20 +162,6 @@ impl BudgetView {
     pub fn best_fill_by(&self, now_s: UnixSeconds, until_s: UnixSeconds) -> f64 {
         let tokens = self.tokens + self.rate_per_s * (until_s - now_s).max(0.0);
         (tokens / self.burst).min(1.0)
-    }
-}
-
-impl Ctx<'_> {
-    /// The engine key of a tracker handle: from `by_slot` when it still
-    /// names the same key, else by name (interning it).
-    pub fn key_of(&mut self, handle: TrackedKey) -> Option<KeyId> {
-        if let Some(Some((h, k))) = self.by_slot.get(handle.slot() as usize)
-            && *h == handle
-        {
-            return Some(*k);
-        }
-        let name = self.tracker.key_of(handle)?;
-        Some(self.keys.intern(name))
     }
 }
 
@@ -247,7 +231,7 @@ impl Strategies {
         needed_at_s: UnixSeconds,
         expires_s: UnixSeconds,
     ) -> bool {
-        if !ctx.enabled.contains(strategy) || is_fresh_at(ctx.cache, key, needed_at_s) {
+        if !ctx.enabled.contains(strategy) || ctx.cache.is_fresh_at(key, UnixInstant(needed_at_s)) {
             return false;
         }
         let mut value = self.calibration.calibrated(strategy, worth.p_hit) * worth.net;
@@ -352,6 +336,18 @@ impl Strategies {
         }
     }
 
+    /// Forgets what is kept about `key`, whose id is being released (and
+    /// will name another key): its timing, its place on the popular list,
+    /// its last proposals. Its (client, key) cadences are keyed by the id's
+    /// generation too, so they cannot pass to the next key.
+    pub fn forget(&mut self, key: KeyId) {
+        self.keys.forget(key);
+        self.popular_set.remove(&key);
+        for s in StrategyId::ALL {
+            self.last_proposed.remove(&(key, s));
+        }
+    }
+
     /// The next instant a timer strategy wants to run.
     pub fn next_tick_s(&self) -> UnixSeconds {
         self.next_popular_s
@@ -359,11 +355,4 @@ impl Strategies {
             .min(self.next_sector_s)
             .min(self.next_maintain_s)
     }
-}
-
-/// Whether `key`'s entry is fresh at `at_s` (the rule of [`crate::cache`]).
-fn is_fresh_at(cache: &CacheModel, key: KeyId, at_s: UnixSeconds) -> bool {
-    cache
-        .entry(key)
-        .is_some_and(|e| crate::cache::is_fresh(e.fetched_at_s, cache.ttl_s(), at_s))
 }
