@@ -13,7 +13,7 @@ use crate::bound::{BucketStart, clairvoyant_bound_with};
 use crate::explain::{Explainer, MissBreakdown};
 use crate::trace::Trace;
 use crate::universe::{Membership, apply_universe};
-use prewarm_core::cache::{FetchOrigin, KeyId};
+use prewarm_core::cache::{FetchOrigin, KeyStamp};
 use prewarm_core::engine::{ConfigError, Engine, EngineConfig, Lookup};
 use prewarm_core::planner::PlannerCounters;
 use prewarm_core::stats::{Counters, ratio};
@@ -265,12 +265,27 @@ pub fn run_warmed(
     progress: &mut dyn FnMut(u64, u64),
     outcome: &mut dyn FnMut(usize, bool, Option<FetchOrigin>),
 ) {
-    let ids: Vec<KeyId> = trace.keys.iter().map(|k| engine.intern(k)).collect();
+    // The engine may release the id of a key its tracker forgot (and give
+    // it to another key): each trace key's id is kept with its stamp and
+    // interned again once the stamp is no longer current.
+    let mut ids: Vec<KeyStamp> = trace
+        .keys
+        .iter()
+        .map(|k| {
+            let id = engine.intern(k);
+            engine.keys().stamp(id)
+        })
+        .collect();
     let total = trace.len() as u64;
     const PROGRESS_EVERY: usize = 1 << 16;
     for (i, (&t, &k)) in trace.times_s.iter().zip(&trace.key_ids).enumerate() {
         run_due_timers(engine, t);
-        let key = ids[k as usize];
+        let stamp = &mut ids[k as usize];
+        if !engine.keys().is_current(*stamp) {
+            let id = engine.intern(&trace.keys[k as usize]);
+            *stamp = engine.keys().stamp(id);
+        }
+        let key = stamp.id;
         let client = trace
             .client_ids
             .as_ref()

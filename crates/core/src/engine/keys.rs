@@ -106,3 +106,114 @@ impl Engine {
         self.pending_release.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::cache::{FetchOrigin, KeyId};
+    use crate::engine::{Engine, EngineConfig, Lookup};
+    use crate::strategy::StrategySet;
+    use crate::tracker::{AccessContext, TrackerConfig};
+
+    /// An engine whose tracker keeps at most `max_keys` keys.
+    fn engine(strategies: &str, max_keys: usize) -> Engine {
+        Engine::new(EngineConfig {
+            ttl_s: 60.0,
+            strategies: StrategySet::parse_list(strategies).unwrap(),
+            tracker: TrackerConfig::with_max_keys(max_keys),
+            ..EngineConfig::default()
+        })
+        .unwrap()
+    }
+
+    /// Timers due by `now_s`, then an access of `name` with a demand fetch
+    /// on a miss (warming orders are left alone).
+    fn access(e: &mut Engine, now_s: f64, name: &str) -> KeyId {
+        while let Some(t) = e.next_timeout().filter(|&t| t <= now_s) {
+            e.handle_timeout(t);
+        }
+        let key = e.intern(name);
+        if let Lookup::Miss { .. } = e.on_access(now_s, key, &AccessContext::default()) {
+            e.on_fetched(now_s, key, FetchOrigin::Demand, true);
+        }
+        key
+    }
+
+    #[test]
+    fn the_key_table_stays_as_small_as_the_tracker_under_churn() {
+        let mut e = engine("none", 4);
+        let first = access(&mut e, 0.0, "K0");
+        let stamp = e.keys().stamp(first);
+        for i in 1..500 {
+            access(&mut e, f64::from(i) * 100.0, &format!("K{i}"));
+        }
+        assert_eq!(e.tracker().len(), 4);
+        assert!(e.keys().len() <= 5, "{} keys live", e.keys().len());
+        assert!(
+            e.keys().id_bound() <= 6,
+            "ids up to {}",
+            e.keys().id_bound()
+        );
+        assert_eq!(e.keys().get("K0"), None, "forgotten");
+        assert!(!e.keys().is_current(stamp), "its id names another key now");
+        assert!(e.cache().len() <= 5, "expired entries went with their keys");
+    }
+
+    #[test]
+    fn a_key_with_a_fresh_entry_waits_until_it_expires() {
+        let mut e = engine("none", 1);
+        let a = access(&mut e, 0.0, "A");
+        access(&mut e, 1.0, "B"); // A leaves the tracker; its entry is fresh
+        assert!(!e.tracker().is_tracked(a));
+        assert_eq!((e.keys().get("A"), e.keys_pending_release()), (Some(a), 1));
+        assert!(e.cache().entry(a).is_some());
+        access(&mut e, 30.0, "B");
+        assert_eq!(e.keys().get("A"), Some(a), "still fresh at 30");
+        access(&mut e, 200.0, "B");
+        assert_eq!((e.keys().get("A"), e.keys_pending_release()), (None, 0));
+        assert!(e.cache().entry(a).is_none());
+        // Accessed again, A is a new key: absent, not stale.
+        let again = e.intern("A");
+        let l = e.on_access(201.0, again, &AccessContext::default());
+        assert_eq!(l, Lookup::Miss { stale: false });
+    }
+
+    #[test]
+    fn a_key_with_a_warming_fetch_in_flight_waits_for_its_end() {
+        let mut e = engine("popular", 1);
+        let a = access(&mut e, 0.0, "A");
+        let plan = e.warm_popular(100.0, 10);
+        assert_eq!(plan.orders.len(), 1);
+        assert_eq!(plan.orders[0].key, a);
+        access(&mut e, 101.0, "B"); // A leaves the tracker, in flight
+        access(&mut e, 300.0, "B");
+        assert_eq!(e.keys().get("A"), Some(a), "in flight");
+        e.on_fetched(301.0, a, FetchOrigin::Warm(plan.orders[0].strategy), false);
+        access(&mut e, 500.0, "B");
+        assert_eq!(e.keys().get("A"), None);
+    }
+
+    #[test]
+    fn a_restore_releases_the_keys_only_the_old_tracker_knew() {
+        let mut learned = engine("none", 100);
+        for i in 0..20 {
+            access(&mut learned, f64::from(i), "AAPL");
+        }
+        let bytes = learned.snapshot(20.0);
+        let mut e = engine("none", 100);
+        let x = access(&mut e, 0.0, "X");
+        e.restore(&bytes).unwrap();
+        assert!(!e.tracker().is_tracked(x));
+        assert_eq!(e.keys().get("X"), Some(x), "its entry is fresh");
+        let aapl = e.keys().get("AAPL").expect("restored keys are interned");
+        assert!(e.tracker().is_tracked(aapl));
+        assert_eq!(e.tracker_stats(20.0).top_10[0].key, "AAPL");
+        access(&mut e, 200.0, "AAPL");
+        assert_eq!(e.keys().get("X"), None);
+        assert!(e.restore(b"not a snapshot").is_err());
+        assert_eq!(
+            e.keys().get("AAPL"),
+            Some(aapl),
+            "a failed restore changes nothing"
+        );
+    }
+}

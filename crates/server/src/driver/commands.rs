@@ -5,6 +5,7 @@ use super::cycle::Honour;
 use super::run::Driver;
 use super::view::Patterns;
 use crate::events::{AccessEvent, FetchEvent};
+use prewarm_core::tracker::NameKeys;
 
 impl Driver {
     pub(super) fn command(
@@ -57,15 +58,19 @@ impl Driver {
             .iter()
             .filter(|ds| dataset.is_none_or(|d| d == &*ds.name))
             .map(|ds| {
-                let t = ds.engine.tracker();
+                let (t, keys) = (ds.engine.tracker(), ds.engine.keys());
                 let window_s = t.config().trending_window_s;
                 Patterns {
                     dataset: ds.name.to_string(),
-                    popular: t.popular(now_s, limit),
-                    trending: t.trending(now_s, window_s, limit),
-                    upcoming: t.upcoming(now_s, look_ahead_s, limit),
+                    popular: t.popular(now_s, limit).named(keys),
+                    trending: t.trending(now_s, window_s, limit).named(keys),
+                    upcoming: t.upcoming(now_s, look_ahead_s, limit).named(keys),
                     groups: t.group_trends(now_s, limit),
-                    next: key.map(|k| t.predict_next(k, limit)),
+                    // A key the engine does not know predicts nothing.
+                    next: key.map(|k| {
+                        keys.get(k)
+                            .map_or_else(Vec::new, |id| t.predict_next(id, 0.0, limit).named(keys))
+                    }),
                 }
             })
             .collect()

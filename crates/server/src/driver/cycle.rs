@@ -328,8 +328,8 @@ impl Driver {
     pub(super) fn drop_queued_cycles(&mut self, now_s: f64) {
         while let Some(o) = self.cycles.queue.pop_front() {
             let ds = &mut self.datasets[o.dataset];
-            ds.warm_ended_without_store(now_s, o.key, o.strategy);
             let key = ds.engine.keys().name(o.key).to_string();
+            ds.warm_ended_without_store(now_s, &key, o.strategy);
             let outcome = CycleOutcome::Failed("the daemon is stopping".into());
             self.on_cycle_fetch(now_s, o.cycle, o.dataset, &key, o.strategy, outcome);
         }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use prewarm_core::cache::{FetchOrigin as CoreOrigin, KeyId};
+use prewarm_core::cache::FetchOrigin;
 use prewarm_core::engine::{ConfigError, Engine, EngineConfig};
 use prewarm_core::stats::Counters;
 use prewarm_core::strategy::{StrategyId, StrategySet};
@@ -17,7 +17,7 @@ use super::view::{
     CycleCounts, DatasetView, Evictions, Figures, SnapshotInfo, WarmOutcomes, counters_since,
 };
 use crate::config::{DatasetConfig, WarmingConfig};
-use crate::events::{AccessEvent, EvictionEvent, FetchEvent, FetchOrigin};
+use crate::events::{AccessEvent, EvictionEvent, FetchEvent};
 
 /// Maps a dataset and `[warming]` into the engine's configuration.
 pub fn engine_config(ttl_s: f64, w: &WarmingConfig) -> EngineConfig {
@@ -139,24 +139,15 @@ impl DatasetState {
         self.engine.on_access(at_s, key, &ctx);
     }
 
-    /// Applies a completed fetch at `at_s` (already clamped); false when
-    /// its strategy name is unknown (then nothing is applied).
-    pub fn on_fetch(&mut self, at_s: f64, ev: &FetchEvent) -> bool {
-        let origin = match &ev.origin {
-            FetchOrigin::Demand => CoreOrigin::Demand,
-            FetchOrigin::Warm(name) => match name.parse::<StrategyId>() {
-                Ok(s) => CoreOrigin::Warm(s),
-                Err(_) => return false,
-            },
-        };
+    /// Applies a completed fetch at `at_s` (already clamped).
+    pub fn on_fetch(&mut self, at_s: f64, ev: &FetchEvent) {
         let key = self.engine.intern(&ev.key);
-        self.engine.on_fetched(at_s, key, origin, ev.ok);
+        self.engine.on_fetched(at_s, key, ev.origin, ev.ok);
         // The store already dropped what this fetch stored.
         if ev.ok && self.recent_evictions.get(&ev.key) == Some(&ev.at_s) {
             self.recent_evictions.remove(&ev.key);
             self.engine.on_evicted(key);
         }
-        true
     }
 
     /// Applies a store eviction: the engine stops counting the key as
@@ -176,11 +167,15 @@ impl DatasetState {
             .insert(ev.key.clone(), ev.fetched_at_s);
     }
 
-    /// Ends a warming order that stored nothing through its own call
-    /// (joined, paused, failed): the engine stops counting it in flight.
-    pub fn warm_ended_without_store(&mut self, at_s: f64, key: KeyId, strategy: StrategyId) {
-        self.engine
-            .on_fetched(at_s, key, CoreOrigin::Warm(strategy), false);
+    /// Ends a warming order of `key` that stored nothing through its own
+    /// call (joined, paused, failed): the engine stops counting it in
+    /// flight. By name: the order's id may have been released meanwhile
+    /// if a failed fetch's event ended it first.
+    pub fn warm_ended_without_store(&mut self, at_s: f64, key: &str, strategy: StrategyId) {
+        if let Some(id) = self.engine.keys().get(key) {
+            self.engine
+                .on_fetched(at_s, id, FetchOrigin::Warm(strategy), false);
+        }
     }
 
     /// Rolls "today" over (midnight cleanup).
@@ -205,7 +200,7 @@ impl DatasetState {
             total: Figures::new(&total, &self.cycle_fetches),
             today: Figures::new(&counters_since(&total, &self.day_start.0), &today_cycles),
             warm_outcomes: self.outcomes,
-            tracker: self.engine.tracker().stats(now_s),
+            tracker: self.engine.tracker_stats(now_s),
             snapshot: self.snapshot.clone(),
             cached_entries: self.engine.cache().len(),
             evictions: self.evictions,

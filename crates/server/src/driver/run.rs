@@ -289,11 +289,8 @@ impl Driver {
                 EventKind::Fetch => {
                     let ev = &fetches[i];
                     if let Some(&d) = self.index.get(&ev.dataset) {
-                        if self.datasets[d].on_fetch(t, ev) {
-                            self.figures.fetches += 1;
-                        } else {
-                            self.figures.unknown_origin += 1;
-                        }
+                        self.datasets[d].on_fetch(t, ev);
+                        self.figures.fetches += 1;
                     }
                 }
                 EventKind::Eviction => {

@@ -78,12 +78,19 @@ pub struct EventFigures {
     pub dropped_accesses: u64,
     /// Fetch events dropped by the request path (channel full).
     pub dropped_fetches: u64,
-    /// Fetch events whose strategy name the engine does not know.
-    pub unknown_origin: u64,
+    /// Always 0, kept for the shape of `/warming/status`: fetch events
+    /// carry the engine's strategy id, so none has an unknown origin.
+    #[serde(serialize_with = "always_zero")]
+    pub unknown_origin: (),
     /// Store eviction events applied (the memory store's size cap).
     pub evictions: u64,
     /// Eviction events dropped by the store (channel full).
     pub dropped_evictions: u64,
+}
+
+/// Serializes a retired counter as 0.
+fn always_zero<S: serde::Serializer>(_: &(), s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(0)
 }
 
 /// One dataset's engine, as shown.
@@ -253,15 +260,15 @@ pub struct Patterns {
     /// The dataset.
     pub dataset: String,
     /// Most popular keys (decayed accesses).
-    pub popular: Vec<KeyScore>,
+    pub popular: Vec<KeyScore<String>>,
     /// Keys whose rate rises against their baseline.
-    pub trending: Vec<TrendingKey>,
+    pub trending: Vec<TrendingKey<String>>,
     /// Keys expected within the next hour by their time-of-day profile.
-    pub upcoming: Vec<KeyScore>,
+    pub upcoming: Vec<KeyScore<String>>,
     /// Groups by lift.
     pub groups: Vec<GroupTrend>,
     /// Keys predicted to follow the asked key, when one was asked.
-    pub next: Option<Vec<Prediction>>,
+    pub next: Option<Vec<Prediction<String>>>,
 }
 
 #[cfg(test)]

@@ -18,8 +18,6 @@ use crate::service::{WarmError, WarmOutcome};
 #[derive(Debug, Clone)]
 pub(super) struct WarmMeta {
     dataset: usize,
-    /// The engine's key id of the order.
-    order: KeyId,
     /// The cycle the order belongs to, if any.
     cycle: Option<u64>,
     strategy: StrategyId,
@@ -77,14 +75,13 @@ impl Driver {
         let (name, key) = (ds.name.clone(), ds.engine.keys().name(order).to_string());
         let meta = WarmMeta {
             dataset,
-            order,
             cycle,
             strategy,
             key: key.clone(),
         };
         let task = self
             .warms
-            .spawn(async move { svc.warm(&name, &key, strategy.name()).await });
+            .spawn(async move { svc.warm(&name, &key, strategy).await });
         self.warm_meta.insert(task.id(), meta);
     }
 
@@ -130,7 +127,7 @@ impl Driver {
             }
         };
         if !stored_by_this_call {
-            ds.warm_ended_without_store(now_s, done.order, done.strategy);
+            ds.warm_ended_without_store(now_s, &done.key, done.strategy);
         }
         if let Some(id) = done.cycle {
             let outcome = match result {

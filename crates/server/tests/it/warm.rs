@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use futures::future::join_all;
+use prewarm_core::strategy::StrategyId;
 use prewarm_server::events::FetchOrigin;
 use prewarm_server::service::WarmOutcome;
 
@@ -18,7 +19,7 @@ async fn warming_fetches_without_recording_an_access() {
     assert!(matches!(out, WarmOutcome::Fetched { .. }), "{out:?}");
     let f = events.fetches.recv().await.unwrap();
     assert_eq!((f.key.as_ref(), f.ok), ("NVDA", true));
-    assert_eq!(f.origin, FetchOrigin::Warm("popular".into()));
+    assert_eq!(f.origin, FetchOrigin::Warm(StrategyId::Popular));
     assert!(
         events.accesses.try_recv().is_err(),
         "warming is not an access"

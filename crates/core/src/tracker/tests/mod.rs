@@ -186,14 +186,6 @@ impl Named {
         self.tracker.snapshot(now_s, &self.keys)
     }
 
-    pub fn tracker(&self) -> &Tracker {
-        &self.tracker
-    }
-
-    pub fn keys(&self) -> &KeyTable {
-        &self.keys
-    }
-
     pub fn snapshot_section(&self, now_s: f64) -> Section {
         self.tracker.snapshot_section(now_s, &self.keys)
     }
