@@ -165,6 +165,7 @@ impl Engine {
     /// Records a client access at `now_s` and answers whether it hits.
     /// Never call this for a warming fetch.
     pub fn on_access(&mut self, now_s: UnixSeconds, key: KeyId, ctx: &AccessContext<'_>) -> Lookup {
+        debug_assert!(self.keys.is_live(key), "{key:?} was released");
         self.now_s = self.now_s.max(now_s);
         // The bucket is full at the first request: start its clock now.
         self.budget.available(now_s);
@@ -282,6 +283,7 @@ impl Engine {
     /// call here; a warming fetch was counted when its order was issued.
     /// A failed fetch (`ok == false`) stores nothing.
     pub fn on_fetched(&mut self, now_s: UnixSeconds, key: KeyId, origin: FetchOrigin, ok: bool) {
+        debug_assert!(self.keys.is_live(key), "{key:?} was released");
         if origin == FetchOrigin::Demand {
             self.stats.record(now_s, Event::DemandFetch);
             self.cost.on_call(now_s);

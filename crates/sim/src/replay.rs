@@ -410,6 +410,40 @@ mod tests {
         assert_eq!(run.report.warmed.cost_ratio, 1.0);
     }
 
+    /// Under a tracker much smaller than the trace's keys, the engine
+    /// releases and reuses key ids as it goes; the replay follows them by
+    /// stamp, so every request still reaches its own key (warming off: the
+    /// hits are the baseline's), and the key table stays small.
+    #[test]
+    fn released_key_ids_are_followed_by_stamp() {
+        let lines = workload(3000, 4);
+        let refs: Vec<(f64, &str, &str)> = lines
+            .iter()
+            .map(|(t, k, c)| (*t, k.as_str(), c.as_str()))
+            .collect();
+        let tr = trace(&refs);
+        let mut cfg = ReplayConfig {
+            strategies: StrategySet::NONE,
+            ..ReplayConfig::default()
+        }
+        .engine_config();
+        cfg.tracker = prewarm_core::tracker::TrackerConfig::with_max_keys(3);
+        let mut engine = Engine::new(cfg).unwrap();
+        run_warmed(&mut engine, &tr, &mut |_, _| {}, &mut |_, _, _| {});
+        let base = baseline(&tr, 60.0, None);
+        assert_eq!(engine.stats().total.hits, base.hits);
+        assert_eq!(tr.distinct_keys(), 44);
+        let live = engine.keys().len();
+        assert!(live < 30, "{live} keys live");
+        // Every tracked id names a key of the trace (none was used after
+        // its release).
+        for k in engine.tracker().tracked_keys() {
+            let name = engine.keys().name(k);
+            assert!(tr.keys.iter().any(|t| **t == *name), "{k:?} named {name:?}");
+        }
+        assert_eq!(engine.keys().id_bound(), 44, "released ids were reused");
+    }
+
     /// A timer due between two requests takes effect at its own instant: a
     /// key polled every 100 s with a 60 s TTL is warmed just before each
     /// poll, not at the poll, so the polls hit once the cadence is learned.

@@ -55,7 +55,7 @@ impl CostGovernor {
     pub fn holds_unexpired(&self, key: KeyId, now_s: UnixSeconds, ttl_s: f64) -> bool {
         self.shadow_fetched_s
             .get(key.ix())
-            .is_some_and(|&f| now_s < f + ttl_s)
+            .is_some_and(|&f| UnixInstant(now_s) < UnixInstant(f) + Seconds(ttl_s))
     }
 
     /// Forgets the shadow's entry of `key` (its id is being released).

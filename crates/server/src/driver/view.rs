@@ -299,4 +299,17 @@ mod tests {
         assert_eq!(counters_since(&later, &c).requests, 5);
         assert_eq!(counters_since(&later, &c).per_strategy[0].hits, 0);
     }
+
+    #[test]
+    fn the_retired_unknown_origin_counter_shows_as_zero() {
+        let f = EventFigures {
+            fetches: 3,
+            ..EventFigures::default()
+        };
+        let v = serde_json::to_value(f).unwrap();
+        assert_eq!(
+            (v["fetches"].as_u64(), v["unknown_origin"].as_u64()),
+            (Some(3), Some(0))
+        );
+    }
 }

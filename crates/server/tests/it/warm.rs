@@ -74,3 +74,24 @@ async fn warming_rejects_bad_keys_without_calling_upstream() {
     assert_eq!(sim.stats().requests, 0);
     d.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn warming_charged_to_an_unknown_strategy_name_is_refused() {
+    let sim = support::sim(|_| {}).await;
+    let d = TestCfg::new(sim.addr()).start().await;
+    let w = d.service.warm("quote", "AAPL", "bogus").await;
+    assert!(
+        matches!(
+            w,
+            Err(prewarm_server::service::WarmError::UnknownStrategy(_))
+        ),
+        "{w:?}"
+    );
+    let typed = d.service.warm("quote", "AAPL", StrategyId::Sector).await;
+    assert!(
+        matches!(typed, Ok(WarmOutcome::Fetched { .. })),
+        "{typed:?}"
+    );
+    assert_eq!(sim.stats().requests, 1, "only the typed call fetched");
+    d.shutdown().await.unwrap();
+}
