@@ -172,6 +172,12 @@ pub fn replay(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ReplayRun, ConfigError> {
     let mut engine = Engine::new(cfg.engine_config())?;
+    // The trace's keys first, in trace order, then the universe's others:
+    // key ids break the planner's ties, so a universe must not renumber
+    // the trace's keys.
+    for k in &trace.keys {
+        engine.intern(k);
+    }
     apply_universe(&mut engine, &cfg.universe);
     let mut explainer = cfg.explain.then(|| Explainer::new(trace, cfg.ttl_s));
     run_warmed(&mut engine, trace, progress, &mut |i, hit, origin| {
