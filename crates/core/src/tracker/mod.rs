@@ -6,9 +6,9 @@
 //! [`Tracker::track_access`] only for client accesses, never for warming
 //! fetches, or warming would inflate the very demand it predicts.
 //!
-//! Keys are [`KeyId`]s of the engine's [`KeyTable`]: the tracker takes and
-//! returns ids, and needs the table only to write and read snapshots (which
-//! store key strings) and to name its statistics. Answers name keys by id;
+//! Keys are [`KeyId`]s of the engine's [`KeyTable`](crate::keys::KeyTable):
+//! the tracker takes and returns ids, and needs the table only to write and
+//! read snapshots (which store key strings) and to name its statistics. Answers name keys by id;
 //! [`NameKeys::named`] turns them into strings at the API edge. The keys it
 //! stops tracking (evicted or forgotten) are reported, when asked to with
 //! [`Tracker::report_drops`], so the engine can release their ids.
@@ -30,13 +30,14 @@
 //!   client sessions and the global stream ring.
 //! - `groups`: decayed group shares and learned membership.
 //! - `query`, `maintain`, `codec`: read-only queries, periodic upkeep and
-//!   the snapshot section.
+//!   the snapshot section; `answer`: the types they answer with.
 //!
 //! Memory is bounded by `max_keys` (coldest-of-sample eviction), the
 //! profile cap, `max_clients` and `max_groups`, and by the key table's
 //! bound (which the engine keeps with the tracker's); it is flat in
 //! accesses.
 
+mod answer;
 mod coaccess;
 mod codec;
 pub mod config;
@@ -50,20 +51,20 @@ mod record;
 #[cfg(test)]
 mod tests;
 
+pub use answer::{GroupTrend, KeyScore, NameKeys, Prediction, TrackerStats, TrendingKey};
 pub use coaccess::SUCCESSOR_SLOTS;
 pub use config::{TrackerConfig, TrackerConfigError};
 pub use profile::{OTHER_BUCKET_S, OTHER_BUCKETS, TRADING_BUCKET_S, TRADING_BUCKETS};
 pub use record::MAX_GROUPS_PER_KEY;
 
 use crate::calendar::{ExchangeCalendar, LocalClock};
-use crate::keys::{KeyId, KeyTable};
+use crate::keys::KeyId;
 use coaccess::CoAccess;
 use decay::{DecayClock, HARD_REBASE_EXPONENT, Rates, Weights};
 use groups::Groups;
 use popular::TopSet;
 use profile::{DayCounters, MAX_WAITLIST, Profile, Profiles};
 use record::{IN_TOP, IN_TRENDING, NO_KEY, NO_PROFILE, PROFILE_WAIT, Slab, TrackedKey};
-use serde::Serialize;
 
 /// Optional context of an access.
 #[derive(Debug, Clone, Copy, Default)]
@@ -72,123 +73,6 @@ pub struct AccessContext<'a> {
     pub client: Option<&'a str>,
     /// Group tags of the key (such as a sector); learned as membership.
     pub groups: &'a [&'a str],
-}
-
-/// A key with a score (meaning depends on the query). The key is a
-/// [`KeyId`]; [`NameKeys::named`] gives the `String` form the API shows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct KeyScore<K = KeyId> {
-    /// The key.
-    pub key: K,
-    /// Decayed accesses (`popular`, `group_members`) or expected accesses
-    /// (`upcoming`).
-    pub score: f64,
-}
-
-/// A key whose short-window rate rises above its own baseline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TrendingKey<K = KeyId> {
-    /// The key.
-    pub key: K,
-    /// Poisson z-score of the short-window count against the baseline.
-    pub score: f64,
-    /// Short EWMA rate, accesses per minute.
-    pub short_rate_per_min: f64,
-    /// Long-run baseline EWMA rate, accesses per minute.
-    pub baseline_rate_per_min: f64,
-}
-
-/// A predicted next key with its calibrated confidence.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Prediction<K = KeyId> {
-    /// The key predicted to follow.
-    pub key: K,
-    /// Share of the current key's occurrences followed by `key`, in [0, 1].
-    pub confidence: f64,
-}
-
-/// A group's share of all accesses, short against long.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GroupTrend {
-    /// The group name.
-    pub group: String,
-    /// Share of accesses at the short group half-life, in [0, 1].
-    pub share_short: f64,
-    /// Share of accesses at the long (baseline) half-life, in [0, 1].
-    pub share_long: f64,
-    /// `share_short / share_long`; above 1 the group gains attention.
-    pub lift: f64,
-}
-
-/// Counters and a summary of the tracker.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TrackerStats {
-    /// Keys tracked now.
-    pub tracked_keys: usize,
-    /// Accesses recorded since creation (kept across snapshots).
-    pub total_accesses: u64,
-    /// Keys evicted to respect `max_keys`.
-    pub evicted_keys: u64,
-    /// Keys forgotten after `forget_after_s` without access.
-    pub forgotten_keys: u64,
-    /// Keys with a time-of-day profile.
-    pub profiled_keys: usize,
-    /// Client sessions tracked.
-    pub tracked_clients: usize,
-    /// Groups known.
-    pub groups: usize,
-    /// Estimated heap and inline bytes of the whole tracker, with the key
-    /// table that names its keys.
-    pub approx_memory_bytes: usize,
-    /// The ten most popular keys.
-    pub top_10: Vec<KeyScore<String>>,
-}
-
-/// A tracker answer whose keys can be named: the API edge.
-pub trait NameKeys {
-    /// The same answer with key strings.
-    type Named;
-    /// Names every key through `keys` (the table the ids came from).
-    fn named(self, keys: &KeyTable) -> Self::Named;
-}
-
-impl NameKeys for KeyScore {
-    type Named = KeyScore<String>;
-    fn named(self, keys: &KeyTable) -> KeyScore<String> {
-        KeyScore {
-            key: keys.name(self.key).to_string(),
-            score: self.score,
-        }
-    }
-}
-
-impl NameKeys for TrendingKey {
-    type Named = TrendingKey<String>;
-    fn named(self, keys: &KeyTable) -> TrendingKey<String> {
-        TrendingKey {
-            key: keys.name(self.key).to_string(),
-            score: self.score,
-            short_rate_per_min: self.short_rate_per_min,
-            baseline_rate_per_min: self.baseline_rate_per_min,
-        }
-    }
-}
-
-impl NameKeys for Prediction {
-    type Named = Prediction<String>;
-    fn named(self, keys: &KeyTable) -> Prediction<String> {
-        Prediction {
-            key: keys.name(self.key).to_string(),
-            confidence: self.confidence,
-        }
-    }
-}
-
-impl<T: NameKeys> NameKeys for Vec<T> {
-    type Named = Vec<T::Named>;
-    fn named(self, keys: &KeyTable) -> Vec<T::Named> {
-        self.into_iter().map(|x| x.named(keys)).collect()
-    }
 }
 
 /// `slot_of` value of an untracked key.
