@@ -11,12 +11,15 @@
 //!   within a shard). Throughput counts both threads.
 //! - memory: a counting global allocator (`stats_alloc`) measures the live
 //!   heap of a tracker at 5,000 and 1,000,000 keys, before and after ten
-//!   more accesses per key (flat in accesses), printed as bytes/key.
+//!   more accesses per key (flat in accesses), printed as bytes/key. Keys
+//!   are interned into a key table first: the strings live there, and
+//!   `approx_memory_bytes` counts them with the tracker.
 //! - queries: latency of `popular(100)`, `trending`, `upcoming(1 h, 100)`
 //!   and `predict_next` at 5,000 and 1,000,000 keys.
 
 use chrono::TimeZone;
 use criterion::{BenchmarkId, Criterion, Throughput};
+use prewarm_core::keys::{KeyId, KeyTable};
 use prewarm_core::tracker::{AccessContext, Tracker, TrackerConfig};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use std::alloc::System;
@@ -74,8 +77,13 @@ fn stream(keys: usize, len: usize, seed: u64) -> Vec<Access> {
         .collect()
 }
 
-fn key_names(keys: usize) -> Vec<String> {
-    (0..keys).map(|i| format!("SYM{i:07}")).collect()
+/// A key table of `keys` symbols, and their ids.
+fn key_names(keys: usize) -> (KeyTable, Vec<KeyId>) {
+    let mut table = KeyTable::default();
+    let ids = (0..keys)
+        .map(|i| table.intern(&format!("SYM{i:07}")))
+        .collect();
+    (table, ids)
 }
 
 fn client_names() -> Vec<String> {
@@ -86,7 +94,7 @@ fn client_names() -> Vec<String> {
 /// `start_s`; returns the time after the last one.
 fn feed(
     t: &mut Tracker,
-    names: &[String],
+    names: &[KeyId],
     clients: &[String],
     accesses: &[Access],
     start_s: f64,
@@ -97,7 +105,7 @@ fn feed(
             client: a.client.map(|c| clients[c as usize].as_str()),
             groups: &[],
         };
-        t.track_access(&names[a.key as usize], now, &ctx);
+        t.track_access(names[a.key as usize], now, &ctx);
         now += 1e-4;
     }
     now
@@ -105,13 +113,13 @@ fn feed(
 
 /// A tracker with `keys` keys seen (each at least once) and a Zipf stream
 /// of `per_key` accesses per key on top, with sectors set.
-fn populated(names: &[String], per_key: usize) -> (Tracker, f64) {
+fn populated(names: &[KeyId], per_key: usize) -> (Tracker, f64) {
     let keys = names.len();
     let clients = client_names();
     let mut t = Tracker::new(TrackerConfig::with_max_keys(keys)).unwrap();
     let start = market_open_s();
     for (i, n) in names.iter().enumerate() {
-        t.set_groups(n, &[SECTORS[i % SECTORS.len()]]);
+        t.set_groups(*n, &[SECTORS[i % SECTORS.len()]]);
     }
     let once: Vec<Access> = (0..keys as u32)
         .map(|key| Access { key, client: None })
@@ -138,7 +146,7 @@ fn report_memory() {
     for keys in [5_000usize, 1_000_000] {
         // Key strings and client names the bench itself holds are made
         // before the region, so only the tracker is measured.
-        let names = key_names(keys);
+        let (table, names) = key_names(keys);
         let clients = client_names();
         let region = Region::new(GLOBAL);
         let (mut t, now) = populated(&names, 10);
@@ -146,7 +154,7 @@ fn report_memory() {
         let after_s = feed(&mut t, &names, &clients, &stream(keys, keys * 10, 11), now);
         t.maintain(after_s);
         let after = live_bytes(&region);
-        let s = t.stats(after_s);
+        let s = t.stats(after_s, &table);
         println!(
             "memory/{keys}_keys: {:.1} bytes/key measured (allocator), {:.1} after 10 more accesses/key, \
              {:.1} estimated by approx_memory_bytes; {} profiled, {} clients",
@@ -156,14 +164,14 @@ fn report_memory() {
             s.profiled_keys,
             s.tracked_clients,
         );
-        drop((t, names));
+        drop((t, names, table));
     }
 }
 
 fn bench_track(c: &mut Criterion) {
     const BATCH: usize = 100_000;
     let keys = 5_000;
-    let names = key_names(keys);
+    let (_table, names) = key_names(keys);
     let clients = client_names();
     let accesses = stream(keys, 1 << 20, 3);
     let mut g = c.benchmark_group("track_access");
@@ -217,14 +225,14 @@ fn bench_track(c: &mut Criterion) {
 fn bench_queries(c: &mut Criterion) {
     let mut g = c.benchmark_group("query");
     for keys in [5_000usize, 1_000_000] {
-        let names = key_names(keys);
+        let (_table, names) = key_names(keys);
         let (mut t, now) = populated(&names, 10);
         // An hour later, a burst so trending has something to report (a
         // tracker younger than its windows trends nothing).
         let now = now + 3600.0;
         for i in 0..50 {
             for k in &names[keys / 2..keys / 2 + 20] {
-                t.track_access(k, now + f64::from(i), &AccessContext::default());
+                t.track_access(*k, now + f64::from(i), &AccessContext::default());
             }
         }
         let now = now + 60.0;
@@ -240,7 +248,7 @@ fn bench_queries(c: &mut Criterion) {
             b.iter(|| black_box(t.upcoming(next_open - 900.0, 3600.0, 100)))
         });
         g.bench_with_input(BenchmarkId::new("predict_next_5", keys), &t, |b, t| {
-            b.iter(|| black_box(t.predict_next(&names[1], 5)))
+            b.iter(|| black_box(t.predict_next(names[1], 0.0, 5)))
         });
         g.bench_with_input(BenchmarkId::new("group_trends_11", keys), &t, |b, t| {
             b.iter(|| black_box(t.group_trends(now, 11)))
@@ -250,7 +258,7 @@ fn bench_queries(c: &mut Criterion) {
             t.popular(now, 100).len(),
             t.trending(now, 600.0, 50).len(),
             t.upcoming(next_open - 900.0, 3600.0, 100).len(),
-            t.predict_next(&names[1], 5).len()
+            t.predict_next(names[1], 0.0, 5).len()
         );
     }
     g.finish();

@@ -1,7 +1,8 @@
 //! The engine's model of what is cached.
 //!
 //! This is the only place that decides freshness: an entry fetched at `f` is
-//! fresh at `t` iff `f <= t < f + ttl_s` (replay semantics, glossary). Hits
+//! fresh at `t` iff `f <= t < f + ttl_s` (replay semantics, glossary), the
+//! rule [`is_fresh`] that the replay and the daemon's read path call too. Hits
 //! never extend freshness. With a capacity, entries are kept in LRU order of
 //! access and insertion; stale entries occupy room until evicted.
 //!
@@ -10,53 +11,9 @@
 
 use crate::UnixSeconds;
 use crate::strategy::StrategyId;
-use rustc_hash::FxHashMap;
+use crate::time::{Seconds, UnixInstant};
 
-/// A dense id for a key, issued by a [`KeyTable`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct KeyId(pub u32);
-
-impl KeyId {
-    fn ix(self) -> usize {
-        self.0 as usize
-    }
-}
-
-/// Interns key strings to dense ids. Ids are never reused.
-#[derive(Debug, Default, Clone)]
-pub struct KeyTable {
-    ids: FxHashMap<Box<str>, KeyId>,
-    names: Vec<Box<str>>,
-}
-
-impl KeyTable {
-    /// The id of `key`, issuing a new one on first sight.
-    pub fn intern(&mut self, key: &str) -> KeyId {
-        if let Some(id) = self.ids.get(key) {
-            return *id;
-        }
-        let id = KeyId(u32::try_from(self.names.len()).expect("more than 2^32 distinct keys"));
-        self.names.push(key.into());
-        self.ids.insert(key.into(), id);
-        id
-    }
-    /// The id of `key` if it was interned.
-    pub fn get(&self, key: &str) -> Option<KeyId> {
-        self.ids.get(key).copied()
-    }
-    /// The key string of `id`.
-    pub fn name(&self, id: KeyId) -> &str {
-        &self.names[id.ix()]
-    }
-    /// Number of interned keys.
-    pub fn len(&self) -> usize {
-        self.names.len()
-    }
-    /// Whether no key was interned.
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
-    }
-}
+pub use crate::keys::{KeyId, KeyStamp, KeyTable};
 
 /// Who made the fetch that produced an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +33,14 @@ pub struct CachedEntry {
     pub origin: FetchOrigin,
     /// Whether it has served a hit since it was fetched.
     pub used: bool,
+}
+
+impl CachedEntry {
+    /// Whether the entry is fresh at `now` under `ttl` ([`is_fresh`]).
+    #[inline]
+    pub fn is_fresh(&self, ttl: Seconds, now: UnixInstant) -> bool {
+        is_fresh(UnixInstant(self.fetched_at_s), ttl, now)
+    }
 }
 
 const NIL: u32 = u32::MAX;
@@ -149,13 +114,31 @@ impl CacheModel {
         self.slots.get(key.ix()).and_then(|s| s.entry)
     }
 
+    /// The time-to-live of entries, typed for the freshness rule.
+    pub fn ttl(&self) -> Seconds {
+        Seconds(self.ttl_s)
+    }
+
     /// Freshness of `key` at `now_s`.
     pub fn freshness(&self, key: KeyId, now_s: UnixSeconds) -> Freshness {
         match self.entry(key) {
             None => Freshness::Absent,
-            Some(e) if is_fresh(e.fetched_at_s, self.ttl_s, now_s) => Freshness::Fresh(e),
+            Some(e) if e.is_fresh(self.ttl(), UnixInstant(now_s)) => Freshness::Fresh(e),
             Some(e) => Freshness::Stale(e),
         }
+    }
+
+    /// Whether `key` has an entry fresh at `at` (which may be ahead of now:
+    /// a candidate asks whether the entry lasts until it is needed).
+    pub fn is_fresh_at(&self, key: KeyId, at: UnixInstant) -> bool {
+        self.entry(key).is_some_and(|e| e.is_fresh(self.ttl(), at))
+    }
+
+    /// Whether `key` has an entry that has not expired by `now`: fresh, or
+    /// fetched after `now` (a driver's clocks may disagree by a little).
+    pub fn holds_unexpired(&self, key: KeyId, now: UnixInstant) -> bool {
+        self.entry(key)
+            .is_some_and(|e| now < UnixInstant(e.fetched_at_s) + self.ttl())
     }
 
     /// Seconds the entry of `key` stays fresh after `now_s` (0 if not fresh).
@@ -267,15 +250,30 @@ pub struct Displaced {
     pub evicted: Option<(KeyId, CachedEntry)>,
 }
 
-/// The freshness rule: fetched at `fetched_at_s`, fresh at `now_s` iff
-/// `fetched_at_s <= now_s < fetched_at_s + ttl_s`.
-pub fn is_fresh(fetched_at_s: UnixSeconds, ttl_s: f64, now_s: UnixSeconds) -> bool {
-    fetched_at_s <= now_s && now_s < fetched_at_s + ttl_s
+/// The freshness rule, the only copy of it: an entry fetched at
+/// `fetched_at` is fresh at `now` iff `fetched_at <= now < fetched_at +
+/// ttl` (so never before its fetch, and a never-fetched key, fetched at
+/// minus infinity, never). The replay, the daemon's read path and the
+/// engine all call this.
+#[inline]
+pub fn is_fresh(fetched_at: UnixInstant, ttl: Seconds, now: UnixInstant) -> bool {
+    fetched_at <= now && now < fetched_at + ttl
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rule_is_half_open_and_never_before_the_fetch() {
+        let (f, ttl) = (UnixInstant(100.0), Seconds(60.0));
+        assert!(is_fresh(f, ttl, UnixInstant(100.0)));
+        assert!(is_fresh(f, ttl, UnixInstant(159.999)));
+        assert!(!is_fresh(f, ttl, UnixInstant(160.0)));
+        assert!(!is_fresh(f, ttl, UnixInstant(99.0)));
+        let never = UnixInstant(f64::NEG_INFINITY);
+        assert!(!is_fresh(never, ttl, UnixInstant(0.0)));
+    }
 
     #[test]
     fn freshness_boundaries_are_half_open() {
@@ -322,16 +320,5 @@ mod tests {
         assert_eq!(c.len(), 1);
         assert_eq!(c.remove(k).unwrap().fetched_at_s, 10.0);
         assert!(c.is_empty());
-    }
-
-    #[test]
-    fn key_table_interns_once() {
-        let mut t = KeyTable::default();
-        let a = t.intern("AAPL");
-        assert_eq!(t.intern("AAPL"), a);
-        assert_ne!(t.intern("MSFT"), a);
-        assert_eq!(t.name(a), "AAPL");
-        assert_eq!(t.get("NOPE"), None);
-        assert_eq!(t.len(), 2);
     }
 }

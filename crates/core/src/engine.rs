@@ -15,6 +15,10 @@
 //! performs them on the real clock and reports completions later. Nothing
 //! here reads a clock: `now_s` always comes from the driver, and the engine
 //! treats it as non-decreasing.
+//!
+//! Keys are [`KeyId`]s of the engine's [`KeyTable`] everywhere inside
+//! (cache model, tracker, strategies, planner); the table is bounded with
+//! the tracker (module `keys` states when an id is released and reused).
 
 use crate::UnixSeconds;
 use crate::budget::TokenBucket;
@@ -24,11 +28,13 @@ use crate::planner::Planner;
 use crate::stats::{Event, Series, Stats};
 use crate::strategies::{BudgetView, Ctx, Strategies};
 use crate::strategy::StrategyId;
-use crate::tracker::{AccessContext, Tracker};
+use crate::time::UnixInstant;
+use crate::tracker::{AccessContext, Tracker, TrackerStats};
 use rustc_hash::FxHashSet;
 
 mod config;
 mod cycle;
+mod keys;
 pub use config::{ConfigError, DAEMON_COST_HALF_LIFE_S, EngineConfig};
 pub use cycle::{CyclePlan, CycleRequest, SkipReason};
 
@@ -77,11 +83,12 @@ pub struct Engine {
     strategies: Strategies,
     /// Keys with a warming fetch issued and not yet reported back.
     in_flight: FxHashSet<KeyId>,
-    /// Each key's tracker handle as of its last access (a hint: the
-    /// tracker checks it is still live).
-    tracked: Vec<Option<crate::tracker::TrackedKey>>,
-    /// Engine key by tracker slot (the inverse of `tracked`).
-    by_slot: Vec<Option<(crate::tracker::TrackedKey, KeyId)>>,
+    /// Untracked keys whose ids wait to be released (module `keys`).
+    pending_release: FxHashSet<KeyId>,
+    /// Scratch list of the keys the tracker dropped.
+    dropped: Vec<KeyId>,
+    /// When the pending keys are checked again.
+    next_release_check_s: UnixSeconds,
     /// The cost cap: its hard account and its price.
     cost: CostCap,
     /// What a token usually buys: an average of the values of recent
@@ -100,6 +107,8 @@ impl Engine {
         if let Some(bucket_s) = cfg.series_bucket_s {
             stats = stats.with_series(Series::new(bucket_s, usize::MAX));
         }
+        let mut tracker = Tracker::new(cfg.tracker.clone())?;
+        tracker.report_drops();
         Ok(Engine {
             keys: KeyTable::default(),
             cache: CacheModel::new(cfg.ttl_s, cfg.capacity_entries),
@@ -109,11 +118,12 @@ impl Engine {
             ),
             planner: Planner::new(cfg.max_queued_candidates),
             stats,
-            tracker: Tracker::new(cfg.tracker.clone())?,
+            tracker,
             strategies: Strategies::new(cfg.warming.clone(), cfg.ttl_s),
             in_flight: FxHashSet::default(),
-            tracked: Vec::new(),
-            by_slot: Vec::new(),
+            pending_release: FxHashSet::default(),
+            dropped: Vec::new(),
+            next_release_check_s: f64::NEG_INFINITY,
             cost: CostCap::new(
                 cfg.warming.max_cost_ratio,
                 cfg.warming.burst.unwrap_or(cfg.warming.rate_limit_per_min),
@@ -133,7 +143,7 @@ impl Engine {
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
-    /// The key table.
+    /// The key table: names of ids, ids of names, stamps.
     pub fn keys(&self) -> &KeyTable {
         &self.keys
     }
@@ -141,7 +151,12 @@ impl Engine {
     pub fn cache(&self) -> &CacheModel {
         &self.cache
     }
-    /// The id of `key`, interning it.
+    /// The id of `key`, interning it. Pass it on at once (to
+    /// [`Engine::on_access`], [`Engine::on_fetched`], ...): an id kept
+    /// across engine calls may be released and reused meanwhile, so a
+    /// driver that keeps ids keeps their [`crate::keys::KeyStamp`]s
+    /// (`keys().stamp(id)`) and interns again once one is no longer
+    /// current.
     pub fn intern(&mut self, key: &str) -> KeyId {
         self.keys.intern(key)
     }
@@ -162,6 +177,7 @@ impl Engine {
     /// Records a client access at `now_s` and answers whether it hits.
     /// Never call this for a warming fetch.
     pub fn on_access(&mut self, now_s: UnixSeconds, key: KeyId, ctx: &AccessContext<'_>) -> Lookup {
+        debug_assert!(self.keys.is_live(key), "{key:?} was released");
         self.now_s = self.now_s.max(now_s);
         // The bucket is full at the first request: start its clock now.
         self.budget.available(now_s);
@@ -197,43 +213,14 @@ impl Engine {
         self.cache.touch(key);
         self.cost
             .on_access(now_s, key, self.cfg.ttl_s, found_fetched_s);
-        let tracked = self.track(now_s, key, ctx);
+        self.tracker.track_access(key, now_s, ctx);
+        if self.tracker.has_dropped() {
+            self.release_dropped(now_s);
+        }
         let client = ctx.client;
         let (strategies, mut ctx) = self.split();
-        strategies.on_access(
-            &mut ctx,
-            now_s,
-            key,
-            Some(tracked),
-            client,
-            hit_fetched_at_s,
-        );
+        strategies.on_access(&mut ctx, now_s, key, client, hit_fetched_at_s);
         lookup
-    }
-
-    /// Records the access in the tracker, through the key's last handle,
-    /// and keeps both directions of the key ↔ handle map.
-    fn track(
-        &mut self,
-        now_s: UnixSeconds,
-        key: KeyId,
-        ctx: &AccessContext<'_>,
-    ) -> crate::tracker::TrackedKey {
-        let ix = key.0 as usize;
-        if self.tracked.len() <= ix {
-            self.tracked.resize(ix + 1, None);
-        }
-        let hint = self.tracked[ix];
-        let tracked = self
-            .tracker
-            .track_access_hinted(self.keys.name(key), hint, now_s, ctx);
-        self.tracked[ix] = Some(tracked);
-        let slot = tracked.slot() as usize;
-        if self.by_slot.len() <= slot {
-            self.by_slot.resize(slot + 1, None);
-        }
-        self.by_slot[slot] = Some((tracked, key));
-        tracked
     }
 
     /// The strategies and what they may touch of the rest of the engine.
@@ -242,9 +229,8 @@ impl Engine {
             cache: &self.cache,
             planner: &mut self.planner,
             tracker: &mut self.tracker,
-            keys: &mut self.keys,
+            keys: &self.keys,
             enabled: self.cfg.warming.strategies,
-            by_slot: &self.by_slot,
             budget: budget_view(&self.budget, &self.cost, self.token_value, self.now_s),
         };
         (&mut self.strategies, ctx)
@@ -272,27 +258,35 @@ impl Engine {
     /// Tells the tracker which groups (sectors, indices, watchlists) `key`
     /// belongs to, e.g. from a universe file.
     pub fn set_groups(&mut self, key: &str, groups: &[&str]) {
-        self.tracker.set_groups(key, groups);
+        let id = self.keys.intern(key);
+        self.tracker.set_groups(id, groups);
+        self.release_dropped(self.now_s);
     }
 
-    /// The access tracker.
+    /// The access tracker (its answers name keys by id: see
+    /// [`crate::tracker::NameKeys`] and [`Engine::keys`]).
     pub fn tracker(&self) -> &Tracker {
         &self.tracker
+    }
+
+    /// The tracker's counters and top keys at `now_s`, keys named.
+    pub fn tracker_stats(&self, now_s: UnixSeconds) -> TrackerStats {
+        self.tracker.stats(now_s, &self.keys)
     }
 
     /// What the engine has learned, as snapshot bytes (see
     /// [`crate::snapshot`]); the driver writes them atomically.
     pub fn snapshot(&self, now_s: UnixSeconds) -> Vec<u8> {
-        self.tracker.snapshot(now_s)
+        self.tracker.snapshot(now_s, &self.keys)
     }
 
     /// Restores what was learned from [`Engine::snapshot`] bytes. On error
     /// the engine is unchanged and the caller keeps the file aside.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), crate::snapshot::SnapshotError> {
-        self.tracker = Tracker::restore(bytes, self.cfg.tracker.clone())?;
-        // Handles of the old tracker mean nothing.
-        self.tracked.clear();
-        self.by_slot.clear();
+        let mut tracker = Tracker::restore(bytes, self.cfg.tracker.clone(), &mut self.keys)?;
+        tracker.report_drops();
+        let old = std::mem::replace(&mut self.tracker, tracker);
+        self.on_tracker_replaced(&old);
         Ok(())
     }
 
@@ -300,6 +294,7 @@ impl Engine {
     /// call here; a warming fetch was counted when its order was issued.
     /// A failed fetch (`ok == false`) stores nothing.
     pub fn on_fetched(&mut self, now_s: UnixSeconds, key: KeyId, origin: FetchOrigin, ok: bool) {
+        debug_assert!(self.keys.is_live(key), "{key:?} was released");
         if origin == FetchOrigin::Demand {
             self.stats.record(now_s, Event::DemandFetch);
             self.cost.on_call(now_s);
@@ -312,6 +307,11 @@ impl Engine {
             self.cost.rejudge(now_s, key, self.cfg.ttl_s, Some(now_s));
             let (strategies, mut ctx) = self.split();
             strategies.on_fetched(&mut ctx, now_s, key);
+        }
+        if !self.tracker.is_tracked(key) {
+            // Fetched but not (or no longer) tracked: released once its
+            // entry expires, unless it is accessed meanwhile.
+            self.pending_release.insert(key);
         }
     }
 
@@ -435,6 +435,11 @@ impl Engine {
         strategies.tick(&mut ctx, now_s);
         let cache = &self.cache;
         self.planner.advance(now_s, |c| still_needed(cache, c));
+        self.release_dropped(now_s);
+        if now_s >= self.next_release_check_s {
+            self.recheck_pending(now_s);
+            self.next_release_check_s = now_s + keys::RELEASE_RECHECK_S;
+        }
     }
 }
 
@@ -456,9 +461,7 @@ fn budget_view(
 
 /// Whether `c`'s key will not be fresh at the moment it is needed anyway.
 fn still_needed(cache: &CacheModel, c: &crate::planner::Candidate) -> bool {
-    !cache
-        .entry(c.key)
-        .is_some_and(|e| crate::cache::is_fresh(e.fetched_at_s, cache.ttl_s(), c.needed_at_s))
+    !cache.is_fresh_at(c.key, UnixInstant(c.needed_at_s))
 }
 
 #[cfg(test)]

@@ -17,8 +17,15 @@
 //!   by the engine's settings and the daemon's config.
 //! - [`budget`]: the token bucket that limits warming fetches. Demand fetches
 //!   never draw from it.
+//! - [`keys`]: key identity. Every key is a dense `KeyId` from the key
+//!   table; strings appear only at the edges (parsing, the API, the
+//!   snapshot). The table is bounded with the tracker: the engine releases
+//!   (and reuses) the id of a key nothing refers to any more.
+//! - [`time`]: `UnixInstant` and `Seconds`, distinct types where an instant
+//!   and a duration meet (the freshness rule).
 //! - [`cache`]: the engine's model of what is cached and since when; the
-//!   freshness rule `f <= t < f + ttl` lives here and nowhere else.
+//!   freshness rule `f <= t < f + ttl` lives here and nowhere else (the
+//!   replay and the daemon call it).
 //! - [`stats`]: counters of requests, hits, fetches and their attribution to
 //!   strategies. Everything `prewarm replay` reports is computed here.
 //! - [`strategy`]: the names of the warming strategies.
@@ -39,12 +46,14 @@ pub mod calendar;
 pub mod check;
 pub mod cost;
 pub mod engine;
+pub mod keys;
 pub mod model;
 pub mod planner;
 pub mod snapshot;
 pub mod stats;
 pub mod strategies;
 pub mod strategy;
+pub mod time;
 pub mod tracker;
 pub mod universe;
 

@@ -10,7 +10,9 @@
 //! made at once and never wait for budget.
 //!
 //! Invariants: the queues are bounded (`max_queued`); ties are broken by key
-//! and strategy so that replays are deterministic.
+//! and strategy so that replays are deterministic; the planner counts the
+//! candidates it holds per key, so the engine never releases the id of a
+//! key a candidate still names.
 
 use crate::UnixSeconds;
 use crate::cache::KeyId;
@@ -98,14 +100,38 @@ impl Ord for ByOpening {
     }
 }
 
-/// Removes all but the `keep` greatest elements of `v`.
-fn drop_smallest<T: Ord>(v: &mut Vec<T>, keep: usize) {
+/// Removes all but the `keep` greatest elements of `v`, telling `dropped`
+/// of each one removed.
+fn drop_smallest<T: Ord>(v: &mut Vec<T>, keep: usize, mut dropped: impl FnMut(&T)) {
     let excess = v.len().saturating_sub(keep);
     if excess == 0 {
         return;
     }
     v.select_nth_unstable(excess - 1);
-    v.drain(..excess);
+    v.drain(..excess).for_each(|x| dropped(&x));
+}
+
+/// Candidates queued per key id (open and waiting).
+#[derive(Debug, Clone, Default)]
+struct PerKey(Vec<u32>);
+
+impl PerKey {
+    #[inline]
+    fn add(&mut self, key: KeyId) {
+        if self.0.len() <= key.ix() {
+            self.0.resize(key.ix() + 1, 0);
+        }
+        self.0[key.ix()] += 1;
+    }
+
+    #[inline]
+    fn remove(&mut self, key: KeyId) {
+        self.0[key.ix()] -= 1;
+    }
+
+    fn get(&self, key: KeyId) -> u32 {
+        self.0.get(key.ix()).copied().unwrap_or(0)
+    }
 }
 
 /// Holds proposed candidates until the budget allows a fetch.
@@ -116,6 +142,7 @@ pub struct Planner {
     max_queued: usize,
     dropped: u64,
     counters: PlannerCounters,
+    per_key: PerKey,
 }
 
 /// What became of the candidates: tells whether the budget or the
@@ -144,6 +171,7 @@ impl Planner {
             max_queued: max_queued.max(1),
             dropped: 0,
             counters: PlannerCounters::default(),
+            per_key: PerKey::default(),
         }
     }
 
@@ -153,6 +181,7 @@ impl Planner {
             return;
         }
         self.counters.proposed += 1;
+        self.per_key.add(c.key);
         if c.not_before_s <= now_s {
             self.open.push(ByValue(c));
         } else {
@@ -169,15 +198,22 @@ impl Planner {
     fn shed(&mut self, now_s: UnixSeconds) {
         let before = self.open.len() + self.waiting.len();
         let keep_n = self.max_queued / 2;
-        let keep = |c: &Candidate| c.expires_s > now_s;
+        let per_key = &mut self.per_key;
+        let mut keep = |c: &Candidate| {
+            let keep = c.expires_s > now_s;
+            if !keep {
+                per_key.remove(c.key);
+            }
+            keep
+        };
         let mut open: Vec<ByValue> = std::mem::take(&mut self.open).into_vec();
         open.retain(|c| keep(&c.0));
-        drop_smallest(&mut open, keep_n);
-        self.open = open.into();
         let mut waiting: Vec<ByOpening> = std::mem::take(&mut self.waiting).into_vec();
         waiting.retain(|c| keep(&c.0));
+        drop_smallest(&mut open, keep_n, |c| per_key.remove(c.0.key));
+        self.open = open.into();
         // ByOpening ranks the latest opening lowest: those go first.
-        drop_smallest(&mut waiting, keep_n);
+        drop_smallest(&mut waiting, keep_n, |c| per_key.remove(c.0.key));
         self.waiting = waiting.into();
         let shed = (before - self.open.len() - self.waiting.len()) as u64;
         self.dropped += shed;
@@ -215,6 +251,11 @@ impl Planner {
         self.open.len() + self.waiting.len()
     }
 
+    /// Candidates queued for `key` (open and waiting).
+    pub fn queued_for(&self, key: KeyId) -> u32 {
+        self.per_key.get(key)
+    }
+
     /// Candidates dropped because the queues were full.
     pub fn dropped(&self) -> u64 {
         self.dropped
@@ -233,8 +274,10 @@ impl Planner {
             let c = self.waiting.pop().expect("peeked").0;
             if c.expires_s <= now_s {
                 self.counters.expired += 1;
+                self.per_key.remove(c.key);
             } else if !needed(&c) {
                 self.counters.rejected += 1;
+                self.per_key.remove(c.key);
             } else {
                 self.open.push(ByValue(c));
             }
@@ -250,6 +293,7 @@ impl Planner {
     ) -> Option<Candidate> {
         self.advance(now_s, &mut accept);
         while let Some(ByValue(c)) = self.open.pop() {
+            self.per_key.remove(c.key);
             if c.expires_s <= now_s {
                 self.counters.expired += 1;
             } else if accept(&c) {
@@ -331,10 +375,34 @@ mod tests {
         }
         assert!(p.queued() <= 10);
         assert!(p.dropped() > 0);
+        let per_key: u32 = (0..100).map(|k| p.queued_for(KeyId(k))).sum();
+        assert_eq!(
+            per_key as usize,
+            p.queued(),
+            "shed candidates are uncounted"
+        );
         assert_eq!(
             p.pop_best(0.0, |_| true).unwrap().key,
             KeyId(99),
             "the most valuable survive"
         );
+    }
+
+    #[test]
+    fn candidates_are_counted_per_key_until_they_leave() {
+        let mut p = Planner::new(100);
+        p.propose(cand(1, 5.0, 0.0, 10.0), 0.0);
+        p.propose(cand(1, 4.0, 5.0, 100.0), 0.0);
+        p.propose(cand(2, 3.0, 0.0, 100.0), 0.0);
+        assert_eq!((p.queued_for(KeyId(1)), p.queued_for(KeyId(2))), (2, 1));
+        assert_eq!(p.queued_for(KeyId(7)), 0, "never proposed");
+        // At 20 the first expired, the second opened and is issued.
+        assert_eq!(p.pop_best(20.0, |_| true).unwrap().key, KeyId(1));
+        assert_eq!(p.queued_for(KeyId(1)), 0);
+        assert!(
+            p.pop_best(20.0, |c| c.key != KeyId(2)).is_none(),
+            "rejected"
+        );
+        assert_eq!((p.queued_for(KeyId(2)), p.queued()), (0, 0));
     }
 }

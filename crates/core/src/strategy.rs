@@ -85,6 +85,15 @@ impl FromStr for StrategyId {
     }
 }
 
+impl TryFrom<&str> for StrategyId {
+    type Error = UnknownStrategy;
+    /// Parses a name, as [`StrategyId::from_str`] (the edges that take a
+    /// name: the CLI, the API, configuration).
+    fn try_from(s: &str) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
 /// A set of enabled strategies, as a bit set over [`StrategyId::index`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StrategySet(u8);

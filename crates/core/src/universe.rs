@@ -203,7 +203,7 @@ mod tests {
         for group in ["Tech", "SP500"] {
             let members = engine.tracker().group_members(group, 10);
             assert_eq!(members.len(), 1, "{group}");
-            assert_eq!(members[0].key, "AAPL");
+            assert_eq!(engine.keys().name(members[0].key), "AAPL");
         }
     }
 }

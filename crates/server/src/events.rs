@@ -19,6 +19,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::mpsc;
 
+/// Why an upstream fetch was made: on demand, or warming charged to a
+/// strategy. The engine's own type, carried as is from the warming order
+/// to the fetch event (no strategy name is written out and parsed back).
+pub use prewarm_core::cache::FetchOrigin;
+
 /// One client access to a key (proxied, or reported through `/v1/access`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccessEvent {
@@ -32,15 +37,6 @@ pub struct AccessEvent {
     pub at_s: f64,
     /// Whether a fresh entry was found.
     pub hit: bool,
-}
-
-/// Why an upstream fetch was made.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FetchOrigin {
-    /// A client missed and is waiting.
-    Demand,
-    /// Warming, charged to the named strategy.
-    Warm(Arc<str>),
 }
 
 /// One completed upstream fetch (or failed attempt) for a key.

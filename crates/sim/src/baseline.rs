@@ -8,6 +8,8 @@
 //! evicted. Each request costs O(1).
 
 use crate::trace::Trace;
+use prewarm_core::cache::is_fresh;
+use prewarm_core::time::{Seconds, UnixInstant};
 
 /// Figures of a no-warming replay.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,13 +60,6 @@ pub struct MissGroup {
     pub last_s: f64,
 }
 
-/// The freshness rule: fetched at `fetched_s`, fresh at `now_s`.
-/// Timestamps never decrease, so `fetched_s <= now_s` holds for every
-/// fetch the replay made; a never-fetched key has `fetched_s = -inf`.
-fn is_fresh(fetched_s: f64, now_s: f64, ttl_s: f64) -> bool {
-    fetched_s <= now_s && now_s < fetched_s + ttl_s
-}
-
 /// Replays `trace` with no warming. `capacity` is the LRU capacity in
 /// entries, `None` for unlimited; `Some(0)` caches nothing. A TTL that is
 /// not positive (or NaN) makes every request a miss.
@@ -98,7 +93,11 @@ fn unlimited(trace: &Trace, ttl_s: f64, mut groups: Option<&mut Vec<MissGroup>>)
     let mut hits = 0u64;
     for (&now_s, &key_id) in trace.times_s.iter().zip(&trace.key_ids) {
         let key = key_id as usize;
-        if is_fresh(fetched_s[key], now_s, ttl_s) {
+        if is_fresh(
+            UnixInstant(fetched_s[key]),
+            Seconds(ttl_s),
+            UnixInstant(now_s),
+        ) {
             hits += 1;
             if let Some(groups) = groups.as_deref_mut() {
                 groups[open_group[key]].last_s = now_s;
@@ -197,7 +196,11 @@ fn lru(trace: &Trace, ttl_s: f64, capacity: usize) -> BaselineResult {
         if list.cached[key] {
             list.unlink(key_id);
             list.push_front(key_id);
-            if is_fresh(fetched_s[key], now_s, ttl_s) {
+            if is_fresh(
+                UnixInstant(fetched_s[key]),
+                Seconds(ttl_s),
+                UnixInstant(now_s),
+            ) {
                 hits += 1;
             } else {
                 fetched_s[key] = now_s;

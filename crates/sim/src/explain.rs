@@ -7,7 +7,8 @@
 //! client id without its trailing digits, when the trace has clients).
 
 use crate::trace::Trace;
-use prewarm_core::cache::FetchOrigin;
+use prewarm_core::cache::{FetchOrigin, is_fresh};
+use prewarm_core::time::{Seconds, UnixInstant};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -77,7 +78,7 @@ impl<'t> Explainer<'t> {
                 .unwrap_or(GAP_CLASSES.len() - 1);
             gap_class.push(class as u8);
             last_seen_s[k] = t;
-            let hit = prewarm_core::cache::is_fresh(fetched_s[k], ttl_s, t);
+            let hit = is_fresh(UnixInstant(fetched_s[k]), Seconds(ttl_s), UnixInstant(t));
             if !hit {
                 fetched_s[k] = t;
             }

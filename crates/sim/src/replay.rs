@@ -13,7 +13,7 @@ use crate::bound::{BucketStart, clairvoyant_bound_with};
 use crate::explain::{Explainer, MissBreakdown};
 use crate::trace::Trace;
 use crate::universe::{Membership, apply_universe};
-use prewarm_core::cache::{FetchOrigin, KeyId};
+use prewarm_core::cache::{FetchOrigin, KeyStamp};
 use prewarm_core::engine::{ConfigError, Engine, EngineConfig, Lookup};
 use prewarm_core::planner::PlannerCounters;
 use prewarm_core::stats::{Counters, ratio};
@@ -146,6 +146,12 @@ pub fn replay(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ReplayRun, ConfigError> {
     let mut engine = Engine::new(cfg.engine_config())?;
+    // The trace's keys first, in trace order, then the universe's others:
+    // key ids break the planner's ties, so a universe must not renumber
+    // the trace's keys.
+    for k in &trace.keys {
+        engine.intern(k);
+    }
     apply_universe(&mut engine, &cfg.universe);
     let (ttl_s, rate_per_min) = (cfg.engine.ttl_s, cfg.engine.warming.rate_limit_per_min);
     let mut explainer = cfg.explain.then(|| Explainer::new(trace, ttl_s));
@@ -238,12 +244,27 @@ pub fn run_warmed(
     progress: &mut dyn FnMut(u64, u64),
     outcome: &mut dyn FnMut(usize, bool, Option<FetchOrigin>),
 ) {
-    let ids: Vec<KeyId> = trace.keys.iter().map(|k| engine.intern(k)).collect();
+    // The engine may release the id of a key its tracker forgot (and give
+    // it to another key): each trace key's id is kept with its stamp and
+    // interned again once the stamp is no longer current.
+    let mut ids: Vec<KeyStamp> = trace
+        .keys
+        .iter()
+        .map(|k| {
+            let id = engine.intern(k);
+            engine.keys().stamp(id)
+        })
+        .collect();
     let total = trace.len() as u64;
     const PROGRESS_EVERY: usize = 1 << 16;
     for (i, (&t, &k)) in trace.times_s.iter().zip(&trace.key_ids).enumerate() {
         run_due_timers(engine, t);
-        let key = ids[k as usize];
+        let stamp = &mut ids[k as usize];
+        if !engine.keys().is_current(*stamp) {
+            let id = engine.intern(&trace.keys[k as usize]);
+            *stamp = engine.keys().stamp(id);
+        }
+        let key = stamp.id;
         let client = trace
             .client_ids
             .as_ref()
@@ -364,6 +385,37 @@ mod tests {
         assert_eq!(run.report.warmed.hits, run.report.baseline.hits);
         assert_eq!(run.report.warmed.api_calls, run.report.baseline.api_calls);
         assert_eq!(run.report.warmed.cost_ratio, 1.0);
+    }
+
+    /// Under a tracker much smaller than the trace's keys, the engine
+    /// releases and reuses key ids as it goes; the replay follows them by
+    /// stamp, so every request still reaches its own key (warming off: the
+    /// hits are the baseline's), and the key table stays small.
+    #[test]
+    fn released_key_ids_are_followed_by_stamp() {
+        let lines = workload(3000, 4);
+        let refs: Vec<(f64, &str, &str)> = lines
+            .iter()
+            .map(|(t, k, c)| (*t, k.as_str(), c.as_str()))
+            .collect();
+        let tr = trace(&refs);
+        let mut cfg = ReplayConfig::default().engine_config();
+        cfg.warming.strategies = StrategySet::NONE;
+        cfg.tracker = prewarm_core::tracker::TrackerConfig::with_max_keys(3);
+        let mut engine = Engine::new(cfg).unwrap();
+        run_warmed(&mut engine, &tr, &mut |_, _| {}, &mut |_, _, _| {});
+        let base = baseline(&tr, 60.0, None);
+        assert_eq!(engine.stats().total.hits, base.hits);
+        assert_eq!(tr.distinct_keys(), 44);
+        let live = engine.keys().len();
+        assert!(live < 30, "{live} keys live");
+        // Every tracked id names a key of the trace (none was used after
+        // its release).
+        for k in engine.tracker().tracked_keys() {
+            let name = engine.keys().name(k);
+            assert!(tr.keys.iter().any(|t| **t == *name), "{k:?} named {name:?}");
+        }
+        assert_eq!(engine.keys().id_bound(), 44, "released ids were reused");
     }
 
     /// A timer due between two requests takes effect at its own instant: a

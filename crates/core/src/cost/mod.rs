@@ -29,7 +29,8 @@
 //! a half-life (daemon), and the account holds in both.
 
 use crate::UnixSeconds;
-use crate::cache::KeyId;
+use crate::cache::{KeyId, is_fresh};
+use crate::time::{Seconds, UnixInstant};
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
 
@@ -154,12 +155,36 @@ impl CostCap {
         self.advance(now_s);
         let ix = self.slot(key);
         let f = self.shadow_fetched_s[ix];
-        if f.is_nan() || !crate::cache::is_fresh(f, ttl_s, now_s) {
+        if f.is_nan() || !is_fresh(UnixInstant(f), Seconds(ttl_s), UnixInstant(now_s)) {
             self.shadow_fetched_s[ix] = now_s;
             self.shadow_calls += 1.0;
             self.shadow_total += 1;
         }
         self.rejudge(now_s, key, ttl_s, real_fetched_s);
+    }
+
+    /// Whether the shadow holds an entry of `key` not yet expired at
+    /// `now_s` (its id must not be released then: the shadow would lose a
+    /// hit, and the key may still be at risk).
+    pub fn holds_unexpired(&self, key: KeyId, now_s: UnixSeconds, ttl_s: f64) -> bool {
+        self.shadow_fetched_s
+            .get(key.ix())
+            .is_some_and(|&f| UnixInstant(now_s) < UnixInstant(f) + Seconds(ttl_s))
+    }
+
+    /// Forgets the shadow's entry of `key` (its id is being released); a
+    /// risk not yet retired by [`CostCap::advance`] ends with it.
+    pub fn forget(&mut self, key: KeyId) {
+        let ix = key.ix();
+        if let Some(f) = self.shadow_fetched_s.get_mut(ix) {
+            *f = f64::NAN;
+        }
+        if let Some(r) = self.risk_until_s.get_mut(ix)
+            && !r.is_nan()
+        {
+            *r = f64::NAN;
+            self.at_risk -= 1;
+        }
     }
 
     /// An API call of the engine (demand, or a warming order issued).

@@ -15,6 +15,7 @@ use super::{Engine, WarmOrder};
 use crate::UnixSeconds;
 use crate::cache::KeyId;
 use crate::strategy::StrategyId;
+use crate::time::UnixInstant;
 use serde::Serialize;
 
 /// What a cycle should warm.
@@ -103,8 +104,7 @@ impl Engine {
             skipped: Vec::new(),
         };
         let mut seen = rustc_hash::FxHashSet::default();
-        for name in self.cycle_keys(now_s, req) {
-            let key = self.keys.intern(&name);
+        for key in self.cycle_keys(now_s, req) {
             if !seen.insert(key) {
                 continue;
             }
@@ -161,8 +161,8 @@ impl Engine {
         self.plan_cycle(now_s, &req)
     }
 
-    /// The keys `req` names, best first.
-    fn cycle_keys(&self, now_s: UnixSeconds, req: &CycleRequest) -> Vec<String> {
+    /// The keys `req` names, best first (all tracked: their ids are live).
+    fn cycle_keys(&self, now_s: UnixSeconds, req: &CycleRequest) -> Vec<KeyId> {
         let (t, w) = (&self.tracker, &self.cfg.warming);
         match req {
             CycleRequest::Popular { limit } => {
@@ -179,8 +179,8 @@ impl Engine {
                 let limit = limit.unwrap_or(w.strategy.trending_limit);
                 let mut out = Vec::new();
                 for k in t.trending(now_s, window_s.max(1.0), limit) {
-                    let next = t.predict_next_above(
-                        &k.key,
+                    let next = t.predict_next(
+                        k.key,
                         w.strategy.predictive_confidence_threshold,
                         w.strategy.predictive_limit,
                     );
@@ -194,9 +194,11 @@ impl Engine {
                 limit,
             } => {
                 let limit = limit.unwrap_or(w.strategy.predictive_limit);
+                // A name the engine does not know predicts nothing.
                 current_keys
                     .iter()
-                    .flat_map(|k| t.predict_next(k, limit))
+                    .filter_map(|name| self.keys.get(name))
+                    .flat_map(|k| t.predict_next(k, 0.0, limit))
                     .map(|p| p.key)
                     .collect()
             }
@@ -214,11 +216,7 @@ impl Engine {
         strategy: StrategyId,
     ) -> Result<WarmOrder, SkipReason> {
         let ttl_s = self.cache.ttl_s();
-        if self
-            .cache
-            .entry(key)
-            .is_some_and(|e| crate::cache::is_fresh(e.fetched_at_s, ttl_s, now_s))
-        {
+        if self.cache.is_fresh_at(key, UnixInstant(now_s)) {
             return Err(SkipReason::Fresh);
         }
         if self.in_flight.contains(&key) {
@@ -233,7 +231,7 @@ impl Engine {
     }
 }
 
-fn keys_of(scores: Vec<crate::tracker::KeyScore>) -> Vec<String> {
+fn keys_of(scores: Vec<crate::tracker::KeyScore>) -> Vec<KeyId> {
     scores.into_iter().map(|s| s.key).collect()
 }
 

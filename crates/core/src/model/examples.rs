@@ -113,6 +113,12 @@ impl PendingExamples {
         self.live == 0
     }
 
+    /// Whether an example of `key` waits for its label (the key's id must
+    /// not be released then: a reuse would label it).
+    pub fn holds(&self, key: KeyId) -> bool {
+        self.head.contains_key(&key)
+    }
+
     /// Examples offered, and those left out by thinning.
     pub fn counts(&self) -> (u64, u64) {
         (self.offered, self.thinned)

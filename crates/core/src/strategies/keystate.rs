@@ -210,6 +210,14 @@ impl KeyStates {
         self.slots.get(key.0 as usize).copied().unwrap_or(NEW)
     }
 
+    /// Resets the state of `key` to that of a key never accessed (its id is
+    /// being released).
+    pub fn forget(&mut self, key: KeyId) {
+        if let Some(s) = self.slots.get_mut(key.ix()) {
+            *s = NEW;
+        }
+    }
+
     /// Records a client access of `key` at `now_s` and returns its state.
     pub fn on_access(&mut self, key: KeyId, now_s: UnixSeconds, ttl_s: f64) -> KeyState {
         let ix = key.0 as usize;

@@ -36,7 +36,8 @@ use crate::model::FeatureInputs;
 use crate::model::learner::Learner;
 use crate::planner::{Candidate, Planner};
 use crate::strategy::{StrategyId, StrategySet};
-use crate::tracker::{TrackedKey, Tracker};
+use crate::time::UnixInstant;
+use crate::tracker::Tracker;
 use keystate::{KeyStates, PairStates, Worth};
 use rustc_hash::FxHashSet;
 
@@ -51,13 +52,10 @@ pub struct Ctx<'a> {
     pub planner: &'a mut Planner,
     /// What was learned.
     pub tracker: &'a mut Tracker,
-    /// Key names to engine ids.
-    pub keys: &'a mut KeyTable,
+    /// The key table (generations of key ids).
+    pub keys: &'a KeyTable,
     /// Strategies allowed to warm.
     pub enabled: StrategySet,
-    /// Engine key of each tracker slot, as of the key's last access (a
-    /// hint checked against the handle's generation).
-    pub by_slot: &'a [Option<(TrackedKey, KeyId)>],
     /// The warming budget as of now.
     pub budget: BudgetView,
 }
@@ -106,20 +104,6 @@ impl BudgetView {
         } else {
             Some((1.0 - value / self.token_value).clamp(0.0, 1.0))
         }
-    }
-}
-
-impl Ctx<'_> {
-    /// The engine key of a tracker handle: from `by_slot` when it still
-    /// names the same key, else by name (interning it).
-    pub fn key_of(&mut self, handle: TrackedKey) -> Option<KeyId> {
-        if let Some(Some((h, k))) = self.by_slot.get(handle.slot() as usize)
-            && *h == handle
-        {
-            return Some(*k);
-        }
-        let name = self.tracker.key_of(handle)?;
-        Some(self.keys.intern(name))
     }
 }
 
@@ -193,7 +177,7 @@ impl Strategies {
         needed_at_s: UnixSeconds,
         expires_s: UnixSeconds,
     ) -> bool {
-        if !ctx.enabled.contains(strategy) || is_fresh_at(ctx.cache, key, needed_at_s) {
+        if !ctx.enabled.contains(strategy) || ctx.cache.is_fresh_at(key, UnixInstant(needed_at_s)) {
             return false;
         }
         if self.is_duplicate(now_s, key, strategy, not_before_s, expires_s) {
@@ -250,10 +234,7 @@ impl Strategies {
             session: clock.session_at(open_s),
             strategy_p,
             rate_short_per_ttl: ks.rate_at(now_s) * ttl,
-            popularity: ctx
-                .tracker
-                .popularity(ctx.keys.name(key), now_s)
-                .unwrap_or(0.0),
+            popularity: ctx.tracker.popularity(key, now_s).unwrap_or(0.0),
             since_last_ttl: (now_s - ks.last_access_s) / ttl,
             cadence_score: if cadence {
                 f64::from(ks.cadence_score())
@@ -301,6 +282,18 @@ impl Strategies {
         false
     }
 
+    /// Forgets what is kept about `key`, whose id is being released (and
+    /// will name another key): its timing, its place on the popular list,
+    /// its last proposals. Its (client, key) cadences are keyed by the id's
+    /// generation too, so they cannot pass to the next key.
+    pub fn forget(&mut self, key: KeyId) {
+        self.keys.forget(key);
+        self.popular_set.remove(&key);
+        for s in StrategyId::ALL {
+            self.last_proposed.remove(&(key, s));
+        }
+    }
+
     /// The next instant a timer strategy wants to run.
     pub fn next_tick_s(&self) -> UnixSeconds {
         self.next_popular_s
@@ -308,11 +301,4 @@ impl Strategies {
             .min(self.next_sector_s)
             .min(self.next_maintain_s)
     }
-}
-
-/// Whether `key`'s entry is fresh at `at_s` (the rule of [`crate::cache`]).
-fn is_fresh_at(cache: &CacheModel, key: KeyId, at_s: UnixSeconds) -> bool {
-    cache
-        .entry(key)
-        .is_some_and(|e| crate::cache::is_fresh(e.fetched_at_s, cache.ttl_s(), at_s))
 }

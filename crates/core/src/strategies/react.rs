@@ -5,7 +5,6 @@ use super::{Ctx, Strategies};
 use crate::UnixSeconds;
 use crate::cache::KeyId;
 use crate::strategy::StrategyId;
-use crate::tracker::TrackedKey;
 use std::hash::{Hash, Hasher};
 
 /// How long before expiry a refresh is fetched: late enough to waste
@@ -21,6 +20,14 @@ fn client_hash(client: &str) -> u64 {
     h.finish()
 }
 
+/// The client side of a (client, key) pair's identity: the client's hash
+/// with the key id's generation folded in, so that a released and reused
+/// id never meets the cadences of the key it named before. Generation 0
+/// (an id never reused) leaves the hash as it is.
+fn pair_client(client: &str, key_generation: u32) -> u64 {
+    client_hash(client) ^ u64::from(key_generation).wrapping_mul(0xD6E8_FEB8_6659_FD93)
+}
+
 /// How far ahead a predicted successor is expected, at most: co-accessed
 /// keys follow within seconds, and a prefetch must still be fresh then.
 const SUCCESSOR_HORIZON_S: f64 = 5.0;
@@ -34,7 +41,6 @@ impl Strategies {
         ctx: &mut Ctx<'_>,
         now_s: UnixSeconds,
         key: KeyId,
-        tracked: Option<TrackedKey>,
         client: Option<&str>,
         hit_fetched_at_s: Option<UnixSeconds>,
     ) {
@@ -70,16 +76,15 @@ impl Strategies {
             self.propose_cadence(ctx, now_s, key, next, fresh_until_s);
         }
         if let Some(c) = client {
-            let pair = self.pairs.on_access(client_hash(c), key, now_s, ttl_s);
+            let who = pair_client(c, ctx.keys.stamp(key).generation);
+            let pair = self.pairs.on_access(who, key, now_s, ttl_s);
             if let Some(next) = pair.next_access(ttl_s) {
                 self.propose_cadence(ctx, now_s, key, next, fresh_until_s);
             }
         }
 
-        if ctx.enabled.contains(StrategyId::Predictive)
-            && let Some(t) = tracked
-        {
-            self.prefetch_successors(ctx, now_s, t, StrategyId::Predictive, 1.0);
+        if ctx.enabled.contains(StrategyId::Predictive) {
+            self.prefetch_successors(ctx, now_s, key, StrategyId::Predictive, 1.0);
         }
     }
 
@@ -116,21 +121,17 @@ impl Strategies {
         &mut self,
         ctx: &mut Ctx<'_>,
         now_s: UnixSeconds,
-        current: TrackedKey,
+        current: KeyId,
         strategy: StrategyId,
         weight: f64,
     ) {
         let horizon_s = SUCCESSOR_HORIZON_S.min(self.ttl_s / 2.0);
         let threshold = self.cfg.strategy.predictive_confidence_threshold;
-        let predictions = ctx.tracker.predict_next_handles(
-            current,
-            threshold,
-            self.cfg.strategy.predictive_limit,
-        );
-        for (handle, confidence) in predictions {
-            let Some(next) = ctx.key_of(handle) else {
-                continue;
-            };
+        let predictions =
+            ctx.tracker
+                .predict_next(current, threshold, self.cfg.strategy.predictive_limit);
+        for p in predictions {
+            let (next, confidence) = (p.key, p.confidence);
             // The learned model judges the prediction; the confidence is
             // the strategy's own estimate.
             let raw = Worth::timed(confidence * weight, SUCCESSOR_HORIZON_S / 2.0, self.ttl_s);

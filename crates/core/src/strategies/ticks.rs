@@ -37,7 +37,7 @@ impl Strategies {
         self.popular_set.clear();
         let until_s = now_s + self.cfg.popular_interval_s.min(self.ttl_s);
         for ks in list {
-            let key = ctx.keys.intern(&ks.key);
+            let key = ks.key;
             self.popular_set.insert(key);
             let p = self.keys.get(key).keep_fresh(now_s, self.ttl_s);
             self.propose(
@@ -67,7 +67,7 @@ impl Strategies {
             self.cfg.maintain_interval_s,
         );
         for ks in upcoming {
-            let key = ctx.keys.intern(&ks.key);
+            let key = ks.key;
             let p = Worth::keep_fresh(ks.score / look_ahead_s, self.ttl_s);
             let until_s = now_s + look_ahead_s;
             self.propose(ctx, now_s, StrategyId::Time, key, p, now_s, now_s, until_s);
@@ -85,7 +85,7 @@ impl Strategies {
             .trending(now_s, window_s, self.cfg.strategy.trending_limit);
         let until_s = now_s + self.cfg.strategy.trending_interval_s.min(self.ttl_s);
         for tk in trending {
-            let key = ctx.keys.intern(&tk.key);
+            let key = tk.key;
             let rate_per_s = tk.short_rate_per_min / 60.0;
             let p = Worth::keep_fresh(rate_per_s, self.ttl_s);
             self.propose(
@@ -98,9 +98,7 @@ impl Strategies {
                 now_s,
                 until_s,
             );
-            if let Some(t) = ctx.tracker.lookup(&tk.key) {
-                self.prefetch_successors(ctx, now_s, t, StrategyId::Trending, 1.0);
-            }
+            self.prefetch_successors(ctx, now_s, key, StrategyId::Trending, 1.0);
         }
     }
 
@@ -119,7 +117,7 @@ impl Strategies {
                 .tracker
                 .group_members(&g.group, self.cfg.strategy.sector_members)
             {
-                let key = ctx.keys.intern(&m.key);
+                let key = m.key;
                 // The member's own rate, lifted by its group's.
                 let rate_per_s = self.keys.get(key).rate_at(now_s) * g.lift;
                 let p = Worth::keep_fresh(rate_per_s, self.ttl_s);

@@ -261,9 +261,8 @@ mod tests {
 
     fn slab_with(keys: &[&str]) -> (Slab, Vec<TrackedKey>) {
         let mut s = Slab::default();
-        let ids = keys
-            .iter()
-            .map(|k| s.alloc(k, 0, 0.0, 100))
+        let ids = (0..keys.len() as u32)
+            .map(|k| s.alloc(crate::keys::KeyId(k), 0.0, 100))
             .collect::<Vec<_>>();
         let handles = ids.iter().map(|&i| s.handle(i)).collect();
         (s, handles)

@@ -1,8 +1,11 @@
 //! The tracker's snapshot section (`tracker`, version [`SECTION_VERSION`]).
 //!
 //! Compact binary: a header of scalars, the groups, the slab slot by slot
-//! (free slots keep only their generation), profiles with a bitmap of
-//! non-zero buckets, the candidate lists, client sessions and the ring.
+//! (free slots keep only their generation; live ones their key string, so
+//! a snapshot does not depend on key ids), profiles with a bitmap of
+//! non-zero buckets, the candidate lists, client sessions and the ring. A
+//! restore interns the key strings of the records it keeps into the
+//! engine's key table, only once the whole section has been read.
 //! Restoring with the same decay settings is bit-exact, so every query
 //! answers identically; with different half-lives the counts are carried
 //! over at their decayed values as of the snapshot (an approximation).
@@ -10,11 +13,15 @@
 use super::coaccess::{ClientState, RingEntry, SUCCESSOR_SLOTS};
 use super::decay::DecayClock;
 use super::groups::GroupState;
-use super::index::{KeyIndex, hash_key};
 use super::profile::{BUCKETS, Profile};
 use super::record::{LIVE, NO_PROFILE, PROFILE_WAIT, Slab, TrackedKey};
-use super::{Tracker, TrackerConfig, rates};
+use super::{NO_SLOT, Tracker, TrackerConfig, rates};
+use crate::keys::KeyTable;
 use crate::snapshot::{Envelope, Reader, Section, SnapshotError, Writer};
+use rustc_hash::FxHashSet;
+
+/// The key string of each record while a section is read (`None`: free).
+type Names = Vec<Option<Box<str>>>;
 
 /// Name of the tracker's section.
 pub const SECTION_NAME: &str = "tracker";
@@ -35,21 +42,27 @@ fn get_key(r: &mut Reader<'_>) -> Result<TrackedKey, SnapshotError> {
 
 impl Tracker {
     /// The whole learned state as a snapshot (an [`Envelope`] with one
-    /// `tracker` section). `now_s` is recorded as the snapshot time.
-    pub fn snapshot(&self, now_s: f64) -> Vec<u8> {
+    /// `tracker` section). `now_s` is recorded as the snapshot time; `keys`
+    /// names the tracked keys.
+    pub fn snapshot(&self, now_s: f64, keys: &KeyTable) -> Vec<u8> {
         let mut e = Envelope::default();
-        e.put(self.snapshot_section(now_s));
+        e.put(self.snapshot_section(now_s, keys));
         e.to_bytes()
     }
 
-    /// Restores a tracker from [`Tracker::snapshot`] bytes under `config`.
-    pub fn restore(bytes: &[u8], config: TrackerConfig) -> Result<Tracker, SnapshotError> {
+    /// Restores a tracker from [`Tracker::snapshot`] bytes under `config`,
+    /// interning its keys into `keys`. On error `keys` is unchanged.
+    pub fn restore(
+        bytes: &[u8],
+        config: TrackerConfig,
+        keys: &mut KeyTable,
+    ) -> Result<Tracker, SnapshotError> {
         let e = Envelope::from_bytes(bytes)?;
-        Self::from_section(e.require(SECTION_NAME, SECTION_VERSION)?, config)
+        Self::from_section(e.require(SECTION_NAME, SECTION_VERSION)?, config, keys)
     }
 
     /// The `tracker` section, for an engine composing its own envelope.
-    pub fn snapshot_section(&self, now_s: f64) -> Section {
+    pub fn snapshot_section(&self, now_s: f64, keys: &KeyTable) -> Section {
         let mut w = Writer::default();
         let r = self.decay.rates();
         for x in [
@@ -81,7 +94,7 @@ impl Tracker {
         w.f64(self.days.counts[0]);
         w.f64(self.days.counts[1]);
         self.write_groups(&mut w);
-        self.write_slab(&mut w);
+        self.write_slab(&mut w, keys);
         self.write_profiles(&mut w);
         w.f64(self.top.threshold);
         for list in [&self.top.members, &self.trending, &self.profiles.waitlist] {
@@ -119,7 +132,7 @@ impl Tracker {
         }
     }
 
-    fn write_slab(&self, w: &mut Writer) {
+    fn write_slab(&self, w: &mut Writer, keys: &KeyTable) {
         w.u32(self.slab.records.len() as u32);
         for r in &self.slab.records {
             w.u8(r.flags & (LIVE | PROFILE_WAIT));
@@ -127,7 +140,7 @@ impl Tracker {
             if !r.is_live() {
                 continue;
             }
-            w.str16(&r.key);
+            w.str16(keys.name(r.key));
             w.f64(r.pop);
             w.f64(r.long);
             w.f64(r.last_s);
@@ -174,10 +187,12 @@ impl Tracker {
         self.profiles.free.iter().for_each(|i| w.u32(*i));
     }
 
-    /// Restores from a `tracker` section under `config`.
+    /// Restores from a `tracker` section under `config`, interning the
+    /// keys it keeps into `keys` (on error `keys` is unchanged).
     pub fn from_section(
         section: &Section,
         config: TrackerConfig,
+        keys: &mut KeyTable,
     ) -> Result<Tracker, SnapshotError> {
         if section.version > SECTION_VERSION {
             let what = section.name.clone();
@@ -212,8 +227,8 @@ impl Tracker {
         t.days.day = r.i32()?;
         t.days.counts = [r.f64()?, r.f64()?];
         t.read_groups(&mut r)?;
-        t.read_slab(&mut r)?;
-        t.read_profiles(&mut r)?;
+        let names = t.read_slab(&mut r)?;
+        t.read_profiles(&mut r, &names)?;
         t.top.threshold = r.f64()?;
         let mut lists = [Vec::new(), Vec::new(), Vec::new()];
         for list in &mut lists {
@@ -232,7 +247,22 @@ impl Tracker {
             t.convert_rates(rates(&t.config));
         }
         t.fit_to_config();
+        t.intern_keys(names, keys);
         Ok(t)
+    }
+
+    /// Interns the keys of the records kept and maps them to their records.
+    fn intern_keys(&mut self, names: Names, keys: &mut KeyTable) {
+        for (id, name) in names.into_iter().enumerate() {
+            let r = &mut self.slab.records[id];
+            if let (true, Some(name)) = (r.is_live(), name) {
+                r.key = keys.intern(&name);
+                if self.slot_of.len() <= r.key.ix() {
+                    self.slot_of.resize(r.key.ix() + 1, NO_SLOT);
+                }
+                self.slot_of[r.key.ix()] = id as u32;
+            }
+        }
     }
 
     fn checked_key(&self, r: &mut Reader<'_>) -> Result<TrackedKey, SnapshotError> {
@@ -272,16 +302,19 @@ impl Tracker {
         Ok(())
     }
 
-    fn read_slab(&mut self, r: &mut Reader<'_>) -> Result<(), SnapshotError> {
+    /// Reads the records (keyed later, see `intern_keys`); returns their
+    /// key strings.
+    fn read_slab(&mut self, r: &mut Reader<'_>) -> Result<Names, SnapshotError> {
         let n = r.u32()? as usize;
         let mut records = Vec::with_capacity(n.min(1 << 20));
+        let mut names: Names = Vec::with_capacity(n.min(1 << 20));
         for _ in 0..n {
             let flags = r.u8()?;
             let mut rec = Slab::vacant_record(r.u32()?);
+            let mut name = None;
             if flags & LIVE != 0 {
                 rec.flags = flags & (LIVE | PROFILE_WAIT);
-                rec.key = Box::from(r.str16()?);
-                rec.hash = hash_key(&rec.key);
+                name = Some(Box::<str>::from(r.str16()?));
                 rec.pop = r.f64()?;
                 rec.long = r.f64()?;
                 rec.last_s = r.f64()?;
@@ -311,24 +344,19 @@ impl Tracker {
                 }
             }
             records.push(rec);
+            names.push(name);
         }
         self.slab = Slab::from_records(records);
-        let mut index = KeyIndex::default();
-        let recs = &self.slab.records;
-        for (id, rec) in recs.iter().enumerate().filter(|(_, x)| x.is_live()) {
-            if index
-                .find(rec.hash, |x| recs[x as usize].key == rec.key)
-                .is_some()
-            {
-                return Err(r.error(format_args!("duplicate key `{}`", rec.key)));
+        let mut seen = FxHashSet::default();
+        for name in names.iter().flatten() {
+            if !seen.insert(&**name) {
+                return Err(r.error(format_args!("duplicate key `{name}`")));
             }
-            index.insert(rec.hash, id as u32, |x| recs[x as usize].hash);
         }
-        self.index = index;
-        Ok(())
+        Ok(names)
     }
 
-    fn read_profiles(&mut self, r: &mut Reader<'_>) -> Result<(), SnapshotError> {
+    fn read_profiles(&mut self, r: &mut Reader<'_>, names: &Names) -> Result<(), SnapshotError> {
         let n = r.u32()? as usize;
         for _ in 0..n {
             let owner = get_key(r)?;
@@ -367,7 +395,8 @@ impl Tracker {
                     .get(rec.profile as usize)
                     .is_some_and(|p| p.owner.id == id as u32);
                 if !ok {
-                    return Err(r.error(format_args!("key `{}` has a foreign profile", rec.key)));
+                    let name = names[id].as_deref().unwrap_or("");
+                    return Err(r.error(format_args!("key `{name}` has a foreign profile")));
                 }
             }
         }

@@ -9,7 +9,8 @@
 use super::decay::SOFT_REBASE_EXPONENT;
 use super::popular::TOP_CANDIDATES;
 use super::record::{IN_TRENDING, NO_PROFILE, PROFILE_WAIT, TrackedKey};
-use super::{Tracker, TrackerStats};
+use super::{NameKeys, Tracker, TrackerStats};
+use crate::keys::KeyTable;
 
 /// Member entries of group lists compacted per `maintain` call at most.
 const GROUP_COMPACT_BUDGET: usize = 1 << 16;
@@ -152,10 +153,11 @@ impl Tracker {
         }
     }
 
-    /// Estimated bytes of the whole tracker, heap included.
+    /// Estimated bytes of the whole tracker, heap included (key strings
+    /// live in the key table and are not counted here).
     pub fn approx_memory_bytes(&self) -> usize {
         size_of::<Tracker>()
-            + self.index.heap_bytes()
+            + (self.slot_of.capacity() + self.dropped.capacity()) * 4
             + self.slab.heap_bytes()
             + self.profiles.heap_bytes()
             + self.groups.heap_bytes()
@@ -163,8 +165,9 @@ impl Tracker {
             + (self.top.members.capacity() + self.trending.capacity()) * size_of::<TrackedKey>()
     }
 
-    /// Counters and the top 10 at `now_s`.
-    pub fn stats(&self, now_s: f64) -> TrackerStats {
+    /// Counters and the top 10 at `now_s`, keys named through `keys` (the
+    /// table whose ids the tracker holds, counted in the memory estimate).
+    pub fn stats(&self, now_s: f64, keys: &KeyTable) -> TrackerStats {
         TrackerStats {
             tracked_keys: self.slab.live(),
             total_accesses: self.total_accesses,
@@ -173,8 +176,8 @@ impl Tracker {
             profiled_keys: self.profiles.assigned(),
             tracked_clients: self.coaccess.clients.len(),
             groups: self.groups.list.len(),
-            approx_memory_bytes: self.approx_memory_bytes(),
-            top_10: self.popular(now_s, 10),
+            approx_memory_bytes: self.approx_memory_bytes() + keys.heap_bytes(),
+            top_10: self.popular(now_s, 10).named(keys),
         }
     }
 }

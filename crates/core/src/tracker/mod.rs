@@ -6,14 +6,23 @@
 //! [`Tracker::track_access`] only for client accesses, never for warming
 //! fetches, or warming would inflate the very demand it predicts.
 //!
+//! Keys are [`KeyId`]s of the engine's [`KeyTable`](crate::keys::KeyTable):
+//! the tracker takes and returns ids, and needs the table only to write and
+//! read snapshots (which store key strings) and to name its statistics. Answers name keys by id;
+//! [`NameKeys::named`] turns them into strings at the API edge. The keys it
+//! stops tracking (evicted or forgotten) are reported, when asked to with
+//! [`Tracker::report_drops`], so the engine can release their ids.
+//!
 //! Module map and invariants:
 //! - [`config`]: [`TrackerConfig`], validated with errors naming the field.
 //! - `decay`: forward decay; stored counts are scaled by
 //!   `exp(λ (t - ref_s))`, so an access adds one weight computed once per
 //!   distinct `now_s`, and all keys compare without decaying anything.
-//! - `index`: open-addressing table of `u32` record ids (~8 bytes/key).
-//! - `record`: the slab of 112-byte [`KeyRecord`](record::KeyRecord)s;
-//!   ids carry a generation so stale references fail validation.
+//! - `record`: the slab of (at most) 112-byte
+//!   [`KeyRecord`](record::KeyRecord)s; handles carry a generation so stale
+//!   references fail validation. A dense vector maps a key id to its record
+//!   (4 bytes per key id).
+
 //! - `popular`: incremental top candidates; `popular()` reads ~1,000 keys.
 //! - `profile`: bounded slab of `u16` time-of-day profiles in exchange
 //!   time, only for keys that earn one.
@@ -21,17 +30,19 @@
 //!   client sessions and the global stream ring.
 //! - `groups`: decayed group shares and learned membership.
 //! - `query`, `maintain`, `codec`: read-only queries, periodic upkeep and
-//!   the snapshot section.
+//!   the snapshot section; `answer`: the types they answer with.
 //!
 //! Memory is bounded by `max_keys` (coldest-of-sample eviction), the
-//! profile cap, `max_clients` and `max_groups`; it is flat in accesses.
+//! profile cap, `max_clients` and `max_groups`, and by the key table's
+//! bound (which the engine keeps with the tracker's); it is flat in
+//! accesses.
 
+mod answer;
 mod coaccess;
 mod codec;
 pub mod config;
 mod decay;
 mod groups;
-mod index;
 mod maintain;
 mod popular;
 mod profile;
@@ -40,20 +51,20 @@ mod record;
 #[cfg(test)]
 mod tests;
 
+pub use answer::{GroupTrend, KeyScore, NameKeys, Prediction, TrackerStats, TrendingKey};
 pub use coaccess::SUCCESSOR_SLOTS;
 pub use config::{TrackerConfig, TrackerConfigError};
 pub use profile::{OTHER_BUCKET_S, OTHER_BUCKETS, TRADING_BUCKET_S, TRADING_BUCKETS};
-pub use record::{MAX_GROUPS_PER_KEY, TrackedKey};
+pub use record::MAX_GROUPS_PER_KEY;
 
 use crate::calendar::{ExchangeCalendar, LocalClock};
+use crate::keys::KeyId;
 use coaccess::CoAccess;
 use decay::{DecayClock, HARD_REBASE_EXPONENT, Rates, Weights};
 use groups::Groups;
-use index::{KeyIndex, hash_key};
 use popular::TopSet;
 use profile::{DayCounters, MAX_WAITLIST, Profile, Profiles};
-use record::{IN_TOP, IN_TRENDING, NO_PROFILE, PROFILE_WAIT, Slab};
-use serde::Serialize;
+use record::{IN_TOP, IN_TRENDING, NO_KEY, NO_PROFILE, PROFILE_WAIT, Slab, TrackedKey};
 
 /// Optional context of an access.
 #[derive(Debug, Clone, Copy, Default)]
@@ -64,73 +75,8 @@ pub struct AccessContext<'a> {
     pub groups: &'a [&'a str],
 }
 
-/// A key with a score (meaning depends on the query).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct KeyScore {
-    /// The key.
-    pub key: String,
-    /// Decayed accesses (`popular`, `group_members`) or expected accesses
-    /// (`upcoming`).
-    pub score: f64,
-}
-
-/// A key whose short-window rate rises above its own baseline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TrendingKey {
-    /// The key.
-    pub key: String,
-    /// Poisson z-score of the short-window count against the baseline.
-    pub score: f64,
-    /// Short EWMA rate, accesses per minute.
-    pub short_rate_per_min: f64,
-    /// Long-run baseline EWMA rate, accesses per minute.
-    pub baseline_rate_per_min: f64,
-}
-
-/// A predicted next key with its calibrated confidence.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Prediction {
-    /// The key predicted to follow.
-    pub key: String,
-    /// Share of the current key's occurrences followed by `key`, in [0, 1].
-    pub confidence: f64,
-}
-
-/// A group's share of all accesses, short against long.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GroupTrend {
-    /// The group name.
-    pub group: String,
-    /// Share of accesses at the short group half-life, in [0, 1].
-    pub share_short: f64,
-    /// Share of accesses at the long (baseline) half-life, in [0, 1].
-    pub share_long: f64,
-    /// `share_short / share_long`; above 1 the group gains attention.
-    pub lift: f64,
-}
-
-/// Counters and a summary of the tracker.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TrackerStats {
-    /// Keys tracked now.
-    pub tracked_keys: usize,
-    /// Accesses recorded since creation (kept across snapshots).
-    pub total_accesses: u64,
-    /// Keys evicted to respect `max_keys`.
-    pub evicted_keys: u64,
-    /// Keys forgotten after `forget_after_s` without access.
-    pub forgotten_keys: u64,
-    /// Keys with a time-of-day profile.
-    pub profiled_keys: usize,
-    /// Client sessions tracked.
-    pub tracked_clients: usize,
-    /// Groups known.
-    pub groups: usize,
-    /// Estimated heap and inline bytes of the whole tracker.
-    pub approx_memory_bytes: usize,
-    /// The ten most popular keys.
-    pub top_10: Vec<KeyScore>,
-}
+/// `slot_of` value of an untracked key.
+const NO_SLOT: u32 = u32::MAX;
 
 /// The access tracker. See the module docs.
 #[derive(Debug, Clone)]
@@ -138,7 +84,8 @@ pub struct Tracker {
     config: TrackerConfig,
     decay: DecayClock,
     clock: LocalClock,
-    index: KeyIndex,
+    /// Record id of each tracked key, by key id ([`NO_SLOT`]: untracked).
+    slot_of: Vec<u32>,
     slab: Slab,
     top: TopSet,
     /// Keys with at least `trending_min_count` short-window accesses.
@@ -159,6 +106,12 @@ pub struct Tracker {
     started_s: f64,
     /// The last [`Tracker::upcoming_cached`] answer (not in snapshots).
     upcoming_cache: Option<query::UpcomingCache>,
+    /// Whether keys that stop being tracked are reported (see
+    /// [`Tracker::report_drops`]).
+    report_drops: bool,
+    /// Keys that stopped being tracked since the last
+    /// [`Tracker::take_dropped`].
+    dropped: Vec<KeyId>,
 }
 
 fn rates(c: &TrackerConfig) -> Rates {
@@ -182,7 +135,7 @@ impl Tracker {
         Ok(Tracker {
             decay: DecayClock::new(rates(&config), ref_s),
             clock: LocalClock::new(ExchangeCalendar::with_timezone(tz)),
-            index: KeyIndex::default(),
+            slot_of: Vec::new(),
             slab: Slab::default(),
             top: TopSet::default(),
             trending: Vec::new(),
@@ -199,6 +152,8 @@ impl Tracker {
             last_now_s: ref_s,
             started_s: f64::NAN,
             upcoming_cache: None,
+            report_drops: false,
+            dropped: Vec::new(),
             config,
         })
     }
@@ -216,21 +171,7 @@ impl Tracker {
     /// Records one client access of `key` at `now_s`. O(1), no allocation
     /// except for a new key, client or group. A non-finite `now_s` counts
     /// as the latest time seen. Never call this for a warming fetch.
-    pub fn track_access(&mut self, key: &str, now_s: f64, ctx: &AccessContext<'_>) -> TrackedKey {
-        self.track_access_hinted(key, None, now_s, ctx)
-    }
-
-    /// [`Tracker::track_access`] with the handle `key` had last time, if
-    /// the caller kept it: while that handle is still live the key is not
-    /// looked up again (a slot reused by another key has a new generation,
-    /// so a stale hint only costs the lookup).
-    pub fn track_access_hinted(
-        &mut self,
-        key: &str,
-        hint: Option<TrackedKey>,
-        now_s: f64,
-        ctx: &AccessContext<'_>,
-    ) -> TrackedKey {
+    pub fn track_access(&mut self, key: KeyId, now_s: f64, ctx: &AccessContext<'_>) {
         let now_s = if now_s.is_finite() {
             now_s
         } else {
@@ -246,38 +187,73 @@ impl Tracker {
             self.rebase(now_s);
         }
         let w = self.decay.weights(now_s);
-        let id = match hint.filter(|h| self.slab.get(*h).is_some()) {
-            Some(h) => h.id,
-            None => self.intern(key, now_s),
-        };
+        let id = self.record_of_or_insert(key, now_s);
         self.record_access(id, now_s, w, ctx);
-        self.slab.handle(id)
+    }
+
+    /// The record id of tracked `key`.
+    #[inline]
+    fn record_id(&self, key: KeyId) -> Option<u32> {
+        self.slot_of
+            .get(key.ix())
+            .copied()
+            .filter(|&id| id != NO_SLOT)
+    }
+
+    /// Whether `key` is tracked.
+    #[inline]
+    pub fn is_tracked(&self, key: KeyId) -> bool {
+        self.record_id(key).is_some()
+    }
+
+    /// The tracked keys, in record order.
+    pub fn tracked_keys(&self) -> impl Iterator<Item = KeyId> + '_ {
+        self.slab
+            .records
+            .iter()
+            .filter(|r| r.is_live())
+            .map(|r| r.key)
     }
 
     /// The record id of `key`, inserting it (and evicting if full).
     #[inline]
-    fn intern(&mut self, key: &str, now_s: f64) -> u32 {
-        let hash = hash_key(key);
-        let records = &self.slab.records;
-        let found = self.index.find(hash, |id| {
-            let r = &records[id as usize];
-            r.hash == hash && &*r.key == key
-        });
-        match found {
+    fn record_of_or_insert(&mut self, key: KeyId, now_s: f64) -> u32 {
+        match self.record_id(key) {
             Some(id) => id,
-            None => self.insert_key(key, hash, now_s),
+            None => self.insert_key(key, now_s),
         }
     }
 
     #[cold]
-    fn insert_key(&mut self, key: &str, hash: u32, now_s: f64) -> u32 {
+    fn insert_key(&mut self, key: KeyId, now_s: f64) -> u32 {
         if self.slab.live() >= self.config.max_keys {
             self.evict_coldest_sampled();
         }
-        let id = self.slab.alloc(key, hash, now_s, self.config.max_keys);
-        let records = &self.slab.records;
-        self.index.insert(hash, id, |x| records[x as usize].hash);
+        let id = self.slab.alloc(key, now_s, self.config.max_keys);
+        if self.slot_of.len() <= key.ix() {
+            self.slot_of.resize(key.ix() + 1, NO_SLOT);
+        }
+        self.slot_of[key.ix()] = id;
         id
+    }
+
+    /// From now on, keys that stop being tracked (evicted to respect
+    /// `max_keys`, or forgotten after `forget_after_s`) are collected for
+    /// [`Tracker::take_dropped`]. The engine asks for this and drains the
+    /// list after every call; a tracker used alone does not collect them.
+    pub fn report_drops(&mut self) {
+        self.report_drops = true;
+    }
+
+    /// Moves the keys dropped since the last call to the end of `out`.
+    pub fn take_dropped(&mut self, out: &mut Vec<KeyId>) {
+        out.append(&mut self.dropped);
+    }
+
+    /// Whether keys were dropped since the last [`Tracker::take_dropped`].
+    #[inline]
+    pub fn has_dropped(&self) -> bool {
+        !self.dropped.is_empty()
     }
 
     /// Evicts the least popular of a few random keys.
@@ -309,9 +285,15 @@ impl Tracker {
     /// Forgets live record `id` everywhere it is owned (lists drop it
     /// lazily through generation checks).
     fn remove_key(&mut self, id: u32) {
-        let hash = self.slab.records[id as usize].hash;
-        let records = &self.slab.records;
-        self.index.remove(hash, id, |x| records[x as usize].hash);
+        let key = self.slab.records[id as usize].key;
+        // A restored record is not keyed yet while the restore fits the
+        // config (see `codec`): nothing to unmap or report.
+        if key != NO_KEY {
+            self.slot_of[key.ix()] = NO_SLOT;
+            if self.report_drops {
+                self.dropped.push(key);
+            }
+        }
         let old = self.slab.release(id);
         if old.profile != NO_PROFILE {
             self.profiles.release(old.profile);
@@ -429,9 +411,9 @@ impl Tracker {
     /// Sets the groups of `key` (tracking it without counting an access
     /// if it is new), replacing learned ones. At most
     /// [`MAX_GROUPS_PER_KEY`] are kept; groups beyond `max_groups` are
-    /// ignored. Returns the key's handle.
-    pub fn set_groups(&mut self, key: &str, groups: &[&str]) -> TrackedKey {
-        let id = self.intern(key, self.last_now_s);
+    /// ignored.
+    pub fn set_groups(&mut self, key: KeyId, groups: &[&str]) {
+        let id = self.record_of_or_insert(key, self.last_now_s);
         let handle = self.slab.handle(id);
         self.slab.records[id as usize].groups = [record::NO_GROUP; MAX_GROUPS_PER_KEY];
         for g in groups {
@@ -439,7 +421,6 @@ impl Tracker {
                 self.groups.join(&mut self.slab, handle, g);
             }
         }
-        handle
     }
 }
 

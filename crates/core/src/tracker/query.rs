@@ -2,8 +2,9 @@
 
 use super::popular::{TOP_CANDIDATES, TopK};
 use super::profile::{self, BUCKETS, DayCounters};
-use super::record::{KeyRecord, TrackedKey};
-use super::{GroupTrend, KeyScore, Prediction, Tracker, TrendingKey, coaccess, index::hash_key};
+use super::record::KeyRecord;
+use super::{GroupTrend, KeyScore, Prediction, Tracker, TrendingKey, coaccess};
+use crate::keys::KeyId;
 use std::f64::consts::LN_2;
 
 /// Longest look-ahead `upcoming` considers (7 days).
@@ -20,52 +21,28 @@ pub(crate) struct UpcomingCache {
 }
 
 impl Tracker {
-    /// The handle of `key` if it is tracked.
-    pub fn lookup(&self, key: &str) -> Option<TrackedKey> {
-        let hash = hash_key(key);
-        let records = &self.slab.records;
-        self.index
-            .find(hash, |id| {
-                let r = &records[id as usize];
-                r.hash == hash && &*r.key == key
-            })
-            .map(|id| self.slab.handle(id))
+    /// The record of `key` if it is tracked.
+    #[inline]
+    fn record_of(&self, key: KeyId) -> Option<&KeyRecord> {
+        self.record_id(key)
+            .map(|id| &self.slab.records[id as usize])
     }
 
-    fn record_of(&self, key: &str) -> Option<&KeyRecord> {
-        self.lookup(key).and_then(|k| self.slab.get(k))
-    }
-
-    /// The key string of a handle, `None` once the key was evicted.
-    pub fn key_of(&self, key: TrackedKey) -> Option<&str> {
-        self.slab.get(key).map(|r| &*r.key)
-    }
-
-    /// Decayed accesses of `key` at `now_s` (popularity half-life).
-    pub fn popularity(&self, key: &str, now_s: f64) -> Option<f64> {
+    /// Decayed accesses of `key` at `now_s` (popularity half-life); `None`
+    /// if it is not tracked.
+    pub fn popularity(&self, key: KeyId, now_s: f64) -> Option<f64> {
         self.record_of(key)
             .map(|r| r.pop / self.decay.weights_at(now_s).pop)
     }
 
-    /// [`Tracker::popularity`] by handle.
-    pub fn popularity_of(&self, key: TrackedKey, now_s: f64) -> Option<f64> {
-        self.slab
-            .get(key)
-            .map(|r| r.pop / self.decay.weights_at(now_s).pop)
-    }
-
-    /// When `key` was last accessed (Unix seconds).
-    pub fn last_access_s(&self, key: &str) -> Option<f64> {
+    /// When `key` was last accessed (Unix seconds); `None` if it is not
+    /// tracked.
+    pub fn last_access_s(&self, key: KeyId) -> Option<f64> {
         self.record_of(key).map(|r| r.last_s)
     }
 
-    /// [`Tracker::last_access_s`] by handle.
-    pub fn last_access_of(&self, key: TrackedKey) -> Option<f64> {
-        self.slab.get(key).map(|r| r.last_s)
-    }
-
     /// The groups `key` belongs to.
-    pub fn groups_of(&self, key: &str) -> Vec<&str> {
+    pub fn groups_of(&self, key: KeyId) -> Vec<&str> {
         let Some(r) = self.record_of(key) else {
             return Vec::new();
         };
@@ -89,7 +66,7 @@ impl Tracker {
     fn key_scores(&self, best: Vec<(f64, u32)>) -> Vec<KeyScore> {
         best.into_iter()
             .map(|(score, id)| KeyScore {
-                key: self.slab.records[id as usize].key.to_string(),
+                key: self.slab.records[id as usize].key,
                 score,
             })
             .collect()
@@ -175,7 +152,7 @@ impl Tracker {
                 let r = &self.slab.records[id as usize];
                 let (_, short, base, _) = self.trend_of(r, now_s);
                 TrendingKey {
-                    key: r.key.to_string(),
+                    key: r.key,
                     score,
                     short_rate_per_min: short * 60.0,
                     baseline_rate_per_min: base * 60.0,
@@ -195,15 +172,9 @@ impl Tracker {
     }
 
     /// Expected accesses per second of `key` around `now_s` from its
-    /// time-of-day profile (0 without a profile).
-    pub fn expected_rate(&self, key: &str, now_s: f64) -> f64 {
-        self.lookup(key)
-            .map_or(0.0, |k| self.expected_rate_of(k, now_s))
-    }
-
-    /// [`Tracker::expected_rate`] by handle.
-    pub fn expected_rate_of(&self, key: TrackedKey, now_s: f64) -> f64 {
-        let Some(r) = self.slab.get(key) else {
+    /// time-of-day profile (0 without a profile, or if not tracked).
+    pub fn expected_rate(&self, key: KeyId, now_s: f64) -> f64 {
+        let Some(r) = self.record_of(key) else {
             return 0.0;
         };
         if r.profile == super::record::NO_PROFILE {
@@ -313,52 +284,29 @@ impl Tracker {
         keys
     }
 
-    /// Keys predicted to follow `current`, by confidence, best first.
-    pub fn predict_next(&self, current: &str, limit: usize) -> Vec<Prediction> {
-        self.predict_next_above(current, 0.0, limit)
-    }
-
-    /// [`Tracker::predict_next`] keeping confidences `>= min_confidence`.
-    pub fn predict_next_above(
+    /// The keys predicted to follow `current`, best first: at most
+    /// `limit`, each with a confidence of at least `min_confidence` (0 for
+    /// all). Empty if `current` is not tracked.
+    pub fn predict_next(
         &self,
-        current: &str,
+        current: KeyId,
         min_confidence: f64,
         limit: usize,
     ) -> Vec<Prediction> {
-        self.lookup(current)
-            .map_or_else(Vec::new, |k| self.predict_next_of(k, min_confidence, limit))
-    }
-
-    /// [`Tracker::predict_next_above`] by handle.
-    pub fn predict_next_of(
-        &self,
-        current: TrackedKey,
-        min_confidence: f64,
-        limit: usize,
-    ) -> Vec<Prediction> {
-        coaccess::successors(&self.slab, current)
+        let Some(id) = self.record_id(current) else {
+            return Vec::new();
+        };
+        let records = &self.slab.records;
+        // Same-size items: the vector is reused, not allocated again.
+        coaccess::successors(&self.slab, self.slab.handle(id))
             .into_iter()
             .filter(|(_, c)| *c >= min_confidence)
             .take(limit)
             .map(|(k, confidence)| Prediction {
-                key: self.slab.records[k.id as usize].key.to_string(),
+                key: records[k.id as usize].key,
                 confidence,
             })
             .collect()
-    }
-
-    /// [`Tracker::predict_next_of`] as handles (no key strings: for
-    /// callers that map handles to their own ids).
-    pub fn predict_next_handles(
-        &self,
-        current: TrackedKey,
-        min_confidence: f64,
-        limit: usize,
-    ) -> Vec<(TrackedKey, f64)> {
-        let mut next = coaccess::successors(&self.slab, current);
-        next.retain(|(_, c)| *c >= min_confidence);
-        next.truncate(limit);
-        next
     }
 
     /// Groups by lift (short share over long share), best first.

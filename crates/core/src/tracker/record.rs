@@ -5,7 +5,10 @@
 //! references to it fail validation; `live` counts live records.
 
 use super::coaccess::Successors;
+use crate::keys::KeyId;
 
+/// The key of a free slot.
+pub(crate) const NO_KEY: KeyId = KeyId(u32::MAX);
 /// No profile assigned.
 pub(crate) const NO_PROFILE: u32 = u32::MAX;
 /// Empty group slot.
@@ -18,26 +21,20 @@ pub(crate) const IN_TOP: u8 = 2;
 pub(crate) const IN_TRENDING: u8 = 4;
 pub(crate) const PROFILE_WAIT: u8 = 8;
 
-/// A tracked key as returned by `track_access`: cheap to copy, validated on
-/// use, so it answers `None` once the key was evicted.
+/// A record handle, held in the tracker's own lists (candidates,
+/// trending, sessions, profile owners): cheap to copy, validated on use, so
+/// it answers `None` once its key was evicted and the slot reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TrackedKey {
+pub(crate) struct TrackedKey {
     pub(crate) id: u32,
     pub(crate) generation: u32,
 }
 
-impl TrackedKey {
-    /// The slab slot (for diagnostics; slots are reused after eviction).
-    pub fn slot(self) -> u32 {
-        self.id
-    }
-}
-
-/// Everything learned about one key (112 bytes).
+/// Everything learned about one key (at most 112 bytes).
 #[derive(Debug, Clone)]
 pub(crate) struct KeyRecord {
-    /// The key itself, interned once.
-    pub key: Box<str>,
+    /// The key (`NO_KEY` while the slot is free).
+    pub key: KeyId,
     /// Popularity, forward-scaled at the popularity rate.
     pub pop: f64,
     /// Baseline count, forward-scaled at the long rate.
@@ -46,8 +43,6 @@ pub(crate) struct KeyRecord {
     pub last_s: f64,
     /// Short trending count, forward-scaled at the short rate.
     pub short: f32,
-    /// `hash_key(key)`.
-    pub hash: u32,
     /// Incremented whenever the slot is freed.
     pub generation: u32,
     /// Index into the profile slab, or [`NO_PROFILE`].
@@ -63,12 +58,11 @@ pub(crate) struct KeyRecord {
 impl KeyRecord {
     fn vacant(generation: u32) -> Self {
         KeyRecord {
-            key: Box::from(""),
+            key: NO_KEY,
             pop: 0.0,
             long: 0.0,
             last_s: 0.0,
             short: 0.0,
-            hash: 0,
             generation,
             profile: NO_PROFILE,
             succ: Successors::default(),
@@ -117,8 +111,6 @@ pub(crate) struct Slab {
     pub records: Vec<KeyRecord>,
     free: Vec<u32>,
     live: usize,
-    /// Sum of the lengths of live keys.
-    key_bytes: usize,
 }
 
 impl Slab {
@@ -144,7 +136,7 @@ impl Slab {
 
     /// Takes a free slot (or grows, never past `max_keys` slots of
     /// capacity) for a new key; returns its id.
-    pub fn alloc(&mut self, key: &str, hash: u32, now_s: f64, max_keys: usize) -> u32 {
+    pub fn alloc(&mut self, key: KeyId, now_s: f64, max_keys: usize) -> u32 {
         let id = match self.free.pop() {
             Some(id) => id,
             None => {
@@ -154,9 +146,7 @@ impl Slab {
             }
         };
         let r = &mut self.records[id as usize];
-        r.key = Box::from(key);
-        self.key_bytes += key.len();
-        r.hash = hash;
+        r.key = key;
         r.last_s = now_s;
         r.flags = LIVE;
         self.live += 1;
@@ -171,14 +161,13 @@ impl Slab {
         let old = std::mem::replace(r, KeyRecord::vacant(next_gen));
         self.free.push(id);
         self.live -= 1;
-        self.key_bytes -= old.key.len();
         old
     }
 
-    /// Bytes held on the heap: the record array, the free list and the key
-    /// strings (at their length; allocators round up a little).
+    /// Bytes held on the heap: the record array and the free list (key
+    /// strings live in the engine's key table).
     pub fn heap_bytes(&self) -> usize {
-        self.records.capacity() * size_of::<KeyRecord>() + self.free.capacity() * 4 + self.key_bytes
+        self.records.capacity() * size_of::<KeyRecord>() + self.free.capacity() * 4
     }
 
     /// Rebuilds a slab from decoded records (free slots are those not live).
@@ -188,12 +177,10 @@ impl Slab {
             .filter(|&i| !records[i as usize].is_live())
             .collect();
         let live = records.len() - free.len();
-        let key_bytes = records.iter().map(|r| r.key.len()).sum();
         Slab {
             records,
             free,
             live,
-            key_bytes,
         }
     }
 
@@ -219,15 +206,15 @@ mod tests {
     #[test]
     fn released_slot_invalidates_old_handles() {
         let mut s = Slab::default();
-        let a = s.alloc("AAPL", 1, 0.0, 10);
+        let a = s.alloc(KeyId(0), 0.0, 10);
         let h = s.handle(a);
         assert!(s.get(h).is_some());
         s.release(a);
         assert!(s.get(h).is_none());
-        let b = s.alloc("MSFT", 2, 0.0, 10);
+        let b = s.alloc(KeyId(1), 0.0, 10);
         assert_eq!(a, b, "slot is reused");
         assert!(s.get(h).is_none(), "old handle must not see the new key");
-        assert_eq!(&*s.get(s.handle(b)).unwrap().key, "MSFT");
+        assert_eq!(s.get(s.handle(b)).unwrap().key, KeyId(1));
     }
 
     #[test]

@@ -267,7 +267,6 @@ impl CycleBook {
                 ds.cycle_fetches[o.strategy.index()] += 1;
                 self.queue.push_back(Order {
                     dataset: ix,
-                    key_id: o.key,
                     key: ds.engine.keys().name(o.key).to_string(),
                     strategy: o.strategy,
                     cycle: Some(id),

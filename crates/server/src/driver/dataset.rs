@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use prewarm_core::cache::{FetchOrigin as CoreOrigin, KeyId};
+use prewarm_core::cache::FetchOrigin;
 use prewarm_core::engine::{ConfigError, DAEMON_COST_HALF_LIFE_S, Engine, EngineConfig};
 use prewarm_core::stats::Counters;
 use prewarm_core::strategies::WarmingConfig;
@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::gate::SessionGate;
 use super::settings::DriverSettings;
 use crate::config::DatasetConfig;
-use crate::events::{AccessEvent, EvictionEvent, FetchEvent, FetchOrigin};
+use crate::events::{AccessEvent, EvictionEvent, FetchEvent};
 
 /// Maps a dataset's TTL and `[warming]`'s engine settings into the
 /// engine's configuration; `enabled` false (`warming.enabled`) leaves the
@@ -184,24 +184,15 @@ impl DatasetState {
         self.engine.on_access(at_s, key, &ctx);
     }
 
-    /// Applies a completed fetch at `at_s` (already clamped); false when
-    /// its strategy name is unknown (then nothing is applied).
-    pub fn on_fetch(&mut self, at_s: f64, ev: &FetchEvent) -> bool {
-        let origin = match &ev.origin {
-            FetchOrigin::Demand => CoreOrigin::Demand,
-            FetchOrigin::Warm(name) => match name.parse::<StrategyId>() {
-                Ok(s) => CoreOrigin::Warm(s),
-                Err(_) => return false,
-            },
-        };
+    /// Applies a completed fetch at `at_s` (already clamped).
+    pub fn on_fetch(&mut self, at_s: f64, ev: &FetchEvent) {
         let key = self.engine.intern(&ev.key);
-        self.engine.on_fetched(at_s, key, origin, ev.ok);
+        self.engine.on_fetched(at_s, key, ev.origin, ev.ok);
         // The store already dropped what this fetch stored.
         if ev.ok && self.recent_evictions.get(&ev.key) == Some(&ev.at_s) {
             self.recent_evictions.remove(&ev.key);
             self.engine.on_evicted(key);
         }
-        true
     }
 
     /// Applies a store eviction: the engine stops counting the key as
@@ -224,9 +215,13 @@ impl DatasetState {
     /// Ends a warming order of `key` charged to `strategy`: the engine
     /// stops counting it in flight. Stores nothing: what a fetch stored
     /// reaches the engine through its fetch event ([`Self::on_fetch`]).
-    pub fn end_warm_order(&mut self, at_s: f64, key: KeyId, strategy: StrategyId) {
-        self.engine
-            .on_fetched(at_s, key, CoreOrigin::Warm(strategy), false);
+    /// By name: the order's id may have been released meanwhile if a
+    /// failed fetch's event ended it first.
+    pub fn end_warm_order(&mut self, at_s: f64, key: &str, strategy: StrategyId) {
+        if let Some(id) = self.engine.keys().get(key) {
+            self.engine
+                .on_fetched(at_s, id, FetchOrigin::Warm(strategy), false);
+        }
     }
 
     /// Rolls "today" over (midnight cleanup).

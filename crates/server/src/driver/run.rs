@@ -272,7 +272,6 @@ impl Driver {
             ds.gate.admit(&cal, now_s);
             let order = Order {
                 dataset: ix,
-                key_id: w.key,
                 key: ds.engine.keys().name(w.key).to_string(),
                 strategy: w.strategy,
                 cycle: None,
@@ -299,7 +298,7 @@ impl Driver {
         let Ended { order, end } = ended;
         let ds = &mut self.datasets[order.dataset];
         end.tally(&mut ds.outcomes, &ds.name, &order.key);
-        ds.end_warm_order(now_s, order.key_id, order.strategy);
+        ds.end_warm_order(now_s, &order.key, order.strategy);
         if let Some(cycle) = order.cycle {
             let key = CycleKey {
                 dataset: ds.name.to_string(),

@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use prewarm_core::calendar::MarketSession;
 use prewarm_core::stats::{Counters, ratio};
 use prewarm_core::strategy::StrategyId;
-use prewarm_core::tracker::{GroupTrend, KeyScore, Prediction, TrackerStats, TrendingKey};
+use prewarm_core::tracker::{
+    GroupTrend, KeyScore, NameKeys, Prediction, TrackerStats, TrendingKey,
+};
 use serde::Serialize;
 
 use super::cycle::CycleFigures;
@@ -121,7 +123,7 @@ impl DatasetView {
             total: Figures::new(&total, &ds.cycle_fetches),
             today: Figures::new(&counters_since(&total, &ds.day_start.0), &today_cycles),
             warm_outcomes: ds.outcomes,
-            tracker: ds.engine.tracker().stats(now_s),
+            tracker: ds.engine.tracker_stats(now_s),
             snapshot: ds.snapshot.clone(),
             cached_entries: ds.engine.cache().len(),
             evictions: ds.evictions,
@@ -225,15 +227,15 @@ pub struct Patterns {
     /// The dataset.
     pub dataset: String,
     /// Most popular keys (decayed accesses).
-    pub popular: Vec<KeyScore>,
+    pub popular: Vec<KeyScore<String>>,
     /// Keys whose rate rises against their baseline.
-    pub trending: Vec<TrendingKey>,
+    pub trending: Vec<TrendingKey<String>>,
     /// Keys expected within the next hour by their time-of-day profile.
-    pub upcoming: Vec<KeyScore>,
+    pub upcoming: Vec<KeyScore<String>>,
     /// Groups by lift.
     pub groups: Vec<GroupTrend>,
     /// Keys predicted to follow the asked key, when one was asked.
-    pub next: Option<Vec<Prediction>>,
+    pub next: Option<Vec<Prediction<String>>>,
 }
 
 impl Patterns {
@@ -247,15 +249,19 @@ impl Patterns {
         limit: usize,
         key: Option<&str>,
     ) -> Self {
-        let t = ds.engine.tracker();
+        let (t, keys) = (ds.engine.tracker(), ds.engine.keys());
         let window_s = t.config().trending_window_s;
         Patterns {
             dataset: ds.name.to_string(),
-            popular: t.popular(now_s, limit),
-            trending: t.trending(now_s, window_s, limit),
-            upcoming: t.upcoming(now_s, look_ahead_s, limit),
+            popular: t.popular(now_s, limit).named(keys),
+            trending: t.trending(now_s, window_s, limit).named(keys),
+            upcoming: t.upcoming(now_s, look_ahead_s, limit).named(keys),
             groups: t.group_trends(now_s, limit),
-            next: key.map(|k| t.predict_next(k, limit)),
+            // A key the engine does not know predicts nothing.
+            next: key.map(|k| {
+                keys.get(k)
+                    .map_or_else(Vec::new, |id| t.predict_next(id, 0.0, limit).named(keys))
+            }),
         }
     }
 }
@@ -304,7 +310,7 @@ mod tests {
                 origin: FetchOrigin::Demand,
                 ok: true,
             };
-            assert!(ds.on_fetch(t, &ev));
+            ds.on_fetch(t, &ev);
         }
         let cal = prewarm_core::calendar::ExchangeCalendar::nyse();
         let gate = ds.gate.state(&cal, t + 5.0);

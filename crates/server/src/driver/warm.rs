@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use prewarm_core::cache::KeyId;
 use prewarm_core::strategy::StrategyId;
 use tokio::task::{self, JoinSet};
 
@@ -19,9 +18,8 @@ use crate::service::{CacheService, WarmError, WarmOutcome};
 pub(super) struct Order {
     /// Index of the dataset in the driver.
     pub(super) dataset: usize,
-    /// The engine's id of the key.
-    pub(super) key_id: KeyId,
-    /// The key.
+    /// The key, by name: its engine id may be released and reused while
+    /// the order is out.
     pub(super) key: String,
     /// The strategy the fetch is charged to.
     pub(super) strategy: StrategyId,
@@ -131,7 +129,7 @@ impl WarmSlots {
         let (key, strategy) = (order.key.clone(), order.strategy);
         let task = self
             .calls
-            .spawn(async move { svc.warm(&dataset, &key, strategy.name()).await });
+            .spawn(async move { svc.warm(&dataset, &key, strategy).await });
         self.orders.insert(task.id(), order);
     }
 

@@ -19,6 +19,7 @@ use crate::config::{BatchConfig, DatasetConfig};
 use crate::events::FetchOrigin;
 use crate::store::Entry;
 use crate::upstream::{FetchError, RateLimitPolicy};
+use prewarm_core::time::{Seconds, UnixInstant};
 
 /// One key's outcome in a batch read.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,7 +101,9 @@ impl CacheService {
                 key: key.to_string(),
             }));
         };
-        let fresh = cached.as_ref().is_some_and(|e| e.is_fresh(now_s, ds.ttl_s));
+        let fresh = cached
+            .as_ref()
+            .is_some_and(|e| e.is_fresh(Seconds(ds.ttl_s), UnixInstant(now_s)));
         self.access(ds, key, client, now_s, fresh);
         if let Some(entry) = cached.clone().filter(|_| fresh) {
             return Pending::Done(Ok(Served {

@@ -12,6 +12,7 @@ use crate::config::DatasetConfig;
 use crate::events::{FetchEvent, FetchOrigin};
 use crate::store::Entry;
 use crate::upstream::{FetchError, Fetched, RateLimitPolicy};
+use prewarm_core::time::{Seconds, UnixInstant};
 
 /// The promise of one key's flight.
 pub(super) type KeyPromise = Promise<FlightKey, FetchResult>;
@@ -58,7 +59,7 @@ impl CacheService {
             if let Some(e) = self
                 .store_get(ds, key)
                 .await
-                .filter(|e| e.is_fresh(self.clock.now_s(), ds.ttl_s))
+                .filter(|e| e.is_fresh(Seconds(ds.ttl_s), UnixInstant(self.clock.now_s())))
             {
                 return Loaded::AlreadyFresh(e);
             }

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use prewarm_core::strategy::{StrategyId, UnknownStrategy};
 use tokio::time::Instant;
 
 pub use batch::BatchItem;
@@ -26,6 +27,7 @@ use crate::config::DatasetConfig;
 use crate::events::{AccessEvent, EventSink, FetchOrigin};
 use crate::store::{Entry, SidecarWriter, Store};
 use crate::upstream::{FetchError, RateLimitPolicy, UpstreamClient};
+use prewarm_core::time::{Seconds, UnixInstant};
 
 type FlightKey = (Arc<str>, Arc<str>);
 type FetchResult = Result<Entry, FetchError>;
@@ -122,6 +124,15 @@ pub enum WarmError {
     /// The fetch failed.
     #[error("{0}")]
     Fetch(FetchError),
+    /// The strategy to charge was given by a name that is not one.
+    #[error(transparent)]
+    UnknownStrategy(#[from] UnknownStrategy),
+}
+
+impl From<std::convert::Infallible> for WarmError {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
 }
 
 /// Everything the service is built from.
@@ -252,7 +263,9 @@ impl CacheService {
         let deadline = Instant::now() + self.request_timeout;
         let cached = self.store_get(&ds, key).await;
         let now_s = self.clock.now_s();
-        let fresh = cached.as_ref().is_some_and(|e| e.is_fresh(now_s, ds.ttl_s));
+        let fresh = cached
+            .as_ref()
+            .is_some_and(|e| e.is_fresh(Seconds(ds.ttl_s), UnixInstant(now_s)));
         self.access(&ds, key, client, now_s, fresh);
         match cached {
             Some(entry) if fresh => Ok(Served {
@@ -288,14 +301,21 @@ impl CacheService {
     }
 
     /// Fetches `dataset`/`key` for `strategy` without recording an access,
-    /// stores it and reports a warming `FetchEvent`. Respects
-    /// `max_concurrent` and the 429 pause (never waits it out).
-    pub async fn warm(
+    /// stores it and reports a warming `FetchEvent` charged to it. Respects
+    /// `max_concurrent` and the 429 pause (never waits it out). `strategy`
+    /// is a [`StrategyId`], or a name parsed here (an unknown name is
+    /// [`WarmError::UnknownStrategy`]).
+    pub async fn warm<S>(
         self: &Arc<Self>,
         dataset: &str,
         key: &str,
-        strategy: &str,
-    ) -> Result<WarmOutcome, WarmError> {
+        strategy: S,
+    ) -> Result<WarmOutcome, WarmError>
+    where
+        S: TryInto<StrategyId>,
+        WarmError: From<S::Error>,
+    {
+        let strategy: StrategyId = strategy.try_into()?;
         let ds = self.checked(dataset, key).map_err(WarmError::Rejected)?;
         if self.upstream.is_paused() {
             return Err(WarmError::Paused {
@@ -307,7 +327,7 @@ impl CacheService {
         let (waiter, led) = match self.flights.join_or_lead((ds.name.clone(), key.clone())) {
             Flight::Follower(w) => (w, false),
             Flight::Leader(promise, w) => {
-                let origin = FetchOrigin::Warm(strategy.into());
+                let origin = FetchOrigin::Warm(strategy);
                 self.spawn_load(
                     ds,
                     key,

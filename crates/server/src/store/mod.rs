@@ -17,6 +17,8 @@ use std::fmt;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use prewarm_core::cache::is_fresh;
+use prewarm_core::time::{Seconds, UnixInstant};
 
 pub use backend::{StoreBackend, StoreOptions};
 pub use memory::MemoryStore;
@@ -35,10 +37,10 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Whether the entry is fresh at `now_s` under `ttl_s`:
-    /// `f <= t < f + ttl`.
-    pub fn is_fresh(&self, now_s: f64, ttl_s: f64) -> bool {
-        self.fetched_at_s <= now_s && now_s < self.fetched_at_s + ttl_s
+    /// Whether the entry is fresh at `now` under `ttl`: the engine's rule
+    /// [`prewarm_core::cache::is_fresh`], `f <= t < f + ttl`.
+    pub fn is_fresh(&self, ttl: Seconds, now: UnixInstant) -> bool {
+        is_fresh(UnixInstant(self.fetched_at_s), ttl, now)
     }
 
     /// Whole seconds since the fetch (never negative), for `Age`.
@@ -115,10 +117,11 @@ mod tests {
             fetched_at_s: 100.0,
             content_type: None,
         };
-        assert!(e.is_fresh(100.0, 10.0));
-        assert!(e.is_fresh(109.9, 10.0));
-        assert!(!e.is_fresh(110.0, 10.0));
-        assert!(!e.is_fresh(99.0, 10.0));
+        let fresh = |now_s| e.is_fresh(Seconds(10.0), UnixInstant(now_s));
+        assert!(fresh(100.0));
+        assert!(fresh(109.9));
+        assert!(!fresh(110.0));
+        assert!(!fresh(99.0));
         assert_eq!(e.age_s(112.7), 12);
         assert_eq!(e.age_s(50.0), 0);
     }

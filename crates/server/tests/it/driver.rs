@@ -219,11 +219,12 @@ async fn shutdown_future_of_run_saves_the_snapshot() {
         .unwrap()
         .expect("run returns Ok after the signal");
     let bytes = std::fs::read(dir.path().join("quote.snapshot")).expect("snapshot saved");
-    let tracker = prewarm_core::tracker::Tracker::restore(&bytes, Default::default())
+    let mut keys = prewarm_core::keys::KeyTable::default();
+    let tracker = prewarm_core::tracker::Tracker::restore(&bytes, Default::default(), &mut keys)
         .expect("the saved snapshot restores");
     let popular = tracker.popular(SystemClock.now_s(), 5);
     assert_eq!(popular.len(), 1);
-    assert_eq!(popular[0].key, "AAPL");
+    assert_eq!(keys.name(popular[0].key), "AAPL");
 }
 
 /// Reads AAPL every 0.6 s (1 s TTL, refresh at half the TTL, cadence on)

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use futures::future::join_all;
+use prewarm_core::strategy::StrategyId;
 use prewarm_server::events::FetchOrigin;
 use prewarm_server::service::WarmOutcome;
 
@@ -18,7 +19,7 @@ async fn warming_fetches_without_recording_an_access() {
     assert!(matches!(out, WarmOutcome::Fetched { .. }), "{out:?}");
     let f = events.fetches.recv().await.unwrap();
     assert_eq!((f.key.as_ref(), f.ok), ("NVDA", true));
-    assert_eq!(f.origin, FetchOrigin::Warm("popular".into()));
+    assert_eq!(f.origin, FetchOrigin::Warm(StrategyId::Popular));
     assert!(
         events.accesses.try_recv().is_err(),
         "warming is not an access"
@@ -71,5 +72,26 @@ async fn warming_rejects_bad_keys_without_calling_upstream() {
     assert!(d.service.warm("quote", "bad key", "popular").await.is_err());
     assert!(d.service.warm("nope", "AAPL", "popular").await.is_err());
     assert_eq!(sim.stats().requests, 0);
+    d.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn warming_charged_to_an_unknown_strategy_name_is_refused() {
+    let sim = support::sim(|_| {}).await;
+    let d = TestCfg::new(sim.addr()).start().await;
+    let w = d.service.warm("quote", "AAPL", "bogus").await;
+    assert!(
+        matches!(
+            w,
+            Err(prewarm_server::service::WarmError::UnknownStrategy(_))
+        ),
+        "{w:?}"
+    );
+    let typed = d.service.warm("quote", "AAPL", StrategyId::Sector).await;
+    assert!(
+        matches!(typed, Ok(WarmOutcome::Fetched { .. })),
+        "{typed:?}"
+    );
+    assert_eq!(sim.stats().requests, 1, "only the typed call fetched");
     d.shutdown().await.unwrap();
 }

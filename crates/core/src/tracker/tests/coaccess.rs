@@ -1,7 +1,8 @@
-use super::super::{AccessContext, Tracker, TrackerConfig};
+use super::super::{AccessContext, TrackerConfig};
+use super::Named as Tracker;
 use super::{hit, hit_by, tracker};
 
-fn keys(p: &[super::super::Prediction]) -> Vec<&str> {
+fn keys(p: &[super::super::Prediction<String>]) -> Vec<&str> {
     p.iter().map(|x| x.key.as_str()).collect()
 }
 

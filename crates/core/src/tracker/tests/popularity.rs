@@ -49,7 +49,7 @@ fn rebase_over_days_keeps_scores_and_order() {
     }
 }
 
-fn check_top(t: &super::Tracker, log: &[(usize, f64)], now: f64, keys: usize, limit: usize) {
+fn check_top(t: &super::Named, log: &[(usize, f64)], now: f64, keys: usize, limit: usize) {
     let want = brute(log, now, keys);
     let mut sorted: Vec<f64> = want.iter().copied().filter(|x| *x > 0.0).collect();
     sorted.sort_by(|a, b| b.total_cmp(a));
@@ -155,20 +155,32 @@ fn keys_given_groups_before_any_access_are_not_forgotten_at_the_first_upkeep() {
 }
 
 #[test]
-fn stale_handle_answers_none_after_eviction() {
-    let mut t = tracker(1);
-    let a = t.track_access("A", 1.0, &Default::default());
-    assert_eq!(t.key_of(a), Some("A"));
-    t.track_access("B", 2.0, &Default::default());
-    assert_eq!(t.key_of(a), None);
-    assert_eq!(t.popularity_of(a, 2.0), None);
+fn an_evicted_key_answers_none_and_is_reported_once_asked() {
+    use crate::keys::KeyTable;
+    use crate::tracker::{Tracker, TrackerConfig};
+    let mut keys = KeyTable::default();
+    let (a, b, c) = (keys.intern("A"), keys.intern("B"), keys.intern("C"));
+    let mut t = Tracker::new(TrackerConfig::with_max_keys(1)).unwrap();
+    let ctx = AccessContext::default();
+    t.track_access(a, 1.0, &ctx);
+    assert!(t.popularity(a, 1.0).is_some());
+    t.track_access(b, 2.0, &ctx);
+    assert!(!t.is_tracked(a));
+    assert_eq!(t.popularity(a, 2.0), None);
+    assert!(!t.has_dropped(), "not collected unless asked");
+    t.report_drops();
+    t.track_access(c, 3.0, &ctx);
+    let mut dropped = Vec::new();
+    t.take_dropped(&mut dropped);
+    assert_eq!(dropped, [b]);
+    assert!(!t.has_dropped());
 }
 
 #[test]
-fn a_stale_hint_after_eviction_is_looked_up_again_not_trusted() {
+fn a_key_tracked_again_after_eviction_starts_afresh() {
     let mut t = tracker(2);
     let ctx = AccessContext::default();
-    let a = t.track_access("A", 0.0, &ctx);
+    t.track_access("A", 0.0, &ctx);
     // A goes cold and is evicted; its slot is reused by another key.
     for (i, k) in ["B", "C", "D", "E"].into_iter().enumerate() {
         for _ in 0..5 {
@@ -177,9 +189,9 @@ fn a_stale_hint_after_eviction_is_looked_up_again_not_trusted() {
     }
     assert!(t.lookup("A").is_none(), "A was evicted");
     let before: Vec<_> = ["D", "E"].iter().map(|k| t.popularity(k, 10.0)).collect();
-    let again = t.track_access_hinted("A", Some(a), 10.0, &ctx);
-    assert_eq!(t.lookup("A"), Some(again), "the access went to A");
-    assert_ne!(again, a, "a new handle, not the stale one");
+    t.track_access("A", 10.0, &ctx);
+    assert!(t.lookup("A").is_some(), "the access went to A");
+    assert!((t.popularity("A", 10.0).unwrap() - 1.0).abs() < 1e-9);
     // The key that took A's old slot (if still there) did not get A's hit.
     let after: Vec<_> = ["D", "E"].iter().map(|k| t.popularity(k, 10.0)).collect();
     for (b, a) in before.iter().zip(&after) {
@@ -187,7 +199,4 @@ fn a_stale_hint_after_eviction_is_looked_up_again_not_trusted() {
             assert!(a <= b, "{a} > {b}");
         }
     }
-    // A live hint is used as is.
-    let h = t.track_access_hinted("A", Some(again), 11.0, &ctx);
-    assert_eq!(h, again);
 }

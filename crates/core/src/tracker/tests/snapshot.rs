@@ -1,4 +1,5 @@
-use super::super::{AccessContext, Tracker, TrackerConfig};
+use super::super::{AccessContext, TrackerConfig};
+use super::Named as Tracker;
 use super::{hit, hit_by, ny};
 use crate::snapshot::{Envelope, FORMAT_VERSION, SnapshotError};
 

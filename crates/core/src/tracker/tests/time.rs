@@ -1,5 +1,6 @@
 use super::super::record::NO_PROFILE;
-use super::super::{AccessContext, Tracker, TrackerConfig};
+use super::super::{AccessContext, TrackerConfig};
+use super::Named as Tracker;
 use super::{hit, ny, tracker};
 
 fn eager_profiles() -> Tracker {
@@ -11,7 +12,7 @@ fn eager_profiles() -> Tracker {
 }
 
 fn nonzero_buckets(t: &Tracker, key: &str) -> Vec<usize> {
-    let r = t.slab.get(t.lookup(key).unwrap()).unwrap();
+    let r = t.record(key);
     assert_ne!(r.profile, NO_PROFILE, "{key} has a profile");
     let p = &t.profiles.slots[r.profile as usize];
     (0..p.buckets.len())
@@ -125,7 +126,7 @@ fn profiles_go_only_to_keys_that_earn_them_and_are_reassigned() {
     hit(&mut t, "C", later + 120.0);
     assert_eq!(nonzero_buckets(&t, "C").len(), 1);
     assert!(t.expected_rate("C", later + 120.0) > 0.0);
-    let a = t.slab.get(t.lookup("A").unwrap()).unwrap().profile;
+    let a = t.record("A").profile;
     assert_eq!(a, NO_PROFILE, "the coldest profiled key lost its profile");
 }
 
@@ -198,7 +199,7 @@ fn fewer_than_min_count_accesses_never_trend() {
     assert_eq!(trending_keys(&t, t0 + 1.0), ["RARE"]);
     let ctx = AccessContext::default();
     let single = t.track_access("ONE", t0 + 5.0, &ctx);
-    assert!(t.key_of(single).is_some());
+    assert!(t.is_tracked(single));
     assert!(!trending_keys(&t, t0 + 5.0).contains(&"ONE".to_string()));
 }
 

@@ -1,7 +1,7 @@
-//! The key index: an open-addressing hash table of record ids.
+//! The key index: an open-addressing hash table of key ids.
 //!
-//! Each bucket holds only a `u32` record id (4 bytes), the key string and
-//! its 32-bit hash live once in the record, so the index costs about 8 bytes
+//! Each bucket holds only a `u32` id (4 bytes), the key string and its
+//! 32-bit hash live once in the key table, so the index costs about 8 bytes
 //! per key instead of the ~50 of a `HashMap<Box<str>, u32>` at the same
 //! load. Linear probing with Fibonacci hashing; deletion shifts entries
 //! back (no tombstones), so probe lengths stay short however long it runs.
@@ -12,7 +12,7 @@ use std::hash::BuildHasher;
 const EMPTY: u32 = u32::MAX;
 const MIN_BUCKETS: usize = 16;
 
-/// The 32-bit hash of a key string that the index and records store.
+/// The 32-bit hash of a key string that the index and the table store.
 #[inline]
 pub(crate) fn hash_key(key: &str) -> u32 {
     let h = rustc_hash::FxBuildHasher.hash_one(key);
@@ -57,7 +57,7 @@ impl KeyIndex {
         self.buckets.capacity() * 4
     }
 
-    /// The id whose record matches (`is_match(id)`), probing from `hash`.
+    /// The id that matches (`is_match(id)`), probing from `hash`.
     #[inline]
     pub fn find(&self, hash: u32, mut is_match: impl FnMut(u32) -> bool) -> Option<u32> {
         let mask = self.mask();
