@@ -63,9 +63,14 @@ pub enum PolicyError {
     Interval(f64),
 }
 
-/// The freshness rule of docs/replay-semantics.md.
+/// The freshness rule, core's (`prewarm_core::cache::is_fresh`), on the
+/// plain seconds these policies keep.
 fn is_fresh(fetched_s: f64, now_s: f64, ttl_s: f64) -> bool {
-    fetched_s <= now_s && now_s < fetched_s + ttl_s
+    prewarm_core::cache::is_fresh(
+        prewarm_core::time::UnixInstant(fetched_s),
+        prewarm_core::time::Seconds(ttl_s),
+        prewarm_core::time::UnixInstant(now_s),
+    )
 }
 
 /// Replays `trace` with refresh-ahead at `fraction` of `ttl_s` (seconds),
