@@ -234,7 +234,12 @@ impl DatasetState {
 /// driver's unit tests.
 #[cfg(test)]
 pub(super) fn test_dataset() -> DatasetState {
-    let toml = "[datasets.quote]\nurl = \"http://x/{key}\"\nttl_s = 30\n";
+    dataset_from_toml("[datasets.quote]\nurl = \"http://x/{key}\"\nttl_s = 30\n")
+}
+
+/// The `quote` dataset of a config file's text, for unit tests.
+#[cfg(test)]
+fn dataset_from_toml(toml: &str) -> DatasetState {
     let cfg = crate::config::RawConfig::from_toml(toml, "t.toml")
         .unwrap()
         .validate(&|_| None)
@@ -252,21 +257,9 @@ pub(super) fn test_dataset() -> DatasetState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::RawConfig;
 
     fn state() -> DatasetState {
-        let cfg = RawConfig::from_toml("[datasets.quote]\nurl = \"http://x/{key}\"\n", "t.toml")
-            .unwrap()
-            .validate(&|_| None)
-            .unwrap();
-        let w = &cfg.warming;
-        DatasetState::new(
-            &cfg.datasets["quote"],
-            &w.engine,
-            &w.driver,
-            Path::new("/none"),
-        )
-        .unwrap()
+        dataset_from_toml("[datasets.quote]\nurl = \"http://x/{key}\"\n")
     }
 
     fn fetch(key: &str, fetched_at_s: f64) -> FetchEvent {
