@@ -3,6 +3,8 @@
 //! Zipf exponent, popularity drift, news intensity, anonymous share,
 //! universe size). Runs are small and short to stay fast.
 
+mod common;
+use common::collect;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 
@@ -42,12 +44,6 @@ fn users_only(users: usize) -> GenConfig {
     cfg.news.events_per_trading_day = 0.0;
     cfg.lookups.per_trading_day = 0.0;
     cfg
-}
-
-fn collect(cfg: &GenConfig) -> (Vec<Request>, GenSummary) {
-    let mut requests = Vec::new();
-    let summary = generate(cfg, |r| requests.push(r)).expect("valid config");
-    (requests, summary)
 }
 
 fn ms(r: &Request) -> i64 {

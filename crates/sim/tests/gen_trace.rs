@@ -3,6 +3,8 @@
 //! file. Runs use a small universe and reduced volumes to stay fast; the
 //! proportions between components stay close to the defaults.
 
+mod common;
+use common::collect;
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::Read;
@@ -10,9 +12,7 @@ use std::path::Path;
 
 use chrono::{NaiveDate, TimeZone, Timelike};
 use chrono_tz::America::New_York;
-use prewarm_sim::r#gen::{
-    ClientKind, GenConfig, GenSummary, Request, client_kind, generate, universe_path, write_trace,
-};
+use prewarm_sim::r#gen::{ClientKind, GenConfig, Request, client_kind, universe_path, write_trace};
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
@@ -31,12 +31,6 @@ fn small(start: NaiveDate, days: u32) -> GenConfig {
     cfg.lookups.per_trading_day = 60_000.0;
     cfg.news.events_per_trading_day = 10.0;
     cfg
-}
-
-fn collect(cfg: &GenConfig) -> (Vec<Request>, GenSummary) {
-    let mut requests = Vec::new();
-    let summary = generate(cfg, |r| requests.push(r)).expect("valid config");
-    (requests, summary)
 }
 
 /// FNV-1a, to compare runs by hash.

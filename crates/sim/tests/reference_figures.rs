@@ -2,7 +2,8 @@
 //! the real traces (`data/traces/README.md`), which the repository carries;
 //! a missing trace fails the test rather than skipping it.
 
-use std::path::PathBuf;
+mod common;
+use common::traces_dir;
 
 use prewarm_sim::baseline::baseline;
 use prewarm_sim::bound::{BucketStart, clairvoyant_bound, clairvoyant_bound_with};
@@ -70,16 +71,6 @@ const REFERENCES: [Reference; 3] = [
 ];
 
 const WARM_RATE_PER_MIN: f64 = 100.0;
-
-fn traces_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/traces");
-    assert!(
-        dir.is_dir(),
-        "trace directory {} not found: the repository's data/traces is missing",
-        dir.display()
-    );
-    dir
-}
 
 fn load(reference: &Reference) -> Trace {
     let path = traces_dir().join(reference.file);

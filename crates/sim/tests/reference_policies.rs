@@ -3,7 +3,8 @@
 //! minute, its hit rate to within 0.05 point and its API cost ratio to the
 //! README's three decimals. A missing trace fails the test.
 
-use std::path::PathBuf;
+mod common;
+use common::traces_dir;
 
 use prewarm_sim::baseline::baseline;
 use prewarm_sim::policies::refresh_ahead;
@@ -51,16 +52,6 @@ const REFERENCES: [(&str, f64, f64, f64); 6] = [
 
 const FRACTION: f64 = 0.8;
 const WARM_RATE_PER_MIN: f64 = 100.0;
-
-fn traces_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/traces");
-    assert!(
-        dir.is_dir(),
-        "trace directory {} not found: the repository's data/traces is missing",
-        dir.display()
-    );
-    dir
-}
 
 #[test]
 fn refresh_ahead_matches_the_readme() {
