@@ -28,6 +28,17 @@ pub struct ReplayArgs {
     /// Cache capacity in entries (LRU); unlimited when absent.
     #[arg(long = "capacity", value_name = "ENTRIES")]
     capacity_entries: Option<usize>,
+    /// Upstream latency in milliseconds: a fetch started at `f` serves from
+    /// `f + L`, and a request for a key in flight is coalesced (no call,
+    /// not a hit); the engine plans its lead times with it. Default 0.
+    /// Needs an unlimited cache.
+    #[arg(
+        long = "latency-ms",
+        value_name = "MS",
+        default_value_t = 0.0,
+        conflicts_with = "capacity_entries"
+    )]
+    latency_ms: f64,
     /// Comma-separated strategies (popular,time,trending,predictive,refresh,sector),
     /// `all` or `none`. Default: the config's `warming.strategies`, else all.
     #[arg(long, value_name = "LIST")]
@@ -111,10 +122,17 @@ fn engine_config(args: &ReplayArgs) -> Result<EngineConfig> {
     set(&mut w.max_cost_ratio, args.max_cost_ratio);
     // The bucket holds one minute of the rate, as the bound assumes.
     w.burst = None;
+    if !(args.latency_ms.is_finite() && args.latency_ms >= 0.0) {
+        anyhow::bail!(
+            "--latency-ms must be a number of milliseconds >= 0, got {}",
+            args.latency_ms
+        );
+    }
     Ok(EngineConfig {
         ttl_s: args.ttl_s,
         capacity_entries: args.capacity_entries,
         warming: w,
+        upstream_latency_s: args.latency_ms / 1000.0,
         ..EngineConfig::default()
     })
 }

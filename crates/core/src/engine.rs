@@ -83,6 +83,9 @@ pub struct Engine {
     strategies: Strategies,
     /// Keys with a warming fetch issued and not yet reported back.
     in_flight: FxHashSet<KeyId>,
+    /// Keys with a demand fetch reported started
+    /// ([`Engine::on_fetch_started`]) and not yet reported back.
+    demand_in_flight: FxHashSet<KeyId>,
     /// Untracked keys whose ids wait to be released (module `keys`).
     pending_release: FxHashSet<KeyId>,
     /// Scratch list of the keys the tracker dropped.
@@ -109,6 +112,12 @@ impl Engine {
         }
         let mut tracker = Tracker::new(cfg.tracker.clone())?;
         tracker.report_drops();
+        let mut cost = CostCap::new(
+            cfg.warming.max_cost_ratio,
+            cfg.warming.burst.unwrap_or(cfg.warming.rate_limit_per_min),
+            cfg.cost_half_life_s,
+        );
+        cost.set_latency_s(cfg.upstream_latency_s);
         Ok(Engine {
             keys: KeyTable::default(),
             cache: CacheModel::new(cfg.ttl_s, cfg.capacity_entries),
@@ -121,14 +130,11 @@ impl Engine {
             tracker,
             strategies: Strategies::new(cfg.warming.clone(), cfg.ttl_s),
             in_flight: FxHashSet::default(),
+            demand_in_flight: FxHashSet::default(),
             pending_release: FxHashSet::default(),
             dropped: Vec::new(),
             next_release_check_s: f64::NEG_INFINITY,
-            cost: CostCap::new(
-                cfg.warming.max_cost_ratio,
-                cfg.warming.burst.unwrap_or(cfg.warming.rate_limit_per_min),
-                cfg.cost_half_life_s,
-            ),
+            cost,
             token_value: 0.0,
             cfg,
             now_s: f64::NEG_INFINITY,
@@ -290,14 +296,44 @@ impl Engine {
         Ok(())
     }
 
-    /// Records a completed fetch of `key`. A demand fetch counts as an API
-    /// call here; a warming fetch was counted when its order was issued.
-    /// A failed fetch (`ok == false`) stores nothing.
+    /// Records that a demand fetch of `key` starts at `now_s` (optional:
+    /// a driver whose fetches take time calls it). The API call counts
+    /// now, and no warming fetch of `key` is issued until
+    /// [`Engine::on_fetched`] reports it back.
+    pub fn on_fetch_started(&mut self, now_s: UnixSeconds, key: KeyId) {
+        debug_assert!(self.keys.is_live(key), "{key:?} was released");
+        if self.demand_in_flight.insert(key) {
+            self.count_demand_call(now_s);
+        }
+    }
+
+    fn count_demand_call(&mut self, now_s: UnixSeconds) {
+        self.stats.record(now_s, Event::DemandFetch);
+        self.cost.on_call(now_s);
+    }
+
+    /// Sets how long an upstream fetch takes, seconds (≥ 0; a negative or
+    /// non-finite value is taken as 0): warming plans its lead times with
+    /// it, and the cost cap's shadow coalesces with it. The daemon calls
+    /// it with the measured latency.
+    pub fn set_upstream_latency_s(&mut self, latency_s: f64) {
+        let l = if latency_s.is_finite() {
+            latency_s.max(0.0)
+        } else {
+            0.0
+        };
+        self.cfg.upstream_latency_s = l;
+        self.cost.set_latency_s(l);
+    }
+
+    /// Records a completed fetch of `key`, landed at `now_s`. A demand
+    /// fetch counts as an API call here, unless its start was reported
+    /// ([`Engine::on_fetch_started`]); a warming fetch was counted when
+    /// its order was issued. A failed fetch (`ok == false`) stores nothing.
     pub fn on_fetched(&mut self, now_s: UnixSeconds, key: KeyId, origin: FetchOrigin, ok: bool) {
         debug_assert!(self.keys.is_live(key), "{key:?} was released");
-        if origin == FetchOrigin::Demand {
-            self.stats.record(now_s, Event::DemandFetch);
-            self.cost.on_call(now_s);
+        if origin == FetchOrigin::Demand && !self.demand_in_flight.remove(&key) {
+            self.count_demand_call(now_s);
         }
         if let FetchOrigin::Warm(_) = origin {
             self.in_flight.remove(&key);
@@ -339,11 +375,11 @@ impl Engine {
         {
             return None;
         }
-        let in_flight = &self.in_flight;
+        let (in_flight, demand) = (&self.in_flight, &self.demand_in_flight);
         let c = self.planner.pop_best(now_s, |c| {
             // Never spend on a key that stays fresh long enough anyway, or
             // that a fetch already in flight will make fresh.
-            still_needed(cache, c) && !in_flight.contains(&c.key)
+            still_needed(cache, c) && !in_flight.contains(&c.key) && !demand.contains(&c.key)
         })?;
         Some(self.issue(now_s, c.key, c.strategy, f64::from(c.value)))
     }

@@ -18,7 +18,7 @@
 //! policies and the bound know no capacity, so the frontier needs an
 //! unlimited cache.
 
-use crate::baseline::{baseline, ratio};
+use crate::baseline::{baseline_under_latency, ratio};
 use crate::bound::{BucketStart, clairvoyant_bound_with};
 use crate::policies::{PolicyError, PolicyResult, popular_30min, refresh_ahead};
 use crate::replay::{ReplayConfig, ReplayReport, replay};
@@ -200,7 +200,8 @@ pub fn frontier(
         )
         .chain([Job::Popular])
         .collect();
-    let base = baseline(trace, cfg.engine.ttl_s, None);
+    let latency_s = cfg.engine.upstream_latency_s;
+    let base = baseline_under_latency(trace, cfg.engine.ttl_s, latency_s);
     let points = run_jobs(trace, cfg, &jobs, base.api_calls(), progress)?;
     let bound = clairvoyant_bound_with(
         trace,
@@ -307,6 +308,7 @@ fn run_job(
                 cfg.engine.ttl_s,
                 cfg.engine.warming.rate_limit_per_min,
                 f,
+                cfg.engine.upstream_latency_s,
             )?;
             reference(Policy::RefreshAhead, Some(f), r)
         }
@@ -317,6 +319,7 @@ fn run_job(
                 trace,
                 cfg.engine.ttl_s,
                 cfg.engine.warming.rate_limit_per_min,
+                cfg.engine.upstream_latency_s,
             ),
         ),
     })

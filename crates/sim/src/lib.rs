@@ -6,6 +6,8 @@
 //!   line, nothing is skipped.
 //! - [`baseline`]: the no-warming TTL cache, exact to the request (fresh iff
 //!   `f <= t < f + ttl`), optional LRU capacity; its miss groups.
+//!   Under a latency it coalesces requests for keys in flight.
+//! - [`flights`]: fetches in flight on virtual time (`--latency-ms`).
 //! - [`bound`]: the clairvoyant bound: EDF over the baseline's miss groups
 //!   through the warming token bucket; never below the baseline.
 //! - [`replay`]: drives the core engine over a trace on virtual time with
@@ -29,6 +31,7 @@
 pub mod baseline;
 pub mod bound;
 pub mod explain;
+pub mod flights;
 pub mod frontier;
 pub mod r#gen;
 pub mod learning;

@@ -1,10 +1,13 @@
 //! Plain reference warming policies, outside the engine, to measure prewarm
 //! against on the same trace (`prewarm replay --frontier`).
 //!
-//! Both follow the model of docs/replay-semantics.md at unlimited capacity
-//! and zero latency: an entry fetched at `f` is fresh at `t` iff
-//! `f <= t < f + ttl_s`, hits do not extend freshness, a miss is a demand
-//! fetch at `t`, and every warming fetch costs one API call and draws one
+//! Both follow the model of docs/replay-semantics.md at unlimited capacity,
+//! with its upstream latency `latency_s` (`L`, 0 for none): a fetch started
+//! at `f` lands at `f + L` and its entry is fresh at `t` iff
+//! `f + L <= t < (f + L) + ttl_s`; a request for a key in flight is
+//! coalesced (no call, not a hit); hits do not extend freshness; any other
+//! request that is not a hit is a demand fetch at `t`; no fetch starts for
+//! a key in flight; and every warming fetch costs one API call and draws one
 //! token from a bucket of `warm_rate_per_min` tokens a minute, burst the
 //! same, full at the first request ([`prewarm_core::budget::TokenBucket`]).
 //! Each request costs O(1); [`popular_every`] adds O(keys) per tick.
@@ -12,7 +15,7 @@
 //! - [`refresh_ahead`]: refresh-after-write in the style of Caffeine's
 //!   `refreshAfterWrite`: a read that finds its entry fresh but at least
 //!   `fraction × ttl_s` old reloads the key at once (the read is a hit on the
-//!   old value; the reload makes the key fresh from the read's instant).
+//!   old value; the reload makes the key fresh from its landing).
 //!   A read when no token is left reloads nothing. A miss's demand fetch
 //!   resets the age like any fetch.
 //! - [`popular_every`] (and [`popular_30min`], the original design's
@@ -38,6 +41,8 @@ pub struct PolicyResult {
     pub demand_fetches: u64,
     /// Warming fetches (reloads or popular fetches).
     pub warm_fetches: u64,
+    /// Requests that waited on a fetch in flight (only with a latency).
+    pub coalesced: u64,
 }
 
 impl PolicyResult {
@@ -73,9 +78,67 @@ fn is_fresh(fetched_s: f64, now_s: f64, ttl_s: f64) -> bool {
     )
 }
 
+/// Per key: the landing time of its entry and of its fetch in flight.
+/// Landings are settled lazily, when the key is next looked at: nothing
+/// else reads a key's state, so that is exact.
+struct Flights {
+    latency_s: f64,
+    /// Landing of the entry (minus infinity: none).
+    landed_s: Vec<f64>,
+    /// Landing of the fetch in flight (plus infinity: none).
+    landing_s: Vec<f64>,
+}
+
+impl Flights {
+    fn new(keys: usize, latency_s: f64) -> Self {
+        Flights {
+            latency_s,
+            landed_s: vec![f64::NEG_INFINITY; keys],
+            landing_s: vec![f64::INFINITY; keys],
+        }
+    }
+
+    /// Lands `key`'s fetch if it has landed by `now_s`; whether one is
+    /// still in flight.
+    fn settle(&mut self, key: usize, now_s: f64) -> bool {
+        if self.landing_s[key] <= now_s {
+            self.landed_s[key] = self.landing_s[key];
+            self.landing_s[key] = f64::INFINITY;
+        }
+        self.landing_s[key] != f64::INFINITY
+    }
+
+    fn fresh(&self, key: usize, now_s: f64, ttl_s: f64) -> bool {
+        is_fresh(self.landed_s[key], now_s, ttl_s)
+    }
+
+    fn start(&mut self, key: usize, now_s: f64) {
+        self.landing_s[key] = now_s + self.latency_s;
+    }
+
+    /// A request for `key` at `now_s` (settled): a hit, a coalesced wait,
+    /// or a demand fetch; returns whether it hit.
+    fn request(&mut self, key: usize, now_s: f64, ttl_s: f64, out: &mut PolicyResult) -> bool {
+        let in_flight = self.settle(key, now_s);
+        if self.fresh(key, now_s, ttl_s) {
+            out.hits += 1;
+            true
+        } else {
+            if in_flight {
+                out.coalesced += 1;
+            } else {
+                self.start(key, now_s);
+                out.demand_fetches += 1;
+            }
+            false
+        }
+    }
+}
+
 /// Replays `trace` with refresh-ahead at `fraction` of `ttl_s` (seconds),
-/// reloads limited to `warm_rate_per_min`. `fraction` 0 reloads on every
-/// hit, 1 never reloads (an entry is stale at age `ttl_s`).
+/// reloads limited to `warm_rate_per_min`, fetches taking `latency_s`.
+/// `fraction` 0 reloads on every hit, 1 never reloads (an entry is stale at
+/// age `ttl_s`).
 ///
 /// Errors: [`PolicyError::Fraction`] for a fraction outside `[0, 1]` or NaN.
 pub fn refresh_ahead(
@@ -83,28 +146,27 @@ pub fn refresh_ahead(
     ttl_s: f64,
     warm_rate_per_min: f64,
     fraction: f64,
+    latency_s: f64,
 ) -> Result<PolicyResult, PolicyError> {
     if !(0.0..=1.0).contains(&fraction) {
         return Err(PolicyError::Fraction(fraction));
     }
     let refresh_age_s = fraction * ttl_s;
     let mut bucket = TokenBucket::new(warm_rate_per_min, warm_rate_per_min);
-    let mut fetched_s = vec![f64::NEG_INFINITY; trace.distinct_keys()];
+    let mut keys = Flights::new(trace.distinct_keys(), latency_s);
     let mut out = PolicyResult {
         requests: trace.len() as u64,
         ..PolicyResult::default()
     };
     for (&now_s, &key_id) in trace.times_s.iter().zip(&trace.key_ids) {
-        let fetched = &mut fetched_s[key_id as usize];
-        if is_fresh(*fetched, now_s, ttl_s) {
-            out.hits += 1;
-            if now_s - *fetched >= refresh_age_s && bucket.try_take(now_s) {
-                *fetched = now_s;
-                out.warm_fetches += 1;
-            }
-        } else {
-            *fetched = now_s;
-            out.demand_fetches += 1;
+        let key = key_id as usize;
+        if keys.request(key, now_s, ttl_s, &mut out)
+            && keys.landing_s[key] == f64::INFINITY
+            && now_s - keys.landed_s[key] >= refresh_age_s
+            && bucket.try_take(now_s)
+        {
+            keys.start(key, now_s);
+            out.warm_fetches += 1;
         }
     }
     Ok(out)
@@ -112,16 +174,32 @@ pub fn refresh_ahead(
 
 /// Replays `trace` with the original design's popular warming: every
 /// 30 minutes, the 100 most requested keys so far (see
-/// [`popular_every`]).
-pub fn popular_30min(trace: &Trace, ttl_s: f64, warm_rate_per_min: f64) -> PolicyResult {
+/// [`popular_every`]), fetches taking `latency_s`.
+pub fn popular_30min(
+    trace: &Trace,
+    ttl_s: f64,
+    warm_rate_per_min: f64,
+    latency_s: f64,
+) -> PolicyResult {
     const INTERVAL_S: f64 = 1800.0;
     const TOP_N: usize = 100;
-    popular_at_valid_interval(trace, ttl_s, warm_rate_per_min, INTERVAL_S, TOP_N)
+    let every = Every {
+        interval_s: INTERVAL_S,
+        top_n: TOP_N,
+    };
+    popular_at_valid_interval(trace, ttl_s, warm_rate_per_min, every, latency_s)
+}
+
+/// A popular policy's schedule: `top_n` keys every `interval_s`.
+#[derive(Debug, Clone, Copy)]
+struct Every {
+    interval_s: f64,
+    top_n: usize,
 }
 
 /// Replays `trace` fetching, every `interval_s` seconds from the first
 /// request, the `top_n` keys with the most requests so far, through a
-/// bucket of `warm_rate_per_min`.
+/// bucket of `warm_rate_per_min`, at zero latency.
 ///
 /// Errors: [`PolicyError::Interval`] when `interval_s` is not positive and
 /// finite.
@@ -135,25 +213,28 @@ pub fn popular_every(
     if !(interval_s > 0.0 && interval_s.is_finite()) {
         return Err(PolicyError::Interval(interval_s));
     }
+    let every = Every { interval_s, top_n };
     Ok(popular_at_valid_interval(
         trace,
         ttl_s,
         warm_rate_per_min,
-        interval_s,
-        top_n,
+        every,
+        0.0,
     ))
 }
 
-/// [`popular_every`] with `interval_s` known to be positive and finite.
+/// [`popular_every`] with its interval known to be positive and finite,
+/// fetches taking `latency_s`.
 fn popular_at_valid_interval(
     trace: &Trace,
     ttl_s: f64,
     warm_rate_per_min: f64,
-    interval_s: f64,
-    top_n: usize,
+    every: Every,
+    latency_s: f64,
 ) -> PolicyResult {
+    let Every { interval_s, top_n } = every;
     let mut bucket = TokenBucket::new(warm_rate_per_min, warm_rate_per_min);
-    let mut fetched_s = vec![f64::NEG_INFINITY; trace.distinct_keys()];
+    let mut keys = Flights::new(trace.distinct_keys(), latency_s);
     let mut counts = vec![0u64; trace.distinct_keys()];
     let mut ranked: Vec<u32> = Vec::new();
     let mut out = PolicyResult {
@@ -165,22 +246,20 @@ fn popular_at_valid_interval(
         while next_tick_s <= now_s {
             top_keys(&counts, top_n, &mut ranked);
             for &k in &ranked {
+                if keys.settle(k as usize, next_tick_s) {
+                    continue; // in flight: no second fetch
+                }
                 if !bucket.try_take(next_tick_s) {
                     break;
                 }
-                fetched_s[k as usize] = next_tick_s;
+                keys.start(k as usize, next_tick_s);
                 out.warm_fetches += 1;
             }
             next_tick_s += interval_s;
         }
         let key = key_id as usize;
         counts[key] += 1;
-        if is_fresh(fetched_s[key], now_s, ttl_s) {
-            out.hits += 1;
-        } else {
-            fetched_s[key] = now_s;
-            out.demand_fetches += 1;
-        }
+        keys.request(key, now_s, ttl_s, &mut out);
     }
     out
 }
@@ -218,7 +297,7 @@ mod tests {
     fn refresh_ahead_reloads_at_the_threshold_and_keeps_a_steady_key_fresh() {
         let lines: Vec<(f64, &str)> = (0..100).map(|i| (f64::from(i) * 10.0, "A")).collect();
         let tr = trace(&lines);
-        let r = refresh_ahead(&tr, 60.0, 100.0, 0.5).unwrap();
+        let r = refresh_ahead(&tr, 60.0, 100.0, 0.5, 0.0).unwrap();
         assert_eq!((r.hits, r.demand_fetches), (99, 1));
         // Reloads at t = 30, 60, 90, ...: one every 30 s after the first.
         assert_eq!(r.warm_fetches, 33);
@@ -226,7 +305,7 @@ mod tests {
         let base = baseline(&tr, 60.0, None);
         assert!(r.hits > base.hits);
         // Fraction 1: an entry is stale before it is old enough; no reload.
-        let never = refresh_ahead(&tr, 60.0, 100.0, 1.0).unwrap();
+        let never = refresh_ahead(&tr, 60.0, 100.0, 1.0, 0.0).unwrap();
         assert_eq!((never.hits, never.warm_fetches), (base.hits, 0));
     }
 
@@ -237,7 +316,7 @@ mod tests {
             .map(|i| (f64::from(i) * 7.0, ["A", "B", "C"][i as usize % 3]))
             .collect();
         let tr = trace(&lines);
-        let r = refresh_ahead(&tr, 60.0, 0.0, 0.5).unwrap();
+        let r = refresh_ahead(&tr, 60.0, 0.0, 0.5, 0.0).unwrap();
         let base = baseline(&tr, 60.0, None);
         assert_eq!((r.hits, r.warm_fetches), (base.hits, 0));
         assert_eq!(r.api_calls(), base.api_calls());
@@ -258,7 +337,7 @@ mod tests {
             (70.0, "B"),
             (70.0, "C"),
         ]);
-        let r = refresh_ahead(&tr, 60.0, 2.0, 0.8).unwrap();
+        let r = refresh_ahead(&tr, 60.0, 2.0, 0.8, 0.0).unwrap();
         // At 50 s A and B reload (the bucket's two tokens), C does not and
         // is stale at 70 s.
         assert_eq!(r.warm_fetches, 2);
@@ -270,7 +349,7 @@ mod tests {
         let tr = trace(&[(0.0, "A")]);
         for f in [-0.1, 1.5, f64::NAN] {
             assert!(matches!(
-                refresh_ahead(&tr, 60.0, 100.0, f),
+                refresh_ahead(&tr, 60.0, 100.0, f, 0.0),
                 Err(PolicyError::Fraction(_))
             ));
         }
@@ -331,5 +410,51 @@ mod tests {
         assert_eq!(r.warm_fetches, 1);
         // Hits: B@2, C@4, C@5, C@1000; B@1000 misses (demand at 1 s stale).
         assert_eq!((r.hits, r.demand_fetches), (4, 4));
+    }
+
+    /// Under a latency, refresh-ahead that never reloads is the baseline
+    /// under latency, to the request; one that reloads never loses a hit.
+    #[test]
+    fn refresh_ahead_under_latency_starts_from_the_baseline_under_latency() {
+        let mut lines = Vec::new();
+        for i in 0..400 {
+            let t = f64::from(i) * 0.75;
+            lines.push((t, ["a", "b", "c"][(i % 3) as usize]));
+        }
+        let tr = trace(&lines);
+        for latency_s in [0.0, 0.5, 2.0] {
+            let base = crate::baseline::baseline_under_latency(&tr, 10.0, latency_s);
+            let never = refresh_ahead(&tr, 10.0, 100.0, 1.0, latency_s).unwrap();
+            assert_eq!(never.hits, base.hits, "L={latency_s}");
+            assert_eq!(never.coalesced, base.coalesced, "L={latency_s}");
+            assert_eq!(never.api_calls(), base.api_calls(), "L={latency_s}");
+            let often = refresh_ahead(&tr, 10.0, 100.0, 0.5, latency_s).unwrap();
+            assert!(
+                often.hits > base.hits,
+                "L={latency_s}: {often:?} vs {base:?}"
+            );
+            assert_eq!(
+                often.hits + often.coalesced + often.demand_fetches,
+                often.requests
+            );
+        }
+    }
+
+    /// A popular fetch is not a hit before it lands, and no key is fetched
+    /// twice while in flight.
+    #[test]
+    fn a_popular_fetch_serves_only_after_it_lands() {
+        // `a` is fetched at 0 (miss), then by the tick at 100 (landing at
+        // 130); TTL 10: the request at 120 is coalesced, the one at 135 hits.
+        let tr = trace(&[(0.0, "a"), (120.0, "a"), (135.0, "a")]);
+        let every = Every {
+            interval_s: 100.0,
+            top_n: 1,
+        };
+        let r = popular_at_valid_interval(&tr, 10.0, 100.0, every, 30.0);
+        assert_eq!(
+            (r.hits, r.coalesced, r.demand_fetches, r.warm_fetches),
+            (1, 1, 1, 1)
+        );
     }
 }

@@ -5,12 +5,14 @@
 //! or before its timestamp (at the timer's own instant), then the access,
 //! then the demand fetch of a miss, then every warming fetch the engine
 //! orders in reaction; all of it takes effect before request `i + 1`.
-//! Fetches take no time. The engine never sees a request before it is
+//! Fetches take the engine's `upstream_latency_s` (0 by default: no time;
+//! module [`crate::flights`]). The engine never sees a request before it is
 //! processed: there is no look-ahead.
 
-use crate::baseline::baseline;
+use crate::baseline::{BaselineResult, baseline, baseline_under_latency};
 use crate::bound::{BucketStart, clairvoyant_bound_with};
 use crate::explain::{Explainer, MissBreakdown};
+use crate::flights::{Coalescing, Flights};
 use crate::trace::Trace;
 use crate::universe::{Membership, apply_universe};
 use prewarm_core::cache::{FetchOrigin, KeyStamp};
@@ -55,6 +57,10 @@ pub struct BaselineFigures {
     pub hit_rate: f64,
     /// Demand fetches (all of its API calls).
     pub api_calls: u64,
+    /// Requests that waited on a fetch in flight (only with a latency).
+    pub coalesced: u64,
+    /// Their total wait, seconds.
+    pub coalesced_wait_s: f64,
 }
 
 /// Per-strategy figures of the warmed run.
@@ -75,8 +81,12 @@ pub struct WarmedFigures {
     pub hits: u64,
     /// Hits / requests.
     pub hit_rate: f64,
-    /// Misses, each a demand fetch.
+    /// Misses that were not coalesced, each a demand fetch.
     pub demand_fetches: u64,
+    /// Requests that waited on a fetch in flight (only with a latency).
+    pub coalesced: u64,
+    /// Their total wait, seconds.
+    pub coalesced_wait_s: f64,
     /// Warming fetches of all strategies.
     pub warm_fetches: u64,
     /// Demand plus warming fetches.
@@ -111,6 +121,8 @@ pub struct ReplayReport {
     pub ttl_s: f64,
     /// The warming rate replayed.
     pub warm_rate_per_min: f64,
+    /// The upstream latency replayed, milliseconds.
+    pub latency_ms: f64,
     /// The no-warming run.
     pub baseline: BaselineFigures,
     /// The warmed run.
@@ -145,6 +157,14 @@ pub fn replay(
     cfg: &ReplayConfig,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ReplayRun, ConfigError> {
+    if cfg.engine.upstream_latency_s > 0.0 && cfg.engine.capacity_entries.is_some() {
+        return Err(ConfigError {
+            field: "upstream_latency_s",
+            problem: "cannot be combined with a capacity: under a latency the \
+                      replay models an unlimited cache"
+                .to_string(),
+        });
+    }
     let mut engine = Engine::new(cfg.engine_config())?;
     // The trace's keys first, in trace order, then the universe's others:
     // key ids break the planner's ties, so a universe must not renumber
@@ -155,12 +175,17 @@ pub fn replay(
     apply_universe(&mut engine, &cfg.universe);
     let (ttl_s, rate_per_min) = (cfg.engine.ttl_s, cfg.engine.warming.rate_limit_per_min);
     let mut explainer = cfg.explain.then(|| Explainer::new(trace, ttl_s));
-    run_warmed(&mut engine, trace, progress, &mut |i, hit, origin| {
+    let coalescing = run_warmed(&mut engine, trace, progress, &mut |i, hit, origin| {
         if let Some(e) = explainer.as_mut() {
             e.record(i, hit, origin);
         }
     });
-    let base = baseline(trace, ttl_s, cfg.engine.capacity_entries);
+    let latency_s = cfg.engine.upstream_latency_s;
+    let base = if latency_s > 0.0 {
+        baseline_under_latency(trace, ttl_s, latency_s)
+    } else {
+        baseline(trace, ttl_s, cfg.engine.capacity_entries)
+    };
     // The bound's bucket is full at the earliest job release: the oracle may
     // warm before the first request (the reference figures use this rule).
     let bound = clairvoyant_bound_with(trace, ttl_s, rate_per_min, BucketStart::FirstRelease);
@@ -169,17 +194,18 @@ pub fn replay(
         requests: trace.len() as u64,
         ttl_s,
         warm_rate_per_min: rate_per_min,
-        baseline: BaselineFigures {
-            hits: base.hits,
-            hit_rate: base.hit_rate(),
-            api_calls: base.api_calls(),
+        latency_ms: latency_s * 1000.0,
+        baseline: baseline_figures(&base),
+        warmed: WarmedFigures {
+            coalesced: coalescing.requests,
+            coalesced_wait_s: coalescing.wait_s,
+            ..warmed_figures(
+                &engine.stats().total,
+                base.api_calls(),
+                base.misses,
+                cfg.engine.warming.strategies,
+            )
         },
-        warmed: warmed_figures(
-            &engine.stats().total,
-            base.api_calls(),
-            base.misses,
-            cfg.engine.warming.strategies,
-        ),
         bound: BoundFigures {
             hit_rate: bound.hit_rate,
         },
@@ -199,7 +225,19 @@ pub fn replay(
     Ok(ReplayRun { report, engine })
 }
 
-/// The figures of the warmed run against the baseline's API calls and misses.
+/// The baseline's figures.
+pub fn baseline_figures(base: &BaselineResult) -> BaselineFigures {
+    BaselineFigures {
+        hits: base.hits,
+        hit_rate: base.hit_rate(),
+        api_calls: base.api_calls(),
+        coalesced: base.coalesced,
+        coalesced_wait_s: base.coalesced_wait_s,
+    }
+}
+
+/// The figures of the warmed run against the baseline's API calls and
+/// misses (its coalesced requests are 0 here: the driver knows them).
 pub fn warmed_figures(
     c: &Counters,
     baseline_api_calls: u64,
@@ -222,6 +260,8 @@ pub fn warmed_figures(
         hits: c.hits,
         hit_rate: ratio(c.hits, c.requests),
         demand_fetches: c.demand_fetches,
+        coalesced: 0,
+        coalesced_wait_s: 0.0,
         warm_fetches: c.warm_fetches(),
         api_calls: c.api_calls(),
         cost_ratio: ratio(c.api_calls(), baseline_api_calls),
@@ -236,14 +276,17 @@ pub fn warmed_figures(
     }
 }
 
-/// Drives `engine` over every request of `trace`; `outcome(i, hit, origin)`
-/// is told whether request `i` hit, and who fetched the entry it found.
+/// Drives `engine` over every request of `trace`, each fetch taking the
+/// engine's `upstream_latency_s`; `outcome(i, hit, origin)` is told whether
+/// request `i` hit, and who fetched the entry it found. Returns the
+/// requests coalesced on a fetch in flight.
 pub fn run_warmed(
     engine: &mut Engine,
     trace: &Trace,
     progress: &mut dyn FnMut(u64, u64),
     outcome: &mut dyn FnMut(usize, bool, Option<FetchOrigin>),
-) {
+) -> Coalescing {
+    let mut flights = Flights::new(engine.config().upstream_latency_s);
     // The engine may release the id of a key its tracker forgot (and give
     // it to another key): each trace key's id is kept with its stamp and
     // interned again once the stamp is no longer current.
@@ -258,7 +301,7 @@ pub fn run_warmed(
     let total = trace.len() as u64;
     const PROGRESS_EVERY: usize = 1 << 16;
     for (i, (&t, &k)) in trace.times_s.iter().zip(&trace.key_ids).enumerate() {
-        run_due_timers(engine, t);
+        flights.run_until(engine, t);
         let stamp = &mut ids[k as usize];
         if !engine.keys().is_current(*stamp) {
             let id = engine.intern(&trace.keys[k as usize]);
@@ -276,33 +319,16 @@ pub fn run_warmed(
         let before = engine.cache().entry(key).map(|e| e.origin);
         let lookup = engine.on_access(t, key, &ctx);
         if let Lookup::Miss { .. } = lookup {
-            engine.on_fetched(t, key, FetchOrigin::Demand, true);
+            flights.on_miss(engine, t, key);
         }
         outcome(i, matches!(lookup, Lookup::Hit { .. }), before);
-        perform_warming(engine, t);
+        flights.perform_warming(engine, t);
         if i % PROGRESS_EVERY == 0 {
             progress(i as u64, total);
         }
     }
     progress(total, total);
-}
-
-/// Runs every timer due at or before `until_s`, each at its own instant.
-fn run_due_timers(engine: &mut Engine, until_s: f64) {
-    while let Some(due) = engine.next_timeout() {
-        if due > until_s {
-            break;
-        }
-        engine.handle_timeout(due);
-        perform_warming(engine, due);
-    }
-}
-
-/// Performs every warming fetch the engine orders at `now_s`, at once.
-fn perform_warming(engine: &mut Engine, now_s: f64) {
-    while let Some(order) = engine.poll_warm(now_s) {
-        engine.on_fetched(now_s, order.key, FetchOrigin::Warm(order.strategy), true);
-    }
+    flights.coalescing()
 }
 
 #[cfg(test)]
@@ -316,6 +342,14 @@ mod tests {
             csv.push_str(&format!("{t},{k},{c}\n"));
         }
         read_trace_from(csv.as_bytes(), "t.csv").unwrap()
+    }
+
+    fn owned_trace(lines: &[(f64, String, String)]) -> Trace {
+        let refs: Vec<(f64, &str, &str)> = lines
+            .iter()
+            .map(|(t, k, c)| (*t, k.as_str(), c.as_str()))
+            .collect();
+        trace(&refs)
     }
 
     /// A mixed workload: a poller every 100 s, a hot key, random one-offs.
@@ -342,11 +376,7 @@ mod tests {
     }
 
     fn outcomes(lines: &[(f64, String, String)]) -> (Vec<bool>, Counters) {
-        let refs: Vec<(f64, &str, &str)> = lines
-            .iter()
-            .map(|(t, k, c)| (*t, k.as_str(), c.as_str()))
-            .collect();
-        let tr = trace(&refs);
+        let tr = owned_trace(lines);
         let mut engine = Engine::new(ReplayConfig::default().engine_config()).unwrap();
         let mut hits = Vec::new();
         run_warmed(&mut engine, &tr, &mut |_, _| {}, &mut |_, hit, _| {
@@ -374,17 +404,67 @@ mod tests {
     #[test]
     fn warming_off_equals_the_baseline() {
         let lines = workload(2000, 9);
-        let refs: Vec<(f64, &str, &str)> = lines
-            .iter()
-            .map(|(t, k, c)| (*t, k.as_str(), c.as_str()))
-            .collect();
-        let tr = trace(&refs);
+        let tr = owned_trace(&lines);
         let mut cfg = ReplayConfig::default();
         cfg.engine.warming.strategies = StrategySet::NONE;
         let run = replay(&tr, &cfg, &mut |_, _| {}).unwrap();
         assert_eq!(run.report.warmed.hits, run.report.baseline.hits);
         assert_eq!(run.report.warmed.api_calls, run.report.baseline.api_calls);
         assert_eq!(run.report.warmed.cost_ratio, 1.0);
+    }
+
+    /// Under a latency, with warming off, the engine's driver coalesces
+    /// and hits exactly as the baseline under latency does.
+    #[test]
+    fn warming_off_under_latency_is_the_baseline_under_latency() {
+        let lines = workload(3000, 5);
+        let tr = owned_trace(&lines);
+        for latency_s in [0.0, 0.25, 3.0, 45.0] {
+            let mut cfg = ReplayConfig::default();
+            cfg.engine.warming.strategies = StrategySet::NONE;
+            cfg.engine.upstream_latency_s = latency_s;
+            let r = replay(&tr, &cfg, &mut |_, _| {}).unwrap().report;
+            let base = baseline_under_latency(&tr, 60.0, latency_s);
+            assert_eq!(r.warmed.hits, base.hits, "L={latency_s}");
+            assert_eq!(r.warmed.coalesced, base.coalesced, "L={latency_s}");
+            assert_eq!(r.warmed.api_calls, base.api_calls(), "L={latency_s}");
+            assert_eq!(r.baseline.coalesced, base.coalesced);
+            assert!((r.warmed.coalesced_wait_s - base.coalesced_wait_s).abs() < 1e-6);
+            if latency_s >= 3.0 {
+                assert!(base.coalesced > 0, "the workload coalesces at {latency_s}");
+            }
+        }
+    }
+
+    /// Under a latency, a warming fetch is not a hit until it lands, and
+    /// the cost cap still holds against the baseline under latency.
+    #[test]
+    fn warming_under_latency_keeps_the_cap_and_counts_every_request_once() {
+        let lines = workload(4000, 6);
+        let tr = owned_trace(&lines);
+        let mut cfg = ReplayConfig::default();
+        cfg.engine.upstream_latency_s = 2.0;
+        cfg.engine.warming.max_cost_ratio = 1.1;
+        let r = replay(&tr, &cfg, &mut |_, _| {}).unwrap().report;
+        let w = &r.warmed;
+        assert_eq!(w.hits + w.coalesced + w.demand_fetches, r.requests);
+        let burst = cfg.engine.warming.rate_limit_per_min;
+        assert!(
+            w.api_calls as f64 <= 1.1 * r.baseline.api_calls as f64 + burst,
+            "{w:?} vs {:?}",
+            r.baseline
+        );
+        assert!(w.warm_fetches > 0);
+    }
+
+    #[test]
+    fn a_latency_with_a_capacity_is_refused_naming_the_field() {
+        let tr = trace(&[(1.0, "a", "c")]);
+        let mut cfg = ReplayConfig::default();
+        cfg.engine.upstream_latency_s = 0.1;
+        cfg.engine.capacity_entries = Some(10);
+        let err = replay(&tr, &cfg, &mut |_, _| {}).unwrap_err();
+        assert_eq!(err.field, "upstream_latency_s");
     }
 
     /// Under a tracker much smaller than the trace's keys, the engine
@@ -394,11 +474,7 @@ mod tests {
     #[test]
     fn released_key_ids_are_followed_by_stamp() {
         let lines = workload(3000, 4);
-        let refs: Vec<(f64, &str, &str)> = lines
-            .iter()
-            .map(|(t, k, c)| (*t, k.as_str(), c.as_str()))
-            .collect();
-        let tr = trace(&refs);
+        let tr = owned_trace(&lines);
         let mut cfg = ReplayConfig::default().engine_config();
         cfg.warming.strategies = StrategySet::NONE;
         cfg.tracker = prewarm_core::tracker::TrackerConfig::with_max_keys(3);

@@ -50,6 +50,13 @@ pub fn render(r: &ReplayReport) -> String {
         "",
         "1.000x"
     );
+    if r.latency_ms > 0.0 {
+        let _ = writeln!(
+            s,
+            "\nupstream latency {} ms: coalesced requests (no call, not a hit): baseline {} (waited {:.1} s), warmed {} (waited {:.1} s); the bound is the zero-latency ceiling",
+            r.latency_ms, b.coalesced, b.coalesced_wait_s, w.coalesced, w.coalesced_wait_s
+        );
+    }
     let gap = r.bound.hit_rate - b.hit_rate;
     let closed = if gap > 0.0 {
         (w.hit_rate - b.hit_rate) / gap

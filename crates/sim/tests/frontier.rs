@@ -88,6 +88,7 @@ fn every_point_is_the_standalone_run_it_stands_for() {
             cfg.engine.ttl_s,
             cfg.engine.warming.rate_limit_per_min,
             p.setting.unwrap(),
+            0.0,
         )
         .unwrap();
         assert_eq!((p.hits, p.api_calls), (r.hits, r.api_calls()));
@@ -101,6 +102,7 @@ fn every_point_is_the_standalone_run_it_stands_for() {
         &trace,
         cfg.engine.ttl_s,
         cfg.engine.warming.rate_limit_per_min,
+        0.0,
     );
     assert_eq!((pop.hits, pop.api_calls), (r.hits, r.api_calls()));
 

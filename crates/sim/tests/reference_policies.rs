@@ -58,7 +58,7 @@ fn refresh_ahead_matches_the_readme() {
     for (file, ttl_s, want_pct, want_cost) in REFERENCES {
         let path = traces_dir().join(file);
         let trace = read_trace(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-        let got = refresh_ahead(&trace, ttl_s, WARM_RATE_PER_MIN, FRACTION).unwrap();
+        let got = refresh_ahead(&trace, ttl_s, WARM_RATE_PER_MIN, FRACTION, 0.0).unwrap();
         let base = baseline(&trace, ttl_s, None);
         let got_pct = got.hit_rate() * 100.0;
         let cost = got.api_calls() as f64 / base.api_calls() as f64;

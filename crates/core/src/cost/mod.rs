@@ -29,8 +29,7 @@
 //! a half-life (daemon), and the account holds in both.
 
 use crate::UnixSeconds;
-use crate::cache::{KeyId, is_fresh};
-use crate::time::{Seconds, UnixInstant};
+use crate::cache::KeyId;
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
 
@@ -89,6 +88,8 @@ pub struct CostCap {
     cap: f64,
     burst: f64,
     half_life_s: Option<f64>,
+    /// The upstream latency the shadow's fetches take, seconds.
+    latency_s: f64,
     /// Per key: the shadow entry's fetch time (NaN: none).
     shadow_fetched_s: Vec<f64>,
     /// Per key: when its risk ends (NaN: not at risk).
@@ -116,6 +117,7 @@ impl CostCap {
             cap,
             burst: burst.max(1.0),
             half_life_s,
+            latency_s: 0.0,
             shadow_fetched_s: Vec::new(),
             risk_until_s: Vec::new(),
             risk_exits: BinaryHeap::new(),
@@ -131,6 +133,19 @@ impl CostCap {
             recent: (0.0, 0.0),
             history: VecDeque::new(),
         }
+    }
+
+    /// Sets the upstream latency (seconds, ≥ 0): the shadow's fetch lands
+    /// that much later, and an access while it is in flight coalesces
+    /// (no call), as in the replay baseline under latency.
+    pub fn set_latency_s(&mut self, latency_s: f64) {
+        self.latency_s = latency_s.max(0.0);
+    }
+
+    /// When the shadow's entry fetched at `f` stops covering accesses (in
+    /// flight, then fresh): `(f + L) + TTL`, as the replay writes it.
+    fn shadow_expiry(&self, f: f64, ttl_s: f64) -> f64 {
+        (f + self.latency_s) + ttl_s
     }
 
     fn slot(&mut self, key: KeyId) -> usize {
@@ -155,7 +170,9 @@ impl CostCap {
         self.advance(now_s);
         let ix = self.slot(key);
         let f = self.shadow_fetched_s[ix];
-        if f.is_nan() || !is_fresh(UnixInstant(f), Seconds(ttl_s), UnixInstant(now_s)) {
+        // In flight or fresh: the shadow makes no call.
+        let covered = f <= now_s && now_s < self.shadow_expiry(f, ttl_s);
+        if !covered {
             self.shadow_fetched_s[ix] = now_s;
             self.shadow_calls += 1.0;
             self.shadow_total += 1;
@@ -169,7 +186,7 @@ impl CostCap {
     pub fn holds_unexpired(&self, key: KeyId, now_s: UnixSeconds, ttl_s: f64) -> bool {
         self.shadow_fetched_s
             .get(key.ix())
-            .is_some_and(|&f| UnixInstant(now_s) < UnixInstant(f) + Seconds(ttl_s))
+            .is_some_and(|&f| now_s < self.shadow_expiry(f, ttl_s))
     }
 
     /// Forgets the shadow's entry of `key` (its id is being released); a
@@ -204,7 +221,7 @@ impl CostCap {
         real_fetched_s: Option<f64>,
     ) {
         let ix = self.slot(key);
-        let shadow_expiry = self.shadow_fetched_s[ix] + ttl_s; // NaN: none
+        let shadow_expiry = self.shadow_expiry(self.shadow_fetched_s[ix], ttl_s); // NaN: none
         let real_expiry = real_fetched_s.map_or(f64::NEG_INFINITY, |f| f + ttl_s);
         let risky = real_expiry < shadow_expiry && now_s < shadow_expiry;
         let was = !self.risk_until_s[ix].is_nan();

@@ -25,6 +25,12 @@ pub struct EngineConfig {
     /// Half-life of the cost cap's call counts, seconds; `None` counts the
     /// whole run (replay). The daemon uses [`DAEMON_COST_HALF_LIFE_S`].
     pub cost_half_life_s: Option<f64>,
+    /// How long an upstream fetch takes, seconds (≥ 0): a fetch started at
+    /// `f` serves from `f + upstream_latency_s`. Warming plans its lead
+    /// times with it, and the cost cap's shadow cache coalesces with it.
+    /// Replay sets it from `--latency-ms`; the daemon updates it from the
+    /// measured latency ([`crate::engine::Engine::set_upstream_latency_s`]).
+    pub upstream_latency_s: f64,
 }
 
 /// The daemon's cost window: counts halve every trading day and its night.
@@ -40,6 +46,7 @@ impl Default for EngineConfig {
             max_queued_candidates: 100_000,
             series_bucket_s: None,
             cost_half_life_s: None,
+            upstream_latency_s: 0.0,
         }
     }
 }
@@ -90,6 +97,10 @@ impl EngineConfig {
         if let Some(h) = self.cost_half_life_s {
             positive_s("cost_half_life_s", h)?;
         }
+        check::non_negative(self.upstream_latency_s).map_err(|problem| ConfigError {
+            field: "upstream_latency_s",
+            problem,
+        })?;
         self.warming.validate()?;
         self.tracker.validate()?;
         Ok(())

@@ -41,6 +41,7 @@ impl Engine {
     fn refers_to(&self, key: KeyId, now_s: UnixSeconds) -> bool {
         self.tracker.is_tracked(key)
             || self.in_flight.contains(&key)
+            || self.demand_in_flight.contains(&key)
             || self.planner.queued_for(key) > 0
             || self.cache.holds_unexpired(key, UnixInstant(now_s))
             || self.cost.holds_unexpired(key, now_s, self.cfg.ttl_s)
@@ -82,7 +83,11 @@ impl Engine {
 
     /// Forgets what is left of untracked `key` and frees its id.
     fn release(&mut self, key: KeyId) {
-        debug_assert!(!self.tracker.is_tracked(key) && !self.in_flight.contains(&key));
+        debug_assert!(
+            !self.tracker.is_tracked(key)
+                && !self.in_flight.contains(&key)
+                && !self.demand_in_flight.contains(&key)
+        );
         self.cache.remove(key);
         self.cost.forget(key);
         self.strategies.forget(key);

@@ -39,6 +39,9 @@ pub fn engine_config(ttl_s: f64, warming: &WarmingConfig, enabled: bool) -> Engi
         // The cost cap holds over about the last day of a daemon that
         // runs for months.
         cost_half_life_s: Some(DAEMON_COST_HALF_LIFE_S),
+        // Until fetches are measured; then the measured latency
+        // (`Engine::set_upstream_latency_s`).
+        upstream_latency_s: 0.0,
     }
 }
 

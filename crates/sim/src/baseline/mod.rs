@@ -6,20 +6,33 @@
 //! `t`. With a capacity (in entries) the cache is LRU: every request, hit or
 //! miss, moves its key to the front, and stale entries keep their slot until
 //! evicted. Each request costs O(1).
+//!
+//! With an upstream latency (module `latency`, the semantics doc's
+//! "Upstream latency") a fetch lands later, and a request for a key in
+//! flight is coalesced: no call, and not a hit.
+
+mod latency;
+pub use latency::baseline_under_latency;
 
 use crate::trace::Trace;
 use prewarm_core::cache::is_fresh;
 use prewarm_core::time::{Seconds, UnixInstant};
 
 /// Figures of a no-warming replay.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct BaselineResult {
     /// Requests replayed (lines in the trace).
     pub requests: u64,
     /// Requests served fresh from the cache.
     pub hits: u64,
-    /// Requests that were not: each is a demand fetch and one API call.
+    /// Requests that were not: each is a demand fetch and one API call,
+    /// unless it was coalesced.
     pub misses: u64,
+    /// Misses that waited on a fetch of their key already in flight (no
+    /// API call; only with a latency).
+    pub coalesced: u64,
+    /// The coalesced requests' total wait, seconds.
+    pub coalesced_wait_s: f64,
 }
 
 impl BaselineResult {
@@ -28,14 +41,14 @@ impl BaselineResult {
         ratio(self.hits, self.requests)
     }
 
-    /// Demand fetches: one per miss.
+    /// Demand fetches: one per miss that was not coalesced.
     pub fn demand_fetches(&self) -> u64 {
-        self.misses
+        self.misses - self.coalesced
     }
 
     /// API calls: the demand fetches, as the baseline never warms.
     pub fn api_calls(&self) -> u64 {
-        self.misses
+        self.demand_fetches()
     }
 }
 
@@ -119,6 +132,7 @@ fn unlimited(trace: &Trace, ttl_s: f64, mut groups: Option<&mut Vec<MissGroup>>)
         requests,
         hits,
         misses: requests - hits,
+        ..BaselineResult::default()
     }
 }
 
@@ -218,6 +232,7 @@ fn lru(trace: &Trace, ttl_s: f64, capacity: usize) -> BaselineResult {
         requests,
         hits,
         misses: requests - hits,
+        ..BaselineResult::default()
     }
 }
 
