@@ -1,0 +1,188 @@
+//! Tests of the replay driver: causality, the baseline equivalences, key
+//! ids followed by stamp, latency.
+
+use super::*;
+use crate::trace::read_trace_from;
+
+fn trace(lines: &[(f64, &str, &str)]) -> Trace {
+    let mut csv = String::from("timestamp,key,client\n");
+    for (t, k, c) in lines {
+        csv.push_str(&format!("{t},{k},{c}\n"));
+    }
+    read_trace_from(csv.as_bytes(), "t.csv").unwrap()
+}
+
+fn owned_trace(lines: &[(f64, String, String)]) -> Trace {
+    let refs: Vec<(f64, &str, &str)> = lines
+        .iter()
+        .map(|(t, k, c)| (*t, k.as_str(), c.as_str()))
+        .collect();
+    trace(&refs)
+}
+
+/// A mixed workload: a poller every 100 s, a hot key, random one-offs.
+fn workload(n: usize, seed: u64) -> Vec<(f64, String, String)> {
+    let mut x = seed;
+    let mut out = Vec::new();
+    let mut t = 1_772_461_800.0;
+    for i in 0..n {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        t += ((x >> 40) % 7) as f64 + 0.25;
+        let (k, c) = match i % 4 {
+            0 => (format!("P{}", (x >> 20) % 3), "u1".to_string()),
+            1 => ("HOT".to_string(), "a".to_string()),
+            _ => (
+                format!("K{}", (x >> 12) % 40),
+                format!("a{}", (x >> 30) % 5),
+            ),
+        };
+        out.push((t, k, c));
+    }
+    out
+}
+
+fn outcomes(lines: &[(f64, String, String)]) -> (Vec<bool>, Counters) {
+    let tr = owned_trace(lines);
+    let mut engine = Engine::new(ReplayConfig::default().engine_config()).unwrap();
+    let mut hits = Vec::new();
+    run_warmed(&mut engine, &tr, &mut |_, _| {}, &mut |_, hit, _| {
+        hits.push(hit)
+    });
+    (hits, engine.stats().total)
+}
+
+/// Causality: the warmer never sees a request before it is processed,
+/// so the outcome of every request of a prefix is the same whether or
+/// not the rest of the trace follows.
+#[test]
+fn outcomes_of_a_prefix_do_not_depend_on_what_follows() {
+    for seed in 1..6 {
+        let full = workload(3000, seed);
+        let (all, _) = outcomes(&full);
+        for cut in [1, 17, 500, 1999] {
+            let (prefix, _) = outcomes(&full[..cut]);
+            assert_eq!(prefix[..], all[..cut], "seed {seed}, cut {cut}");
+        }
+    }
+}
+
+/// With warming off, the engine's figures are exactly the baseline's.
+#[test]
+fn warming_off_equals_the_baseline() {
+    let lines = workload(2000, 9);
+    let tr = owned_trace(&lines);
+    let mut cfg = ReplayConfig::default();
+    cfg.engine.warming.strategies = StrategySet::NONE;
+    let run = replay(&tr, &cfg, &mut |_, _| {}).unwrap();
+    assert_eq!(run.report.warmed.hits, run.report.baseline.hits);
+    assert_eq!(run.report.warmed.api_calls, run.report.baseline.api_calls);
+    assert_eq!(run.report.warmed.cost_ratio, 1.0);
+}
+
+/// Under a latency, with warming off, the engine's driver coalesces
+/// and hits exactly as the baseline under latency does.
+#[test]
+fn warming_off_under_latency_is_the_baseline_under_latency() {
+    let lines = workload(3000, 5);
+    let tr = owned_trace(&lines);
+    for latency_s in [0.0, 0.25, 3.0, 45.0] {
+        let mut cfg = ReplayConfig::default();
+        cfg.engine.warming.strategies = StrategySet::NONE;
+        cfg.engine.upstream_latency_s = latency_s;
+        let r = replay(&tr, &cfg, &mut |_, _| {}).unwrap().report;
+        let base = baseline_under_latency(&tr, 60.0, latency_s);
+        assert_eq!(r.warmed.hits, base.hits, "L={latency_s}");
+        assert_eq!(r.warmed.coalesced, base.coalesced, "L={latency_s}");
+        assert_eq!(r.warmed.api_calls, base.api_calls(), "L={latency_s}");
+        assert_eq!(r.baseline.coalesced, base.coalesced);
+        assert!((r.warmed.coalesced_wait_s - base.coalesced_wait_s).abs() < 1e-6);
+        if latency_s >= 3.0 {
+            assert!(base.coalesced > 0, "the workload coalesces at {latency_s}");
+        }
+    }
+}
+
+/// Under a latency, a warming fetch is not a hit until it lands, and
+/// the cost cap still holds against the baseline under latency.
+#[test]
+fn warming_under_latency_keeps_the_cap_and_counts_every_request_once() {
+    let lines = workload(4000, 6);
+    let tr = owned_trace(&lines);
+    let mut cfg = ReplayConfig::default();
+    cfg.engine.upstream_latency_s = 2.0;
+    cfg.engine.warming.max_cost_ratio = 1.1;
+    let r = replay(&tr, &cfg, &mut |_, _| {}).unwrap().report;
+    let w = &r.warmed;
+    assert_eq!(w.hits + w.coalesced + w.demand_fetches, r.requests);
+    let burst = cfg.engine.warming.rate_limit_per_min;
+    assert!(
+        w.api_calls as f64 <= 1.1 * r.baseline.api_calls as f64 + burst,
+        "{w:?} vs {:?}",
+        r.baseline
+    );
+    assert!(w.warm_fetches > 0);
+}
+
+#[test]
+fn a_latency_with_a_capacity_is_refused_naming_the_field() {
+    let tr = trace(&[(1.0, "a", "c")]);
+    let mut cfg = ReplayConfig::default();
+    cfg.engine.upstream_latency_s = 0.1;
+    cfg.engine.capacity_entries = Some(10);
+    let err = replay(&tr, &cfg, &mut |_, _| {}).unwrap_err();
+    assert_eq!(err.field, "upstream_latency_s");
+}
+
+/// Under a tracker much smaller than the trace's keys, the engine
+/// releases and reuses key ids as it goes; the replay follows them by
+/// stamp, so every request still reaches its own key (warming off: the
+/// hits are the baseline's), and the key table stays small.
+#[test]
+fn released_key_ids_are_followed_by_stamp() {
+    let lines = workload(3000, 4);
+    let tr = owned_trace(&lines);
+    let mut cfg = ReplayConfig::default().engine_config();
+    cfg.warming.strategies = StrategySet::NONE;
+    cfg.tracker = prewarm_core::tracker::TrackerConfig::with_max_keys(3);
+    let mut engine = Engine::new(cfg).unwrap();
+    run_warmed(&mut engine, &tr, &mut |_, _| {}, &mut |_, _, _| {});
+    let base = baseline(&tr, 60.0, None);
+    assert_eq!(engine.stats().total.hits, base.hits);
+    assert_eq!(tr.distinct_keys(), 44);
+    let live = engine.keys().len();
+    assert!(live < 30, "{live} keys live");
+    // Every tracked id names a key of the trace (none was used after
+    // its release).
+    for k in engine.tracker().tracked_keys() {
+        let name = engine.keys().name(k);
+        assert!(tr.keys.iter().any(|t| **t == *name), "{k:?} named {name:?}");
+    }
+    assert_eq!(engine.keys().id_bound(), 44, "released ids were reused");
+}
+
+/// A timer due between two requests takes effect at its own instant: a
+/// key polled every 100 s with a 60 s TTL is warmed just before each
+/// poll, not at the poll, so the polls hit once the cadence is learned.
+#[test]
+fn timer_warms_take_effect_before_the_next_request() {
+    let lines: Vec<(f64, String, String)> = (0..40)
+        .map(|i| {
+            (
+                1_772_461_800.0 + f64::from(i) * 100.0,
+                "AAPL".to_string(),
+                "u1".to_string(),
+            )
+        })
+        .collect();
+    let (hits, c) = outcomes(&lines);
+    assert!(!hits[0], "nothing to predict from yet");
+    assert!(hits[10..].iter().all(|h| *h), "{hits:?}");
+    // The cadence makes warms that are used (spare tokens may also keep
+    // the key fresh in between: `engine::tests` bounds their cost).
+    let time = c.strategy(StrategyId::Time);
+    assert!(time.warm_used >= 10, "{time:?}");
+    // Accounting: every request is a hit or a demand fetch.
+    assert_eq!(c.hits + c.demand_fetches, c.requests);
+}
