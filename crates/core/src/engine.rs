@@ -24,6 +24,7 @@ use crate::UnixSeconds;
 use crate::budget::TokenBucket;
 use crate::cache::{CacheModel, Displaced, FetchOrigin, Freshness, KeyId, KeyTable};
 use crate::cost::CostCap;
+use crate::latency::LatencyWindow;
 use crate::planner::Planner;
 use crate::stats::{Event, Series, Stats};
 use crate::strategies::{BudgetView, Ctx, Strategies};
@@ -100,6 +101,8 @@ pub struct Engine {
     /// The latest instant the engine has seen; time never runs backwards
     /// inside the engine.
     now_s: UnixSeconds,
+    /// Measured upstream latency (daemon), planned with once known.
+    latency: LatencyWindow,
 }
 
 impl Engine {
@@ -138,6 +141,7 @@ impl Engine {
             token_value: 0.0,
             cfg,
             now_s: f64::NEG_INFINITY,
+            latency: LatencyWindow::default(),
         })
     }
 
@@ -324,6 +328,16 @@ impl Engine {
         };
         self.cfg.upstream_latency_s = l;
         self.cost.set_latency_s(l);
+    }
+
+    /// Records that an upstream call ending at `now_s` took `took_s`
+    /// seconds (the daemon reports every successful call): the engine then
+    /// plans with the 90th percentile of the last hour
+    /// ([`crate::latency`]).
+    pub fn observe_upstream_latency(&mut self, now_s: UnixSeconds, took_s: f64) {
+        if let Some(p90_s) = self.latency.observe(now_s, took_s) {
+            self.set_upstream_latency_s(p90_s);
+        }
     }
 
     /// Records a completed fetch of `key`, landed at `now_s`. A demand

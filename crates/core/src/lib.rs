@@ -26,9 +26,16 @@
 //! - [`cache`]: the engine's model of what is cached and since when; the
 //!   freshness rule `f <= t < f + ttl` lives here and nowhere else (the
 //!   replay and the daemon call it).
+//! - [`latency`]: the measured upstream latency (90th percentile of the
+//!   last hour) the engine plans its lead times with in the daemon.
 //! - [`stats`]: counters of requests, hits, fetches and their attribution to
 //!   strategies. Everything `prewarm replay` reports is computed here.
 //! - [`strategy`]: the names of the warming strategies.
+//! - [`cost`]: the hard cost cap (`max_cost_ratio`) and its learned
+//!   price, against a shadow of the cache without warming.
+//! - [`model`]: the learned model of demand (online logistic regression)
+//!   that turns a strategy's candidate into a chance of being requested;
+//!   its examples and calibration.
 //! - [`planner`]: queues candidates by value and opening time; spends the
 //!   budget on the best open one the engine still accepts.
 //! - [`engine`]: ties the above together behind a poll-style API
@@ -47,6 +54,7 @@ pub mod check;
 pub mod cost;
 pub mod engine;
 pub mod keys;
+pub mod latency;
 pub mod model;
 pub mod planner;
 pub mod snapshot;

@@ -52,6 +52,9 @@ pub struct FetchEvent {
     pub origin: FetchOrigin,
     /// Whether a value was fetched and stored.
     pub ok: bool,
+    /// How long the upstream call took, seconds, when one was made and
+    /// succeeded (the engine plans its lead times with these).
+    pub upstream_s: Option<f64>,
 }
 
 /// A store dropped an entry to respect its size cap.
@@ -210,6 +213,7 @@ mod tests {
             at_s: 1.0,
             origin: FetchOrigin::Demand,
             ok: true,
+            upstream_s: None,
         };
         assert!(!sink.record_fetch(ev));
         assert_eq!(sink.counters().dropped_fetches.load(Ordering::Relaxed), 1);

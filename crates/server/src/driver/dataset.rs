@@ -190,6 +190,9 @@ impl DatasetState {
     /// Applies a completed fetch at `at_s` (already clamped).
     pub fn on_fetch(&mut self, at_s: f64, ev: &FetchEvent) {
         let key = self.engine.intern(&ev.key);
+        if let Some(took_s) = ev.upstream_s {
+            self.engine.observe_upstream_latency(at_s, took_s);
+        }
         self.engine.on_fetched(at_s, key, ev.origin, ev.ok);
         // The store already dropped what this fetch stored.
         if ev.ok && self.recent_evictions.get(&ev.key) == Some(&ev.at_s) {
@@ -272,6 +275,7 @@ mod tests {
             at_s: fetched_at_s,
             origin: FetchOrigin::Demand,
             ok: true,
+            upstream_s: None,
         }
     }
 
@@ -290,6 +294,26 @@ mod tests {
             .get(key)
             .and_then(|id| e.cache().entry(id))
             .is_some()
+    }
+
+    /// The engine plans with the 90th percentile of the upstream calls the
+    /// fetch events report; a fetch without a call changes nothing.
+    #[test]
+    fn fetch_events_teach_the_engine_the_upstream_latency() {
+        let mut ds = state();
+        let t = 1_718_719_200.0;
+        assert_eq!(ds.engine.config().upstream_latency_s, 0.0);
+        for (i, took_s) in [0.05, 0.1, 0.4].into_iter().enumerate() {
+            let at_s = t + 20.0 * i as f64;
+            let ev = FetchEvent {
+                upstream_s: Some(took_s),
+                ..fetch("A", at_s)
+            };
+            ds.on_fetch(at_s, &ev);
+        }
+        assert_eq!(ds.engine.config().upstream_latency_s, 0.4);
+        ds.on_fetch(t + 100.0, &fetch("B", t + 100.0));
+        assert_eq!(ds.engine.config().upstream_latency_s, 0.4);
     }
 
     #[test]

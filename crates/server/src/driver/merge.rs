@@ -261,6 +261,7 @@ mod tests {
             at_s: T,
             origin: FetchOrigin::Demand,
             ok: true,
+            upstream_s: None,
         });
         // Sent after the fetch, at the same time: applied before it, a miss.
         sink.record_access(access("quote", T));

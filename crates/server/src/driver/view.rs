@@ -309,6 +309,7 @@ mod tests {
                 at_s: t,
                 origin: FetchOrigin::Demand,
                 ok: true,
+                upstream_s: None,
             };
             ds.on_fetch(t, &ev);
         }

@@ -167,7 +167,8 @@ impl CacheService {
         let url = batch.url.render_keys(&keys);
         let started = std::time::Instant::now();
         let fetched = self.upstream.get(&url, deadline, policy).await;
-        super::load::record_upstream_call(&ds.name, "demand", started.elapsed(), fetched.is_ok());
+        let took = started.elapsed();
+        super::load::record_upstream_call(&ds.name, "demand", took, fetched.is_ok());
         let split = match fetched {
             Ok(fetched) => split_batch(batch, &fetched.body).map_err(FetchError::BadBatch),
             Err(e) => Err(e),
@@ -180,7 +181,8 @@ impl CacheService {
                     None => Err(FetchError::NotInBatch),
                 },
             };
-            self.complete_fetch(ds, &key, FetchOrigin::Demand, result, promise)
+            let took_s = result.is_ok().then_some(took.as_secs_f64());
+            self.complete_fetch(ds, &key, FetchOrigin::Demand, (result, took_s), promise)
                 .await;
         }
     }

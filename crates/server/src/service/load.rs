@@ -18,8 +18,8 @@ use prewarm_core::time::{Seconds, UnixInstant};
 pub(super) type KeyPromise = Promise<FlightKey, FetchResult>;
 
 enum Loaded {
-    /// Upstream answered; the entry was stored.
-    Fetched(Entry),
+    /// Upstream answered after `took_s` seconds; the entry was stored.
+    Fetched(Entry, f64),
     /// Another flight stored a fresh entry meanwhile; no call was made.
     AlreadyFresh(Entry),
     /// The fetch failed.
@@ -71,9 +71,13 @@ impl CacheService {
         };
         let started = std::time::Instant::now();
         let result = self.upstream.get(&url, deadline, policy).await;
-        record_upstream_call(&ds.name, kind, started.elapsed(), result.is_ok());
+        let took = started.elapsed();
+        record_upstream_call(&ds.name, kind, took, result.is_ok());
         match result {
-            Ok(fetched) => Loaded::Fetched(self.store_fetched(ds, key, fetched).await),
+            Ok(fetched) => Loaded::Fetched(
+                self.store_fetched(ds, key, fetched).await,
+                took.as_secs_f64(),
+            ),
             Err(e) => Loaded::Failed(e),
         }
     }
@@ -121,23 +125,29 @@ impl CacheService {
     ) {
         match loaded {
             Loaded::AlreadyFresh(entry) => promise.complete(Ok(entry)),
-            Loaded::Fetched(entry) => {
-                self.complete_fetch(ds, key, origin, Ok(entry), promise)
+            Loaded::Fetched(entry, took_s) => {
+                self.complete_fetch(ds, key, origin, (Ok(entry), Some(took_s)), promise)
                     .await
             }
-            Loaded::Failed(e) => self.complete_fetch(ds, key, origin, Err(e), promise).await,
+            Loaded::Failed(e) => {
+                self.complete_fetch(ds, key, origin, (Err(e), None), promise)
+                    .await
+            }
         }
     }
 
     /// Reports the fetch, completes the promise, writes the sidecar.
+    /// `outcome` is the result and how long the upstream call took
+    /// (seconds), when one was made and succeeded.
     pub(super) async fn complete_fetch(
         &self,
         ds: &DatasetConfig,
         key: &str,
         origin: FetchOrigin,
-        result: FetchResult,
+        outcome: (FetchResult, Option<f64>),
         promise: KeyPromise,
     ) {
+        let (result, upstream_s) = outcome;
         let label = match &origin {
             FetchOrigin::Demand => "demand",
             FetchOrigin::Warm(_) => "warm",
@@ -156,6 +166,7 @@ impl CacheService {
             at_s,
             origin,
             ok: result.is_ok(),
+            upstream_s,
         });
         if let Err(e) = &result {
             tracing::warn!(dataset = %ds.name, key, error = %self.upstream.redactor().redact(&e.to_string()), "upstream fetch failed");
