@@ -6,18 +6,25 @@
 #   scripts/zoo-replay.sh --ttl 30,60,300 DIR      # other TTLs, another zoo
 #   scripts/zoo-replay.sh --data                   # also data/traces/*.csv.gz
 #   scripts/zoo-replay.sh DIR -- --warm-rate 50 --strategies popular,time
+#   scripts/zoo-replay.sh DIR -- --latency-ms 100
 #
-# Options: --ttl LIST (comma-separated seconds, default 60,300); --data to
+# Options: --ttl LIST (comma-separated seconds, default 60,300); --no-equal-cost; --data to
 # also replay the traces under data/traces/ when that folder exists; DIR
 # (default target/zoo/, generated with scripts/zoo.sh when it holds no
 # workload); everything after `--` goes to `prewarm replay` unchanged. A
 # trace's universe `<stem>.universe.csv` is passed with --universe when it
 # exists beside it.
 #
-# Columns: workload, TTL (s), hit rates of the baseline (no warming), the
-# warmed run and the clairvoyant bound, the warmed run's cost ratio (API
-# calls / baseline API calls) and miss reduction (share of baseline misses
-# removed). Needs python3 (standard library only) to read the JSON.
+# Each run is replayed twice: at the given cost cap (default 1.25), and with
+# the cap set to refresh-ahead's own cost on that run (--no-equal-cost skips
+# the second; do not pass --max-cost-ratio after `--` then).
+#
+# Columns: workload, TTL (s), hit rates of the baseline (no warming) and of
+# refresh-ahead at 0.8 of the TTL with its cost ratio, then for each warmed
+# run its hit rate, cost ratio (API calls / baseline API calls) and the
+# share of the misses refresh-ahead leaves that it removes, and the
+# clairvoyant bound. A summary gives the median and worst of that share.
+# Needs python3 (standard library only) to read the JSON.
 #
 # Environment: PREWARM (the binary; built with `cargo build --release -p
 # prewarm-cli` if absent).
@@ -27,14 +34,16 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PREWARM=${PREWARM:-$ROOT/target/release/prewarm}
 TTLS=60,300
 DATA=no
+EQUAL=yes
 DIR=$ROOT/target/zoo
 EXTRA=()
 while [[ $# -gt 0 ]]; do
     case $1 in
         --ttl) TTLS=$2; shift 2 ;;
         --data) DATA=yes; shift ;;
+        --no-equal-cost) EQUAL=no; shift ;;
         --) shift; EXTRA=("$@"); break ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
         -*) echo "zoo-replay.sh: unknown option $1" >&2; exit 2 ;;
         *) DIR=$1; shift ;;
     esac
@@ -54,26 +63,63 @@ if [[ $DATA == yes && -d $ROOT/data/traces ]]; then
     traces+=("$ROOT"/data/traces/*.csv.gz)
 fi
 
-# Reads one `prewarm replay --json` report on stdin, prints its row.
-ROW='
-import json, sys
-name, ttl = sys.argv[1], sys.argv[2]
-r = json.load(sys.stdin)
-base, warm, bound = r["baseline"]["hit_rate"], r["warmed"]["hit_rate"], r["bound"]["hit_rate"]
-cost, reduction = r["warmed"]["cost_ratio"], r["warmed"]["miss_reduction"]
-print(f"| {name} | {ttl} | {100 * base:.2f} % | {100 * warm:.2f} % | {100 * bound:.2f} % "
-      f"| {cost:.3f} | {reduction:.4f} |", flush=True)
-'
+# Prints one row from the two reports of a run (default cap, then the cap
+# set to refresh-ahead's cost), and keeps it for the summary.
+ROW=$(cat <<'PY'
 
-echo "| workload | TTL | baseline | warmed | bound | cost ratio | miss reduction |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
+import json, sys
+name, ttl, first, second, keep = sys.argv[1:6]
+a = json.load(open(first))
+b = json.load(open(second)) if second != "-" else None
+ra = a["refresh_ahead"]
+def cells(r):
+    w = r["warmed"]
+    return (f"{100 * w['hit_rate']:.2f} % | {w['cost_ratio']:.3f} "
+            f"| {100 * r['refresh_ahead']['misses_removed_by_warming']:.1f} %")
+none = "- | - | -"
+row = (f"| {name} | {ttl} | {100 * a['baseline']['hit_rate']:.2f} % "
+       f"| {100 * ra['hit_rate']:.2f} % | {ra['cost_ratio']:.3f} | {cells(a)} "
+       f"| {cells(b) if b else none} | {100 * a['bound']['hit_rate']:.2f} % |")
+print(row, flush=True)
+with open(keep, "a") as f:
+    f.write(json.dumps({
+        "at_cap": a["refresh_ahead"]["misses_removed_by_warming"],
+        "at_ra_cost": b["refresh_ahead"]["misses_removed_by_warming"] if b else None,
+    }) + "\n")
+PY
+)
+SUMMARY=$(cat <<'PY'
+
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+for key, what in (("at_cap", "at the cap"), ("at_ra_cost", "at refresh-ahead cost")):
+    xs = [r[key] for r in rows if r[key] is not None]
+    if xs:
+        print(f"misses refresh-ahead leaves, removed by warming {what}: "
+              f"median {100 * statistics.median(xs):.1f} %, worst {100 * min(xs):.1f} % ({len(xs)} runs)")
+PY
+)
+
+echo "| workload | TTL | baseline | refresh-ahead | its cost | warmed | cost | removes of RA misses | warmed at RA cost | cost | removes of RA misses | bound |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 IFS=, read -r -a ttls <<<"$TTLS"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 for trace in "${traces[@]}"; do
     name=$(basename "$trace" .csv.gz)
     universe=("--universe" "${trace%.csv.gz}.universe.csv")
     [[ -f ${universe[1]} ]] || universe=()
     for ttl in "${ttls[@]}"; do
-        "$PREWARM" replay --trace "$trace" --ttl "$ttl" --json "${universe[@]}" "${EXTRA[@]}" \
-            | python3 -c "$ROW" "$name" "$ttl"
+        "$PREWARM" replay --trace "$trace" --ttl "$ttl" --json "${universe[@]}" "${EXTRA[@]}" >"$work/a.json"
+        second=-
+        if [[ $EQUAL == yes ]]; then
+            cap=$(python3 -c 'import json,sys; print(max(1.0, json.load(open(sys.argv[1]))["refresh_ahead"]["cost_ratio"]))' "$work/a.json")
+            "$PREWARM" replay --trace "$trace" --ttl "$ttl" --json "${universe[@]}" "${EXTRA[@]}" \
+                --max-cost-ratio "$cap" >"$work/b.json"
+            second=$work/b.json
+        fi
+        python3 -c "$ROW" "$name" "$ttl" "$work/a.json" "$second" "$work/rows.jsonl"
     done
 done
+echo
+python3 -c "$SUMMARY" "$work/rows.jsonl"

@@ -50,6 +50,16 @@ pub fn render(r: &ReplayReport) -> String {
         "",
         "1.000x"
     );
+    if let Some(ra) = &r.refresh_ahead {
+        let _ = writeln!(
+            s,
+            "refresh-ahead at {} of the TTL: hit rate {}, cost {:.3}x; warming removes {} of the misses it leaves",
+            ra.fraction,
+            pct(ra.hit_rate),
+            ra.cost_ratio,
+            pct(ra.misses_removed_by_warming)
+        );
+    }
     if r.latency_ms > 0.0 {
         let _ = writeln!(
             s,

@@ -103,6 +103,23 @@ pub struct WarmedFigures {
     pub strategies: BTreeMap<String, StrategyFigures>,
 }
 
+/// Refresh-ahead on the same trace, budget and latency: the plain cache
+/// policy warming must beat ([`crate::policies::refresh_ahead`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RefreshAheadFigures {
+    /// Its refresh point, a fraction of the TTL.
+    pub fraction: f64,
+    /// Hits / requests.
+    pub hit_rate: f64,
+    /// API calls / the baseline's.
+    pub cost_ratio: f64,
+    /// Share of the baseline's misses it removes.
+    pub miss_reduction: f64,
+    /// Share of the misses it leaves that the warmed run removes (negative
+    /// when the warmed run misses more).
+    pub misses_removed_by_warming: f64,
+}
+
 /// The clairvoyant bound.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BoundFigures {
@@ -129,6 +146,10 @@ pub struct ReplayReport {
     pub warmed: WarmedFigures,
     /// The clairvoyant bound.
     pub bound: BoundFigures,
+    /// Refresh-ahead at 0.8 of the TTL, for comparison (unlimited cache
+    /// only: `None` with a capacity).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_ahead: Option<RefreshAheadFigures>,
     /// The remaining misses by kind, with `--explain`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explain: Option<MissBreakdown>,
@@ -209,6 +230,11 @@ pub fn replay(
         bound: BoundFigures {
             hit_rate: bound.hit_rate,
         },
+        refresh_ahead: cfg
+            .engine
+            .capacity_entries
+            .is_none()
+            .then(|| refresh_ahead_figures(trace, cfg, &base, &engine.stats().total)),
         explain: explainer.map(|e| {
             let mut b = e.finish();
             let series = &engine.stats().series()[0];
@@ -224,6 +250,44 @@ pub fn replay(
     };
     Ok(ReplayRun { report, engine })
 }
+
+/// Refresh-ahead at [`REFRESH_AHEAD_FRACTION`] on `trace` under `cfg`'s
+/// TTL, warming rate and latency, against the baseline and the warmed run.
+fn refresh_ahead_figures(
+    trace: &Trace,
+    cfg: &ReplayConfig,
+    base: &BaselineResult,
+    warmed: &Counters,
+) -> RefreshAheadFigures {
+    let e = &cfg.engine;
+    let ra = crate::policies::refresh_ahead(
+        trace,
+        e.ttl_s,
+        e.warming.rate_limit_per_min,
+        REFRESH_AHEAD_FRACTION,
+        e.upstream_latency_s,
+    )
+    .expect("the fraction is within [0, 1]");
+    let ra_misses = ra.requests - ra.hits;
+    let reduction = |misses: u64, of: u64| {
+        if of == 0 {
+            0.0
+        } else {
+            1.0 - misses as f64 / of as f64
+        }
+    };
+    RefreshAheadFigures {
+        fraction: REFRESH_AHEAD_FRACTION,
+        hit_rate: ra.hit_rate(),
+        cost_ratio: ratio(ra.api_calls(), base.api_calls()),
+        miss_reduction: reduction(ra_misses, base.misses),
+        misses_removed_by_warming: reduction(warmed.misses(), ra_misses),
+    }
+}
+
+/// Refresh-ahead's refresh point in the report: Caffeine's and Coherence's
+/// usual setting, and the traces README's reference column.
+pub const REFRESH_AHEAD_FRACTION: f64 = 0.8;
 
 /// The baseline's figures.
 pub fn baseline_figures(base: &BaselineResult) -> BaselineFigures {
