@@ -224,6 +224,7 @@ mod tests {
         Cli::parse_from(argv).args
     }
 
+    /// `scripts/strategy-table.py` reads the list in this form.
     #[test]
     fn the_strategies_help_names_every_strategy() {
         use clap::CommandFactory;
