@@ -129,7 +129,8 @@ impl BudgetView {
 
 /// One warming strategy: the candidates it proposes on an access, on a
 /// fetch and on its timer. Every method but [`Strategy::id`] does nothing
-/// by default. A strategy proposes through the [`Proposer`] it is handed,
+/// by default. A strategy that is not enabled is not called on events
+/// (its timer still runs on time, so enabling it keeps the schedule). A strategy proposes through the [`Proposer`] it is handed,
 /// charged to its own id (the trending strategy also proposes successors,
 /// charged to itself). `Send + Sync` as the engine that holds it.
 trait Strategy: fmt::Debug + Send + Sync {
@@ -310,7 +311,9 @@ impl Strategies {
         };
         let (list, _, mut p) = self.split(ctx, now_s);
         for s in list {
-            s.on_access(&mut p, &access);
+            if p.ctx.enabled.contains(s.id()) {
+                s.on_access(&mut p, &access);
+            }
         }
     }
 
@@ -319,7 +322,9 @@ impl Strategies {
     pub fn on_fetched(&mut self, ctx: &mut Ctx<'_>, now_s: UnixSeconds, key: KeyId) {
         let (list, _, mut p) = self.split(ctx, now_s);
         for s in list {
-            s.on_fetched(&mut p, key);
+            if p.ctx.enabled.contains(s.id()) {
+                s.on_fetched(&mut p, key);
+            }
         }
     }
 
@@ -336,7 +341,9 @@ impl Strategies {
             if let Some(interval_s) = s.tick_interval_s()
                 && now_s >= next_tick_s[i]
             {
-                s.on_tick(&mut p);
+                if p.ctx.enabled.contains(s.id()) {
+                    s.on_tick(&mut p);
+                }
                 next_tick_s[i] = now_s + interval_s;
             }
         }

@@ -60,13 +60,10 @@ impl Strategy for Popular {
 
     /// Recomputes the list and warms members that are not fresh.
     fn on_tick(&mut self, p: &mut Proposer<'_, '_>) {
-        if !p.ctx.enabled.contains(StrategyId::Popular) {
-            return;
-        }
         let (now_s, ttl_s) = (p.now_s, p.ttl_s);
         let list = p.ctx.tracker.popular(now_s, self.limit);
         self.members.clear();
-        let until_s = now_s + self.interval_s.min(ttl_s);
+        let until_s = p.until_next_tick_s(self.interval_s);
         for ks in list {
             let key = ks.key;
             self.members.insert(key);

@@ -84,9 +84,7 @@ impl Strategy for Predictive {
     }
 
     fn on_access(&mut self, p: &mut Proposer<'_, '_>, access: &Access) {
-        if p.ctx.enabled.contains(StrategyId::Predictive) {
-            self.successors
-                .propose(p, access.key, StrategyId::Predictive, 1.0);
-        }
+        self.successors
+            .propose(p, access.key, StrategyId::Predictive, 1.0);
     }
 }

@@ -113,6 +113,12 @@ impl<'p, 'c> Proposer<'p, 'c> {
         }
     }
 
+    /// The end of the window of a candidate proposed on a timer of period
+    /// `interval_s`: the next run, at most a TTL away.
+    pub fn until_next_tick_s(&self, interval_s: f64) -> UnixSeconds {
+        self.now_s + interval_s.min(self.ttl_s)
+    }
+
     /// The timing of `key` as of this event.
     pub fn key(&self, key: KeyId) -> KeyState {
         self.keys.get(key)

@@ -43,11 +43,8 @@ impl Strategy for Sector {
 
     /// Warms the leading members of the groups rotating in.
     fn on_tick(&mut self, p: &mut Proposer<'_, '_>) {
-        if !p.ctx.enabled.contains(StrategyId::Sector) {
-            return;
-        }
         let (now_s, ttl_s) = (p.now_s, p.ttl_s);
-        let until_s = now_s + self.interval_s.min(ttl_s);
+        let until_s = p.until_next_tick_s(self.interval_s);
         for g in p.ctx.tracker.group_trends(now_s, GROUPS_PER_SCAN) {
             if g.lift < self.min_lift {
                 break;

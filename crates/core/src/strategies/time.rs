@@ -79,9 +79,6 @@ impl Strategy for Time {
     /// Warms keys whose time-of-day profile expects accesses in the next
     /// TTL.
     fn on_tick(&mut self, p: &mut Proposer<'_, '_>) {
-        if !p.ctx.enabled.contains(StrategyId::Time) {
-            return;
-        }
         let (now_s, ttl_s) = (p.now_s, p.ttl_s);
         let look_ahead_s = ttl_s.min(self.interval_s.max(1.0));
         let upcoming = p

@@ -41,13 +41,10 @@ impl Strategy for Trending {
 
     /// Keeps trending keys fresh, with the keys co-accessed with them.
     fn on_tick(&mut self, p: &mut Proposer<'_, '_>) {
-        if !p.ctx.enabled.contains(StrategyId::Trending) {
-            return;
-        }
         let (now_s, ttl_s) = (p.now_s, p.ttl_s);
         let window_s = p.ctx.tracker.config().trending_window_s;
         let trending = p.ctx.tracker.trending(now_s, window_s, self.limit);
-        let until_s = now_s + self.interval_s.min(ttl_s);
+        let until_s = p.until_next_tick_s(self.interval_s);
         for tk in trending {
             let key = tk.key;
             let rate_per_s = tk.short_rate_per_min / 60.0;
