@@ -128,11 +128,11 @@ impl BudgetView {
 }
 
 /// One warming strategy: the candidates it proposes on an access, on a
-/// fetch and on its timer. Every method but [`Strategy::id`] does nothing
-/// by default. A strategy that is not enabled is not called on events
-/// (its timer still runs on time, so enabling it keeps the schedule). A strategy proposes through the [`Proposer`] it is handed,
-/// charged to its own id (the trending strategy also proposes successors,
-/// charged to itself). `Send + Sync` as the engine that holds it.
+/// fetch and on its timer, through the [`Proposer`] it is handed, charged
+/// to its own id. Every method but [`Strategy::id`] does nothing by
+/// default. A strategy that is not enabled is not called (its timer still
+/// advances on time, so enabling it keeps the schedule). `Send + Sync`, as
+/// the engine that holds it.
 trait Strategy: fmt::Debug + Send + Sync {
     /// The strategy its candidates are charged to.
     fn id(&self) -> StrategyId;
@@ -393,6 +393,30 @@ mod tests {
         assert!(at(Refresh) < at(Time) && at(Time) < at(Predictive));
         assert!(at(Popular) < at(Time) && at(Time) < at(Trending));
         assert!(at(Trending) < at(Sector));
+    }
+
+    #[test]
+    fn the_timers_of_disabled_strategies_keep_time() {
+        use crate::engine::{Engine, EngineConfig};
+        use crate::tracker::AccessContext;
+        let mut cfg = EngineConfig::default();
+        cfg.warming.strategies = StrategySet::NONE;
+        let w = &cfg.warming;
+        let soonest_s = [
+            w.popular_interval_s,
+            w.maintain_interval_s,
+            w.strategy.trending_interval_s,
+            w.strategy.sector_interval_s,
+        ]
+        .into_iter()
+        .fold(f64::INFINITY, f64::min);
+        let mut e = Engine::new(cfg).unwrap();
+        let k = e.intern("AAPL");
+        e.on_access(0.0, k, &AccessContext::default());
+        e.handle_timeout(0.0);
+        // Every timer ran at 0 (without calling its strategy) and is next
+        // due a period later, not at once again.
+        assert_eq!(e.next_timeout(), Some(soonest_s));
     }
 
     #[test]
