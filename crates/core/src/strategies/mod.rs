@@ -11,13 +11,13 @@
 //! queued. Duplicates (same key, strategy and window within a second) are
 //! proposed once.
 //!
-//! Every strategy is one file implementing the [`Strategy`] trait (what it
+//! Every strategy is one file implementing the `Strategy` trait (what it
 //! does on an access, on a fetch and on its timer, and its timer's
 //! period); [`Strategies`] holds one of each, feeds the shared per-key
-//! state, keeps the timer table and dispatches events to them in
-//! [`ORDER`]. Adding a strategy: a variant in [`crate::strategy`], a file
-//! here, and its place in [`ORDER`] and [`build`] (both fail to compile
-//! until it has one).
+//! state, keeps the timer table and dispatches events to them in `ORDER`.
+//! Adding a strategy: a variant in [`crate::strategy`], a file here, and
+//! its place in `ORDER` and `build` (both fail to compile until it has
+//! one).
 //!
 //! Module map:
 //! - `config`: the settings ([`WarmingConfig`], [`StrategyTuning`]) and
