@@ -20,6 +20,9 @@
 //! one).
 //!
 //! Module map:
+//! - this file: the `Strategy` trait, `ORDER`, [`Strategies`] (the shared
+//!   per-key and per-(client, key) timing, the timer table, the tracker's
+//!   upkeep timer, the dispatch of events);
 //! - `config`: the settings ([`WarmingConfig`], [`StrategyTuning`]) and
 //!   their validation; each strategy reads its own part of them;
 //! - [`keystate`]: per-key rate and cadence, fed by client accesses only;
