@@ -5,10 +5,19 @@ and prints the README's results table (markdown).
 usage: scripts/strategy-table.py PREWARM_BIN TRACE[:UNIVERSE] ... [--ttl 60,300]
 """
 import json
+import re
 import subprocess
 import sys
 
-CONFIGS = ["refresh", "popular", "time", "trending", "predictive", "sector", "all"]
+
+def strategy_names(binary):
+    """The strategies, in index order, as `prewarm replay --help` lists them
+    for `--strategies` (`(popular,time,...)`, made from StrategyId::ALL)."""
+    out = subprocess.run([binary, "replay", "--help"], check=True, capture_output=True, text=True).stdout
+    found = re.search(r"Comma-separated strategies \(([a-z,]+)\)", out)
+    if not found:
+        sys.exit(f"{binary} replay --help does not list the strategies")
+    return found.group(1).split(",")
 
 
 def run(binary, trace, universe, ttl, strategies):
@@ -27,12 +36,13 @@ def main():
         ttls = [int(x) for x in args[i + 1].split(",")]
         del args[i : i + 2]
     binary, traces = args[0], args[1:]
+    configs = strategy_names(binary) + ["all"]
     print("| trace | TTL | strategies | hit rate | gap closed | miss reduction | cost ratio | efficiency |")
     print("|---|---:|---|---:|---:|---:|---:|---:|")
     for spec in traces:
         trace, _, universe = spec.partition(":")
         for ttl in ttls:
-            for st in CONFIGS:
+            for st in configs:
                 r = run(binary, trace, universe, ttl, st)
                 b, w, bound = r["baseline"]["hit_rate"], r["warmed"], r["bound"]["hit_rate"]
                 gap = (w["hit_rate"] - b) / (bound - b) if bound > b else 0.0

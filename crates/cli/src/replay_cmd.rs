@@ -5,12 +5,21 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use prewarm_core::engine::EngineConfig;
 use prewarm_core::strategies::WarmingConfig;
-use prewarm_core::strategy::StrategySet;
+use prewarm_core::strategy::{StrategyId, StrategySet};
 use prewarm_sim::frontier::{Frontier, FrontierSweep, ReportWithFrontier};
 use prewarm_sim::replay::{ReplayConfig, replay};
 use prewarm_sim::trace::{Trace, read_trace_with_progress};
 use prewarm_sim::universe::read_universe;
 use std::path::{Path, PathBuf};
+
+/// The help of `--strategies`, naming every strategy.
+fn strategies_help() -> String {
+    format!(
+        "Comma-separated strategies ({}), `all` or `none`. Default: the config's \
+         `warming.strategies`, else all",
+        StrategyId::ALL.map(StrategyId::name).join(",")
+    )
+}
 
 /// Arguments of `prewarm replay`.
 #[derive(Debug, Args)]
@@ -39,9 +48,9 @@ pub struct ReplayArgs {
         conflicts_with = "capacity_entries"
     )]
     latency_ms: f64,
-    /// Comma-separated strategies (popular,time,trending,predictive,refresh,sector),
-    /// `all` or `none`. Default: the config's `warming.strategies`, else all.
-    #[arg(long, value_name = "LIST")]
+    /// Comma-separated strategies, `all` or `none` (help text: see
+    /// [`strategies_help`]).
+    #[arg(long, value_name = "LIST", help = strategies_help())]
     strategies: Option<String>,
     /// The daemon's TOML config: its `[warming]` settings (rate, strategies,
     /// thresholds, cost cap, `[warming.strategy]`) are replayed; flags
@@ -231,6 +240,16 @@ mod tests {
         let mut argv = vec!["replay", "--trace", "t.csv"];
         argv.extend_from_slice(extra);
         Cli::parse_from(argv).args
+    }
+
+    /// `scripts/strategy-table.py` reads the list in this form.
+    #[test]
+    fn the_strategies_help_names_every_strategy() {
+        use clap::CommandFactory;
+        let help = Cli::command().render_help().to_string();
+        let names: Vec<&str> = StrategyId::ALL.iter().map(|id| id.name()).collect();
+        let listed = format!("({})", names.join(","));
+        assert!(help.contains(&listed), "{listed} missing from:\n{help}");
     }
 
     #[test]

@@ -7,52 +7,62 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// A source of warming candidates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StrategyId {
+/// Declares [`StrategyId`] from one list of `Variant => "name"` entries,
+/// with the docs of each variant: the enum, its serde names,
+/// [`StrategyId::ALL`], [`StrategyId::COUNT`] and [`StrategyId::name`] all
+/// come from the list, so they cannot disagree. The index of a variant is
+/// its place in the list.
+macro_rules! strategy_ids {
+    ($($(#[doc = $doc:literal])* $variant:ident => $name:literal,)+) => {
+        /// A source of warming candidates.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum StrategyId {
+            $($(#[doc = $doc])* #[serde(rename = $name)] $variant,)+
+        }
+
+        impl StrategyId {
+            /// Every strategy, in index order.
+            pub const ALL: [StrategyId; Self::COUNT] = [$(StrategyId::$variant,)+];
+            /// Number of strategies.
+            pub const COUNT: usize = [$($name,)+].len();
+
+            /// The name used on the command line, in JSON and in metrics
+            /// labels.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(StrategyId::$variant => $name,)+
+                }
+            }
+        }
+    };
+}
+
+strategy_ids! {
     /// The decayed top-N, kept fresh.
-    Popular,
+    Popular => "popular",
     /// Learned time-of-day habits, warmed just ahead of the expected moment.
-    Time,
+    Time => "time",
     /// Keys whose short-window rate rises against their own baseline.
-    Trending,
+    Trending => "trending",
     /// Keys predicted to follow the one just requested.
-    Predictive,
+    Predictive => "predictive",
     /// Refresh-ahead of cached entries about to go stale.
-    Refresh,
+    Refresh => "refresh",
     /// Members of a group whose share of accesses rises.
-    Sector,
+    Sector => "sector",
 }
 
 impl StrategyId {
-    /// Every strategy, in index order.
-    pub const ALL: [StrategyId; 6] = [
-        StrategyId::Popular,
-        StrategyId::Time,
-        StrategyId::Trending,
-        StrategyId::Predictive,
-        StrategyId::Refresh,
-        StrategyId::Sector,
-    ];
-    /// Number of strategies.
-    pub const COUNT: usize = Self::ALL.len();
-
     /// Dense index in `0..COUNT`, for per-strategy arrays.
     pub fn index(self) -> usize {
         self as usize
     }
 
-    /// The name used on the command line, in JSON and in metrics labels.
-    pub fn name(self) -> &'static str {
-        match self {
-            StrategyId::Popular => "popular",
-            StrategyId::Time => "time",
-            StrategyId::Trending => "trending",
-            StrategyId::Predictive => "predictive",
-            StrategyId::Refresh => "refresh",
-            StrategyId::Sector => "sector",
-        }
+    /// Every name, in index order, joined by `", "` (for help texts and
+    /// error messages).
+    pub fn names() -> String {
+        let names: Vec<&str> = Self::ALL.iter().map(|id| id.name()).collect();
+        names.join(", ")
     }
 }
 
@@ -64,9 +74,7 @@ impl fmt::Display for StrategyId {
 
 /// A strategy name that is not one of [`StrategyId::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown strategy `{given}`; expected one of popular, time, trending, predictive, refresh, sector"
-)]
+#[error("unknown strategy `{given}`; expected one of {expected}", expected = StrategyId::names())]
 pub struct UnknownStrategy {
     /// What was given.
     pub given: String,
@@ -220,5 +228,55 @@ mod tests {
             assert_eq!(id.index(), i);
             assert_eq!(id.name().parse::<StrategyId>().unwrap(), id);
         }
+    }
+
+    /// The place of `id` in [`StrategyId::ALL`], found by an exhaustive
+    /// match: a new variant fails to compile here until it is listed.
+    fn listed(id: StrategyId) -> Option<usize> {
+        let in_all = |want: StrategyId| StrategyId::ALL.iter().position(|&s| s == want);
+        match id {
+            StrategyId::Popular
+            | StrategyId::Time
+            | StrategyId::Trending
+            | StrategyId::Predictive
+            | StrategyId::Refresh
+            | StrategyId::Sector => in_all(id),
+        }
+    }
+
+    #[test]
+    fn all_lists_every_variant_once_with_its_own_name() {
+        let every = [
+            StrategyId::Popular,
+            StrategyId::Time,
+            StrategyId::Trending,
+            StrategyId::Predictive,
+            StrategyId::Refresh,
+            StrategyId::Sector,
+        ];
+        assert_eq!(every.len(), StrategyId::COUNT);
+        let mut names = std::collections::BTreeSet::new();
+        for id in every {
+            assert_eq!(listed(id), Some(id.index()), "{id:?}");
+            assert!(names.insert(id.name()), "{} named twice", id.name());
+            let json = serde_json::to_string(&id).unwrap();
+            assert_eq!(json, format!("\"{}\"", id.name()));
+            assert_eq!(serde_json::from_str::<StrategyId>(&json).unwrap(), id);
+        }
+    }
+
+    #[test]
+    fn an_unknown_name_lists_every_known_one() {
+        let err = "bogus".parse::<StrategyId>().unwrap_err().to_string();
+        for id in StrategyId::ALL {
+            assert!(err.contains(id.name()), "{err}");
+        }
+        assert_eq!(
+            err,
+            format!(
+                "unknown strategy `bogus`; expected one of {}",
+                StrategyId::names()
+            )
+        );
     }
 }

@@ -11,14 +11,31 @@
 //! queued. Duplicates (same key, strategy and window within a second) are
 //! proposed once.
 //!
+//! Every strategy is one file implementing the `Strategy` trait (what it
+//! does on an access, on a fetch and on its timer, and its timer's
+//! period); [`Strategies`] holds one of each, feeds the shared per-key
+//! state, keeps the timer table and dispatches events to them in `ORDER`.
+//! Adding a strategy: a variant in [`crate::strategy`], a file here, and
+//! its place in `ORDER` and `build` (both fail to compile until it has
+//! one).
+//!
 //! Module map:
+//! - this file: the `Strategy` trait, `ORDER`, [`Strategies`] (the shared
+//!   per-key and per-(client, key) timing, the timer table, the tracker's
+//!   upkeep timer, the dispatch of events);
 //! - `config`: the settings ([`WarmingConfig`], [`StrategyTuning`]) and
-//!   their validation;
+//!   their validation; each strategy reads its own part of them;
 //! - [`keystate`]: per-key rate and cadence, fed by client accesses only;
-//! - `react`: strategies that react to an access or a fetch (refresh,
-//!   time by cadence, predictive, popular keep-fresh);
-//! - `ticks`: strategies that run on timers (popular list, trending,
-//!   sector rotation, tracker upkeep).
+//! - `propose`: the path every candidate takes (duplicate check, model
+//!   features and score, price check, planner);
+//! - `popular`: the decayed top-N, recomputed on a timer and kept fresh
+//!   after each fetch;
+//! - `time`: warming ahead of an expected access, by cadence (key, client
+//!   on key) on an access and by time-of-day profile on a timer;
+//! - `trending`: rising keys and their successors, on a timer;
+//! - `predictive`: the successors of the key just requested;
+//! - `refresh`: refresh-ahead on read, and the refresh lead time;
+//! - `sector`: members of groups rotating in, on a timer.
 //!
 //! Invariants: nothing here reads a clock; a candidate is never proposed
 //! for a key whose entry is fresh at the moment the candidate is needed;
@@ -26,21 +43,27 @@
 
 mod config;
 pub mod keystate;
-mod react;
-mod ticks;
+mod popular;
+mod predictive;
+mod propose;
+mod refresh;
+mod sector;
+mod time;
+mod trending;
 
 use crate::UnixSeconds;
 use crate::cache::{CacheModel, KeyId, KeyTable};
-use crate::calendar::LocalClock;
-use crate::model::FeatureInputs;
 use crate::model::learner::Learner;
-use crate::planner::{Candidate, Planner};
+use crate::planner::Planner;
 use crate::strategy::{StrategyId, StrategySet};
-use crate::time::UnixInstant;
 use crate::tracker::Tracker;
-use keystate::{KeyStates, PairStates, Worth};
-use rustc_hash::FxHashSet;
+use keystate::{KeyState, KeyStates, PairStates};
+use propose::{Proposals, Proposer};
+use std::fmt;
+use std::hash::{Hash, Hasher};
 
+#[cfg(doc)]
+use crate::planner::Candidate;
 pub use config::{StrategyTuning, WarmingConfig};
 
 /// What the strategies may read and write of the engine while they run.
@@ -107,6 +130,91 @@ impl BudgetView {
     }
 }
 
+/// One warming strategy: the candidates it proposes on an access, on a
+/// fetch and on its timer, through the [`Proposer`] it is handed, charged
+/// to its own id. Every method but [`Strategy::id`] does nothing by
+/// default. A strategy that is not enabled is not called (its timer still
+/// advances on time, so enabling it keeps the schedule). `Send + Sync`, as
+/// the engine that holds it.
+trait Strategy: fmt::Debug + Send + Sync {
+    /// The strategy its candidates are charged to.
+    fn id(&self) -> StrategyId;
+
+    /// Reacts to a client access, after the shared per-key state took it
+    /// in (`access`), at `p.now_s`.
+    fn on_access(&mut self, _p: &mut Proposer<'_, '_>, _access: &Access) {}
+
+    /// Reacts to a completed fetch of `key` (demand or warming) at
+    /// `p.now_s`.
+    fn on_fetched(&mut self, _p: &mut Proposer<'_, '_>, _key: KeyId) {}
+
+    /// Runs its timer, due at or before `p.now_s`.
+    fn on_tick(&mut self, _p: &mut Proposer<'_, '_>) {}
+
+    /// Seconds from one run of its timer to the next (the first run is due
+    /// at once); `None`: no timer.
+    fn tick_interval_s(&self) -> Option<f64> {
+        None
+    }
+
+    /// Forgets what it keeps of `key`, whose id is being released.
+    fn forget(&mut self, _key: KeyId) {}
+}
+
+/// A client access, as the strategies see it.
+#[derive(Debug, Clone, Copy)]
+struct Access {
+    /// The key requested.
+    key: KeyId,
+    /// The key's timing, this access included.
+    key_state: KeyState,
+    /// The timing of this client on this key, this access included;
+    /// `None` for an anonymous access.
+    pair_state: Option<KeyState>,
+    /// The fetch time of the entry the access hit; `None` on a miss (whose
+    /// demand fetch the driver makes at once).
+    hit_fetched_at_s: Option<UnixSeconds>,
+}
+
+/// The order in which the strategies act on an event. The planner and the
+/// model are order-sensitive, so it is fixed: on an access refresh, then
+/// time, then predictive; on a tick popular, time, trending, sector.
+const ORDER: [StrategyId; StrategyId::COUNT] = [
+    StrategyId::Popular,
+    StrategyId::Refresh,
+    StrategyId::Time,
+    StrategyId::Trending,
+    StrategyId::Predictive,
+    StrategyId::Sector,
+];
+
+/// The strategy `id`, with the settings of `cfg`.
+fn build(id: StrategyId, cfg: &WarmingConfig) -> Box<dyn Strategy> {
+    match id {
+        StrategyId::Popular => Box::new(popular::Popular::new(cfg)),
+        StrategyId::Time => Box::new(time::Time::new(cfg)),
+        StrategyId::Trending => Box::new(trending::Trending::new(cfg)),
+        StrategyId::Predictive => Box::new(predictive::Predictive::new(cfg)),
+        StrategyId::Refresh => Box::new(refresh::Refresh::new(cfg)),
+        StrategyId::Sector => Box::new(sector::Sector::new(cfg)),
+    }
+}
+
+/// A stable 64-bit hash of a client id.
+fn client_hash(client: &str) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    client.hash(&mut h);
+    h.finish()
+}
+
+/// The client side of a (client, key) pair's identity: the client's hash
+/// with the key id's generation folded in, so that a released and reused
+/// id never meets the cadences of the key it named before. Generation 0
+/// (an id never reused) leaves the hash as it is.
+fn pair_client(client: &str, key_generation: u32) -> u64 {
+    client_hash(client) ^ u64::from(key_generation).wrapping_mul(0xD6E8_FEB8_6659_FD93)
+}
+
 /// State of all strategies of one engine.
 #[derive(Debug)]
 pub struct Strategies {
@@ -118,42 +226,39 @@ pub struct Strategies {
     pub pairs: PairStates,
     /// The learned model, its examples and its calibration.
     pub learner: Learner,
-    /// Exchange-local time, for the market-session feature (made from the
-    /// tracker's calendar at first use).
-    clock: Option<LocalClock>,
-    popular_set: FxHashSet<KeyId>,
-    next_popular_s: UnixSeconds,
-    next_trending_s: UnixSeconds,
-    next_sector_s: UnixSeconds,
-    next_maintain_s: UnixSeconds,
-    /// The window of the last candidate proposed per (key, strategy):
-    /// a candidate within a second of it is a duplicate (a hot key's every
-    /// late hit asks for the same refresh).
-    last_proposed: rustc_hash::FxHashMap<(KeyId, StrategyId), (UnixSeconds, UnixSeconds)>,
+    /// What the proposal path keeps between events.
+    proposals: Proposals,
+    /// One of each strategy, in [`ORDER`].
+    list: Vec<Box<dyn Strategy>>,
+    /// When each strategy's timer is next due, by [`StrategyId::index`]
+    /// (infinity: no timer).
+    next_tick_s: [UnixSeconds; StrategyId::COUNT],
+    /// When the tracker's upkeep is next due.
+    next_upkeep_s: UnixSeconds,
 }
-
-/// Most (key, strategy) windows remembered for duplicate detection.
-const MAX_LAST_PROPOSED: usize = 1 << 16;
-/// Windows closer than this (s) at both ends are the same candidate.
-const SAME_WINDOW_S: f64 = 1.0;
 
 impl Strategies {
     /// Strategies for entries of `ttl_s`.
     pub fn new(cfg: WarmingConfig, ttl_s: f64) -> Self {
         let max_pairs = cfg.max_client_pairs;
+        let list: Vec<Box<dyn Strategy>> = ORDER.into_iter().map(|id| build(id, &cfg)).collect();
+        let mut next_tick_s = [f64::INFINITY; StrategyId::COUNT];
+        for s in &list {
+            if s.tick_interval_s().is_some() {
+                // Timers not yet run are due at once.
+                next_tick_s[s.id().index()] = f64::NEG_INFINITY;
+            }
+        }
         Strategies {
             cfg,
             ttl_s,
             keys: KeyStates::default(),
             pairs: PairStates::new(max_pairs),
             learner: Learner::default(),
-            clock: None,
-            popular_set: FxHashSet::default(),
-            next_popular_s: f64::NEG_INFINITY,
-            next_trending_s: f64::NEG_INFINITY,
-            next_sector_s: f64::NEG_INFINITY,
-            next_maintain_s: f64::NEG_INFINITY,
-            last_proposed: rustc_hash::FxHashMap::default(),
+            proposals: Proposals::default(),
+            list,
+            next_tick_s,
+            next_upkeep_s: f64::NEG_INFINITY,
         }
     }
 
@@ -162,143 +267,175 @@ impl Strategies {
         &self.cfg
     }
 
-    /// Scores a candidate with the model (it becomes a training example)
-    /// and queues it if its value can beat the price before its window
-    /// closes; returns whether it was queued.
-    #[allow(clippy::too_many_arguments)]
-    fn propose(
+    /// The strategies in [`ORDER`], the timer table, and a proposer for an
+    /// event at `now_s`.
+    fn split<'p, 'c>(
+        &'p mut self,
+        ctx: &'p mut Ctx<'c>,
+        now_s: UnixSeconds,
+    ) -> (
+        &'p mut [Box<dyn Strategy>],
+        &'p mut [UnixSeconds; StrategyId::COUNT],
+        Proposer<'p, 'c>,
+    ) {
+        let p = Proposer::new(
+            ctx,
+            now_s,
+            self.ttl_s,
+            &self.keys,
+            &mut self.learner,
+            &mut self.proposals,
+        );
+        (&mut self.list, &mut self.next_tick_s, p)
+    }
+
+    /// Reacts to a client access of `key` at `now_s`. `hit_fetched_at_s`
+    /// is the fetch time of the entry it hit, `None` on a miss (whose
+    /// demand fetch the driver makes at once).
+    pub fn on_access(
         &mut self,
         ctx: &mut Ctx<'_>,
         now_s: UnixSeconds,
-        strategy: StrategyId,
         key: KeyId,
-        worth: Worth,
-        not_before_s: UnixSeconds,
-        needed_at_s: UnixSeconds,
-        expires_s: UnixSeconds,
-    ) -> bool {
-        if !ctx.enabled.contains(strategy) || ctx.cache.is_fresh_at(key, UnixInstant(needed_at_s)) {
-            return false;
-        }
-        if self.is_duplicate(now_s, key, strategy, not_before_s, expires_s) {
-            return false;
-        }
-        let open_s = not_before_s.max(now_s);
-        let inputs = self.feature_inputs(ctx, now_s, strategy, key, worth.p_hit, open_s);
-        let p = self
-            .learner
-            .score(key, open_s, open_s + self.ttl_s, &inputs);
-        let value = p * worth.net;
-        // The lowest threshold the budget can reach before the window
-        // closes: a candidate under it would only wait and be shed.
-        if value
-            < ctx
-                .budget
-                .threshold(ctx.budget.best_fill_by(now_s, expires_s))
-        {
-            return false;
-        }
-        ctx.planner.propose(
-            Candidate {
-                key,
-                strategy,
-                value: value as f32,
-                raw_value: worth.p_hit as f32,
-                not_before_s,
-                needed_at_s,
-                expires_s,
-            },
-            now_s,
-        );
-        true
-    }
-
-    /// What is known of `key` now, for the model.
-    fn feature_inputs(
-        &mut self,
-        ctx: &Ctx<'_>,
-        now_s: UnixSeconds,
-        strategy: StrategyId,
-        key: KeyId,
-        strategy_p: f64,
-        open_s: UnixSeconds,
-    ) -> FeatureInputs {
-        let ttl = self.ttl_s;
-        let ks = self.keys.get(key);
-        let clock = self
-            .clock
-            .get_or_insert_with(|| LocalClock::new(ctx.tracker.calendar().clone()));
-        let cadence = ks.gaps >= 2 && ks.gap_mean_s > 0.0;
-        FeatureInputs {
-            strategy,
-            session: clock.session_at(open_s),
-            strategy_p,
-            rate_short_per_ttl: ks.rate_at(now_s) * ttl,
-            popularity: ctx.tracker.popularity(key, now_s).unwrap_or(0.0),
-            since_last_ttl: (now_s - ks.last_access_s) / ttl,
-            cadence_score: if cadence {
-                f64::from(ks.cadence_score())
-            } else {
-                0.0
-            },
-            cadence_spread: if cadence {
-                f64::from(ks.gap_dev_s / ks.gap_mean_s)
-            } else {
-                0.0
-            },
-            lead_ttl: (open_s - now_s) / ttl,
-            entry_age_ttl: ctx.cache.entry(key).map(|e| (now_s - e.fetched_at_s) / ttl),
-            gaps: ks.gaps,
-        }
-    }
-
-    /// Whether a pending candidate of `strategy` for `key` has the same
-    /// window; otherwise records this one as the last.
-    fn is_duplicate(
-        &mut self,
-        now_s: UnixSeconds,
-        key: KeyId,
-        strategy: StrategyId,
-        not_before_s: UnixSeconds,
-        expires_s: UnixSeconds,
-    ) -> bool {
-        if let Some(&(nb, ex)) = self.last_proposed.get(&(key, strategy))
-            && ex > now_s
-            && (nb - not_before_s).abs() < SAME_WINDOW_S
-            && (ex - expires_s).abs() < SAME_WINDOW_S
-        {
-            return true;
-        }
-        if self.last_proposed.len() >= MAX_LAST_PROPOSED {
-            self.last_proposed.retain(|_, w| w.1 > now_s);
-            if self.last_proposed.len() >= MAX_LAST_PROPOSED / 2 {
-                // Still crowded: forget it all (it only saves queue work)
-                // rather than sweep it again at every proposal.
-                self.last_proposed.clear();
+        client: Option<&str>,
+        hit_fetched_at_s: Option<UnixSeconds>,
+    ) {
+        let ttl_s = self.ttl_s;
+        let key_state = self.keys.on_access(key, now_s, ttl_s);
+        let pair_state = client.map(|c| {
+            let who = pair_client(c, ctx.keys.stamp(key).generation);
+            self.pairs.on_access(who, key, now_s, ttl_s)
+        });
+        let access = Access {
+            key,
+            key_state,
+            pair_state,
+            hit_fetched_at_s,
+        };
+        let (list, _, mut p) = self.split(ctx, now_s);
+        for s in list {
+            if p.ctx.enabled.contains(s.id()) {
+                s.on_access(&mut p, &access);
             }
         }
-        self.last_proposed
-            .insert((key, strategy), (not_before_s, expires_s));
-        false
+    }
+
+    /// Reacts to a completed fetch of `key` at `now_s` (the popular list
+    /// keeps its members fresh).
+    pub fn on_fetched(&mut self, ctx: &mut Ctx<'_>, now_s: UnixSeconds, key: KeyId) {
+        let (list, _, mut p) = self.split(ctx, now_s);
+        for s in list {
+            if p.ctx.enabled.contains(s.id()) {
+                s.on_fetched(&mut p, key);
+            }
+        }
+    }
+
+    /// Runs every timer due at or before `now_s`: the tracker's upkeep
+    /// first, then each strategy's.
+    pub fn tick(&mut self, ctx: &mut Ctx<'_>, now_s: UnixSeconds) {
+        if now_s >= self.next_upkeep_s {
+            ctx.tracker.maintain(now_s);
+            self.next_upkeep_s = now_s + self.cfg.maintain_interval_s;
+        }
+        let (list, next_tick_s, mut p) = self.split(ctx, now_s);
+        for s in list {
+            let i = s.id().index();
+            if let Some(interval_s) = s.tick_interval_s()
+                && now_s >= next_tick_s[i]
+            {
+                if p.ctx.enabled.contains(s.id()) {
+                    s.on_tick(&mut p);
+                }
+                next_tick_s[i] = now_s + interval_s;
+            }
+        }
     }
 
     /// Forgets what is kept about `key`, whose id is being released (and
-    /// will name another key): its timing, its place on the popular list,
-    /// its last proposals. Its (client, key) cadences are keyed by the id's
-    /// generation too, so they cannot pass to the next key.
+    /// will name another key): its timing, what the strategies keep of it
+    /// (its place on the popular list), its last proposals. Its (client,
+    /// key) cadences are keyed by the id's generation too, so they cannot
+    /// pass to the next key.
     pub fn forget(&mut self, key: KeyId) {
         self.keys.forget(key);
-        self.popular_set.remove(&key);
-        for s in StrategyId::ALL {
-            self.last_proposed.remove(&(key, s));
+        for s in &mut self.list {
+            s.forget(key);
         }
+        self.proposals.forget(key);
     }
 
-    /// The next instant a timer strategy wants to run.
+    /// The next instant a timer (a strategy's or the tracker's upkeep)
+    /// wants to run.
     pub fn next_tick_s(&self) -> UnixSeconds {
-        self.next_popular_s
-            .min(self.next_trending_s)
-            .min(self.next_sector_s)
-            .min(self.next_maintain_s)
+        self.next_tick_s
+            .iter()
+            .fold(self.next_upkeep_s, |t, &s| t.min(s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_holds_every_strategy_once_built_as_itself() {
+        let mut seen = [false; StrategyId::COUNT];
+        for id in ORDER {
+            assert!(!seen[id.index()], "{id} twice in ORDER");
+            seen[id.index()] = true;
+            assert_eq!(build(id, &WarmingConfig::default()).id(), id);
+        }
+        assert!(seen.iter().all(|&s| s), "ORDER misses a strategy");
+    }
+
+    #[test]
+    fn order_keeps_the_sequence_of_each_event() {
+        let at = |id: StrategyId| ORDER.iter().position(|&s| s == id).unwrap();
+        use StrategyId::*;
+        assert!(at(Refresh) < at(Time) && at(Time) < at(Predictive));
+        assert!(at(Popular) < at(Time) && at(Time) < at(Trending));
+        assert!(at(Trending) < at(Sector));
+    }
+
+    #[test]
+    fn the_timers_of_disabled_strategies_keep_time() {
+        use crate::engine::{Engine, EngineConfig};
+        use crate::tracker::AccessContext;
+        let mut cfg = EngineConfig::default();
+        cfg.warming.strategies = StrategySet::NONE;
+        let w = &cfg.warming;
+        let soonest_s = [
+            w.popular_interval_s,
+            w.maintain_interval_s,
+            w.strategy.trending_interval_s,
+            w.strategy.sector_interval_s,
+        ]
+        .into_iter()
+        .fold(f64::INFINITY, f64::min);
+        let mut e = Engine::new(cfg).unwrap();
+        let k = e.intern("AAPL");
+        e.on_access(0.0, k, &AccessContext::default());
+        e.handle_timeout(0.0);
+        // Every timer ran at 0 (without calling its strategy) and is next
+        // due a period later, not at once again.
+        assert_eq!(e.next_timeout(), Some(soonest_s));
+    }
+
+    #[test]
+    fn timers_start_due_and_strategies_without_one_never_are() {
+        let s = Strategies::new(WarmingConfig::default(), 60.0);
+        assert_eq!(s.next_tick_s(), f64::NEG_INFINITY);
+        for id in [StrategyId::Refresh, StrategyId::Predictive] {
+            assert_eq!(s.next_tick_s[id.index()], f64::INFINITY, "{id}");
+        }
+        for id in [
+            StrategyId::Popular,
+            StrategyId::Time,
+            StrategyId::Trending,
+            StrategyId::Sector,
+        ] {
+            assert_eq!(s.next_tick_s[id.index()], f64::NEG_INFINITY, "{id}");
+        }
     }
 }
