@@ -292,9 +292,8 @@ impl Engine {
     /// (an older build's) leaves the model and the price fresh. On error
     /// the engine is unchanged and the caller keeps the file aside.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
-        let e = Envelope::from_bytes(bytes)?;
-        let learned = LearnedState::from_envelope(&e)?;
-        let mut tracker = Tracker::from_envelope(&e, self.cfg.tracker.clone(), &mut self.keys)?;
+        let learned = LearnedState::from_envelope(&Envelope::from_bytes(bytes)?)?;
+        let mut tracker = Tracker::restore(bytes, self.cfg.tracker.clone(), &mut self.keys)?;
         tracker.report_drops();
         let old = std::mem::replace(&mut self.tracker, tracker);
         self.on_tracker_replaced(&old);

@@ -57,16 +57,7 @@ impl Tracker {
         config: TrackerConfig,
         keys: &mut KeyTable,
     ) -> Result<Tracker, SnapshotError> {
-        Self::from_envelope(&Envelope::from_bytes(bytes)?, config, keys)
-    }
-
-    /// Restores a tracker from the `tracker` section of `e` (an engine's
-    /// snapshot holds other sections too), as [`Tracker::restore`] does.
-    pub fn from_envelope(
-        e: &Envelope,
-        config: TrackerConfig,
-        keys: &mut KeyTable,
-    ) -> Result<Tracker, SnapshotError> {
+        let e = Envelope::from_bytes(bytes)?;
         Self::from_section(e.require(SECTION_NAME, SECTION_VERSION)?, config, keys)
     }
 

@@ -339,4 +339,39 @@ mod tests {
         assert_eq!(view.total.demand_fetches, 2);
         assert_eq!(view.gate, GateState::Open);
     }
+
+    #[test]
+    fn today_counts_the_shadows_calls_since_the_roll_over() {
+        use crate::driver::dataset::test_dataset;
+        use crate::events::AccessEvent;
+
+        let mut ds = test_dataset();
+        let t = 1_718_719_200.0;
+        let access = |ds: &mut DatasetState, key: &str, at_s: f64| {
+            let ev = AccessEvent {
+                dataset: "quote".into(),
+                key: key.into(),
+                client: None,
+                at_s,
+                hit: false,
+            };
+            ds.on_access(at_s, &ev);
+        };
+        // Two keys, then one of them again past its 30 s TTL: the shadow
+        // fetches three times.
+        access(&mut ds, "A", t);
+        access(&mut ds, "B", t + 1.0);
+        access(&mut ds, "A", t + 40.0);
+        let cal = prewarm_core::calendar::ExchangeCalendar::nyse();
+        let gate = ds.gate.state(&cal, t + 41.0);
+        let view = DatasetView::new(&ds, t + 41.0, gate);
+        assert_eq!(view.total.shadow_api_calls, 3);
+        assert_eq!(view.price.shadow_api_calls, 3);
+        ds.roll_day();
+        access(&mut ds, "B", t + 50.0);
+        let gate = ds.gate.state(&cal, t + 51.0);
+        let view = DatasetView::new(&ds, t + 51.0, gate);
+        assert_eq!(view.today.shadow_api_calls, 1, "B expired: one more");
+        assert_eq!(view.total.shadow_api_calls, 4);
+    }
 }
