@@ -174,16 +174,23 @@ mod tests {
         assert_eq!(w["hit_rate"], 0.75);
     }
 
-    #[test]
-    fn period_reports_waste_and_cost_against_the_shadow() {
+    /// 10 requests, 5 hits, 5 demand fetches; `popular` warmed `warmed`
+    /// times, `used` of them served a hit.
+    fn popular_warmed(warmed: u64, used: u64) -> Counters {
         let mut c = Counters {
             requests: 10,
             hits: 5,
             demand_fetches: 5,
             ..Counters::default()
         };
-        c.per_strategy[StrategyId::Popular.index()].warm_fetches = 4;
-        c.per_strategy[StrategyId::Popular.index()].warm_used = 3;
+        c.per_strategy[StrategyId::Popular.index()].warm_fetches = warmed;
+        c.per_strategy[StrategyId::Popular.index()].warm_used = used;
+        c
+    }
+
+    #[test]
+    fn period_reports_waste_and_cost_against_the_shadow() {
+        let c = popular_warmed(4, 3);
         let p = period(&Figures::new(&c, &[0; StrategyId::COUNT], 8));
         assert_eq!(p["wasted"], 1);
         assert_eq!(p["demand_only_api_calls"], 8);
@@ -193,15 +200,8 @@ mod tests {
 
     #[test]
     fn cycle_fetches_count_once_among_the_warming_calls() {
-        let mut c = Counters {
-            requests: 10,
-            hits: 5,
-            demand_fetches: 5,
-            ..Counters::default()
-        };
         // 4 warming fetches, 3 of them by cycles.
-        c.per_strategy[StrategyId::Popular.index()].warm_fetches = 4;
-        c.per_strategy[StrategyId::Popular.index()].warm_used = 1;
+        let c = popular_warmed(4, 1);
         let mut cycles = [0; StrategyId::COUNT];
         cycles[StrategyId::Popular.index()] = 3;
         let p = period(&Figures::new(&c, &cycles, 6));

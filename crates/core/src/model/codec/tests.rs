@@ -254,26 +254,26 @@ fn malformed_or_newer_model_sections_are_typed_errors() {
 /// One more price point than a snapshot may hold (a day of steps).
 const HISTORY_POINTS_OVER: usize = 1441;
 
-#[test]
-fn section_garbage_never_panics() {
-    let (a, _) = trained();
-    let good = section_of(&a);
-    let mut x: u64 = 99;
-    for _ in 0..300 {
-        let mut s = good.clone();
-        for _ in 0..3 {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let i = (x >> 33) as usize % s.bytes.len();
-            s.bytes[i] ^= (x >> 13) as u8 | 1;
-        }
-        let _ = LearnedState::from_section(&s);
-    }
+/// The section of a trained engine, built once for the property tests.
+fn trained_section() -> &'static Section {
+    static SECTION: std::sync::OnceLock<Section> = std::sync::OnceLock::new();
+    SECTION.get_or_init(|| section_of(&trained().0))
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn flipping_bytes_of_a_real_section_never_panics(
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), 1u8..), 1..5)
+    ) {
+        let mut s = trained_section().clone();
+        for (at, mask) in flips {
+            let i = at.index(s.bytes.len());
+            s.bytes[i] ^= mask;
+        }
+        let _ = LearnedState::from_section(&s);
+    }
 
     #[test]
     fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
