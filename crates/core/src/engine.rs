@@ -25,7 +25,9 @@ use crate::budget::TokenBucket;
 use crate::cache::{CacheModel, Displaced, FetchOrigin, Freshness, KeyId, KeyTable};
 use crate::cost::CostCap;
 use crate::latency::LatencyWindow;
+use crate::model::codec::{self, LearnedState};
 use crate::planner::Planner;
+use crate::snapshot::{Envelope, SnapshotError};
 use crate::stats::{Event, Series, Stats};
 use crate::strategies::{BudgetView, Ctx, Strategies};
 use crate::strategy::StrategyId;
@@ -285,18 +287,29 @@ impl Engine {
     }
 
     /// What the engine has learned, as snapshot bytes (see
-    /// [`crate::snapshot`]); the driver writes them atomically.
+    /// [`crate::snapshot`]): the `tracker` section and the `model` section
+    /// (model, calibration, price: [`crate::model::codec`]); the driver
+    /// writes them atomically.
     pub fn snapshot(&self, now_s: UnixSeconds) -> Vec<u8> {
-        self.tracker.snapshot(now_s, &self.keys)
+        let mut e = Envelope::default();
+        e.put(self.tracker.snapshot_section(now_s, &self.keys));
+        e.put(codec::section(&self.strategies.learner, &self.cost));
+        e.to_bytes()
     }
 
-    /// Restores what was learned from [`Engine::snapshot`] bytes. On error
+    /// Restores what was learned from [`Engine::snapshot`] bytes, into an
+    /// engine that has not run yet. A snapshot without a `model` section
+    /// (an older build's) leaves the model and the price fresh. On error
     /// the engine is unchanged and the caller keeps the file aside.
-    pub fn restore(&mut self, bytes: &[u8]) -> Result<(), crate::snapshot::SnapshotError> {
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        let learned = LearnedState::from_envelope(&Envelope::from_bytes(bytes)?)?;
         let mut tracker = Tracker::restore(bytes, self.cfg.tracker.clone(), &mut self.keys)?;
         tracker.report_drops();
         let old = std::mem::replace(&mut self.tracker, tracker);
         self.on_tracker_replaced(&old);
+        if let Some(l) = learned {
+            l.apply(&mut self.strategies.learner, &mut self.cost);
+        }
         Ok(())
     }
 

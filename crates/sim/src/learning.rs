@@ -2,64 +2,33 @@
 //! model's calibration (predicted against observed, by tenth of the
 //! prediction) and the cost cap's price over the run.
 
+use prewarm_core::cost::PriceFigures;
 use prewarm_core::engine::Engine;
-use prewarm_core::model::reliability::ReliabilityRow;
+use prewarm_core::model::figures::ModelFigures;
 use serde::Serialize;
 
 /// Most price points reported (the history is thinned evenly to this).
 const PRICE_POINTS: usize = 48;
 
-/// The price at one instant.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct PricePointFigures {
-    /// Unix seconds.
-    pub at_s: f64,
-    /// The threshold a candidate's value had to beat.
-    pub threshold: f64,
-    /// API calls over the no-warming shadow's, then.
-    pub cost_ratio: f64,
-}
-
-/// What the warmer learned.
+/// What the warmer learned: the model's figures (flattened: `examples`,
+/// `calibration_error`, `calibration`, …) and the price (`price`), both
+/// as core defines them for every report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LearningFigures {
-    /// Examples the model trained on (every candidate, once labelled).
-    pub examples: u64,
-    /// Example-weighted mean |predicted − observed| over the rows.
-    pub calibration_error: f64,
-    /// Calibration, lowest predictions first (examples scored before the
-    /// model trained on them: a causal holdout).
-    pub calibration: Vec<ReliabilityRow>,
-    /// The price at the end of the run.
-    pub price_threshold: f64,
-    /// The price over the last day of the run, thinned to at most 48 points.
-    pub price_history: Vec<PricePointFigures>,
-    /// Keys at risk of a lost hit at the end (reserved by the cost account).
-    pub at_risk: u64,
+    /// The learned model and its calibration.
+    #[serde(flatten)]
+    pub model: ModelFigures,
+    /// The cost cap's price at the end of the run and over its last day,
+    /// thinned to at most 48 points.
+    pub price: PriceFigures,
 }
 
 impl LearningFigures {
     /// The figures of `engine` after a run.
     pub fn of(engine: &Engine) -> Self {
-        let learner = engine.learner();
-        let cost = engine.cost_cap();
-        let history: Vec<_> = cost.history().collect();
-        let step = history.len().div_ceil(PRICE_POINTS).max(1);
         LearningFigures {
-            examples: learner.model.trained(),
-            calibration_error: learner.reliability.calibration_error(),
-            calibration: learner.reliability.rows().to_vec(),
-            price_threshold: cost.threshold(),
-            price_history: history
-                .iter()
-                .step_by(step)
-                .map(|p| PricePointFigures {
-                    at_s: p.at_s,
-                    threshold: p.threshold,
-                    cost_ratio: p.cost_ratio,
-                })
-                .collect(),
-            at_risk: cost.at_risk(),
+            model: ModelFigures::of(engine.learner()),
+            price: PriceFigures::of(engine.cost_cap(), PRICE_POINTS),
         }
     }
 }
@@ -68,9 +37,9 @@ impl LearningFigures {
 pub fn render(l: &LearningFigures) -> String {
     let mut out = format!(
         "\nlearned model: {} examples, calibration error {:.3}\n  predicted   observed   examples\n",
-        l.examples, l.calibration_error
+        l.model.trained_examples, l.model.calibration_error
     );
-    for r in l.calibration.iter().filter(|r| r.examples > 0) {
+    for r in l.model.calibration.iter().filter(|r| r.examples > 0) {
         out.push_str(&format!(
             "  {:>8.3}   {:>8.3}   {:>8}\n",
             r.predicted, r.observed, r.examples
@@ -78,10 +47,11 @@ pub fn render(l: &LearningFigures) -> String {
     }
     out.push_str(&format!(
         "price (value a warming fetch must beat): {:.3} at the end; {} keys at risk reserved\n",
-        l.price_threshold, l.at_risk
+        l.price.threshold, l.price.at_risk
     ));
     let thresholds: Vec<String> = l
-        .price_history
+        .price
+        .history
         .iter()
         .map(|p| format!("{:.2}", p.threshold))
         .collect();
@@ -112,10 +82,12 @@ mod tests {
             }
         }
         let l = LearningFigures::of(&e);
-        assert!(l.examples > 0, "{l:?}");
-        let rows: u64 = l.calibration.iter().map(|r| r.examples).sum();
-        assert_eq!(rows, l.examples);
-        assert!(!l.price_history.is_empty() && l.price_history.len() <= PRICE_POINTS);
+        assert!(l.model.trained_examples > 0, "{l:?}");
+        let rows: u64 = l.model.calibration.iter().map(|r| r.examples).sum();
+        assert_eq!(rows, l.model.trained_examples);
+        assert!(!l.price.history.is_empty() && l.price.history.len() <= PRICE_POINTS);
+        let json = serde_json::to_value(&l).unwrap();
+        assert!(json["calibration"].is_array() && json["price"]["threshold"].is_number());
         let text = render(&l);
         assert!(
             text.contains("learned model") && text.contains("price"),

@@ -33,6 +33,11 @@ use crate::cache::KeyId;
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
 
+mod figures;
+mod state;
+pub use figures::PriceFigures;
+pub use state::PriceState;
+
 /// Engine time between two price updates, seconds.
 pub const PRICE_STEP_S: f64 = 60.0;
 /// Time constant of the recent call rates the price follows, seconds.
@@ -51,7 +56,7 @@ const MAX_THRESHOLD: f64 = 0.99;
 const HISTORY_LEN: usize = 1440;
 
 /// One point of the price's history.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct PricePoint {
     /// When it was set.
     pub at_s: UnixSeconds,
@@ -331,6 +336,11 @@ impl CostCap {
     /// The multiplier `λ`.
     pub fn lambda(&self) -> f64 {
         self.lambda
+    }
+
+    /// The cap `c` (`max_cost_ratio`).
+    pub fn cap(&self) -> f64 {
+        self.cap
     }
 
     /// The price at each step, oldest first (at most a day).

@@ -13,11 +13,17 @@
 //! skewed by what the warmer chose to fetch. Each example is scored before
 //! the model trains on it, which makes [`reliability`] a causal holdout.
 //!
+//! The model, its calibration and the cost cap's price go into the
+//! engine's snapshot as the `model` section ([`codec`]); [`figures`] is
+//! what reports show of them.
+//!
 //! Invariants: O(features) per score and per update, no allocation; the
 //! learning constants are the textbook defaults of FTRL-Proximal, not fitted
 //! to any workload; nothing here reads a clock.
 
+pub mod codec;
 pub mod examples;
+pub mod figures;
 pub mod learner;
 pub mod reliability;
 

@@ -69,6 +69,31 @@ impl Reliability {
             / total as f64
     }
 
+    /// The counts per tenth as `(examples, sum of scores, requested)`,
+    /// lowest first, for snapshots.
+    pub fn to_parts(&self) -> [(u64, f64, u64); 10] {
+        std::array::from_fn(|b| (self.count[b], self.sum_predicted[b], self.sum_observed[b]))
+    }
+
+    /// A table from [`Reliability::to_parts`]; `None` unless every tenth
+    /// is consistent: a finite score sum within the tenth's range times its
+    /// examples (with rounding slack), and no more requested than examples.
+    pub fn from_parts(parts: &[(u64, f64, u64); 10]) -> Option<Self> {
+        let mut r = Reliability::default();
+        for (b, &(n, sum, requested)) in parts.iter().enumerate() {
+            let (lo, hi) = (b as f64 / 10.0, (b + 1) as f64 / 10.0);
+            let slack = 1e-6 * n as f64 + 1e-9;
+            let in_range = sum >= lo * n as f64 - slack && sum <= hi * n as f64 + slack;
+            if !sum.is_finite() || !in_range || requested > n {
+                return None;
+            }
+            r.count[b] = n;
+            r.sum_predicted[b] = sum;
+            r.sum_observed[b] = requested;
+        }
+        Some(r)
+    }
+
     /// Brier-style summary: mean score and share requested over all rows.
     pub fn totals(&self) -> (f64, f64) {
         let n = self.examples().max(1) as f64;

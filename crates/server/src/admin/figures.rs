@@ -89,10 +89,11 @@ pub fn strategies(f: &Figures) -> Value {
         .strategies
         .iter()
         .map(|(name, s)| {
-            let warmed = s.warm_fetches + s.cycle_warm_fetches;
+            // The engine counts cycle fetches among its warming fetches.
+            let warmed = s.warm_fetches;
             let v = json!({
                 "warmed": warmed,
-                "engine_warmed": s.warm_fetches,
+                "engine_warmed": warmed.saturating_sub(s.cycle_warm_fetches),
                 "cycle_warmed": s.cycle_warm_fetches,
                 "used": s.warm_used,
                 "wasted": warmed.saturating_sub(s.warm_used),
@@ -105,11 +106,11 @@ pub fn strategies(f: &Figures) -> Value {
     Value::Object(map)
 }
 
-/// Totals of one period with waste and cost against demand-only (without
-/// warming, every used warm would have been a demand fetch).
+/// Totals of one period with waste and cost against demand-only: the
+/// calls the engine's no-warming shadow made on the same accesses.
 pub fn period(f: &Figures) -> Value {
-    let warmed = f.warm_fetches + f.cycle_warm_fetches;
-    let demand_only = f.demand_fetches + f.warm_used;
+    let warmed = f.warm_fetches; // cycle fetches included
+    let demand_only = f.shadow_api_calls;
     json!({
         "requests": f.requests,
         "hits": f.hits,
@@ -155,6 +156,7 @@ mod tests {
                 ..Counters::default()
             },
             &[0; StrategyId::COUNT],
+            requests - hits,
         )
     }
 
@@ -172,21 +174,47 @@ mod tests {
         assert_eq!(w["hit_rate"], 0.75);
     }
 
-    #[test]
-    fn period_reports_waste_and_cost_ratio() {
+    /// 10 requests, 5 hits, 5 demand fetches; `popular` warmed `warmed`
+    /// times, `used` of them served a hit.
+    fn popular_warmed(warmed: u64, used: u64) -> Counters {
         let mut c = Counters {
             requests: 10,
             hits: 5,
             demand_fetches: 5,
             ..Counters::default()
         };
-        c.per_strategy[StrategyId::Popular.index()].warm_fetches = 4;
-        c.per_strategy[StrategyId::Popular.index()].warm_used = 3;
-        let p = period(&Figures::new(&c, &[0; StrategyId::COUNT]));
+        c.per_strategy[StrategyId::Popular.index()].warm_fetches = warmed;
+        c.per_strategy[StrategyId::Popular.index()].warm_used = used;
+        c
+    }
+
+    #[test]
+    fn period_reports_waste_and_cost_against_the_shadow() {
+        let c = popular_warmed(4, 3);
+        let p = period(&Figures::new(&c, &[0; StrategyId::COUNT], 8));
         assert_eq!(p["wasted"], 1);
         assert_eq!(p["demand_only_api_calls"], 8);
         assert_eq!(p["cost_ratio"], 9.0 / 8.0);
         assert_eq!(p["strategies"]["popular"]["wasted"], 1);
+    }
+
+    #[test]
+    fn cycle_fetches_count_once_among_the_warming_calls() {
+        // 4 warming fetches, 3 of them by cycles.
+        let c = popular_warmed(4, 1);
+        let mut cycles = [0; StrategyId::COUNT];
+        cycles[StrategyId::Popular.index()] = 3;
+        let p = period(&Figures::new(&c, &cycles, 6));
+        assert_eq!(p["warmed"], 4);
+        assert_eq!(p["wasted"], 3);
+        assert_eq!(p["api_calls"]["warming"], 4);
+        assert_eq!(p["api_calls"]["total"], 9, "demand plus warming");
+        assert_eq!(p["cost_ratio"], 9.0 / 6.0);
+        let s = &p["strategies"]["popular"];
+        assert_eq!(
+            (&s["warmed"], &s["engine_warmed"], &s["cycle_warmed"]),
+            (&4.into(), &1.into(), &3.into())
+        );
     }
 
     #[test]

@@ -102,7 +102,7 @@ fn render_view(out: &mut String, v: &DriverSnapshot) {
         (
             "prewarm_warm_fetches_total",
             "Warming fetches per strategy (engine orders plus cycles).",
-            |s| s.warm_fetches + s.cycle_warm_fetches,
+            |s| s.warm_fetches,
         ),
         (
             "prewarm_warm_used_total",

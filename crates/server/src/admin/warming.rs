@@ -1,13 +1,15 @@
 //! The warming monitoring API on the admin listener (JSON):
 //!
 //! - `GET /warming/stats`: per dataset, totals and today's figures (hit
-//!   rate, API calls, warming fetches, efficiency, per strategy), budget
-//!   tokens, queued candidates, warming outcomes.
+//!   rate, API calls, warming fetches, efficiency, per strategy, cost
+//!   against the no-warming shadow), budget tokens, queued candidates,
+//!   warming outcomes, and the cost cap's price with its history.
 //! - `GET /warming/status`: enabled, market session, gate, upstream pause,
 //!   warms in flight, scheduled jobs (last and next run), snapshot files,
 //!   tracker summaries, event counters.
 //! - `GET /warming/patterns?dataset=&limit=&key=`: popular, trending,
-//!   upcoming keys, group trends and (with `key`) predicted successors.
+//!   upcoming keys, group trends, (with `key`) predicted successors, and
+//!   the learned model's calibration.
 //! - `POST /warming/run?strategy=&dataset=&limit=&look_ahead_s=&window_s=&keys=&group=`:
 //!   run a warming cycle now (the default cycle without `strategy`) and
 //!   answer with what it warmed, skipped and failed once it is done.
@@ -91,6 +93,7 @@ pub(super) async fn stats(State(st): State<AdminState>) -> Response {
                 "warm_rate_per_min": d.warm_rate_per_min,
                 "queued_candidates": d.queued_candidates,
                 "cost_ratio_recent": d.cost_ratio_recent,
+                "price": d.price,
                 "warm_outcomes": d.warm_outcomes,
             });
             (name.clone(), v)

@@ -102,8 +102,9 @@ pub struct DatasetState {
     pub gate: SessionGate,
     /// Cycle warming fetches, per strategy, since start.
     pub cycle_fetches: CycleCounts,
-    /// Totals at the last midnight cleanup.
-    pub day_start: (Counters, CycleCounts),
+    /// Totals at the last midnight cleanup: the engine's counters, cycle
+    /// fetches, and the calls of the engine's no-warming shadow.
+    pub day_start: (Counters, CycleCounts, u64),
     /// What warming calls returned.
     pub outcomes: WarmOutcomes,
     /// The snapshot file and its state.
@@ -148,7 +149,7 @@ impl DatasetState {
             engine: Engine::new(cfg)?,
             gate,
             cycle_fetches: [0; StrategyId::COUNT],
-            day_start: (Counters::default(), [0; StrategyId::COUNT]),
+            day_start: (Counters::default(), [0; StrategyId::COUNT], 0),
             outcomes: WarmOutcomes::default(),
             snapshot: SnapshotInfo {
                 path: path.display().to_string(),
@@ -232,7 +233,12 @@ impl DatasetState {
 
     /// Rolls "today" over (midnight cleanup).
     pub fn roll_day(&mut self) {
-        self.day_start = (self.engine.stats().total, self.cycle_fetches);
+        let shadow_api_calls = self.engine.cost_cap().totals().1;
+        self.day_start = (
+            self.engine.stats().total,
+            self.cycle_fetches,
+            shadow_api_calls,
+        );
     }
 }
 

@@ -7,6 +7,8 @@
 use std::collections::BTreeMap;
 
 use prewarm_core::calendar::MarketSession;
+use prewarm_core::cost::PriceFigures;
+use prewarm_core::model::figures::ModelFigures;
 use prewarm_core::stats::{Counters, ratio};
 use prewarm_core::strategy::StrategyId;
 use prewarm_core::tracker::{
@@ -71,6 +73,9 @@ impl DriverSnapshot {
     }
 }
 
+/// Most points of price history a view holds (a day of steps, thinned).
+pub const PRICE_POINTS: usize = 200;
+
 /// One dataset's engine, as shown.
 #[derive(Debug, Clone, Serialize)]
 pub struct DatasetView {
@@ -85,6 +90,9 @@ pub struct DatasetView {
     /// API calls over those of the same traffic without warming, over
     /// about the last day (the engine's cost governor).
     pub cost_ratio_recent: f64,
+    /// The cost cap's price, its account and the price over the last day
+    /// (at most [`PRICE_POINTS`] points).
+    pub price: PriceFigures,
     /// The outside-session gate now.
     pub gate: GateState,
     /// Since start.
@@ -113,15 +121,19 @@ impl DatasetView {
         for (t, s) in today_cycles.iter_mut().zip(ds.day_start.1.iter()) {
             *t = t.saturating_sub(*s);
         }
+        let shadow = ds.engine.cost_cap().totals().1;
+        let today_shadow = shadow.saturating_sub(ds.day_start.2);
+        let today = counters_since(&total, &ds.day_start.0);
         DatasetView {
             ttl_s: ds.engine.config().ttl_s,
             warm_rate_per_min: ds.engine.config().warming.rate_limit_per_min,
             budget_tokens: ds.engine.budget_tokens(now_s),
             queued_candidates: ds.engine.queued_candidates(),
             cost_ratio_recent: ds.engine.cost_ratio(),
+            price: PriceFigures::of(ds.engine.cost_cap(), PRICE_POINTS),
             gate,
-            total: Figures::new(&total, &ds.cycle_fetches),
-            today: Figures::new(&counters_since(&total, &ds.day_start.0), &today_cycles),
+            total: Figures::new(&total, &ds.cycle_fetches, shadow),
+            today: Figures::new(&today, &today_cycles, today_shadow),
             warm_outcomes: ds.outcomes,
             tracker: ds.engine.tracker_stats(now_s),
             snapshot: ds.snapshot.clone(),
@@ -152,6 +164,9 @@ pub struct Figures {
     pub efficiency: f64,
     /// Demand plus warming fetches.
     pub api_calls: u64,
+    /// API calls the engine's no-warming shadow made on the same accesses
+    /// (what the traffic would have cost without warming, measured).
+    pub shadow_api_calls: u64,
     /// Per strategy that did anything.
     pub strategies: BTreeMap<&'static str, StrategyFigures>,
 }
@@ -171,8 +186,9 @@ pub struct StrategyFigures {
 
 impl Figures {
     /// Figures of `c`, whose warming fetches include the cycle fetches
-    /// `cycles`.
-    pub fn new(c: &Counters, cycles: &CycleCounts) -> Self {
+    /// `cycles`, over a period in which the no-warming shadow made
+    /// `shadow_api_calls` calls.
+    pub fn new(c: &Counters, cycles: &CycleCounts, shadow_api_calls: u64) -> Self {
         let cycle: u64 = cycles.iter().sum();
         let mut strategies = BTreeMap::new();
         for id in StrategyId::ALL {
@@ -200,6 +216,7 @@ impl Figures {
             warm_used: c.warm_used(),
             efficiency: ratio(c.warm_used(), c.warm_fetches()),
             api_calls: c.api_calls(),
+            shadow_api_calls,
             strategies,
         }
     }
@@ -236,6 +253,8 @@ pub struct Patterns {
     pub groups: Vec<GroupTrend>,
     /// Keys predicted to follow the asked key, when one was asked.
     pub next: Option<Vec<Prediction<String>>>,
+    /// The learned demand model: examples trained on, calibration by tenth.
+    pub model: ModelFigures,
 }
 
 impl Patterns {
@@ -262,6 +281,7 @@ impl Patterns {
                 keys.get(k)
                     .map_or_else(Vec::new, |id| t.predict_next(id, 0.0, limit).named(keys))
             }),
+            model: ModelFigures::of(ds.engine.learner()),
         }
     }
 }
@@ -283,7 +303,7 @@ mod tests {
         c.per_strategy[StrategyId::Popular.index()].hits = 3;
         let mut cycles = [0; StrategyId::COUNT];
         cycles[StrategyId::Popular.index()] = 2;
-        let f = Figures::new(&c, &cycles);
+        let f = Figures::new(&c, &cycles, 7);
         assert_eq!(f.api_calls, 8);
         assert_eq!(f.efficiency, 0.5);
         assert_eq!(f.hit_rate, 0.6);
@@ -319,5 +339,40 @@ mod tests {
         assert_eq!(view.cached_entries, 2);
         assert_eq!(view.total.demand_fetches, 2);
         assert_eq!(view.gate, GateState::Open);
+    }
+
+    #[test]
+    fn today_counts_the_shadows_calls_since_the_roll_over() {
+        use crate::driver::dataset::test_dataset;
+        use crate::events::AccessEvent;
+
+        let mut ds = test_dataset();
+        let t = 1_718_719_200.0;
+        let access = |ds: &mut DatasetState, key: &str, at_s: f64| {
+            let ev = AccessEvent {
+                dataset: "quote".into(),
+                key: key.into(),
+                client: None,
+                at_s,
+                hit: false,
+            };
+            ds.on_access(at_s, &ev);
+        };
+        // Two keys, then one of them again past its 30 s TTL: the shadow
+        // fetches three times.
+        access(&mut ds, "A", t);
+        access(&mut ds, "B", t + 1.0);
+        access(&mut ds, "A", t + 40.0);
+        let cal = prewarm_core::calendar::ExchangeCalendar::nyse();
+        let gate = ds.gate.state(&cal, t + 41.0);
+        let view = DatasetView::new(&ds, t + 41.0, gate);
+        assert_eq!(view.total.shadow_api_calls, 3);
+        assert_eq!(view.price.shadow_api_calls, 3);
+        ds.roll_day();
+        access(&mut ds, "B", t + 50.0);
+        let gate = ds.gate.state(&cal, t + 51.0);
+        let view = DatasetView::new(&ds, t + 51.0, gate);
+        assert_eq!(view.today.shadow_api_calls, 1, "B expired: one more");
+        assert_eq!(view.total.shadow_api_calls, 4);
     }
 }

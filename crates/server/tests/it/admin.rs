@@ -325,6 +325,7 @@ async fn every_json_route_matches_its_openapi_schema() {
         ),
     ];
     let mut complaints = Vec::new();
+    let mut bodies = std::collections::HashMap::new();
     for (method, uri, path, verb, code) in routes {
         let (status, body) = call(&app, method, uri, Some(TOKEN)).await;
         assert_eq!(status.as_str(), code, "{uri}: {body}");
@@ -333,7 +334,9 @@ async fn every_json_route_matches_its_openapi_schema() {
             &doc["paths"][path][verb]["responses"][code]["content"]["application/json"]["schema"];
         assert!(schema.is_object(), "{path} {verb} {code} is documented");
         check(&doc, schema, &value, path, &mut complaints);
+        bodies.insert(path, value);
     }
+    learned_fields_are_documented_and_served(&doc, &bodies);
     let (status, body) = call(
         &app,
         Method::POST,
@@ -352,4 +355,67 @@ async fn every_json_route_matches_its_openapi_schema() {
     );
     assert!(complaints.is_empty(), "{complaints:#?}");
     d.shutdown().await.unwrap();
+}
+
+/// The price (in `/warming/stats`) and the model's calibration (in
+/// `/warming/patterns`) are required fields of their schemas, and served.
+fn learned_fields_are_documented_and_served(
+    doc: &Value,
+    bodies: &std::collections::HashMap<&str, Value>,
+) {
+    let documented: [(&str, &[&str]); 5] = [
+        ("DatasetStats", &["price", "cost_ratio_recent"]),
+        (
+            "Price",
+            &[
+                "lambda",
+                "threshold",
+                "max_cost_ratio",
+                "cost_ratio_recent",
+                "api_calls",
+                "shadow_api_calls",
+                "cost_ratio",
+                "history",
+            ],
+        ),
+        ("PricePoint", &["at_s", "lambda", "threshold", "cost_ratio"]),
+        (
+            "Model",
+            &["trained_examples", "calibration_error", "calibration"],
+        ),
+        (
+            "CalibrationRow",
+            &["lo", "examples", "predicted", "observed"],
+        ),
+    ];
+    for (schema, fields) in documented {
+        let required = doc["components"]["schemas"][schema]["required"]
+            .as_array()
+            .unwrap_or_else(|| panic!("schema {schema} has required fields"));
+        for f in fields {
+            assert!(
+                required.iter().any(|r| r == f),
+                "{schema}.{f} is not documented"
+            );
+        }
+    }
+    let price = &bodies["/warming/stats"]["datasets"]["quote"]["price"];
+    let history = price["history"].as_array().expect("price history");
+    assert!(
+        !history.is_empty(),
+        "the price has a point once traffic ran"
+    );
+    assert!(history.len() <= 200, "{} points", history.len());
+    let api_calls = price["api_calls"].as_u64().expect("api_calls");
+    let since_start = &bodies["/warming/stats"]["datasets"]["quote"]["since_start"];
+    assert_eq!(Some(api_calls), since_start["api_calls"]["total"].as_u64());
+    assert_eq!(
+        price["shadow_api_calls"], since_start["demand_only_api_calls"],
+        "cost against demand-only is measured on the shadow"
+    );
+    let model = &bodies["/warming/patterns"]["datasets"][0]["model"];
+    let rows = model["calibration"].as_array().expect("calibration rows");
+    assert_eq!(rows.len(), 10, "one row per tenth");
+    let counted: u64 = rows.iter().filter_map(|r| r["examples"].as_u64()).sum();
+    assert_eq!(Some(counted), model["trained_examples"].as_u64());
 }

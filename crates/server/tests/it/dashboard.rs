@@ -68,8 +68,11 @@ async fn dashboard_shows_live_charts_in_headless_chromium() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
+    // A short TTL turns entries over during the traffic, so the model has
+    // labelled examples (and the price steps) for the panels to show.
     let toml = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nstate_dir = \"{}\"\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nstate_dir = \"{}\"\n\
+         [datasets.quote]\nttl_s = 1\n",
         dir.path().join("state").display()
     );
     let cfg = RawConfig::from_toml(&toml, "dashboard.toml")
@@ -123,6 +126,18 @@ async fn dashboard_shows_live_charts_in_headless_chromium() {
         "patterns table is empty"
     );
     assert!(!dom.contains(">?</b>"), "session shown");
+    // The price panel plots the history from /warming/stats, and the
+    // calibration panel the model's figures from /warming/patterns.
+    let price_points = attr_of(&dom, "chart-price", "data-points").unwrap_or(0.0);
+    assert!(price_points > 0.0, "price chart has no points in:\n{dom}");
+    let now = Regex::new(r#"data-testid="price-now">quote ([0-9.]+) \(λ ([0-9.]+)\)<"#).unwrap();
+    assert!(now.is_match(&dom), "current price shown in:\n{dom}");
+    let rows = attr_of(&dom, "calibration", "data-rows").expect("calibration table");
+    let examples = attr_of(&dom, "calibration", "data-examples").expect("trained examples");
+    assert!(
+        rows > 0.0 && examples >= rows,
+        "calibration has {rows} rows of {examples} examples in:\n{dom}"
+    );
 
     let artifacts = workspace_root().join("artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();

@@ -122,6 +122,11 @@ async fn restart_restores_the_learned_popular_list() {
     for key in ["AAPL", "MSFT", "AAPL", "NVDA", "AAPL", "MSFT"] {
         read(&h, &d, key).await;
     }
+    d.driver().unwrap().sync().await.unwrap();
+    let price_before = d.driver().unwrap().view().datasets["quote"].price.clone();
+    assert!(!price_before.history.is_empty(), "the price stepped");
+    let patterns_before = d.driver().unwrap().patterns(None, 1, None).await.unwrap();
+    let trained_before = patterns_before[0].model.trained_examples;
     let (result, report) = d.shutdown_with_report().await;
     result.unwrap();
     let path = dir.path().join("quote.snapshot");
@@ -148,6 +153,24 @@ async fn restart_restores_the_learned_popular_list() {
         admin_json(&d2, reqwest::Method::GET, "/warming/patterns?dataset=quote").await;
     assert_eq!(status, 200);
     assert_eq!(body["datasets"][0]["popular"][0]["key"], "AAPL");
+    // The model section came back too: the price and its history.
+    let price = &view.datasets["quote"].price;
+    assert_eq!(price.lambda, price_before.lambda);
+    assert!(
+        price_before
+            .history
+            .iter()
+            .all(|p| price.history.contains(p)),
+        "{:?} kept in {:?}",
+        price_before.history,
+        price.history
+    );
+    // Windows may close between that look and the save at shutdown.
+    assert!(p[0].model.trained_examples >= trained_before);
+    assert_eq!(
+        body["datasets"][0]["model"]["trained_examples"],
+        p[0].model.trained_examples
+    );
     d2.shutdown().await.unwrap();
 }
 
