@@ -244,6 +244,7 @@ impl Engine {
             keys: &self.keys,
             enabled: self.cfg.warming.strategies,
             budget: budget_view(&self.budget, &self.cost, self.token_value, self.now_s),
+            latency_s: self.cfg.upstream_latency_s,
         };
         (&mut self.strategies, ctx)
     }

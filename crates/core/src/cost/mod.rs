@@ -19,8 +19,12 @@
 //! **The price.** The account alone would spend greedily until the cap and
 //! then starve. The price `λ` is the Lagrange multiplier of the cap,
 //! learned online by dual descent from the calls actually made: every
-//! [`PRICE_STEP_S`] its threshold moves by the recent excess of calls over
-//! `c` times the shadow's, relative to the shadow's. A fetch worth `w` expected
+//! [`PRICE_STEP_S`] its threshold moves by the excess of calls over `c`
+//! times the shadow's, relative to the shadow's, over the cap's own window
+//! (the whole run in replay, the decayed day in the daemon). The cap holds
+//! over that window, not hour by hour: a quiet night may spend what a busy
+//! session left, so the price falls while the window has room and rises as
+//! the ratio reaches the cap. A fetch worth `w` expected
 //! demand calls saved costs `1 − w` net calls, so it pays iff
 //! `w − λ(1 − w) > 0`, i.e. `w > λ / (1 + λ)`: that is the price threshold.
 //!
@@ -292,7 +296,8 @@ impl CostCap {
             let a = 1.0 - (-dt / RATE_TAU_S).exp();
             self.recent.0 += a * (dc - self.recent.0);
             self.recent.1 += a * (ds - self.recent.1);
-            let excess = (self.recent.0 - self.cap * self.recent.1) / self.recent.1.max(1.0);
+            // The constraint is over the account's window: its excess.
+            let excess = (self.calls - self.cap * self.shadow_calls) / self.shadow_calls.max(1.0);
             // The slack left in the hard account also counts: a nearly
             // spent account must raise the price before it blocks.
             let pressure = if self.slack() < self.burst {

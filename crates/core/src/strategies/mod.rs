@@ -81,6 +81,9 @@ pub struct Ctx<'a> {
     pub enabled: StrategySet,
     /// The warming budget as of now.
     pub budget: BudgetView,
+    /// How long an upstream fetch takes, seconds: a fetch serves from its
+    /// start plus this, so timed warms lead by it.
+    pub latency_s: f64,
 }
 
 /// What the strategies know of the warming budget and its price.

@@ -47,7 +47,7 @@ impl Strategy for Popular {
         let (now_s, ttl_s) = (p.now_s, p.ttl_s);
         let expiry_s = now_s + ttl_s;
         let worth = p.key(key).keep_fresh(expiry_s, ttl_s);
-        let start_s = expiry_s - refresh_lead_s(ttl_s);
+        let start_s = expiry_s - refresh_lead_s(ttl_s, p.ctx.latency_s);
         p.propose(
             StrategyId::Popular,
             key,

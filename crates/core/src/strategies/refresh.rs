@@ -8,12 +8,13 @@ use super::propose::Proposer;
 use super::{Access, Strategy, WarmingConfig};
 use crate::strategy::StrategyId;
 
-/// How long before expiry a refresh is fetched: late enough to waste
-/// little of the old entry's life, early enough that a token can be found.
-/// Shared by every keep-fresh refresh (this strategy's, and the popular
-/// list's on a fetch).
-pub(super) fn refresh_lead_s(ttl_s: f64) -> f64 {
-    (ttl_s * 0.02).min(1.0)
+/// How long before expiry a refresh is fetched: the upstream latency
+/// (`latency_s`), so that it lands in time, plus a little more: late
+/// enough to waste little of the old entry's life, early enough that a
+/// token can be found. Shared by every keep-fresh refresh (this
+/// strategy's, and the popular list's on a fetch).
+pub(super) fn refresh_lead_s(ttl_s: f64, latency_s: f64) -> f64 {
+    latency_s + (ttl_s * 0.02).min(1.0)
 }
 
 /// The refresh-ahead strategy.
@@ -47,7 +48,7 @@ impl Strategy for Refresh {
             // Decided now, fetched at the last moment before expiry: an
             // early refresh shortens the entry's life and costs budget.
             let expiry_s = f + ttl_s;
-            let lead_s = refresh_lead_s(ttl_s);
+            let lead_s = refresh_lead_s(ttl_s, p.ctx.latency_s);
             let worth = access.key_state.keep_fresh(expiry_s, ttl_s);
             let start_s = (expiry_s - lead_s).max(now_s);
             p.propose(

@@ -39,7 +39,7 @@ impl Time {
 }
 
 /// Warms just ahead of a predicted access when the entry will not be
-/// fresh through it.
+/// fresh through it, starting early enough for the fetch to land.
 fn propose_cadence(
     p: &mut Proposer<'_, '_>,
     key: KeyId,
@@ -49,7 +49,7 @@ fn propose_cadence(
     let now_s = p.now_s;
     let until_s = next.at_s + next.margin_s;
     if fresh_until_s <= until_s && until_s > now_s {
-        let start_s = (next.at_s - next.margin_s).max(now_s);
+        let start_s = (next.at_s - next.margin_s - p.ctx.latency_s).max(now_s);
         let worth = Worth::timed(f64::from(next.score), next.at_s - start_s, p.ttl_s);
         p.propose(StrategyId::Time, key, worth, start_s, until_s, until_s);
     }

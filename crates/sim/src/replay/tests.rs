@@ -186,3 +186,30 @@ fn timer_warms_take_effect_before_the_next_request() {
     // Accounting: every request is a hit or a demand fetch.
     assert_eq!(c.hits + c.demand_fetches, c.requests);
 }
+
+/// The engine leads by the latency it is given: a key read every 5 s is
+/// refreshed early enough that every refresh lands before its entry
+/// expires, so once warming has started no read waits on a fetch.
+#[test]
+fn refreshes_lead_by_the_latency_so_no_read_waits() {
+    let lines: Vec<(f64, String, String)> = (0..1440)
+        .map(|i| {
+            (
+                1_772_461_800.0 + f64::from(i) * 5.0,
+                "AAPL".to_string(),
+                "u1".to_string(),
+            )
+        })
+        .collect();
+    let tr = owned_trace(&lines);
+    for latency_s in [0.5, 3.0, 9.0] {
+        let mut cfg = ReplayConfig::default();
+        cfg.engine.upstream_latency_s = latency_s;
+        let r = replay(&tr, &cfg, &mut |_, _| {}).unwrap().report;
+        let w = &r.warmed;
+        // The first fetch is a demand miss; its waiters coalesce once.
+        assert_eq!(w.demand_fetches, 1, "L={latency_s}: {w:?}");
+        assert!(w.coalesced <= 2, "L={latency_s}: {w:?}");
+        assert!(w.hits >= 1437, "L={latency_s}: {w:?}");
+    }
+}
