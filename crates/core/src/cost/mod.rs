@@ -24,7 +24,12 @@
 //! (the whole run in replay, the decayed day in the daemon). The cap holds
 //! over that window, not hour by hour: a quiet night may spend what a busy
 //! session left, so the price falls while the window has room and rises as
-//! the ratio reaches the cap. A fetch worth `w` expected
+//! the ratio reaches the cap. Beside it, the account's backlog has a price
+//! of its own ([`CostCap::backlog_threshold`]): the share of the burst of
+//! slack already spent. Near the cap, warming spends slack as fast as the
+//! traffic earns it, and that price settles where only the candidates
+//! worth the earning rate pass (a virtual queue's price, as in Lyapunov
+//! drift-plus-penalty control). The higher of the two is the price. A fetch worth `w` expected
 //! demand calls saved costs `1 − w` net calls, so it pays iff
 //! `w − λ(1 − w) > 0`, i.e. `w > λ / (1 + λ)`: that is the price threshold.
 //!
@@ -51,9 +56,6 @@ const RATE_TAU_S: f64 = 1800.0;
 /// update runs on the threshold `λ / (1 + λ)`, which lives in `[0, 1)`,
 /// so one gain serves every traffic level.
 const PRICE_GAIN: f64 = 0.5;
-/// Extra step while the hard account has less than a burst of slack: the
-/// price rises before the account has to block.
-const PRESSURE: f64 = 0.05;
 /// Highest threshold: a candidate sure to be requested is always worth it.
 const MAX_THRESHOLD: f64 = 0.99;
 /// Price history kept (a day of steps).
@@ -298,15 +300,7 @@ impl CostCap {
             self.recent.1 += a * (ds - self.recent.1);
             // The constraint is over the account's window: its excess.
             let excess = (self.calls - self.cap * self.shadow_calls) / self.shadow_calls.max(1.0);
-            // The slack left in the hard account also counts: a nearly
-            // spent account must raise the price before it blocks.
-            let pressure = if self.slack() < self.burst {
-                PRESSURE
-            } else {
-                0.0
-            };
-            let theta =
-                (self.threshold() + PRICE_GAIN * excess + pressure).clamp(0.0, MAX_THRESHOLD);
+            let theta = (self.dual_threshold() + PRICE_GAIN * excess).clamp(0.0, MAX_THRESHOLD);
             self.lambda = theta / (1.0 - theta);
         }
         self.last_totals = (self.calls_total, self.shadow_total);
@@ -316,7 +310,7 @@ impl CostCap {
         }
         self.history.push_back(PricePoint {
             at_s: now_s,
-            lambda: self.lambda,
+            lambda: self.lambda(),
             threshold: self.threshold(),
             cost_ratio: self.ratio(),
         });
@@ -333,14 +327,31 @@ impl CostCap {
     }
 
     /// The price threshold: a candidate must be worth more than this many
-    /// demand calls saved per fetch.
+    /// demand calls saved per fetch. The higher of the dual step's and the
+    /// account's backlog price ([`CostCap::backlog_threshold`]).
     pub fn threshold(&self) -> f64 {
+        self.dual_threshold().max(self.backlog_threshold())
+    }
+
+    /// The threshold the dual steps have learned, `λ_dual / (1 + λ_dual)`.
+    fn dual_threshold(&self) -> f64 {
         self.lambda / (1.0 + self.lambda)
     }
 
-    /// The multiplier `λ`.
+    /// The price of the account's backlog: the share of the burst `b` of
+    /// slack already spent, `(b − slack) / b` in `[0, 0.99]`. A full
+    /// reserve costs nothing; as warming spends the slack faster than the
+    /// traffic earns it, the price rises until only the candidates worth
+    /// the slack's rate of earning pass, and falls again as it refills. It
+    /// reads the account as it is at each call, so it needs no step.
+    pub fn backlog_threshold(&self) -> f64 {
+        ((self.burst - self.slack()) / self.burst).clamp(0.0, MAX_THRESHOLD)
+    }
+
+    /// The multiplier `λ` of the price [`CostCap::threshold`].
     pub fn lambda(&self) -> f64 {
-        self.lambda
+        let t = self.threshold();
+        t / (1.0 - t)
     }
 
     /// The cap `c` (`max_cost_ratio`).
