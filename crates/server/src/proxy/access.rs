@@ -131,11 +131,8 @@ fn validate_item(
         .dataset(dataset)
         .ok_or_else(|| err("dataset", &format!("unknown dataset {dataset:?}")))?;
     let key = required_str(obj, "key")?;
-    if !ds.key_is_valid(key) {
-        return Err(err(
-            "key",
-            &format!("{key:?} does not match the key pattern of {dataset}"),
-        ));
+    if let Some(problem) = ds.key_problem(key) {
+        return Err(err("key", &format!("{key:?} {problem} of {dataset}")));
     }
     let client = match obj.get("client") {
         None | Some(Value::Null) => None,

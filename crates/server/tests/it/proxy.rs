@@ -67,7 +67,10 @@ async fn age_comes_from_the_stored_fetch_time() {
 #[tokio::test]
 async fn entry_past_its_ttl_is_fetched_again() {
     let sim = support::sim(|_| {}).await;
-    let d = TestCfg::new(sim.addr()).start().await; // ttl 30 s
+    let mut cfg = TestCfg::new(sim.addr()); // ttl 30 s
+    // No stale-while-revalidate: a stale read waits for the refresh.
+    cfg.extra = "stale_while_revalidate_s = 0\n".into();
+    let d = cfg.start().await;
     support::put_aged(&d, "IBM", b"{\"seq\":-1}", 30.5, 30.0).await;
     let resp = get(&http(), format!("http://{}/v1/quote/IBM", d.proxy_addr)).await;
     assert_eq!(header(&resp, "x-cache"), "MISS");
