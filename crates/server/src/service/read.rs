@@ -27,7 +27,8 @@ pub(super) enum Decision {
     Fetch(Option<Entry>),
 }
 
-/// Unix seconds until which `entry` may be answered stale.
+/// Unix seconds until which `entry` may be answered stale (exclusive, as
+/// the store keeps it: `fetched_at_s + ttl_s + stale_grace_s`).
 pub(super) fn grace_end_s(ds: &DatasetConfig, entry: &Entry) -> f64 {
     entry.fetched_at_s + ds.ttl_s + ds.stale_grace_s
 }
@@ -86,7 +87,7 @@ impl CacheService {
                 status: CacheStatus::Hit,
             }));
         }
-        let stale = cached.filter(|e| ds.serve_stale && now_s <= grace_end_s(ds, e));
+        let stale = cached.filter(|e| ds.serve_stale && now_s < grace_end_s(ds, e));
         if let Some(entry) = &stale
             && now_s < entry.fetched_at_s + ds.ttl_s + ds.stale_while_revalidate_s
         {
@@ -167,11 +168,12 @@ impl CacheService {
             Ok(Err(Abandoned)) => ReadError::Fetch(FetchError::Abandoned),
             Err(_) => ReadError::Timeout,
         };
-        // The wait ended at the grace's end at the latest: an entry whose
-        // grace ran out meanwhile is no answer.
+        // The wait ended at the grace's end at the latest (answered then,
+        // still within it); an entry whose grace ran out while the flight
+        // failed is no answer.
         let capped = grace_cap.is_some_and(|cap| until == cap && Instant::now() >= cap);
         match stale {
-            Some(entry) if capped || self.clock.now_s() <= grace_end_s(ds, &entry) => {
+            Some(entry) if capped || self.clock.now_s() < grace_end_s(ds, &entry) => {
                 Ok(serve_stale(entry, "upstream failed or is slow"))
             }
             _ => Err(err),

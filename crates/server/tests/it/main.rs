@@ -13,6 +13,7 @@ mod proxy;
 mod rate_limit;
 mod redaction;
 mod redis_backed;
+mod slow_upstream;
 mod store_conformance;
 mod support;
 mod universe;
