@@ -9,6 +9,7 @@ mod cycles;
 mod dashboard;
 mod driver;
 mod evictions;
+mod failing_upstream;
 mod proxy;
 mod rate_limit;
 mod redaction;
