@@ -13,8 +13,11 @@
 //!   transport) open the breaker; any answer that is not a failure (2xx,
 //!   4xx other than 429) resets the count.
 //! - Every 429 halves the warming rate (multiplicative decrease, never
-//!   below [`MIN_WARM_RATE_PER_S`]); every warming success raises it by
-//!   [`WARM_RATE_STEP_PER_S`] (additive increase). Demand is never paced.
+//!   below [`MIN_WARM_RATE_PER_S`]); warming successes raise it by
+//!   [`WARM_RATE_GAIN_PER_MIN`] calls/min per minute of successes at
+//!   whatever rate (additive increase). Before the first 429 warming is
+//!   not paced; the first sets the rate to half the warming rate measured
+//!   over the last minute. Demand is never paced.
 //! - A warming 429 or failure doubles the warming back-off (from
 //!   `warm_backoff_base_s` up to `warm_backoff_max_s`); a warming success
 //!   resets it.
@@ -24,9 +27,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// Floor of the warming rate after decreases: one call a minute.
 pub const MIN_WARM_RATE_PER_S: f64 = 1.0 / 60.0;
-/// Additive increase of the warming rate per warming success: one call a
-/// minute more.
-pub const WARM_RATE_STEP_PER_S: f64 = 1.0 / 60.0;
+/// Additive increase of the warming rate: calls/min gained per minute of
+/// warming successes (each success at `r` calls/min adds `GAIN / r`).
+pub const WARM_RATE_GAIN_PER_MIN: f64 = 6.0;
 /// Window over which the warming rate in use is measured, seconds.
 const WARM_RATE_WINDOW_S: f64 = 60.0;
 /// Warming starts remembered to measure the rate.
@@ -261,7 +264,8 @@ impl HostGate {
                     s.warm_backoff_level = 0;
                     s.warm_backoff_until_s = 0.0;
                     if let Some(r) = s.warm_rate_per_s.as_mut() {
-                        *r += WARM_RATE_STEP_PER_S;
+                        let per_min = *r * 60.0;
+                        *r = (per_min + WARM_RATE_GAIN_PER_MIN / per_min) / 60.0;
                     }
                 }
             }
@@ -398,7 +402,7 @@ mod tests {
     }
 
     #[test]
-    fn warming_rate_halves_on_429_and_grows_one_per_minute_per_success() {
+    fn warming_rate_halves_on_429_and_grows_additively() {
         let g = gate();
         assert_eq!(g.reserve_warm_start(0.0), Ok(0.0), "unpaced at first");
         for i in 0..30 {
@@ -412,9 +416,13 @@ mod tests {
         let starts: Vec<_> = (0..5).map(|_| g.reserve_warm_start(31.0)).collect();
         assert_eq!(starts, [Ok(31.0), Ok(35.0), Ok(39.0), Err(43.0), Err(43.0)]);
         assert_eq!(g.warm_held_until_s(), 43.0 - WARM_PACE_MAX_WAIT_S);
-        call(&g, Role::Warm, Outcome::Answered, 40.0);
-        let grown = g.warm_rate_per_s().unwrap();
-        assert!((grown - rate - WARM_RATE_STEP_PER_S).abs() < 1e-9);
+        // 15/min: each success adds 6/15 call/min, so a minute of them
+        // (15 successes) adds about 6/min.
+        for _ in 0..15 {
+            call(&g, Role::Warm, Outcome::Answered, 40.0);
+        }
+        let grown_per_min = g.warm_rate_per_s().unwrap() * 60.0;
+        assert!((20.0..21.0).contains(&grown_per_min), "{grown_per_min}");
         for _ in 0..20 {
             call(&g, Role::Demand, Outcome::RateLimited(0.0), 100.0);
         }

@@ -37,22 +37,42 @@ async fn stale_key_against_a_failing_upstream_costs_one_call_not_sixty() {
         assert_eq!(served.status, CacheStatus::Stale);
         sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(sim.stats().requests, 1, "one refresh, not retried, remembered");
+    assert_eq!(
+        sim.stats().requests,
+        1,
+        "one refresh, not retried, remembered"
+    );
     // The back-off over, the next read refreshes again (in the background).
     sleep(Duration::from_secs(2)).await;
-    assert_eq!(svc.read("quote", "STALE", None).await.unwrap().status, CacheStatus::Stale);
+    assert_eq!(
+        svc.read("quote", "STALE", None).await.unwrap().status,
+        CacheStatus::Stale
+    );
     sleep(Duration::from_millis(10)).await;
     assert_eq!(sim.stats().requests, 2);
 
     // Without a stale entry: retried once per back-off, the error remembered.
     for _ in 0..5 {
         let e = svc.read("quote", "COLD", None).await.unwrap_err();
-        assert!(matches!(e, ReadError::Fetch(FetchError::Status { status: 500, .. })), "{e:?}");
+        assert!(
+            matches!(e, ReadError::Fetch(FetchError::Status { status: 500, .. })),
+            "{e:?}"
+        );
     }
-    assert_eq!(sim.stats().requests, 2 + 3, "one fetch with its two retries");
+    assert_eq!(
+        sim.stats().requests,
+        2 + 3,
+        "one fetch with its two retries"
+    );
     // Warming skips a key whose fetch failed recently.
     let w = svc.warm("quote", "COLD", "popular").await;
-    assert!(matches!(w, Err(WarmError::Fetch(FetchError::Status { status: 500, .. }))), "{w:?}");
+    assert!(
+        matches!(
+            w,
+            Err(WarmError::Fetch(FetchError::Status { status: 500, .. }))
+        ),
+        "{w:?}"
+    );
     assert_eq!(sim.stats().requests, 5);
     d.shutdown().await.unwrap();
 }
@@ -74,7 +94,10 @@ async fn failing_upstream_opens_the_breaker_and_one_probe_closes_it() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "upstream_unavailable");
     support::put_aged(&d, "S", b"{\"seq\":0}", 40.0, 30.0).await;
-    assert_eq!(header(&support::get(&c, url("S")).await, "x-cache"), "STALE");
+    assert_eq!(
+        header(&support::get(&c, url("S")).await, "x-cache"),
+        "STALE"
+    );
     let w = d.service.warm("quote", "W", "popular").await;
     assert!(matches!(w, Err(WarmError::Paused { .. })), "{w:?}");
     assert!(d.service.upstream().paused_until_s() > d.service.clock().now_s());
@@ -85,8 +108,16 @@ async fn failing_upstream_opens_the_breaker_and_one_probe_closes_it() {
     sleep(Duration::from_secs(10)).await;
     let reads = futures::future::join_all(["E", "F", "G", "H"].map(|k| support::get(&c, url(k))));
     let statuses: Vec<u16> = reads.await.iter().map(|r| r.status().as_u16()).collect();
-    assert_eq!(statuses.iter().filter(|s| **s == 502).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 503).count(), 3, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 502).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 503).count(),
+        3,
+        "{statuses:?}"
+    );
     assert_eq!(sim.stats().requests, 4, "one probe per open period");
 
     // The upstream recovers: the next probe closes the breaker.
@@ -107,10 +138,16 @@ async fn refused_connections_open_the_breaker_too() {
     let svc = d.service.clone();
     for k in ["A", "B"] {
         let e = svc.read("quote", k, None).await.unwrap_err();
-        assert!(matches!(e, ReadError::Fetch(FetchError::Transport(_))), "{e:?}");
+        assert!(
+            matches!(e, ReadError::Fetch(FetchError::Transport(_))),
+            "{e:?}"
+        );
     }
     let e = svc.read("quote", "C", None).await.unwrap_err();
-    assert!(matches!(e, ReadError::Fetch(FetchError::Unavailable { .. })), "{e:?}");
+    assert!(
+        matches!(e, ReadError::Fetch(FetchError::Unavailable { .. })),
+        "{e:?}"
+    );
     assert_eq!(sim.stats().refused, 2);
     d.shutdown().await.unwrap();
 }
