@@ -286,3 +286,45 @@ fn validate_sidecar(
         ttl_s: positive(&field("ttl_s"), raw.ttl_s, ttl_s)?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dataset(pattern: &str) -> DatasetConfig {
+        let raw = RawDataset {
+            url: Some("http://h/{key}".into()),
+            key_pattern: Some(pattern.into()),
+            ..RawDataset::default()
+        };
+        validate_dataset("quote", &raw, false, 300.0, &|_| None).unwrap()
+    }
+
+    #[test]
+    fn dot_segments_are_refused_whatever_the_key_pattern() {
+        let ds = dataset(".+");
+        assert_eq!(ds.key_problem("."), Some(KeyProblem::DotSegment));
+        assert_eq!(ds.key_problem(".."), Some(KeyProblem::DotSegment));
+        assert_eq!(ds.key_problem("..."), None);
+        assert_eq!(ds.key_problem("A/B"), None);
+        assert_eq!(
+            dataset("[A-Z]+").key_problem("a"),
+            Some(KeyProblem::Pattern)
+        );
+    }
+
+    #[test]
+    fn stale_while_revalidate_defaults_to_the_grace_and_stays_within_it() {
+        assert_eq!(dataset(".+").stale_while_revalidate_s, 300.0);
+        let raw = RawDataset {
+            url: Some("http://h/{key}".into()),
+            stale_while_revalidate_s: Some(301.0),
+            ..RawDataset::default()
+        };
+        let e = validate_dataset("quote", &raw, false, 300.0, &|_| None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "datasets.quote.stale_while_revalidate_s: must be <= store.stale_grace_s"
+        );
+    }
+}

@@ -132,7 +132,10 @@ fn validate_item(
         .ok_or_else(|| err("dataset", &format!("unknown dataset {dataset:?}")))?;
     let key = required_str(obj, "key")?;
     if let Some(problem) = ds.key_problem(key) {
-        return Err(err("key", &format!("{key:?} {problem} of {dataset}")));
+        return Err(err(
+            "key",
+            &format!("{key:?} is refused: {problem} (dataset {dataset})"),
+        ));
     }
     let client = match obj.get("client") {
         None | Some(Value::Null) => None,
