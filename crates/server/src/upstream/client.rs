@@ -166,17 +166,18 @@ impl UpstreamClient {
     pub fn gate(&self, url: &str) -> Arc<HostGate> {
         let host = host_of(url);
         let mut gates = self.gates.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(gate) = gates.get(&host) {
+            return Arc::clone(gate);
+        }
         let settings = GateSettings {
             breaker_failures: self.cfg.breaker_failures,
             breaker_open_s: self.cfg.breaker_open_s,
             warm_backoff_base_s: self.cfg.warm_backoff_base_s,
             warm_backoff_max_s: self.cfg.warm_backoff_max_s,
         };
-        Arc::clone(
-            gates
-                .entry(host)
-                .or_insert_with(|| Arc::new(HostGate::new(settings))),
-        )
+        let gate = Arc::new(HostGate::new(self.redactor.redact(&host), settings));
+        gates.insert(host, Arc::clone(&gate));
+        gate
     }
 
     /// Until when warming is held back on some host (429 pause, open
@@ -195,9 +196,9 @@ impl UpstreamClient {
     }
 
     /// The deadline of a flight started now: every attempt and retry of
-    /// the configured limits fits before it (`timeout × (max_retries + 1)
-    /// + backoff_max × max_retries`). Clients may give up earlier; the
-    /// flight does not.
+    /// the configured limits fits before it, that is
+    /// `timeout × (max_retries + 1) + backoff_max × max_retries`. Clients
+    /// may give up earlier; the flight does not.
     pub fn flight_deadline(&self) -> Instant {
         let retries = self.cfg.max_retries;
         let budget = self.cfg.timeout.saturating_mul(retries.saturating_add(1))

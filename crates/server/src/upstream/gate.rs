@@ -120,6 +120,8 @@ struct State {
 /// A host's gate, shared by every call to that host.
 #[derive(Debug)]
 pub struct HostGate {
+    /// The host as logged (redacted).
+    host: String,
     settings: GateSettings,
     state: Arc<Mutex<State>>,
 }
@@ -149,9 +151,11 @@ fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
 }
 
 impl HostGate {
-    /// A gate with calls flowing and warming unpaced.
-    pub fn new(settings: GateSettings) -> Self {
+    /// A gate for `host` (as logged) with calls flowing and warming
+    /// unpaced.
+    pub fn new(host: String, settings: GateSettings) -> Self {
         Self {
+            host,
             settings,
             state: Arc::new(Mutex::new(State {
                 paused_until_s: 0.0,
@@ -284,6 +288,7 @@ impl HostGate {
                 if was_probe || s.failures >= self.settings.breaker_failures {
                     if now_s >= s.open_until_s {
                         tracing::warn!(
+                            host = %self.host,
                             failures = s.failures,
                             open_s = self.settings.breaker_open_s,
                             "upstream failing: circuit breaker open"
@@ -337,12 +342,15 @@ mod tests {
     }
 
     fn gate_opening_after(breaker_failures: u32) -> HostGate {
-        HostGate::new(GateSettings {
-            breaker_failures,
-            breaker_open_s: 10.0,
-            warm_backoff_base_s: 1.0,
-            warm_backoff_max_s: 8.0,
-        })
+        HostGate::new(
+            "http://h:80".into(),
+            GateSettings {
+                breaker_failures,
+                breaker_open_s: 10.0,
+                warm_backoff_base_s: 1.0,
+                warm_backoff_max_s: 8.0,
+            },
+        )
     }
 
     fn call(g: &HostGate, role: Role, outcome: Outcome, now_s: f64) {
