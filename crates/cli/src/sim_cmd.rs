@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use prewarm_server::upstream_sim::{self, SimConfig};
+use prewarm_server::upstream_sim::{self, RetryAfterForm, SimConfig};
 
 use crate::serve_cmd::{init_tracing, runtime, shutdown_signal};
 
@@ -23,6 +23,16 @@ pub struct SimArgs {
     /// Calls per minute before answering 429 (unlimited when absent).
     #[arg(long = "rate-limit", value_name = "PER_MIN")]
     rate_limit_per_min: Option<u32>,
+    /// Status of the injected errors (with --error-rate), e.g. 503.
+    #[arg(long = "error-status", value_name = "N", default_value_t = 500,
+          value_parser = clap::value_parser!(u16).range(400..600))]
+    error_status: u16,
+    /// Write a 429's Retry-After as an HTTP-date instead of seconds.
+    #[arg(long = "retry-after-date")]
+    retry_after_date: bool,
+    /// Close every connection as soon as it is accepted.
+    #[arg(long = "refuse-connections")]
+    refuse_connections: bool,
 }
 
 /// Runs the simulator until SIGINT or SIGTERM.
@@ -39,6 +49,13 @@ pub fn run(args: SimArgs) -> Result<()> {
         latency_ms: args.latency_ms,
         error_rate: args.error_rate,
         rate_limit_per_min: args.rate_limit_per_min,
+        error_status: args.error_status,
+        retry_after: if args.retry_after_date {
+            RetryAfterForm::HttpDate
+        } else {
+            RetryAfterForm::Seconds
+        },
+        refuse_connections: args.refuse_connections,
         ..SimConfig::default()
     };
     runtime()?

@@ -7,7 +7,9 @@
 //! - `POST /v1/access`: the sidecar access feed (see [`crate::proxy::access`]).
 //!
 //! The client is named by the `X-Client-Id` header. Errors are JSON
-//! `{"error":{"code","message"}}`.
+//! `{"error":{"code","message"}}`; upstream failures are described in
+//! general terms ([`public_message`]), never with the upstream's URL or
+//! body: the details go to the logs, redacted.
 
 pub mod access;
 
@@ -64,7 +66,7 @@ fn client_of(headers: &HeaderMap) -> Option<String> {
         .map(str::to_string)
 }
 
-/// HTTP status, error code and extra headers for a read error.
+/// HTTP status and error code for a read error.
 fn classify(err: &ReadError) -> (StatusCode, &'static str) {
     match err {
         ReadError::UnknownDataset(_) => (StatusCode::NOT_FOUND, "unknown_dataset"),
@@ -75,18 +77,52 @@ fn classify(err: &ReadError) -> (StatusCode, &'static str) {
         ReadError::Fetch(FetchError::RateLimited { .. }) => {
             (StatusCode::SERVICE_UNAVAILABLE, "upstream_rate_limited")
         }
+        ReadError::Fetch(FetchError::Unavailable { .. }) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable")
+        }
         ReadError::Fetch(FetchError::Status { status: 404, .. })
         | ReadError::Fetch(FetchError::NotInBatch) => (StatusCode::NOT_FOUND, "upstream_not_found"),
         ReadError::Fetch(_) => (StatusCode::BAD_GATEWAY, "upstream_error"),
     }
 }
 
-fn read_error_response(svc: &CacheService, err: &ReadError) -> Response {
+/// What a client is told about `err`: the request's own problem in full
+/// (unknown dataset, refused key), an upstream failure only in general
+/// terms (its status code at most; no URL, no body, no transport detail).
+pub fn public_message(err: &ReadError) -> String {
+    match err {
+        ReadError::UnknownDataset(_) | ReadError::InvalidKey { .. } => err.to_string(),
+        ReadError::Timeout => "upstream did not answer within the request timeout".into(),
+        ReadError::Fetch(e) => match e {
+            FetchError::Status { status, .. } => format!("upstream answered HTTP {status}"),
+            FetchError::RateLimited { .. } => "upstream is rate limiting; retry later".into(),
+            FetchError::Unavailable { .. } => {
+                "upstream is failing repeatedly (circuit open); retry later".into()
+            }
+            FetchError::Timeout => "upstream did not answer in time".into(),
+            FetchError::Transport(_) => "upstream could not be reached".into(),
+            FetchError::BadBatch(_) => "upstream sent a batch answer that could not be read".into(),
+            FetchError::NotInBatch => "upstream's batch answer lacks this key".into(),
+            FetchError::Abandoned => "the upstream fetch stopped without a result".into(),
+        },
+    }
+}
+
+/// Seconds a client should wait before asking again, for `Retry-After`.
+fn retry_after_s(err: &ReadError) -> Option<f64> {
+    match err {
+        ReadError::Fetch(
+            FetchError::RateLimited { retry_after_s } | FetchError::Unavailable { retry_after_s },
+        ) => Some(*retry_after_s),
+        _ => None,
+    }
+}
+
+fn read_error_response(err: &ReadError) -> Response {
     let (status, code) = classify(err);
-    let message = svc.upstream().redactor().redact(&err.to_string());
-    let mut resp = error_response(status, code, message);
-    if let ReadError::Fetch(FetchError::RateLimited { retry_after_s }) = err
-        && let Ok(v) = HeaderValue::from_str(&format!("{}", retry_after_s.ceil().max(1.0) as u64))
+    let mut resp = error_response(status, code, public_message(err));
+    if let Some(s) = retry_after_s(err)
+        && let Ok(v) = HeaderValue::from_str(&format!("{}", s.ceil().max(1.0) as u64))
     {
         resp.headers_mut().insert(header::RETRY_AFTER, v);
     }
@@ -125,7 +161,7 @@ async fn get_one(
     record_request(&st.service, &dataset, &[result], started.elapsed());
     match read {
         Ok(served) => served_response(&st.service, served),
-        Err(e) => read_error_response(&st.service, &e),
+        Err(e) => read_error_response(&e),
     }
 }
 
@@ -238,7 +274,7 @@ async fn batch(st: &AppState, dataset: &str, keys: Vec<String>, headers: &Header
             }
             (StatusCode::OK, Json(Value::Object(out))).into_response()
         }
-        Err(e) => read_error_response(&st.service, &e),
+        Err(e) => read_error_response(&e),
     }
 }
 
@@ -256,7 +292,7 @@ fn batch_item_json(svc: &CacheService, item: BatchItem) -> (String, Value) {
         }
         Err(e) => {
             let (status, code) = classify(&e);
-            let message = svc.upstream().redactor().redact(&e.to_string());
+            let message = public_message(&e);
             json!({"error": {"code": code, "status": status.as_u16(), "message": message}})
         }
     };

@@ -3,12 +3,18 @@
 //! Routes: `GET /v1/quote/{key}` (one quote), `GET /v1/quotes?symbols=A,B`
 //! (`{"quotes":[...]}`), `GET /stats` (counters, so tests count upstream
 //! calls). Above its rate limit it answers 429 with `Retry-After`
-//! (a token bucket: `rate_limit_per_min`, burst `burst`). Prices are
+//! (a token bucket: `rate_limit_per_min`, burst `burst`), in seconds, as
+//! an HTTP-date, or a fixed text ([`RetryAfterForm`]). Prices are
 //! deterministic in (key, time); every quote has a sequence number.
+//!
+//! Fault knobs (for tests and demos): a fixed delay (`latency_ms`), a
+//! share of requests answered `error_status` (`error_rate`), the rate
+//! limit, and refusing connections (each is closed as soon as it is
+//! accepted, before any request is read).
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -21,7 +27,19 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::clock::unix_now_s;
+use crate::clock::{Clock, SystemClock, unix_now_s};
+
+/// How a 429's `Retry-After` is written.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum RetryAfterForm {
+    /// Delta-seconds until the next token (at least 1).
+    #[default]
+    Seconds,
+    /// An HTTP-date: the simulator's clock plus the wait, rounded up.
+    HttpDate,
+    /// This text, whatever the wait (to send invalid values).
+    Fixed(String),
+}
 
 /// Settings of the simulator (the `upstream-sim` flags).
 #[derive(Debug, Clone)]
@@ -38,6 +56,14 @@ pub struct SimConfig {
     pub burst: Option<u32>,
     /// Keys answered 404 (and left out of batch answers).
     pub unknown_keys: Vec<String>,
+    /// `--error-status N`: the status of injected errors (default 500).
+    pub error_status: u16,
+    /// How a 429's `Retry-After` is written.
+    pub retry_after: RetryAfterForm,
+    /// `--refuse-connections`: close every connection as it is accepted.
+    pub refuse_connections: bool,
+    /// The clock HTTP-dates are written from.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for SimConfig {
@@ -49,6 +75,10 @@ impl Default for SimConfig {
             rate_limit_per_min: None,
             burst: None,
             unknown_keys: Vec::new(),
+            error_status: 500,
+            retry_after: RetryAfterForm::Seconds,
+            refuse_connections: false,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -66,12 +96,14 @@ pub struct SimStats {
     pub served: u64,
     /// Requests answered 429.
     pub rate_limited: u64,
-    /// Requests answered 500 (injected errors).
+    /// Requests answered `error_status` (injected errors).
     pub errors: u64,
     /// Requests answered 404.
     pub not_found: u64,
     /// Most requests in progress at once.
     pub max_in_flight: u64,
+    /// Connections closed as they were accepted (refusing).
+    pub refused: u64,
 }
 
 #[derive(Debug, Default)]
@@ -85,6 +117,7 @@ struct Counters {
     not_found: AtomicU64,
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
+    refused: AtomicU64,
     seq: AtomicU64,
 }
 
@@ -100,6 +133,7 @@ impl Counters {
             errors: l(&self.errors),
             not_found: l(&self.not_found),
             max_in_flight: l(&self.max_in_flight),
+            refused: l(&self.refused),
         }
     }
 }
@@ -134,7 +168,11 @@ struct Sim {
     bucket: Option<Mutex<Bucket>>,
     latency_ms: AtomicU64,
     error_rate_bits: AtomicU64,
+    error_status: StatusCode,
     unknown_keys: Vec<String>,
+    retry_after: RetryAfterForm,
+    refusing: Arc<AtomicBool>,
+    clock: Arc<dyn Clock>,
 }
 
 /// A running simulator.
@@ -169,6 +207,11 @@ impl SimHandle {
         self.sim.latency_ms.store(ms, Ordering::SeqCst);
     }
 
+    /// Starts or stops refusing connections.
+    pub fn set_refusing(&self, refusing: bool) {
+        self.sim.refusing.store(refusing, Ordering::SeqCst);
+    }
+
     /// Stops accepting, finishes in-flight requests, and waits.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -193,8 +236,39 @@ fn build(cfg: &SimConfig) -> Arc<Sim> {
         bucket,
         latency_ms: AtomicU64::new(cfg.latency_ms),
         error_rate_bits: AtomicU64::new(cfg.error_rate.to_bits()),
+        error_status: StatusCode::from_u16(cfg.error_status)
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         unknown_keys: cfg.unknown_keys.clone(),
+        retry_after: cfg.retry_after.clone(),
+        refusing: Arc::new(AtomicBool::new(cfg.refuse_connections)),
+        clock: Arc::clone(&cfg.clock),
     })
+}
+
+/// The TCP listener, closing connections at once while refusing.
+struct Refusing {
+    inner: tokio::net::TcpListener,
+    sim: Arc<Sim>,
+}
+
+impl axum::serve::Listener for Refusing {
+    type Io = tokio::net::TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+            if !self.sim.refusing.load(Ordering::SeqCst) {
+                return (io, addr);
+            }
+            self.sim.counters.refused.fetch_add(1, Ordering::SeqCst);
+            drop(io);
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
 }
 
 fn router(sim: Arc<Sim>) -> Router {
@@ -212,6 +286,10 @@ pub async fn spawn(cfg: SimConfig) -> std::io::Result<(SocketAddr, SimHandle)> {
     let sim = build(&cfg);
     let (tx, rx) = oneshot::channel::<()>();
     let app = router(Arc::clone(&sim));
+    let listener = Refusing {
+        inner: listener,
+        sim: Arc::clone(&sim),
+    };
     let join = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -235,7 +313,12 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "upstream-sim listening");
-    axum::serve(listener, router(build(&cfg)))
+    let sim = build(&cfg);
+    let listener = Refusing {
+        inner: listener,
+        sim: Arc::clone(&sim),
+    };
+    axum::serve(listener, router(sim))
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -300,7 +383,7 @@ async fn gate(sim: &Sim) -> Result<(), Response> {
         let taken = bucket.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let Err(wait_s) = taken {
             sim.counters.rate_limited.fetch_add(1, Ordering::SeqCst);
-            let retry = format!("{}", wait_s.ceil().max(1.0) as u64);
+            let retry = retry_after_text(sim, wait_s);
             let mut resp = json_response(
                 StatusCode::TOO_MANY_REQUESTS,
                 &serde_json::json!({"error": "rate limited"}),
@@ -321,9 +404,22 @@ async fn gate(sim: &Sim) -> Result<(), Response> {
     if draw < rate {
         sim.counters.errors.fetch_add(1, Ordering::SeqCst);
         let body = serde_json::json!({"error": "simulated upstream failure"});
-        return Err(json_response(StatusCode::INTERNAL_SERVER_ERROR, &body));
+        return Err(json_response(sim.error_status, &body));
     }
     Ok(())
+}
+
+/// The `Retry-After` of a 429 when the next token is `wait_s` away.
+fn retry_after_text(sim: &Sim, wait_s: f64) -> String {
+    let wait_s = wait_s.ceil().max(1.0);
+    match &sim.retry_after {
+        RetryAfterForm::Seconds => format!("{}", wait_s as u64),
+        RetryAfterForm::HttpDate => {
+            let at_s = (sim.clock.now_s() + wait_s).ceil().max(0.0) as u64;
+            httpdate::fmt_http_date(std::time::UNIX_EPOCH + Duration::from_secs(at_s))
+        }
+        RetryAfterForm::Fixed(text) => text.clone(),
+    }
 }
 
 async fn quote(State(sim): State<Arc<Sim>>, Path(key): Path<String>) -> Response {

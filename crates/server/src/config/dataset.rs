@@ -8,7 +8,7 @@ use std::sync::Arc;
 use prewarm_core::universe::{Membership, parse_universe};
 use regex::Regex;
 
-use super::check::{at_least, invalid, positive};
+use super::check::{at_least, invalid, non_negative, positive};
 use super::error::ConfigError;
 use super::raw::{RawDataset, RawSidecar};
 use crate::upstream::redact::Redactor;
@@ -31,6 +31,14 @@ pub struct DatasetConfig {
     pub key_pattern: Regex,
     /// Serve stale entries when upstream cannot answer.
     pub serve_stale: bool,
+    /// How long past the TTL a stale entry may still be answered (the
+    /// store's `stale_grace_s`), seconds; checked when the answer is sent.
+    pub stale_grace_s: f64,
+    /// How long past the TTL a stale entry is answered at once while a
+    /// background refresh runs (RFC 5861 stale-while-revalidate), seconds,
+    /// at most `stale_grace_s`. Past it, within the grace, a read waits for
+    /// the refresh (up to the request timeout and the grace left).
+    pub stale_while_revalidate_s: f64,
     /// Batch endpoint, if any.
     pub batch: Option<BatchConfig>,
     /// Write-through into the application's Redis, if any.
@@ -93,10 +101,43 @@ impl std::fmt::Debug for SidecarConfig {
     }
 }
 
+/// Why a key is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyProblem {
+    /// `.` or `..`: a dot segment, which URL normalization would take out
+    /// of the upstream path (`/v1/quote/..` is `/v1/`). Refused whatever
+    /// the key pattern says.
+    DotSegment,
+    /// The key does not match the dataset's key pattern.
+    Pattern,
+}
+
+impl std::fmt::Display for KeyProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KeyProblem::DotSegment => "`.` and `..` are never keys (dot segments of a URL path)",
+            KeyProblem::Pattern => "does not match the key pattern",
+        })
+    }
+}
+
 impl DatasetConfig {
-    /// Whether `key` matches this dataset's key pattern.
+    /// What is wrong with `key`, if anything: a dot segment (always
+    /// refused), or no match of the key pattern. Any other key fills
+    /// exactly one URL path segment (it is percent-encoded, `/` included).
+    pub fn key_problem(&self, key: &str) -> Option<KeyProblem> {
+        if key == "." || key == ".." {
+            Some(KeyProblem::DotSegment)
+        } else if !self.key_pattern.is_match(key) {
+            Some(KeyProblem::Pattern)
+        } else {
+            None
+        }
+    }
+
+    /// Whether `key` is accepted ([`DatasetConfig::key_problem`] is `None`).
     pub fn key_is_valid(&self, key: &str) -> bool {
-        self.key_pattern.is_match(key)
+        self.key_problem(key).is_none()
     }
 }
 
@@ -112,6 +153,7 @@ pub(super) fn validate_dataset(
     name: &str,
     raw: &RawDataset,
     builtin: bool,
+    stale_grace_s: f64,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<DatasetConfig, ConfigError> {
     let field = |f: &str| format!("datasets.{name}.{f}");
@@ -148,12 +190,20 @@ pub(super) fn validate_dataset(
         None => None,
         Some(path) => Some(read_universe(&field("universe"), path)?),
     };
+    let swr_field = field("stale_while_revalidate_s");
+    let stale_while_revalidate_s =
+        non_negative(&swr_field, raw.stale_while_revalidate_s, stale_grace_s)?;
+    if stale_while_revalidate_s > stale_grace_s {
+        return Err(invalid(swr_field, "must be <= store.stale_grace_s"));
+    }
     Ok(DatasetConfig {
         name: name.into(),
         url,
         ttl_s,
         key_pattern,
         serve_stale: raw.serve_stale.unwrap_or(true),
+        stale_grace_s,
+        stale_while_revalidate_s,
         batch,
         sidecar,
         universe,
@@ -235,4 +285,46 @@ fn validate_sidecar(
         key_template,
         ttl_s: positive(&field("ttl_s"), raw.ttl_s, ttl_s)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dataset(pattern: &str) -> DatasetConfig {
+        let raw = RawDataset {
+            url: Some("http://h/{key}".into()),
+            key_pattern: Some(pattern.into()),
+            ..RawDataset::default()
+        };
+        validate_dataset("quote", &raw, false, 300.0, &|_| None).unwrap()
+    }
+
+    #[test]
+    fn dot_segments_are_refused_whatever_the_key_pattern() {
+        let ds = dataset(".+");
+        assert_eq!(ds.key_problem("."), Some(KeyProblem::DotSegment));
+        assert_eq!(ds.key_problem(".."), Some(KeyProblem::DotSegment));
+        assert_eq!(ds.key_problem("..."), None);
+        assert_eq!(ds.key_problem("A/B"), None);
+        assert_eq!(
+            dataset("[A-Z]+").key_problem("a"),
+            Some(KeyProblem::Pattern)
+        );
+    }
+
+    #[test]
+    fn stale_while_revalidate_defaults_to_the_grace_and_stays_within_it() {
+        assert_eq!(dataset(".+").stale_while_revalidate_s, 300.0);
+        let raw = RawDataset {
+            url: Some("http://h/{key}".into()),
+            stale_while_revalidate_s: Some(301.0),
+            ..RawDataset::default()
+        };
+        let e = validate_dataset("quote", &raw, false, 300.0, &|_| None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "datasets.quote.stale_while_revalidate_s: must be <= store.stale_grace_s"
+        );
+    }
 }

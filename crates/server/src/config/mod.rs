@@ -27,7 +27,7 @@ mod warming;
 use std::path::{Path, PathBuf};
 
 pub use crate::driver::settings::{DriverSettings, OutsideSessions};
-pub use dataset::{BatchConfig, DatasetConfig, SidecarConfig, UniverseFile};
+pub use dataset::{BatchConfig, DatasetConfig, KeyProblem, SidecarConfig, UniverseFile};
 pub use env::{ENV_VARS, EnvVar};
 pub use error::ConfigError;
 pub use raw::RawConfig;

@@ -103,6 +103,21 @@ pub struct RawUpstream {
     pub backoff_base_ms: Option<u64>,
     /// Largest backoff, milliseconds.
     pub backoff_max_ms: Option<u64>,
+    /// Longest pause honoured from a 429's `Retry-After`, seconds.
+    pub retry_after_max_s: Option<f64>,
+    /// Consecutive failed attempts on one host that open its breaker.
+    pub breaker_failures: Option<u32>,
+    /// How long an open breaker refuses calls before a probe, seconds.
+    pub breaker_open_s: Option<f64>,
+    /// How long a key whose fetch failed is not fetched again, seconds
+    /// (doubles per consecutive failure of the key).
+    pub failure_backoff_s: Option<f64>,
+    /// Cap of that back-off, seconds.
+    pub failure_backoff_max_s: Option<f64>,
+    /// First warming back-off after a 429 or a failure, seconds.
+    pub warm_backoff_base_s: Option<f64>,
+    /// Longest warming back-off, seconds.
+    pub warm_backoff_max_s: Option<f64>,
 }
 
 /// `[datasets.NAME]`.
@@ -117,6 +132,9 @@ pub struct RawDataset {
     pub key_pattern: Option<String>,
     /// Whether stale entries are served when upstream cannot answer.
     pub serve_stale: Option<bool>,
+    /// How long past its TTL a stale entry is answered at once while it is
+    /// refreshed in the background, seconds (default: `store.stale_grace_s`).
+    pub stale_while_revalidate_s: Option<f64>,
     /// Batch URL template with `{keys}` (comma-joined).
     pub batch_url: Option<String>,
     /// Most keys per upstream batch call.

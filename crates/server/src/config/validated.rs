@@ -122,6 +122,26 @@ pub struct UpstreamConfig {
     pub backoff_base: Duration,
     /// Largest backoff.
     pub backoff_max: Duration,
+    /// Longest pause honoured from a 429's `Retry-After`, seconds; a longer
+    /// one is capped, then one probe call tests the host.
+    pub retry_after_max_s: f64,
+    /// Consecutive failed attempts (5xx, timeout, transport) on one host
+    /// that open its circuit breaker.
+    pub breaker_failures: u32,
+    /// How long an open breaker refuses calls before one probe, seconds
+    /// (so at most one probe per this period while the host fails).
+    pub breaker_open_s: f64,
+    /// How long a key whose fetch failed is not fetched again, seconds
+    /// (reads get its stale entry or the remembered error); doubles per
+    /// consecutive failure of the key.
+    pub failure_backoff_s: f64,
+    /// Cap of the per-key failure back-off, seconds.
+    pub failure_backoff_max_s: f64,
+    /// First warming back-off after a 429 or a failure, seconds (doubles
+    /// per consecutive one; a success resets it).
+    pub warm_backoff_base_s: f64,
+    /// Longest warming back-off, seconds.
+    pub warm_backoff_max_s: f64,
 }
 
 impl Default for UpstreamConfig {
@@ -132,8 +152,30 @@ impl Default for UpstreamConfig {
             max_retries: 2,
             backoff_base: Duration::from_millis(100),
             backoff_max: Duration::from_secs(2),
+            retry_after_max_s: 300.0,
+            breaker_failures: 5,
+            breaker_open_s: 10.0,
+            failure_backoff_s: 2.0,
+            failure_backoff_max_s: 60.0,
+            warm_backoff_base_s: 1.0,
+            warm_backoff_max_s: 120.0,
         }
     }
+}
+
+/// `value` (or `default`), finite and at least `other`'s value.
+fn at_least_field(
+    field: &str,
+    value: Option<f64>,
+    default: f64,
+    other_field: &str,
+    other: f64,
+) -> Result<f64, ConfigError> {
+    let v = non_negative(field, value, default)?;
+    if v < other {
+        return Err(invalid(field, format!("must be >= {other_field}")));
+    }
+    Ok(v)
 }
 
 fn socket_addr(field: &str, value: Option<&str>, default: &str) -> Result<SocketAddr, ConfigError> {
@@ -165,7 +207,11 @@ impl RawConfig {
         for (name, raw) in &self.datasets {
             let builtin = name == DEFAULT_DATASET && raw.url.is_none();
             builtin_upstream |= builtin;
-            datasets.insert(name.clone(), validate_dataset(name, raw, builtin, env)?);
+            let grace_s = store.stale_grace_s;
+            datasets.insert(
+                name.clone(),
+                validate_dataset(name, raw, builtin, grace_s, env)?,
+            );
         }
         Ok(ServeConfig {
             server,
@@ -273,6 +319,46 @@ impl RawConfig {
             max_retries: u.max_retries.unwrap_or(d.max_retries),
             backoff_base: Duration::from_millis(base_ms),
             backoff_max: Duration::from_millis(max_ms),
+            retry_after_max_s: positive(
+                "upstream.retry_after_max_s",
+                u.retry_after_max_s,
+                d.retry_after_max_s,
+            )?,
+            breaker_failures: at_least(
+                "upstream.breaker_failures",
+                u.breaker_failures,
+                d.breaker_failures,
+                1,
+            )?,
+            breaker_open_s: positive(
+                "upstream.breaker_open_s",
+                u.breaker_open_s,
+                d.breaker_open_s,
+            )?,
+            failure_backoff_s: non_negative(
+                "upstream.failure_backoff_s",
+                u.failure_backoff_s,
+                d.failure_backoff_s,
+            )?,
+            failure_backoff_max_s: at_least_field(
+                "upstream.failure_backoff_max_s",
+                u.failure_backoff_max_s,
+                d.failure_backoff_max_s,
+                "upstream.failure_backoff_s",
+                u.failure_backoff_s.unwrap_or(d.failure_backoff_s),
+            )?,
+            warm_backoff_base_s: positive(
+                "upstream.warm_backoff_base_s",
+                u.warm_backoff_base_s,
+                d.warm_backoff_base_s,
+            )?,
+            warm_backoff_max_s: at_least_field(
+                "upstream.warm_backoff_max_s",
+                u.warm_backoff_max_s,
+                d.warm_backoff_max_s,
+                "upstream.warm_backoff_base_s",
+                u.warm_backoff_base_s.unwrap_or(d.warm_backoff_base_s),
+            )?,
         })
     }
 }

@@ -131,10 +131,10 @@ fn validate_item(
         .dataset(dataset)
         .ok_or_else(|| err("dataset", &format!("unknown dataset {dataset:?}")))?;
     let key = required_str(obj, "key")?;
-    if !ds.key_is_valid(key) {
+    if let Some(problem) = ds.key_problem(key) {
         return Err(err(
             "key",
-            &format!("{key:?} does not match the key pattern of {dataset}"),
+            &format!("{key:?} is refused: {problem} (dataset {dataset})"),
         ));
     }
     let client = match obj.get("client") {

@@ -1,6 +1,7 @@
 //! Batch reads: many keys of one dataset in one client request.
 //!
-//! Misses are fetched through the dataset's batch endpoint (in chunks of
+//! Each key is decided as a single read is ([`Decision`]). Misses are
+//! fetched through the dataset's batch endpoint (in chunks of
 //! `batch_max_keys`) when one is configured, else one flight per key; the
 //! upstream semaphore bounds concurrency either way. Keys already in flight
 //! join their flight. Per-key failures never fail the batch.
@@ -12,13 +13,14 @@ use bytes::Bytes;
 use futures::future::join_all;
 use tokio::time::Instant;
 
-use super::load::KeyPromise;
-use super::{CacheService, CacheStatus, ReadError, Served, await_flight, policy_for, serve_stale};
+use super::load::{KeyPromise, Load};
+use super::read::Decision;
+use super::{CacheService, ReadError, Served};
 use crate::coalesce::Flight;
 use crate::config::{BatchConfig, DatasetConfig};
 use crate::events::FetchOrigin;
 use crate::store::Entry;
-use crate::upstream::{FetchError, RateLimitPolicy};
+use crate::upstream::{FetchError, Role};
 use prewarm_core::time::{Seconds, UnixInstant};
 
 /// One key's outcome in a batch read.
@@ -69,10 +71,13 @@ impl CacheService {
         if !leaders.is_empty() {
             self.spawn_leaders(&ds, leaders, deadline);
         }
-        let results = join_all(pending.into_iter().map(|p| async move {
-            match p {
-                Pending::Done(r) => r,
-                Pending::Wait(w, stale) => await_flight(w, stale, deadline).await,
+        let results = join_all(pending.into_iter().map(|p| {
+            let ds = &ds;
+            async move {
+                match p {
+                    Pending::Done(r) => r,
+                    Pending::Wait(w, stale) => self.await_flight(ds, w, stale, deadline).await,
+                }
             }
         }))
         .await;
@@ -87,7 +92,7 @@ impl CacheService {
     }
 
     fn classify(
-        &self,
+        self: &Arc<Self>,
         ds: &Arc<DatasetConfig>,
         key: &str,
         found: Option<Option<Entry>>,
@@ -99,28 +104,30 @@ impl CacheService {
             return Pending::Done(Err(ReadError::InvalidKey {
                 dataset: ds.name.to_string(),
                 key: key.to_string(),
+                problem: ds
+                    .key_problem(key)
+                    .unwrap_or(crate::config::KeyProblem::Pattern),
             }));
         };
         let fresh = cached
             .as_ref()
             .is_some_and(|e| e.is_fresh(Seconds(ds.ttl_s), UnixInstant(now_s)));
         self.access(ds, key, client, now_s, fresh);
-        if let Some(entry) = cached.clone().filter(|_| fresh) {
-            return Pending::Done(Ok(Served {
-                entry,
-                status: CacheStatus::Hit,
-            }));
-        }
-        let stale = cached.filter(|_| ds.serve_stale);
-        if let Some(entry) = stale.as_ref().filter(|_| self.upstream.is_paused()) {
-            return Pending::Done(Ok(serve_stale(entry.clone(), "upstream rate limit")));
-        }
         let key: Arc<str> = key.into();
-        match self.flights.join_or_lead((ds.name.clone(), key.clone())) {
-            Flight::Follower(w) => Pending::Wait(w, stale),
-            Flight::Leader(promise, w) => {
-                leaders.push((key, promise, stale.is_some()));
-                Pending::Wait(w, stale)
+        match self.decide(ds, &key, cached, now_s) {
+            Decision::Answer(answer) => Pending::Done(answer),
+            Decision::Revalidate(served) => {
+                self.refresh_in_background(ds, &key);
+                Pending::Done(Ok(served))
+            }
+            Decision::Fetch(stale) => {
+                match self.flights.join_or_lead((ds.name.clone(), key.clone())) {
+                    Flight::Follower(w) => Pending::Wait(w, stale),
+                    Flight::Leader(promise, w) => {
+                        leaders.push((key, promise, stale.is_some()));
+                        Pending::Wait(w, stale)
+                    }
+                }
             }
         }
     }
@@ -133,15 +140,8 @@ impl CacheService {
     ) {
         let Some(batch) = ds.batch.clone() else {
             for (key, promise, has_stale) in leaders {
-                let policy = policy_for(has_stale);
-                self.spawn_load(
-                    Arc::clone(ds),
-                    key,
-                    promise,
-                    FetchOrigin::Demand,
-                    policy,
-                    deadline,
-                );
+                let load = Load::demand(has_stale, deadline);
+                self.spawn_load(Arc::clone(ds), key, promise, FetchOrigin::Demand, load);
             }
             return;
         };
@@ -149,9 +149,9 @@ impl CacheService {
         while !leaders.is_empty() {
             let rest = leaders.split_off(leaders.len().min(batch.max_keys));
             let chunk = std::mem::replace(&mut leaders, rest);
-            let policy = policy_for(chunk.iter().all(|(_, _, has_stale)| *has_stale));
+            let load = Load::demand(chunk.iter().all(|(_, _, stale)| *stale), deadline);
             let (svc, ds, batch) = (Arc::clone(self), Arc::clone(ds), batch.clone());
-            tokio::spawn(async move { svc.load_batch(&ds, &batch, chunk, policy, deadline).await });
+            tokio::spawn(async move { svc.load_batch(&ds, &batch, chunk, load).await });
         }
     }
 
@@ -160,13 +160,12 @@ impl CacheService {
         ds: &DatasetConfig,
         batch: &BatchConfig,
         chunk: Vec<(Arc<str>, KeyPromise, bool)>,
-        policy: RateLimitPolicy,
-        deadline: Instant,
+        load: Load,
     ) {
         let keys: Vec<&str> = chunk.iter().map(|(k, _, _)| k.as_ref()).collect();
         let url = batch.url.render_keys(&keys);
         let started = std::time::Instant::now();
-        let fetched = self.upstream.get(&url, deadline, policy).await;
+        let fetched = self.upstream.get(&url, self.call(Role::Demand, load)).await;
         let took = started.elapsed();
         super::load::record_upstream_call(&ds.name, "demand", took, fetched.is_ok());
         let split = match fetched {

@@ -1,5 +1,6 @@
 //! Loads: the spawned tasks that fetch from upstream, store, report a
-//! `FetchEvent` and complete the flight's promise.
+//! `FetchEvent` and complete the flight's promise. A load runs to the
+//! flight's own deadline, whoever waits for it.
 
 use std::sync::Arc;
 
@@ -11,11 +12,45 @@ use crate::coalesce::Promise;
 use crate::config::DatasetConfig;
 use crate::events::{FetchEvent, FetchOrigin};
 use crate::store::Entry;
-use crate::upstream::{FetchError, Fetched, RateLimitPolicy};
+use crate::upstream::{Call, FetchError, Fetched, RateLimitPolicy, Role};
 use prewarm_core::time::{Seconds, UnixInstant};
 
 /// The promise of one key's flight.
 pub(super) type KeyPromise = Promise<FlightKey, FetchResult>;
+
+/// How a flight calls upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Load {
+    /// While the host is rate limiting.
+    pub(super) policy: RateLimitPolicy,
+    /// Whether 5xx, timeouts and transport errors are retried (as
+    /// configured) or not at all.
+    pub(super) retry: bool,
+}
+
+impl Load {
+    /// A client waits: with a stale entry to fall back on, one attempt and
+    /// no wait on a rate limit; without one, retried as configured and a
+    /// rate limit waited out if it ends before `client_deadline`.
+    pub(super) fn demand(has_stale: bool, client_deadline: Instant) -> Self {
+        if has_stale {
+            Self::refresh()
+        } else {
+            Self {
+                policy: RateLimitPolicy::WaitUntil(client_deadline),
+                retry: true,
+            }
+        }
+    }
+
+    /// Nobody waits (a background refresh, warming): one attempt.
+    pub(super) fn refresh() -> Self {
+        Self {
+            policy: RateLimitPolicy::FailFast,
+            retry: false,
+        }
+    }
+}
 
 enum Loaded {
     /// Upstream answered after `took_s` seconds; the entry was stored.
@@ -35,14 +70,27 @@ impl CacheService {
         key: Arc<str>,
         promise: KeyPromise,
         origin: FetchOrigin,
-        policy: RateLimitPolicy,
-        deadline: Instant,
+        load: Load,
     ) {
         let svc = Arc::clone(self);
         tokio::spawn(async move {
-            let loaded = svc.load_one(&ds, &key, &origin, policy, deadline).await;
+            let loaded = svc.load_one(&ds, &key, &origin, load).await;
             svc.finish(&ds, &key, origin, loaded, promise).await;
         });
+    }
+
+    /// The upstream call of a flight started now.
+    pub(super) fn call(&self, role: Role, load: Load) -> Call {
+        Call {
+            deadline: self.upstream.flight_deadline(),
+            policy: load.policy,
+            role,
+            max_retries: if load.retry {
+                self.upstream.config().max_retries
+            } else {
+                0
+            },
+        }
     }
 
     async fn load_one(
@@ -50,8 +98,7 @@ impl CacheService {
         ds: &DatasetConfig,
         key: &str,
         origin: &FetchOrigin,
-        policy: RateLimitPolicy,
-        deadline: Instant,
+        load: Load,
     ) -> Loaded {
         if *origin == FetchOrigin::Demand {
             // Closes the race between a client's store miss and its joining
@@ -65,12 +112,12 @@ impl CacheService {
             }
         }
         let url = ds.url.render_key(key);
-        let kind = match origin {
-            FetchOrigin::Demand => "demand",
-            FetchOrigin::Warm(_) => "warm",
+        let (kind, role) = match origin {
+            FetchOrigin::Demand => ("demand", Role::Demand),
+            FetchOrigin::Warm(_) => ("warm", Role::Warm),
         };
         let started = std::time::Instant::now();
-        let result = self.upstream.get(&url, deadline, policy).await;
+        let result = self.upstream.get(&url, self.call(role, load)).await;
         let took = started.elapsed();
         record_upstream_call(&ds.name, kind, took, result.is_ok());
         match result {
@@ -160,6 +207,9 @@ impl CacheService {
             Ok(entry) => entry.fetched_at_s,
             Err(_) => self.clock.now_s(),
         };
+        let flight: FlightKey = (ds.name.clone(), key.into());
+        let outcome = result.as_ref().map(|_| ());
+        self.failures.record(&flight, outcome, self.clock.now_s());
         self.events.record_fetch(FetchEvent {
             dataset: ds.name.clone(),
             key: key.into(),

@@ -5,29 +5,46 @@
 //!   a fresh entry was found); warming records none.
 //! - Misses for one key share one flight ([`crate::coalesce`]); the load
 //!   runs in its own task, stores the entry, then reports a `FetchEvent`.
-//! - A client is never failed when a stale entry could serve it: stale is
-//!   served when upstream is paused, fails, or outlasts the request timeout.
+//! - A flight outlives the clients waiting on it: a client gives up at its
+//!   request timeout, the flight runs to its own deadline
+//!   ([`crate::upstream::UpstreamClient::flight_deadline`]) and stores what
+//!   it gets, so the next read finds it fresh (or joins the same flight).
+//! - A stale entry is answered only within the dataset's grace
+//!   (`fetched_at_s + ttl_s + stale_grace_s`), checked when the answer is
+//!   sent: a wait for upstream never outlasts the grace of the entry it
+//!   falls back on.
+//! - Within `stale_while_revalidate_s` past the TTL a stale entry is
+//!   answered at once and refreshed in the background (one coalesced
+//!   flight); past it, within the grace, a read waits for the refresh and
+//!   falls back on the stale entry if it fails or outlasts the wait.
+//! - A client is never failed when a stale entry within the grace could
+//!   serve it: stale is served when upstream is paused, its breaker is
+//!   open, the key's last fetch failed recently, or upstream fails.
+//! - A failed fetch is remembered for the key ([`failures`]); a fetch with
+//!   a stale entry to fall back on is not retried.
 //! - Store errors degrade to misses (logged, counted), never to failures.
 
 mod batch;
+mod failures;
 mod load;
+mod read;
+mod warm;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use prewarm_core::strategy::{StrategyId, UnknownStrategy};
-use tokio::time::Instant;
+use prewarm_core::strategy::UnknownStrategy;
 
 pub use batch::BatchItem;
 
 use crate::clock::Clock;
-use crate::coalesce::{Abandoned, Coalescer, Flight, Waiter};
-use crate::config::DatasetConfig;
-use crate::events::{AccessEvent, EventSink, FetchOrigin};
+use crate::coalesce::Coalescer;
+use crate::config::{DatasetConfig, KeyProblem};
+use crate::events::{AccessEvent, EventSink};
 use crate::store::{Entry, SidecarWriter, Store};
-use crate::upstream::{FetchError, RateLimitPolicy, UpstreamClient};
-use prewarm_core::time::{Seconds, UnixInstant};
+use crate::upstream::{FetchError, UpstreamClient};
+use failures::FailureMemo;
 
 type FlightKey = (Arc<str>, Arc<str>);
 type FetchResult = Result<Entry, FetchError>;
@@ -39,7 +56,8 @@ pub enum CacheStatus {
     Hit,
     /// Fetched from upstream for this read (or a coalesced one).
     Miss,
-    /// A stale entry, because upstream could not answer in time.
+    /// A stale entry within the grace: answered at once while it is
+    /// refreshed, or because upstream could not answer.
     Stale,
 }
 
@@ -78,13 +96,15 @@ pub enum ReadError {
     /// No such dataset.
     #[error("unknown dataset {0:?}")]
     UnknownDataset(String),
-    /// The key does not match the dataset's pattern.
-    #[error("key {key:?} does not match the key pattern of dataset {dataset}")]
+    /// The key is refused (a dot segment, or no match of the pattern).
+    #[error("key {key:?} of dataset {dataset} is refused: {problem}")]
     InvalidKey {
         /// Dataset.
         dataset: String,
         /// The rejected key.
         key: String,
+        /// What is wrong with it.
+        problem: KeyProblem,
     },
     /// Upstream failed and no stale entry exists.
     #[error("{0}")]
@@ -115,8 +135,9 @@ pub enum WarmError {
     /// Unknown dataset or invalid key.
     #[error(transparent)]
     Rejected(ReadError),
-    /// Upstream asked us to back off; nothing was fetched.
-    #[error("warming paused by the upstream rate limit until {until_s:.1}")]
+    /// Warming is held back on the key's host (429 pause, open breaker,
+    /// warming back-off or rate); nothing was fetched.
+    #[error("warming held back by the upstream until {until_s:.1}")]
     Paused {
         /// Unix seconds when warming may resume.
         until_s: f64,
@@ -162,6 +183,7 @@ pub struct CacheService {
     upstream: Arc<UpstreamClient>,
     sidecars: HashMap<String, SidecarWriter>,
     flights: Coalescer<FlightKey, FetchResult>,
+    failures: FailureMemo,
     events: EventSink,
     clock: Arc<dyn Clock>,
     request_timeout: Duration,
@@ -175,12 +197,15 @@ impl CacheService {
             .into_iter()
             .map(|d| (d.name.to_string(), Arc::new(d)))
             .collect();
+        let cfg = parts.upstream.config();
+        let failures = FailureMemo::new(cfg.failure_backoff_s, cfg.failure_backoff_max_s);
         Arc::new(Self {
             datasets,
             store: parts.store,
             upstream: parts.upstream,
             sidecars: parts.sidecars,
             flights: Coalescer::new(),
+            failures,
             events: parts.events,
             clock: parts.clock,
             request_timeout: parts.request_timeout,
@@ -202,7 +227,7 @@ impl CacheService {
         &self.store
     }
 
-    /// The upstream client (`paused_until_s` lives there).
+    /// The upstream client (host gates and `paused_until_s` live there).
     pub fn upstream(&self) -> &Arc<UpstreamClient> {
         &self.upstream
     }
@@ -233,10 +258,11 @@ impl CacheService {
             .datasets
             .get(dataset)
             .ok_or_else(|| ReadError::UnknownDataset(dataset.to_string()))?;
-        if !ds.key_is_valid(key) {
+        if let Some(problem) = ds.key_problem(key) {
             return Err(ReadError::InvalidKey {
                 dataset: dataset.to_string(),
                 key: key.to_string(),
+                problem,
             });
         }
         Ok(Arc::clone(ds))
@@ -252,112 +278,6 @@ impl CacheService {
         });
     }
 
-    /// Reads `dataset`/`key` through the cache for a client.
-    pub async fn read(
-        self: &Arc<Self>,
-        dataset: &str,
-        key: &str,
-        client: Option<&str>,
-    ) -> Result<Served, ReadError> {
-        let ds = self.checked(dataset, key)?;
-        let deadline = Instant::now() + self.request_timeout;
-        let cached = self.store_get(&ds, key).await;
-        let now_s = self.clock.now_s();
-        let fresh = cached
-            .as_ref()
-            .is_some_and(|e| e.is_fresh(Seconds(ds.ttl_s), UnixInstant(now_s)));
-        self.access(&ds, key, client, now_s, fresh);
-        match cached {
-            Some(entry) if fresh => Ok(Served {
-                entry,
-                status: CacheStatus::Hit,
-            }),
-            other => {
-                let stale = other.filter(|_| ds.serve_stale);
-                self.read_miss(ds, key.into(), stale, deadline).await
-            }
-        }
-    }
-
-    async fn read_miss(
-        self: &Arc<Self>,
-        ds: Arc<DatasetConfig>,
-        key: Arc<str>,
-        stale: Option<Entry>,
-        deadline: Instant,
-    ) -> Result<Served, ReadError> {
-        if let Some(entry) = stale.as_ref().filter(|_| self.upstream.is_paused()) {
-            return Ok(serve_stale(entry.clone(), "upstream rate limit"));
-        }
-        let policy = policy_for(stale.is_some());
-        let waiter = match self.flights.join_or_lead((ds.name.clone(), key.clone())) {
-            Flight::Follower(w) => w,
-            Flight::Leader(promise, w) => {
-                self.spawn_load(ds, key, promise, FetchOrigin::Demand, policy, deadline);
-                w
-            }
-        };
-        await_flight(waiter, stale, deadline).await
-    }
-
-    /// Fetches `dataset`/`key` for `strategy` without recording an access,
-    /// stores it and reports a warming `FetchEvent` charged to it. Respects
-    /// `max_concurrent` and the 429 pause (never waits it out). `strategy`
-    /// is a [`StrategyId`], or a name parsed here (an unknown name is
-    /// [`WarmError::UnknownStrategy`]).
-    pub async fn warm<S>(
-        self: &Arc<Self>,
-        dataset: &str,
-        key: &str,
-        strategy: S,
-    ) -> Result<WarmOutcome, WarmError>
-    where
-        S: TryInto<StrategyId>,
-        WarmError: From<S::Error>,
-    {
-        let strategy: StrategyId = strategy.try_into()?;
-        let ds = self.checked(dataset, key).map_err(WarmError::Rejected)?;
-        if self.upstream.is_paused() {
-            return Err(WarmError::Paused {
-                until_s: self.upstream.paused_until_s(),
-            });
-        }
-        let deadline = Instant::now() + self.request_timeout;
-        let key: Arc<str> = key.into();
-        let (waiter, led) = match self.flights.join_or_lead((ds.name.clone(), key.clone())) {
-            Flight::Follower(w) => (w, false),
-            Flight::Leader(promise, w) => {
-                let origin = FetchOrigin::Warm(strategy);
-                self.spawn_load(
-                    ds,
-                    key,
-                    promise,
-                    origin,
-                    RateLimitPolicy::FailFast,
-                    deadline,
-                );
-                (w, true)
-            }
-        };
-        let result = match tokio::time::timeout_at(deadline, waiter.wait()).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(Abandoned)) => Err(FetchError::Abandoned),
-            Err(_) => Err(FetchError::Timeout),
-        };
-        match result {
-            Ok(e) if led => Ok(WarmOutcome::Fetched {
-                fetched_at_s: e.fetched_at_s,
-            }),
-            Ok(e) => Ok(WarmOutcome::Joined {
-                fetched_at_s: e.fetched_at_s,
-            }),
-            Err(FetchError::RateLimited { .. }) => Err(WarmError::Paused {
-                until_s: self.upstream.paused_until_s(),
-            }),
-            Err(e) => Err(WarmError::Fetch(e)),
-        }
-    }
-
     async fn store_get(&self, ds: &DatasetConfig, key: &str) -> Option<Entry> {
         match self.store.get(&ds.name, key).await {
             Ok(found) => found,
@@ -370,42 +290,11 @@ impl CacheService {
     }
 }
 
-fn policy_for(has_stale: bool) -> RateLimitPolicy {
-    if has_stale {
-        RateLimitPolicy::FailFast
-    } else {
-        RateLimitPolicy::WaitWithinDeadline
-    }
-}
-
 fn serve_stale(entry: Entry, why: &str) -> Served {
     metrics::counter!("prewarm_stale_served_total").increment(1);
     tracing::debug!(why, "serving stale entry");
     Served {
         entry,
         status: CacheStatus::Stale,
-    }
-}
-
-/// Waits for a flight until `deadline`; falls back to `stale` on failure.
-async fn await_flight(
-    waiter: Waiter<FetchResult>,
-    stale: Option<Entry>,
-    deadline: Instant,
-) -> Result<Served, ReadError> {
-    let err = match tokio::time::timeout_at(deadline, waiter.wait()).await {
-        Ok(Ok(Ok(entry))) => {
-            return Ok(Served {
-                entry,
-                status: CacheStatus::Miss,
-            });
-        }
-        Ok(Ok(Err(e))) => ReadError::Fetch(e),
-        Ok(Err(Abandoned)) => ReadError::Fetch(FetchError::Abandoned),
-        Err(_) => ReadError::Timeout,
-    };
-    match stale {
-        Some(entry) => Ok(serve_stale(entry, "upstream failed")),
-        None => Err(err),
     }
 }

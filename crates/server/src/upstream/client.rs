@@ -3,22 +3,29 @@
 //! Invariants:
 //! - At most `max_concurrent` requests in flight (a semaphore permit is
 //!   held for each attempt, not during backoff or pauses).
-//! - 5xx, timeouts and transport errors are retried with full-jitter
-//!   exponential backoff, never past the caller's deadline.
-//! - A 429 sets `paused_until_s` (from Retry-After). Warming checks it and
-//!   stays off; a demand fetch either fails fast (the caller has a stale
-//!   entry to serve) or waits out the pause within its deadline.
+//! - Every attempt passes its host's [`HostGate`] first: no call during a
+//!   429 pause or while the breaker is open (one probe goes first after
+//!   either), warming also not during its back-off.
+//! - 5xx, timeouts and transport errors are retried (up to the call's
+//!   `max_retries`) with full-jitter exponential backoff, never past the
+//!   call's deadline.
+//! - A 429 pauses the host for its `Retry-After` (seconds or HTTP-date,
+//!   capped at `retry_after_max_s`; 1 s when absent or invalid). A call
+//!   either fails fast or waits the pause out while its policy allows.
 //! - Every URL and error text passes through the [`Redactor`].
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use super::gate::{Admission, GateSettings, HoldCause, HostGate, Outcome, Refusal, Role};
 use super::redact::Redactor;
+use super::retry_after::{RetryAfter, parse_retry_after};
 use crate::clock::Clock;
 use crate::config::UpstreamConfig;
 
@@ -31,7 +38,8 @@ pub struct Fetched {
     pub content_type: Option<String>,
 }
 
-/// Why a fetch failed. Cloned to every coalesced waiter; texts are redacted.
+/// Why a fetch failed. Cloned to every coalesced waiter; texts are redacted
+/// and meant for logs (clients get a generic message).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FetchError {
     /// A non-success status after any retries.
@@ -42,10 +50,16 @@ pub enum FetchError {
         /// Start of the body (redacted).
         message: String,
     },
-    /// Rate limited and the pause outlasts the deadline (or fail-fast).
+    /// Rate limited and the pause outlasts what the call may wait.
     #[error("upstream rate limit: retry after {retry_after_s:.1} s")]
     RateLimited {
         /// Seconds until upstream accepts calls again.
+        retry_after_s: f64,
+    },
+    /// The host's circuit breaker is open after repeated failures.
+    #[error("upstream unavailable (circuit open): retry after {retry_after_s:.1} s")]
+    Unavailable {
+        /// Seconds until the next probe.
         retry_after_s: f64,
     },
     /// No answer before the deadline.
@@ -65,19 +79,38 @@ pub enum FetchError {
     Abandoned,
 }
 
-/// What to do when upstream is rate limiting.
+/// What to do when the host is rate limiting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateLimitPolicy {
-    /// Sleep out the pause if it ends before the deadline.
-    WaitWithinDeadline,
+    /// Sleep out a pause that ends before this instant.
+    WaitUntil(Instant),
     /// Return [`FetchError::RateLimited`] at once.
     FailFast,
 }
 
+/// How one `get` may behave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Call {
+    /// No attempt runs past this (the flight's deadline, see
+    /// [`UpstreamClient::flight_deadline`]).
+    pub deadline: Instant,
+    /// While rate limited.
+    pub policy: RateLimitPolicy,
+    /// Demand or warming.
+    pub role: Role,
+    /// Retries after a 5xx, timeout or transport error.
+    pub max_retries: u32,
+}
+
 enum Attempt {
-    RateLimited(f64),
-    Retryable(FetchError),
-    Fatal(FetchError),
+    /// Never reached the host (no permit before the deadline).
+    NotSent(FetchError),
+    /// The host answered a 4xx other than 429.
+    Refused(FetchError),
+    /// 429.
+    RateLimited(RetryAfter),
+    /// 5xx, timeout, transport error.
+    Failed(FetchError),
 }
 
 /// The shared upstream client.
@@ -86,14 +119,16 @@ pub struct UpstreamClient {
     http: reqwest::Client,
     permits: Arc<Semaphore>,
     cfg: UpstreamConfig,
-    paused_until_bits: AtomicU64,
+    gates: Mutex<HashMap<String, Arc<HostGate>>>,
     clock: Arc<dyn Clock>,
     redactor: Arc<Redactor>,
     jitter_state: AtomicU64,
     attempts: AtomicU64,
 }
 
+/// Pause after a 429 without a valid `Retry-After`, seconds.
 const DEFAULT_RETRY_AFTER_S: f64 = 1.0;
+/// Shortest pause after a 429, seconds.
 const MIN_RETRY_AFTER_S: f64 = 0.05;
 
 impl UpstreamClient {
@@ -114,7 +149,7 @@ impl UpstreamClient {
             http,
             permits: Arc::new(Semaphore::new(cfg.max_concurrent)),
             cfg,
-            paused_until_bits: AtomicU64::new(0f64.to_bits()),
+            gates: Mutex::new(HashMap::new()),
             clock,
             redactor,
             jitter_state: AtomicU64::new(seed),
@@ -122,23 +157,53 @@ impl UpstreamClient {
         })
     }
 
-    /// Until when upstream asked us to stop (Unix seconds; past = not paused).
+    /// The settings in force.
+    pub fn config(&self) -> &UpstreamConfig {
+        &self.cfg
+    }
+
+    /// The gate of `url`'s host (scheme, host and port), made on first use.
+    pub fn gate(&self, url: &str) -> Arc<HostGate> {
+        let host = host_of(url);
+        let mut gates = self.gates.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(gate) = gates.get(&host) {
+            return Arc::clone(gate);
+        }
+        let settings = GateSettings {
+            breaker_failures: self.cfg.breaker_failures,
+            breaker_open_s: self.cfg.breaker_open_s,
+            warm_backoff_base_s: self.cfg.warm_backoff_base_s,
+            warm_backoff_max_s: self.cfg.warm_backoff_max_s,
+        };
+        let gate = Arc::new(HostGate::new(self.redactor.redact(&host), settings));
+        gates.insert(host, Arc::clone(&gate));
+        gate
+    }
+
+    /// Until when warming is held back on some host (429 pause, open
+    /// breaker or warming back-off), Unix seconds; past = not held.
     pub fn paused_until_s(&self) -> f64 {
-        f64::from_bits(self.paused_until_bits.load(Ordering::Acquire))
+        let gates = self.gates.lock().unwrap_or_else(PoisonError::into_inner);
+        gates
+            .values()
+            .map(|g| g.warm_held_until_s())
+            .fold(0.0, f64::max)
     }
 
-    /// Whether upstream is rate limiting us now.
-    pub fn is_paused(&self) -> bool {
-        self.paused_until_s() > self.clock.now_s()
+    /// Whether a call of `role` to `url` would be refused now.
+    pub fn refusal(&self, url: &str, role: Role) -> Option<Refusal> {
+        self.gate(url).refusal(role, self.clock.now_s())
     }
 
-    /// Extends the pause to at least `until_s`.
-    pub fn pause_until(&self, until_s: f64) {
-        let _ = self
-            .paused_until_bits
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |bits| {
-                (until_s > f64::from_bits(bits)).then_some(until_s.to_bits())
-            });
+    /// The deadline of a flight started now: every attempt and retry of
+    /// the configured limits fits before it, that is
+    /// `timeout × (max_retries + 1) + backoff_max × max_retries`. Clients
+    /// may give up earlier; the flight does not.
+    pub fn flight_deadline(&self) -> Instant {
+        let retries = self.cfg.max_retries;
+        let budget = self.cfg.timeout.saturating_mul(retries.saturating_add(1))
+            + self.cfg.backoff_max.saturating_mul(retries);
+        Instant::now() + budget
     }
 
     /// Configured concurrency limit.
@@ -156,70 +221,106 @@ impl UpstreamClient {
         &self.redactor
     }
 
-    /// GETs `url`, retrying as configured, giving up at `deadline`.
-    pub async fn get(
-        &self,
-        url: &str,
-        deadline: Instant,
-        policy: RateLimitPolicy,
-    ) -> Result<Fetched, FetchError> {
+    /// GETs `url` as `call` allows.
+    pub async fn get(&self, url: &str, call: Call) -> Result<Fetched, FetchError> {
+        let gate = self.gate(url);
         let mut retries = 0u32;
         loop {
-            self.wait_out_pause(deadline, policy).await?;
-            match self.attempt(url, deadline).await {
-                Ok(fetched) => return Ok(fetched),
-                Err(Attempt::Fatal(e)) => return Err(e),
-                Err(Attempt::RateLimited(retry_after_s)) => {
-                    metrics::counter!("prewarm_upstream_rate_limited_total").increment(1);
-                    tracing::warn!(url = %self.redactor.redact(url), retry_after_s, "upstream rate limit; pausing warming");
-                    self.pause_until(self.clock.now_s() + retry_after_s);
+            let admission = self.admit(&gate, &call).await?;
+            let attempt = self.attempt(url, call.deadline).await;
+            let now_s = self.clock.now_s();
+            let e = match attempt {
+                Ok(fetched) => {
+                    gate.report(admission, call.role, Outcome::Answered, now_s);
+                    return Ok(fetched);
                 }
-                Err(Attempt::Retryable(e)) => {
-                    let backoff = self.backoff(retries);
-                    if retries >= self.cfg.max_retries || Instant::now() + backoff >= deadline {
-                        return Err(e);
-                    }
-                    retries += 1;
-                    metrics::counter!("prewarm_upstream_retries_total").increment(1);
-                    tracing::debug!(url = %self.redactor.redact(url), error = %e, retries, "retrying upstream");
-                    tokio::time::sleep(backoff).await;
+                Err(Attempt::NotSent(e)) => return Err(e),
+                Err(Attempt::Refused(e)) => {
+                    gate.report(admission, call.role, Outcome::Answered, now_s);
+                    return Err(e);
                 }
+                Err(Attempt::RateLimited(header)) => {
+                    let pause_s = self.pause_for(url, header);
+                    gate.report(admission, call.role, Outcome::RateLimited(pause_s), now_s);
+                    continue;
+                }
+                Err(Attempt::Failed(e)) => {
+                    gate.report(admission, call.role, Outcome::Failed, now_s);
+                    e
+                }
+            };
+            let backoff = self.backoff(retries);
+            if retries >= call.max_retries || Instant::now() + backoff >= call.deadline {
+                return Err(e);
             }
+            retries += 1;
+            metrics::counter!("prewarm_upstream_retries_total").increment(1);
+            tracing::debug!(url = %self.redactor.redact(url), error = %e, retries, "retrying upstream");
+            tokio::time::sleep(backoff).await;
         }
     }
 
-    async fn wait_out_pause(
-        &self,
-        deadline: Instant,
-        policy: RateLimitPolicy,
-    ) -> Result<(), FetchError> {
-        let left_s = self.paused_until_s() - self.clock.now_s();
-        if left_s <= 0.0 {
-            return Ok(());
+    /// Seconds to pause after a 429 whose `Retry-After` said `header`.
+    fn pause_for(&self, url: &str, header: RetryAfter) -> f64 {
+        let cap_s = self.cfg.retry_after_max_s;
+        let pause_s = header.pause_s(DEFAULT_RETRY_AFTER_S, MIN_RETRY_AFTER_S, cap_s);
+        let url = self.redactor.redact(url);
+        metrics::counter!("prewarm_upstream_rate_limited_total").increment(1);
+        match header {
+            RetryAfter::Invalid => {
+                tracing::warn!(%url, pause_s, "upstream rate limit with an invalid Retry-After (neither digits nor an HTTP-date); treated as absent");
+            }
+            RetryAfter::After(s) if s > cap_s => {
+                tracing::warn!(%url, retry_after_s = s, pause_s, "upstream rate limit; Retry-After capped by upstream.retry_after_max_s");
+            }
+            _ => tracing::warn!(%url, pause_s, "upstream rate limit; pausing"),
         }
-        let wait = Duration::from_secs_f64(left_s);
-        if policy == RateLimitPolicy::FailFast || Instant::now() + wait >= deadline {
-            return Err(FetchError::RateLimited {
-                retry_after_s: left_s,
-            });
+        pause_s
+    }
+
+    /// Waits for the gate to admit the call, as its policy allows.
+    async fn admit(&self, gate: &HostGate, call: &Call) -> Result<Admission, FetchError> {
+        loop {
+            let now_s = self.clock.now_s();
+            let refusal = match gate.admit(call.role, now_s) {
+                Ok(admission) => return Ok(admission),
+                Err(r) => r,
+            };
+            let left_s = (refusal.until_s - now_s).max(0.0);
+            let wake = Instant::now() + Duration::from_secs_f64(left_s);
+            match (refusal.cause, call.policy) {
+                (HoldCause::RateLimit, RateLimitPolicy::WaitUntil(limit))
+                    if wake < limit.min(call.deadline) =>
+                {
+                    tokio::time::sleep_until(wake).await;
+                }
+                (HoldCause::Breaker, _) => {
+                    return Err(FetchError::Unavailable {
+                        retry_after_s: left_s,
+                    });
+                }
+                _ => {
+                    return Err(FetchError::RateLimited {
+                        retry_after_s: left_s,
+                    });
+                }
+            }
         }
-        tokio::time::sleep(wait).await;
-        Ok(())
     }
 
     async fn attempt(&self, url: &str, deadline: Instant) -> Result<Fetched, Attempt> {
         let _permit = match tokio::time::timeout_at(deadline, self.permits.acquire()).await {
             Ok(Ok(p)) => p,
             Ok(Err(_)) => {
-                return Err(Attempt::Fatal(FetchError::Transport(
+                return Err(Attempt::NotSent(FetchError::Transport(
                     "client closed".into(),
                 )));
             }
-            Err(_) => return Err(Attempt::Fatal(FetchError::Timeout)),
+            Err(_) => return Err(Attempt::NotSent(FetchError::Timeout)),
         };
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(Attempt::Fatal(FetchError::Timeout));
+            return Err(Attempt::NotSent(FetchError::Timeout));
         }
         self.attempts.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("prewarm_upstream_requests_total").increment(1);
@@ -234,9 +335,9 @@ impl UpstreamClient {
         })
         .await;
         let (status, retry_after, ct, body) = match sent {
-            Err(_) => return Err(Attempt::Retryable(FetchError::Timeout)),
-            Ok(Err(e)) if e.is_timeout() => return Err(Attempt::Retryable(FetchError::Timeout)),
-            Ok(Err(e)) => return Err(Attempt::Retryable(self.transport(&e))),
+            Err(_) => return Err(Attempt::Failed(FetchError::Timeout)),
+            Ok(Err(e)) if e.is_timeout() => return Err(Attempt::Failed(FetchError::Timeout)),
+            Ok(Err(e)) => return Err(Attempt::Failed(self.transport(&e))),
             Ok(Ok(parts)) => parts,
         };
         match status {
@@ -244,9 +345,13 @@ impl UpstreamClient {
                 body,
                 content_type: ct.and_then(|v| v.to_str().ok().map(str::to_string)),
             }),
-            429 => Err(Attempt::RateLimited(parse_retry_after(
-                retry_after.as_ref(),
-            ))),
+            429 => {
+                let header = retry_after.as_ref().map(|v| v.as_bytes());
+                Err(Attempt::RateLimited(parse_retry_after(
+                    header,
+                    self.clock.now_s(),
+                )))
+            }
             _ => {
                 let snippet = String::from_utf8_lossy(&body[..body.len().min(200)]).to_string();
                 let e = FetchError::Status {
@@ -254,9 +359,9 @@ impl UpstreamClient {
                     message: self.redactor.redact(&snippet),
                 };
                 if status >= 500 {
-                    Err(Attempt::Retryable(e))
+                    Err(Attempt::Failed(e))
                 } else {
-                    Err(Attempt::Fatal(e))
+                    Err(Attempt::Refused(e))
                 }
             }
         }
@@ -296,22 +401,24 @@ impl UpstreamClient {
     }
 }
 
-/// Seconds from a Retry-After header (delta-seconds form); 1 s if absent
-/// or unreadable (HTTP-date form included), never below 50 ms.
-pub fn parse_retry_after(value: Option<&reqwest::header::HeaderValue>) -> f64 {
-    value
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .unwrap_or(DEFAULT_RETRY_AFTER_S)
-        .max(MIN_RETRY_AFTER_S)
+/// The gate key of `url`: scheme, host and port (the whole text when it
+/// does not parse).
+fn host_of(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => format!(
+            "{}://{}:{}",
+            u.scheme(),
+            u.host_str().unwrap_or(""),
+            u.port_or_known_default().unwrap_or(0)
+        ),
+        Err(_) => url.to_string(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::clock::SystemClock;
-    use reqwest::header::HeaderValue;
 
     fn client() -> UpstreamClient {
         UpstreamClient::new(
@@ -320,23 +427,6 @@ mod tests {
             Arc::new(Redactor::new()),
         )
         .unwrap()
-    }
-
-    #[test]
-    fn retry_after_parses_seconds_with_fallback() {
-        assert_eq!(
-            parse_retry_after(Some(&HeaderValue::from_static("12"))),
-            12.0
-        );
-        assert_eq!(
-            parse_retry_after(Some(&HeaderValue::from_static("soon"))),
-            1.0
-        );
-        assert_eq!(parse_retry_after(None), 1.0);
-        assert_eq!(
-            parse_retry_after(Some(&HeaderValue::from_static("0"))),
-            0.05
-        );
     }
 
     #[test]
@@ -350,24 +440,30 @@ mod tests {
     }
 
     #[test]
-    fn pause_only_extends() {
+    fn hosts_have_their_own_gates() {
         let c = client();
-        let now = c.clock.now_s();
-        c.pause_until(now + 100.0);
-        c.pause_until(now + 10.0);
-        assert_eq!(c.paused_until_s(), now + 100.0);
-        assert!(c.is_paused());
+        let a = c.gate("http://127.0.0.1:9/x/AAPL");
+        assert!(Arc::ptr_eq(&a, &c.gate("http://127.0.0.1:9/y?k=1")));
+        assert!(!Arc::ptr_eq(&a, &c.gate("http://127.0.0.1:10/x")));
+        assert!(!Arc::ptr_eq(&a, &c.gate("https://127.0.0.1:9/x")));
     }
 
     #[tokio::test]
     async fn fail_fast_while_paused_makes_no_call() {
         let c = client();
-        c.pause_until(c.clock.now_s() + 30.0);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let err = c
-            .get("http://127.0.0.1:9/x", deadline, RateLimitPolicy::FailFast)
-            .await
-            .unwrap_err();
+        let url = "http://127.0.0.1:9/x";
+        let gate = c.gate(url);
+        let now_s = c.clock.now_s();
+        let a = gate.admit(Role::Demand, now_s).unwrap();
+        gate.report(a, Role::Demand, Outcome::RateLimited(30.0), now_s);
+        assert!(c.paused_until_s() >= now_s + 30.0);
+        let call = Call {
+            deadline: Instant::now() + Duration::from_secs(60),
+            policy: RateLimitPolicy::FailFast,
+            role: Role::Demand,
+            max_retries: 0,
+        };
+        let err = c.get(url, call).await.unwrap_err();
         assert!(matches!(err, FetchError::RateLimited { .. }), "{err:?}");
         assert_eq!(c.attempts(), 0);
     }

@@ -97,7 +97,11 @@ impl UrlTemplate {
         })
     }
 
-    /// The URL for one key (`{key}` template).
+    /// The URL for one key (`{key}` template). Every byte but RFC 3986's
+    /// unreserved ones is percent-encoded (`/`, `?`, `#`, `%` included),
+    /// so a key fills exactly one path segment, except `.` and `..`, which
+    /// URL normalization removes: callers refuse those first
+    /// ([`crate::config::DatasetConfig::key_problem`]).
     pub fn render_key(&self, key: &str) -> String {
         let encoded = utf8_percent_encode(key, KEY_ENCODE_SET).to_string();
         self.resolved.replace(self.placeholder.text(), &encoded)
@@ -175,6 +179,31 @@ mod tests {
         );
         assert_eq!(t.shown(), "https://a.com/v2/{key}?apiKey=${API_KEY}");
         assert!(!t.redactor().redact("x k3y").contains("k3y"));
+    }
+
+    #[test]
+    fn a_key_fills_exactly_one_path_segment() {
+        let t =
+            UrlTemplate::parse("https://a.com/v2/{key}/last?k=1", Placeholder::Key, &env).unwrap();
+        let keys = [
+            "BRK.B", "A/B", "../x", "...", ". .", "%2E%2E", "%2F", "?q=1", "#frag", "a\\b", "é",
+            "-_~", "a;b", "x@y:z",
+        ];
+        for key in keys {
+            let url = reqwest::Url::parse(&t.render_key(key)).unwrap();
+            let segments: Vec<&str> = url.path_segments().unwrap().collect();
+            assert_eq!(segments.len(), 3, "{key:?}: {url}");
+            assert_eq!((segments[0], segments[2]), ("v2", "last"), "{key:?}: {url}");
+            let decoded = percent_encoding::percent_decode_str(segments[1]).decode_utf8_lossy();
+            assert_eq!(decoded, key, "{url}");
+            assert_eq!(url.query(), Some("k=1"), "{key:?}: {url}");
+        }
+        // Why `.` and `..` are refused before rendering: normalization
+        // takes them out of the path.
+        for key in [".", ".."] {
+            let url = reqwest::Url::parse(&t.render_key(key)).unwrap();
+            assert_ne!(url.path_segments().unwrap().count(), 3, "{key:?}: {url}");
+        }
     }
 
     #[test]

@@ -63,6 +63,30 @@ fn bad_values_name_their_field() {
             "upstream.backoff_max_ms:",
         ),
         (
+            "[upstream]\nbreaker_failures = 0\n",
+            "upstream.breaker_failures: must be >= 1",
+        ),
+        (
+            "[upstream]\nbreaker_open_s = 0\n",
+            "upstream.breaker_open_s: must be > 0",
+        ),
+        (
+            "[upstream]\nretry_after_max_s = -1\n",
+            "upstream.retry_after_max_s: must be > 0",
+        ),
+        (
+            "[upstream]\nfailure_backoff_s = 5\nfailure_backoff_max_s = 1\n",
+            "upstream.failure_backoff_max_s: must be >= upstream.failure_backoff_s",
+        ),
+        (
+            "[upstream]\nwarm_backoff_base_s = 0\n",
+            "upstream.warm_backoff_base_s: must be > 0",
+        ),
+        (
+            "[store]\nstale_grace_s = 10\n[datasets.quote]\nstale_while_revalidate_s = 20\n",
+            "datasets.quote.stale_while_revalidate_s: must be <= store.stale_grace_s",
+        ),
+        (
             "[warming]\nrate_limit_per_min = -1\n",
             "warming.rate_limit_per_min: must be >= 0",
         ),

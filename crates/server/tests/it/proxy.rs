@@ -67,7 +67,10 @@ async fn age_comes_from_the_stored_fetch_time() {
 #[tokio::test]
 async fn entry_past_its_ttl_is_fetched_again() {
     let sim = support::sim(|_| {}).await;
-    let d = TestCfg::new(sim.addr()).start().await; // ttl 30 s
+    let mut cfg = TestCfg::new(sim.addr()); // ttl 30 s
+    // No stale-while-revalidate: a stale read waits for the refresh.
+    cfg.extra = "stale_while_revalidate_s = 0\n".into();
+    let d = cfg.start().await;
     support::put_aged(&d, "IBM", b"{\"seq\":-1}", 30.5, 30.0).await;
     let resp = get(&http(), format!("http://{}/v1/quote/IBM", d.proxy_addr)).await;
     assert_eq!(header(&resp, "x-cache"), "MISS");
@@ -285,5 +288,65 @@ async fn no_upstream_configured_starts_the_builtin_sim() {
     assert_eq!(body["MSFT"]["data"]["symbol"], "MSFT", "{body}");
     let one = get(&c, format!("http://{}/v1/quote/MSFT", d.proxy_addr)).await;
     assert_eq!(header(&one, "x-cache"), "HIT");
+    d.shutdown().await.unwrap();
+}
+
+/// `GET target` sent as written (no client-side normalization):
+/// `(status, body)`.
+async fn raw_get(addr: std::net::SocketAddr, target: &str) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out);
+    let status = text[9..12].parse().unwrap();
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn dot_segment_keys_are_refused_whatever_the_key_pattern() {
+    let sim = support::sim(|_| {}).await;
+    let mut cfg = TestCfg::new(sim.addr());
+    cfg.extra = "key_pattern = \".+\"\n".into();
+    let d = cfg.start().await;
+    for target in [
+        "/v1/quote/..",
+        "/v1/quote/.",
+        "/v1/quote/%2E%2E",
+        "/v1/quote/%2e",
+        "/v1/quote/.%2E",
+    ] {
+        let (status, body) = raw_get(d.proxy_addr, target).await;
+        assert_eq!(status, 400, "{target}");
+        assert_eq!(body["error"]["code"], "invalid_key", "{target}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("never keys"), "{target}: {message}");
+    }
+    let c = http();
+    let batch: Value = get(&c, format!("http://{}/v1/quote?keys=..,A", d.proxy_addr))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(batch[".."]["error"]["code"], "invalid_key");
+    assert_eq!(batch["A"]["cache"], "MISS");
+    let access = c
+        .post(format!("http://{}/v1/access", d.proxy_addr))
+        .json(&json!([{"dataset": "quote", "key": ".."}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(access.status(), 400);
+    // `%2F` stays inside the one segment `{key}` fills upstream.
+    let (status, body) = raw_get(d.proxy_addr, "/v1/quote/A%2FB").await;
+    assert_eq!((status, body["symbol"].as_str()), (200, Some("A/B")));
+    assert_eq!(
+        sim.stats().quote_requests,
+        2,
+        "only A and A/B reached upstream"
+    );
     d.shutdown().await.unwrap();
 }

@@ -127,3 +127,38 @@ async fn rate_limit_warning_shows_the_url_without_the_key() {
     );
     assert!(!logs.contains(SECRET) && !bodies.contains(SECRET));
 }
+
+#[tokio::test]
+async fn error_bodies_say_what_failed_without_the_upstream_url() {
+    // A secret written into the URL's path (not from the environment).
+    let dead = closed_port();
+    let mut cfg = TestCfg::new(dead);
+    cfg.url = Some(format!("http://{dead}/{SECRET}/quote/{{key}}"));
+    let (logs, bodies, _) = exercise(cfg, &["AAPL"]).await;
+    let body: Value = serde_json::from_str(&bodies).unwrap();
+    assert_eq!(body["error"]["code"], "upstream_error");
+    assert_eq!(body["error"]["message"], "upstream could not be reached");
+    for leak in [SECRET, &dead.to_string(), "http"] {
+        assert!(!bodies.contains(leak), "{leak} in the body: {bodies}");
+    }
+    assert!(logs.contains("upstream fetch failed"), "details are logged");
+
+    // An upstream 500 whose body talks: the client hears the status only.
+    let sim = support::sim(|c| c.error_rate = 1.0).await;
+    let d = TestCfg::new(sim.addr()).start().await;
+    let c = http();
+    let one = get(&c, format!("http://{}/v1/quote/AAPL", d.proxy_addr)).await;
+    let one: Value = one.json().await.unwrap();
+    assert_eq!(one["error"]["message"], "upstream answered HTTP 500");
+    let many = get(&c, format!("http://{}/v1/quote?keys=MSFT", d.proxy_addr)).await;
+    let many: Value = many.json().await.unwrap();
+    assert_eq!(
+        many["MSFT"]["error"]["message"],
+        "upstream answered HTTP 500"
+    );
+    for text in [one.to_string(), many.to_string()] {
+        assert!(!text.contains("simulated"), "upstream body leaked: {text}");
+        assert!(!text.contains(&sim.addr().to_string()), "{text}");
+    }
+    d.shutdown().await.unwrap();
+}

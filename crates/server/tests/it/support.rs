@@ -5,6 +5,9 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use prewarm_server::clock::TokioClock;
 use prewarm_server::config::{RawConfig, ServeConfig};
 use prewarm_server::serve::{self, Running};
 use prewarm_server::upstream_sim::{self, SimConfig, SimHandle};
@@ -36,7 +39,10 @@ pub struct TestCfg {
     pub stale_grace_s: f64,
     pub url: Option<String>,
     pub state_dir: std::path::PathBuf,
+    /// Lines added to `[datasets.quote]`.
     pub extra: String,
+    /// Lines added to `[upstream]`.
+    pub upstream_extra: String,
 }
 
 impl TestCfg {
@@ -54,6 +60,7 @@ impl TestCfg {
             state_dir: std::env::temp_dir()
                 .join(format!("prewarm-test-state-{}", std::process::id())),
             extra: String::new(),
+            upstream_extra: String::new(),
         }
     }
 
@@ -86,6 +93,7 @@ max_concurrent = {mc}
 backoff_base_ms = 10
 backoff_max_ms = 50
 timeout_s = 5
+{upstream_extra}
 [datasets.quote]
 url = "{url}"
 ttl_s = {ttl}
@@ -99,6 +107,7 @@ ttl_s = {ttl}
             mc = self.max_concurrent,
             ttl = self.ttl_s,
             extra = self.extra,
+            upstream_extra = self.upstream_extra,
         )
     }
 
@@ -111,6 +120,16 @@ ttl_s = {ttl}
 
     pub async fn start(&self) -> Running {
         serve::start(self.config(&|_| None))
+            .await
+            .expect("daemon starts")
+    }
+
+    /// Starts the daemon on a [`TokioClock`]: in a test on tokio's paused
+    /// time, the daemon's clock, its timeouts and the upstream-sim's
+    /// delays all move with `tokio::time`, so no test waits on the wall
+    /// clock.
+    pub async fn start_paused(&self, clock: &TokioClock) -> Running {
+        serve::start_with_clock(self.config(&|_| None), Arc::new(*clock))
             .await
             .expect("daemon starts")
     }
@@ -240,7 +259,6 @@ pub fn service_with_store(
     use prewarm_server::clock::SystemClock;
     use prewarm_server::service::{CacheService, ServiceParts};
     use prewarm_server::upstream::UpstreamClient;
-    use std::sync::Arc;
     let config = cfg.config(&|_| None);
     let upstream = UpstreamClient::new(
         config.upstream.clone(),
