@@ -5,6 +5,7 @@
 mod admin;
 mod coalescing;
 mod config;
+mod counting;
 mod cycles;
 mod dashboard;
 mod driver;

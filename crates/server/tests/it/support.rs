@@ -286,3 +286,43 @@ pub async fn put_aged(d: &Running, key: &str, body: &'static [u8], age_s: f64, t
         .await
         .expect("store accepts the entry");
 }
+
+/// The system clock plus an offset a test moves forward, so entries go
+/// stale and engine timers come due without waiting.
+#[derive(Debug, Default)]
+pub struct SteppedClock {
+    offset_ms: std::sync::atomic::AtomicU64,
+}
+
+impl SteppedClock {
+    /// Moves the clock `s` seconds forward.
+    pub fn advance_s(&self, s: f64) {
+        self.offset_ms
+            .fetch_add((s * 1000.0) as u64, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl prewarm_server::clock::Clock for SteppedClock {
+    fn now_s(&self) -> f64 {
+        prewarm_server::clock::unix_now_s()
+            + self.offset_ms.load(std::sync::atomic::Ordering::SeqCst) as f64 / 1000.0
+    }
+}
+
+/// Sum of the samples of Prometheus family `name` whose labels include
+/// every `label="value"` of `labels`, in the `/metrics` text `page`.
+pub fn metric_sum(page: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    page.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (family, rest) = series.split_once('{').unwrap_or((series, ""));
+            (family == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\""))))
+            .then(|| value.parse::<f64>().ok())
+            .flatten()
+        })
+        .sum()
+}
