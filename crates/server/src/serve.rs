@@ -26,7 +26,7 @@ use crate::driver::{self, DriverClient, DriverError, DriverHandle, DriverOptions
 use crate::events::{EventReceivers, EventSink, event_channels};
 use crate::proxy;
 use crate::service::{CacheService, ServiceParts};
-use crate::store::{SidecarWriter, Store, StoreError, StoreOptions};
+use crate::store::{SidecarWriter, Store, StoreError, StoreHealth, StoreOptions};
 use crate::upstream::{FetchError, UpstreamClient};
 use crate::upstream_sim::{self, SimConfig, SimHandle};
 
@@ -95,11 +95,13 @@ pub struct Running {
 }
 
 /// Builds the configured store backend; the memory store reports its
-/// evictions to `events` (Redis cannot, see [`crate::store::redis`]).
+/// evictions to `events` (Redis cannot, see [`crate::store::redis`]); a
+/// Redis store reports its outages to `health`.
 pub async fn build_store(
     cfg: &StoreConfig,
     clock: Arc<dyn Clock>,
     events: &EventSink,
+    health: StoreHealth,
 ) -> Result<Arc<dyn Store>, StoreError> {
     cfg.backend
         .open(StoreOptions {
@@ -107,6 +109,9 @@ pub async fn build_store(
             stale_grace_s: cfg.stale_grace_s,
             clock,
             events: events.clone(),
+            op_timeout: cfg.timeout,
+            backoff: cfg.backoff,
+            health,
         })
         .await
 }
@@ -157,17 +162,25 @@ pub async fn start_with_clock(
     let admin_listener = bind("admin", config.server.admin_listen).await?;
     let admin_addr = admin_listener.local_addr().map_err(ServeError::Server)?;
     let warming = WarmingSlot::default();
+    let store_health = StoreHealth::new(config.store.backend.kind());
     let mut tasks = vec![spawn_server(
         admin_listener,
         admin::router(
             ready.clone(),
             warming.clone(),
             admin::AdminAuth::new(&config.admin),
+            store_health.clone(),
         ),
         &stop,
     )];
+    let metrics = admin::prometheus::install();
+    tasks.push(admin::prometheus::spawn_upkeep(
+        config.server.metrics_upkeep_interval,
+        stop.subscribe(),
+        move || metrics.run_upkeep(),
+    ));
     tracing::info!(%admin_addr, "admin listening (/healthz, /readyz)");
-    let built = build(&mut config, clock.clone()).await;
+    let built = build(&mut config, clock.clone(), store_health).await;
     let (service, events, sim) = match built {
         Ok(parts) => parts,
         Err(e) => {
@@ -204,7 +217,11 @@ pub async fn start_with_clock(
 
 type Built = (Arc<CacheService>, EventReceivers, Option<SimHandle>);
 
-async fn build(config: &mut ServeConfig, clock: Arc<dyn Clock>) -> Result<Built, ServeError> {
+async fn build(
+    config: &mut ServeConfig,
+    clock: Arc<dyn Clock>,
+    store_health: StoreHealth,
+) -> Result<Built, ServeError> {
     let dir = &config.server.state_dir;
     std::fs::create_dir_all(dir).map_err(|source| ServeError::StateDir {
         path: dir.clone(),
@@ -226,7 +243,7 @@ async fn build(config: &mut ServeConfig, clock: Arc<dyn Clock>) -> Result<Built,
         config.server.access_queue_capacity,
         config.server.fetch_queue_capacity,
     );
-    let store = build_store(&config.store, clock.clone(), &sink).await?;
+    let store = build_store(&config.store, clock.clone(), &sink, store_health).await?;
     let mut sidecars = HashMap::new();
     for (name, ds) in &config.datasets {
         if let Some(sc) = &ds.sidecar {

@@ -63,6 +63,9 @@ pub struct ServerConfig {
     pub fetch_queue_capacity: usize,
     /// Most keys in one batch read.
     pub max_batch_keys: usize,
+    /// How often the metrics recorder's upkeep runs (whether or not
+    /// `/metrics` is scraped).
+    pub metrics_upkeep_interval: Duration,
 }
 
 /// The admin listener's bearer token. `Debug` never shows it.
@@ -107,6 +110,10 @@ pub struct StoreConfig {
     pub memory_limit_mb: u64,
     /// Retention past TTL for STALE serving, seconds.
     pub stale_grace_s: f64,
+    /// Longest a Redis store may take to connect or answer a command.
+    pub timeout: Duration,
+    /// How long Redis is skipped after failures (doubling, capped).
+    pub backoff: crate::store::Backoff,
 }
 
 /// `[upstream]`, validated.
@@ -230,6 +237,11 @@ impl RawConfig {
                 1,
             )?,
             max_batch_keys: at_least("server.max_batch_keys", s.max_batch_keys, 1_000, 1)?,
+            metrics_upkeep_interval: Duration::from_secs_f64(positive(
+                "server.metrics_upkeep_interval_s",
+                s.metrics_upkeep_interval_s,
+                5.0,
+            )?),
         })
     }
 
@@ -242,10 +254,23 @@ impl RawConfig {
                 format!("must be {}", StoreBackend::FORMS),
             ));
         };
+        let base_ms = at_least("store.backoff_base_ms", s.backoff_base_ms, 1_000, 1)?;
+        let max_ms = s.backoff_max_ms.unwrap_or(30_000);
+        if max_ms < base_ms {
+            return Err(invalid(
+                "store.backoff_max_ms",
+                "must be >= store.backoff_base_ms",
+            ));
+        }
         Ok(StoreConfig {
             backend,
             memory_limit_mb: at_least("store.memory_limit_mb", s.memory_limit_mb, 300, 1)?,
             stale_grace_s: non_negative("store.stale_grace_s", s.stale_grace_s, 300.0)?,
+            timeout: Duration::from_millis(at_least("store.timeout_ms", s.timeout_ms, 250, 1)?),
+            backoff: crate::store::Backoff {
+                base: Duration::from_millis(base_ms),
+                max: Duration::from_millis(max_ms),
+            },
         })
     }
 

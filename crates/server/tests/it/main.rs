@@ -15,6 +15,7 @@ mod rate_limit;
 mod redaction;
 mod redis_backed;
 mod store_conformance;
+mod store_outage;
 mod support;
 mod universe;
 mod warm;

@@ -36,6 +36,10 @@ pub struct TestCfg {
     pub stale_grace_s: f64,
     pub url: Option<String>,
     pub state_dir: std::path::PathBuf,
+    /// Lines added to `[store]`.
+    pub store_extra: String,
+    /// Lines added to `[server]`.
+    pub server_extra: String,
     pub extra: String,
 }
 
@@ -53,6 +57,8 @@ impl TestCfg {
             url: None,
             state_dir: std::env::temp_dir()
                 .join(format!("prewarm-test-state-{}", std::process::id())),
+            store_extra: String::new(),
+            server_extra: String::new(),
             extra: String::new(),
         }
     }
@@ -77,9 +83,11 @@ listen = "127.0.0.1:0"
 admin_listen = "127.0.0.1:0"
 state_dir = "{state}"
 request_timeout_s = {rt}
+{server_extra}
 [store]
 backend = "{store}"
 stale_grace_s = {grace}
+{store_extra}
 [upstream]
 max_retries = {retries}
 max_concurrent = {mc}
@@ -99,6 +107,8 @@ ttl_s = {ttl}
             mc = self.max_concurrent,
             ttl = self.ttl_s,
             extra = self.extra,
+            server_extra = self.server_extra,
+            store_extra = self.store_extra,
         )
     }
 
@@ -147,6 +157,45 @@ impl RedisGuard {
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
+
+    /// Kills the server (an outage): connections are refused until
+    /// [`RedisGuard::restart`].
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same port (empty) and waits for it.
+    pub fn restart(&mut self) {
+        self.child = spawn_redis(self.port, self._dir.path()).expect("redis-server restarts");
+        let start = Instant::now();
+        while !pong(self.port) {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "redis-server did not come back"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn spawn_redis(port: u16, dir: &std::path::Path) -> std::io::Result<Child> {
+    Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
 }
 
 impl Drop for RedisGuard {
@@ -181,22 +230,7 @@ pub fn redis() -> Option<RedisGuard> {
     let dir = tempfile::tempdir().expect("temp dir");
     for _attempt in 0..3 {
         let port = free_port();
-        let spawned = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
+        let spawned = spawn_redis(port, dir.path());
         let mut child = match spawned {
             Ok(c) => c,
             Err(e) => {
