@@ -33,7 +33,7 @@ pub fn run(args: SimArgs) -> Result<()> {
             args.error_rate
         );
     }
-    init_tracing();
+    init_tracing(prewarm_server::config::LogFormat::Text);
     let cfg = SimConfig {
         listen: args.listen,
         latency_ms: args.latency_ms,
@@ -41,7 +41,11 @@ pub fn run(args: SimArgs) -> Result<()> {
         rate_limit_per_min: args.rate_limit_per_min,
         ..SimConfig::default()
     };
-    runtime()?
-        .block_on(upstream_sim::run(cfg, shutdown_signal()))
+    let rt = runtime()?;
+    let signals = {
+        let _in_runtime = rt.enter();
+        shutdown_signal()
+    };
+    rt.block_on(upstream_sim::run(cfg, signals))
         .with_context(|| format!("upstream-sim on {}", args.listen))
 }

@@ -50,13 +50,25 @@ pub enum ServeError {
         source: std::io::Error,
     },
     /// The state directory could not be created.
-    #[error("cannot create the state dir {path}")]
+    #[error("cannot create the state dir {path}; {STATE_DIR_SETTING}")]
     StateDir {
         /// The directory.
         path: PathBuf,
         /// Cause.
         source: std::io::Error,
     },
+    /// The state directory exists but no file can be written in it.
+    #[error("the state dir {path} is not writable; {STATE_DIR_SETTING}")]
+    StateDirNotWritable {
+        /// The directory.
+        path: PathBuf,
+        /// Cause (names the file tried).
+        source: prewarm_persist::PersistError,
+    },
+    /// The final snapshot of at least one dataset could not be saved at
+    /// shutdown: what was learned since the last save is lost.
+    #[error("the final snapshot failed: {0}")]
+    FinalSnapshot(String),
     /// The store (or a sidecar Redis) could not be reached.
     #[error("store")]
     Store(#[from] StoreError),
@@ -73,6 +85,10 @@ pub enum ServeError {
     #[error("warming driver")]
     Driver(#[from] DriverError),
 }
+
+/// Where the state dir is set, for errors about it.
+const STATE_DIR_SETTING: &str =
+    "choose another with --state-dir (PREWARM_STATE_DIR, server.state_dir)";
 
 /// A running daemon.
 #[derive(Debug)]
@@ -222,11 +238,7 @@ async fn build(
     clock: Arc<dyn Clock>,
     store_health: StoreHealth,
 ) -> Result<Built, ServeError> {
-    let dir = &config.server.state_dir;
-    std::fs::create_dir_all(dir).map_err(|source| ServeError::StateDir {
-        path: dir.clone(),
-        source,
-    })?;
+    prepare_state_dir(&config.server.state_dir)?;
     let sim = if config.builtin_upstream {
         let cfg = SimConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -271,6 +283,28 @@ async fn build(
     Ok((service, events, sim))
 }
 
+/// Creates the state dir, checks that files can be written in it, and
+/// removes what killed saves left there.
+fn prepare_state_dir(dir: &std::path::Path) -> Result<(), ServeError> {
+    std::fs::create_dir_all(dir).map_err(|source| ServeError::StateDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    prewarm_persist::check_writable(dir).map_err(|source| ServeError::StateDirNotWritable {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    match prewarm_persist::remove_stale_temps(dir) {
+        Ok(removed) => {
+            for path in removed {
+                tracing::info!(path = %path.display(), "removed the temporary file of an interrupted save");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot remove temporary files of interrupted saves"),
+    }
+    Ok(())
+}
+
 impl Running {
     /// Takes the event receivers for the engine driver (once).
     pub fn take_events(&mut self) -> Option<EventReceivers> {
@@ -307,9 +341,26 @@ impl Running {
     }
 
     /// Stops accepting on both listeners, waits for requests in flight,
-    /// then stops the driver (warms finish, snapshots are saved).
+    /// then stops the driver (warms finish, snapshots are saved). An error
+    /// if a listener failed or a final snapshot could not be saved
+    /// ([`ServeError::FinalSnapshot`], naming each dataset and file).
     pub async fn shutdown(self) -> Result<(), ServeError> {
-        self.shutdown_with_report().await.0
+        let (result, report) = self.shutdown_with_report().await;
+        result?;
+        let failed: Vec<String> = report
+            .saved
+            .iter()
+            .filter_map(|r| {
+                r.error
+                    .as_ref()
+                    .map(|e| format!("dataset {} to {}: {e}", r.dataset, r.path))
+            })
+            .collect();
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(ServeError::FinalSnapshot(failed.join("; ")))
+        }
     }
 
     /// [`Running::shutdown`], also returning what the driver saved.

@@ -57,6 +57,8 @@ pub struct RawServer {
     pub max_batch_keys: Option<usize>,
     /// How often the metrics recorder's upkeep runs, seconds.
     pub metrics_upkeep_interval_s: Option<f64>,
+    /// Log lines on stderr: `text` or `json`.
+    pub log_format: Option<String>,
 }
 
 /// `[admin]`. `Debug` hides the token.

@@ -66,6 +66,32 @@ pub struct ServerConfig {
     /// How often the metrics recorder's upkeep runs (whether or not
     /// `/metrics` is scraped).
     pub metrics_upkeep_interval: Duration,
+    /// How log lines are written on stderr.
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written on stderr (`server.log_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines (colours only on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl LogFormat {
+    /// The forms `server.log_format` accepts.
+    pub const FORMS: &'static str = "`text` or `json`";
+
+    /// Parses `text` or `json`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        }
+    }
 }
 
 /// The admin listener's bearer token. `Debug` never shows it.
@@ -242,6 +268,15 @@ impl RawConfig {
                 s.metrics_upkeep_interval_s,
                 5.0,
             )?),
+            log_format: match s.log_format.as_deref() {
+                None => LogFormat::Text,
+                Some(t) => LogFormat::parse(t).ok_or_else(|| {
+                    invalid(
+                        "server.log_format",
+                        format!("must be {}, not {t:?}", LogFormat::FORMS),
+                    )
+                })?,
+            },
         })
     }
 
