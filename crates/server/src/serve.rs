@@ -154,6 +154,7 @@ fn spawn_server(
     stop: &watch::Sender<bool>,
 ) -> JoinHandle<std::io::Result<()>> {
     let mut rx = stop.subscribe();
+    let app = app.layer(axum::middleware::from_fn(crate::http::json_errors));
     tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {

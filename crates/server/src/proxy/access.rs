@@ -134,7 +134,10 @@ fn validate_item(
     if !ds.key_is_valid(key) {
         return Err(err(
             "key",
-            &format!("{key:?} does not match the key pattern of {dataset}"),
+            &format!(
+                "{} does not match the key pattern of {dataset}",
+                crate::http::shown_key(key)
+            ),
         ));
     }
     let client = match obj.get("client") {

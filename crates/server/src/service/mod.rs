@@ -79,7 +79,10 @@ pub enum ReadError {
     #[error("unknown dataset {0:?}")]
     UnknownDataset(String),
     /// The key does not match the dataset's pattern.
-    #[error("key {key:?} does not match the key pattern of dataset {dataset}")]
+    #[error(
+        "key {} does not match the key pattern of dataset {dataset}",
+        crate::http::shown_key(key)
+    )]
     InvalidKey {
         /// Dataset.
         dataset: String,

@@ -9,6 +9,7 @@ mod counting;
 mod cycles;
 mod dashboard;
 mod driver;
+mod errors;
 mod evictions;
 mod proxy;
 mod rate_limit;
