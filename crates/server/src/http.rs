@@ -3,6 +3,10 @@
 //! itself before a handler runs (a body over the limit, 413; a path that
 //! is not UTF-8, 400; a wrong method, 405), and a key a client sent is
 //! shown shortened when it is long ([`shown_key`]).
+//!
+//! On the proxy listener, `POST /v1/access` (which steers warming) needs
+//! `Authorization: Bearer <server.access_token>`; without a configured
+//! token it answers 403 `disabled` ([`require_access_token`]).
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -11,7 +15,53 @@ use axum::middleware::Next;
 use axum::response::Response;
 use http_body_util::BodyExt;
 
+use crate::admin::auth::constant_time_eq;
+use crate::config::AdminToken;
 use crate::proxy::error_response;
+
+/// The route that feeds accesses to the engine.
+pub const ACCESS_PATH: &str = "/v1/access";
+
+/// Middleware of the proxy listener: requests to [`ACCESS_PATH`] need the
+/// bearer `token`; other routes pass.
+pub async fn require_access_token(
+    axum::extract::State(token): axum::extract::State<Option<std::sync::Arc<AdminToken>>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if req.uri().path() != ACCESS_PATH {
+        return next.run(req).await;
+    }
+    let Some(token) = token else {
+        return error_response(
+            StatusCode::FORBIDDEN,
+            "disabled",
+            "disabled: no access token is configured (set PREWARM_ACCESS_TOKEN or server.access_token)"
+                .into(),
+        );
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("Bearer "))
+        .map(str::trim);
+    match given {
+        Some(t) if constant_time_eq(t.as_bytes(), token.expose()) => next.run(req).await,
+        _ => {
+            let mut resp = error_response(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "POST /v1/access needs `Authorization: Bearer <access token>`".into(),
+            );
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"prewarm-access\""),
+            );
+            resp
+        }
+    }
+}
 
 /// Longest key shown whole in an error message, in characters.
 pub const SHOWN_KEY_CHARS: usize = 64;

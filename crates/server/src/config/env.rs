@@ -26,6 +26,7 @@
 //! | `PREWARM_MAX_RETRIES` | `upstream.max_retries` |
 //! | `PREWARM_ADMIN_TOKEN` | `admin.token` |
 //! | `PREWARM_LOG_FORMAT` | `server.log_format` |
+//! | `PREWARM_ACCESS_TOKEN` | `server.access_token` |
 
 use std::str::FromStr;
 
@@ -139,6 +140,11 @@ pub const ENV_VARS: &[EnvVar] = &[
         "server.log_format",
         "log lines on stderr: text or json",
     ),
+    var(
+        "PREWARM_ACCESS_TOKEN",
+        "server.access_token",
+        "bearer token of POST /v1/access (the route is disabled without it)",
+    ),
 ];
 
 const fn var(name: &'static str, field: &'static str, doc: &'static str) -> EnvVar {
@@ -180,6 +186,7 @@ fn set_field(raw: &mut RawConfig, v: &EnvVar, value: &str) -> Result<(), ConfigE
         "upstream.max_retries" => raw.upstream.max_retries = Some(parse(v, value)?),
         "admin.token" => raw.admin.token = s(),
         "server.log_format" => raw.server.log_format = s(),
+        "server.access_token" => raw.server.access_token = s(),
         other => return Err(env_error(v, format!("no setter for field {other}"))),
     }
     Ok(())

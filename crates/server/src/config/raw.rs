@@ -59,6 +59,9 @@ pub struct RawServer {
     pub metrics_upkeep_interval_s: Option<f64>,
     /// Log lines on stderr: `text` or `json`.
     pub log_format: Option<String>,
+    /// Bearer token of `POST /v1/access` (usually from
+    /// `PREWARM_ACCESS_TOKEN`); without one the route is disabled.
+    pub access_token: Option<String>,
 }
 
 /// `[admin]`. `Debug` hides the token.

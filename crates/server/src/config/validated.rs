@@ -68,6 +68,9 @@ pub struct ServerConfig {
     pub metrics_upkeep_interval: Duration,
     /// How log lines are written on stderr.
     pub log_format: LogFormat,
+    /// Bearer token of `POST /v1/access`; `None` disables the route
+    /// (403 `disabled`), so no client can steer warming unasked.
+    pub access_token: Option<AdminToken>,
 }
 
 /// How log lines are written on stderr (`server.log_format`).
@@ -268,6 +271,12 @@ impl RawConfig {
                 s.metrics_upkeep_interval_s,
                 5.0,
             )?),
+            access_token: s
+                .access_token
+                .as_deref()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(AdminToken::new),
             log_format: match s.log_format.as_deref() {
                 None => LogFormat::Text,
                 Some(t) => LogFormat::parse(t).ok_or_else(|| {

@@ -2,6 +2,7 @@
 //! upstream-sim and redis-server on loopback. One binary, many modules, to
 //! keep link times down.
 
+mod access_feed;
 mod admin;
 mod coalescing;
 mod config;

@@ -23,6 +23,9 @@ pub async fn sim(tweak: impl FnOnce(&mut SimConfig)) -> SimHandle {
         .1
 }
 
+/// The bearer token of `POST /v1/access` on test daemons.
+pub const ACCESS_TOKEN: &str = "test-access-token";
+
 /// Knobs of a test daemon's config.
 #[derive(Debug, Clone)]
 pub struct TestCfg {
@@ -83,6 +86,7 @@ listen = "127.0.0.1:0"
 admin_listen = "127.0.0.1:0"
 state_dir = "{state}"
 request_timeout_s = {rt}
+access_token = "{access}"
 {server_extra}
 [store]
 backend = "{store}"
@@ -108,6 +112,7 @@ ttl_s = {ttl}
             ttl = self.ttl_s,
             extra = self.extra,
             server_extra = self.server_extra,
+            access = ACCESS_TOKEN,
             store_extra = self.store_extra,
         )
     }
