@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use prewarm_server::config::{self, CliOverrides};
+use prewarm_server::config::{self, CliOverrides, LogFormat};
 use prewarm_server::serve;
 
 /// Arguments of `prewarm serve`. Flags beat environment variables, which
@@ -41,6 +41,10 @@ pub struct ServeArgs {
     /// [env: PREWARM_UNIVERSE] [default: none].
     #[arg(long, value_name = "FILE")]
     universe: Option<PathBuf>,
+    /// Log lines on stderr: `text` (colours only on a terminal) or `json`
+    /// (one object per line) [env: PREWARM_LOG_FORMAT] [default: text].
+    #[arg(long = "log-format", value_name = "text|json")]
+    log_format: Option<String>,
     /// Print a full config file with every default and exit.
     #[arg(long)]
     print_config: bool,
@@ -60,41 +64,52 @@ fn env_help() -> String {
     out
 }
 
-/// Installs the tracing subscriber: `RUST_LOG` filter, default `info`.
-pub fn init_tracing() {
+/// Installs the tracing subscriber on stderr: `RUST_LOG` filter (default
+/// `info`), `format` lines, ANSI colours only when stderr is a terminal.
+pub fn init_tracing(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .try_init();
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
+/// A future that resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are
+/// installed now, not when the future is first polled, so a signal that
+/// arrives right after the `ready` line still shuts down gracefully. Call
+/// it inside a tokio runtime.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let streams = signal(SignalKind::interrupt())
+            .and_then(|int| Ok((int, signal(SignalKind::terminate())?)));
+        async move {
+            match streams {
+                Ok((mut int, mut term)) => tokio::select! {
+                    _ = int.recv() => tracing::info!("SIGINT received"),
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                },
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGINT and SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %e, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => tracing::info!("SIGINT received"),
-        _ = term => tracing::info!("SIGTERM received"),
+        tracing::info!("Ctrl-C received");
     }
 }
 
@@ -113,7 +128,6 @@ pub fn run(args: ServeArgs) -> Result<()> {
         print!("{}", config::EXAMPLE_TOML);
         return Ok(());
     }
-    init_tracing();
     let overrides = CliOverrides {
         config: args.config,
         listen: args.listen,
@@ -122,9 +136,16 @@ pub fn run(args: ServeArgs) -> Result<()> {
         state_dir: args.state_dir,
         upstream: args.upstream,
         universe: args.universe,
+        log_format: args.log_format,
     };
     let cfg = config::load(&overrides, &config::process_env).context("configuration")?;
-    runtime()?.block_on(serve::run(cfg, shutdown_signal()))?;
+    init_tracing(cfg.server.log_format);
+    let rt = runtime()?;
+    let signals = {
+        let _in_runtime = rt.enter();
+        shutdown_signal()
+    };
+    rt.block_on(serve::run(cfg, signals))?;
     tracing::info!("stopped");
     Ok(())
 }

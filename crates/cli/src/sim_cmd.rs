@@ -43,7 +43,7 @@ pub fn run(args: SimArgs) -> Result<()> {
             args.error_rate
         );
     }
-    init_tracing();
+    init_tracing(prewarm_server::config::LogFormat::Text);
     let cfg = SimConfig {
         listen: args.listen,
         latency_ms: args.latency_ms,
@@ -58,7 +58,11 @@ pub fn run(args: SimArgs) -> Result<()> {
         refuse_connections: args.refuse_connections,
         ..SimConfig::default()
     };
-    runtime()?
-        .block_on(upstream_sim::run(cfg, shutdown_signal()))
+    let rt = runtime()?;
+    let signals = {
+        let _in_runtime = rt.enter();
+        shutdown_signal()
+    };
+    rt.block_on(upstream_sim::run(cfg, signals))
         .with_context(|| format!("upstream-sim on {}", args.listen))
 }

@@ -433,6 +433,17 @@ impl Engine {
         }
     }
 
+    /// A warming order of `strategy` issued at `issued_at_s` made no
+    /// upstream call (the daemon's fetch joined one already in flight, was
+    /// refused before calling, or was never performed): its call is taken
+    /// back from the figures ([`crate::stats`]) and from the cost account,
+    /// so they count the calls that were made. Its token stays spent.
+    pub fn take_back_warm_call(&mut self, issued_at_s: UnixSeconds, strategy: StrategyId) {
+        self.stats
+            .record(issued_at_s, Event::WarmTakenBack(strategy));
+        self.cost.take_back_call(issued_at_s);
+    }
+
     /// The budget and its prices at `now_s`.
     fn budget_view(&self, now_s: UnixSeconds) -> BudgetView {
         budget_view(&self.budget, &self.cost, self.token_value, now_s)

@@ -72,6 +72,10 @@ impl Counters {
             }
             Event::DemandFetch => self.demand_fetches += 1,
             Event::WarmFetch(s) => self.per_strategy[s.index()].warm_fetches += 1,
+            Event::WarmTakenBack(s) => {
+                let n = &mut self.per_strategy[s.index()].warm_fetches;
+                *n = n.saturating_sub(1);
+            }
             Event::WarmUsed(s) => self.per_strategy[s.index()].warm_used += 1,
         }
     }
@@ -91,6 +95,9 @@ pub enum Event {
     DemandFetch,
     /// A warming fetch.
     WarmFetch(StrategyId),
+    /// A warming fetch counted when its order was issued that made no
+    /// upstream call after all; recorded at the order's issue time.
+    WarmTakenBack(StrategyId),
     /// A warming fetch served its first hit.
     WarmUsed(StrategyId),
 }
@@ -242,6 +249,27 @@ mod tests {
             .collect();
         assert_eq!(buckets, vec![(0.0, 2), (60.0, 1)]);
         assert_eq!(s.series()[0].sum_since(60.0).requests, 1);
+    }
+
+    #[test]
+    fn a_warm_fetch_taken_back_leaves_its_bucket_and_the_total() {
+        let mut s = Stats::default().with_series(Series::new(60.0, 10));
+        s.record(1.0, Event::WarmFetch(StrategyId::Popular));
+        s.record(70.0, Event::WarmFetch(StrategyId::Popular));
+        s.record(1.0, Event::WarmTakenBack(StrategyId::Popular));
+        assert_eq!(s.total.warm_fetches(), 1);
+        let per_bucket: Vec<u64> = s.series()[0]
+            .buckets()
+            .map(|(_, c)| c.warm_fetches())
+            .collect();
+        assert_eq!(
+            per_bucket,
+            [0, 1],
+            "taken back from the bucket of its issue"
+        );
+        s.record(70.0, Event::WarmTakenBack(StrategyId::Popular));
+        s.record(70.0, Event::WarmTakenBack(StrategyId::Popular));
+        assert_eq!(s.total.warm_fetches(), 0, "never below zero");
     }
 
     #[test]

@@ -10,6 +10,11 @@
 //!   smallest free `n`, never overwriting an earlier quarantine, never
 //!   deleted) and the error names the file, where it went and why.
 //!
+//! - [`remove_stale_temps`]: at start, the temporary files a killed save
+//!   left behind (`.<name>.tmp-<pid>-<n>` of another process) are removed.
+//! - [`check_writable`]: at start, whether a file can be created in the
+//!   state directory.
+//!
 //! The byte format itself is `prewarm_core::snapshot`; this crate does the
 //! file I/O only.
 
@@ -111,6 +116,52 @@ fn create_temp(dir: &Path, name: &str) -> Result<(PathBuf, File), PersistError> 
         }
     }
     unreachable!("the loop returns")
+}
+
+/// Whether `file_name` is a temporary file of [`write_atomic`] made by a
+/// process other than `own_pid`: `.<name>.tmp-<pid>-<n>`.
+fn is_foreign_temp(file_name: &str, own_pid: u32) -> bool {
+    let Some(rest) = file_name.strip_prefix('.') else {
+        return false;
+    };
+    let Some((_, tail)) = rest.rsplit_once(".tmp-") else {
+        return false;
+    };
+    let Some((pid, n)) = tail.split_once('-') else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(pid) && digits(n) && pid.parse::<u32>().is_ok_and(|p| p != own_pid)
+}
+
+/// Removes the temporary files that saves of other (killed) processes left
+/// in `dir`; returns the files removed. A missing `dir` has none.
+pub fn remove_stale_temps(dir: &Path) -> Result<Vec<PathBuf>, PersistError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err("list", dir)(e)),
+    };
+    let own = std::process::id();
+    let mut removed = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(io_err("list", dir))?;
+        let name = entry.file_name();
+        if is_foreign_temp(&name.to_string_lossy(), own) {
+            let path = entry.path();
+            fs::remove_file(&path).map_err(io_err("remove stale temporary file", &path))?;
+            removed.push(path);
+        }
+    }
+    Ok(removed)
+}
+
+/// Checks that a file can be created (and removed) in `dir`; the error
+/// names the directory and the OS cause.
+pub fn check_writable(dir: &Path) -> Result<(), PersistError> {
+    let (probe, file) = create_temp(dir, "write-check")?;
+    drop(file);
+    fs::remove_file(&probe).map_err(io_err("remove", &probe))
 }
 
 #[cfg(unix)]

@@ -158,3 +158,60 @@ fn unreadable_path_is_an_io_error_naming_it() {
     assert!(matches!(&err, PersistError::Io { op: "read", .. }), "{err}");
     assert!(err.to_string().contains(&*dir.path().to_string_lossy()));
 }
+
+#[test]
+fn a_killed_saves_temp_file_is_removed_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("quote.snapshot");
+    write_atomic(&snap, &snapshot(1, b"kept")).unwrap();
+    // What a save killed between create and rename leaves behind.
+    let stale = dir.path().join(".quote.snapshot.tmp-4194305-0");
+    fs::write(&stale, b"half").unwrap();
+    let own = dir
+        .path()
+        .join(format!(".quote.snapshot.tmp-{}-0", std::process::id()));
+    fs::write(&own, b"mine").unwrap();
+    fs::write(dir.path().join(".notes.tmp-x-1"), b"").unwrap();
+    let removed = remove_stale_temps(dir.path()).unwrap();
+    assert_eq!(removed, vec![stale]);
+    let mut left = names(dir.path());
+    left.sort();
+    let own_name = own.file_name().unwrap().to_string_lossy().into_owned();
+    let mut want = vec![
+        ".notes.tmp-x-1".to_string(),
+        own_name,
+        "quote.snapshot".into(),
+    ];
+    want.sort();
+    assert_eq!(
+        left, want,
+        "the snapshot, our own temp and other files stay"
+    );
+    assert!(
+        remove_stale_temps(&dir.path().join("missing"))
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_read_only_state_dir_is_reported_by_the_write_check() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    check_writable(dir.path()).unwrap();
+    assert!(names(dir.path()).is_empty(), "the probe is removed");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o500)).unwrap();
+    let probe = dir.path().join("probe");
+    let writable_anyway = fs::write(&probe, b"").is_ok(); // root ignores modes
+    let result = check_writable(dir.path());
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
+    if writable_anyway {
+        return;
+    }
+    let e = result.expect_err("read-only");
+    assert!(
+        e.to_string().contains(&dir.path().display().to_string()),
+        "{e}"
+    );
+}

@@ -2,8 +2,9 @@
 //!
 //! Routes and who may call them ([`auth`]):
 //! - open: `GET /healthz` (answers as soon as the process listens),
-//!   `GET /readyz` (200 once the store is connected and the proxy
-//!   listens), `GET /` (the dashboard page, [`assets`]) and
+//!   `GET /readyz` (200 `ready` once the proxy listens; 200 `degraded`
+//!   while the store backend is down and requests are served from the
+//!   in-process fallback and the upstream; 503 `starting` before), `GET /` (the dashboard page, [`assets`]) and
 //!   `GET /openapi.json` (the API document, [`assets`]);
 //! - reads (token only under `admin.protect_reads`): `GET /warming/stats`,
 //!   `/warming/status`, `/warming/patterns` ([`warming`]) and `GET /metrics`
@@ -33,6 +34,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 pub use auth::AdminAuth;
 
 use crate::driver::DriverClient;
+use crate::store::StoreHealth;
 
 /// Shared readiness flag.
 pub type Readiness = Arc<AtomicBool>;
@@ -46,13 +48,20 @@ struct AdminState {
     warming: WarmingSlot,
     metrics: PrometheusHandle,
     history: figures::HitHistory,
+    store: StoreHealth,
 }
 
-/// The admin routes, guarded by `auth`.
-pub fn router(ready: Readiness, warming: WarmingSlot, auth: AdminAuth) -> Router {
+/// The admin routes, guarded by `auth`; `store` is the store's health.
+pub fn router(
+    ready: Readiness,
+    warming: WarmingSlot,
+    auth: AdminAuth,
+    store: StoreHealth,
+) -> Router {
     let state = AdminState {
         ready,
         warming,
+        store,
         metrics: prometheus::install(),
         history: figures::HitHistory::default(),
     };
@@ -77,10 +86,14 @@ pub fn router(ready: Readiness, warming: WarmingSlot, auth: AdminAuth) -> Router
 }
 
 async fn readyz(State(st): State<AdminState>) -> (StatusCode, &'static str) {
-    if st.ready.load(Ordering::Acquire) {
-        (StatusCode::OK, "ready\n")
-    } else {
+    if !st.ready.load(Ordering::Acquire) {
         (StatusCode::SERVICE_UNAVAILABLE, "starting\n")
+    } else if st.store.is_degraded() {
+        // Still serving (fallback and upstream): taking the instance out
+        // of rotation would turn a store outage into a full one.
+        (StatusCode::OK, "degraded: store backend unreachable\n")
+    } else {
+        (StatusCode::OK, "ready\n")
     }
 }
 

@@ -23,6 +23,7 @@
 //!   orders out (bounded, paused by 429 and the outside-session gate),
 //!   market-aware jobs, snapshots; a published read-only view.
 //! - [`proxy`], [`admin`]: axum routes (`/warming/*` on the admin side).
+//! - [`http`]: what both listeners share: JSON errors, shortened keys.
 //! - [`upstream_sim`]: the built-in simulated market-data API.
 //! - [`serve`]: builds everything from config, binds, shuts down gracefully.
 
@@ -32,6 +33,7 @@ pub mod coalesce;
 pub mod config;
 pub mod driver;
 pub mod events;
+pub mod http;
 pub mod proxy;
 pub mod serve;
 pub mod service;

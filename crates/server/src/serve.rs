@@ -26,7 +26,7 @@ use crate::driver::{self, DriverClient, DriverError, DriverHandle, DriverOptions
 use crate::events::{EventReceivers, EventSink, event_channels};
 use crate::proxy;
 use crate::service::{CacheService, ServiceParts};
-use crate::store::{SidecarWriter, Store, StoreError, StoreOptions};
+use crate::store::{SidecarWriter, Store, StoreError, StoreHealth, StoreOptions};
 use crate::upstream::{FetchError, UpstreamClient};
 use crate::upstream_sim::{self, SimConfig, SimHandle};
 
@@ -50,13 +50,25 @@ pub enum ServeError {
         source: std::io::Error,
     },
     /// The state directory could not be created.
-    #[error("cannot create the state dir {path}")]
+    #[error("cannot create the state dir {path}; {STATE_DIR_SETTING}")]
     StateDir {
         /// The directory.
         path: PathBuf,
         /// Cause.
         source: std::io::Error,
     },
+    /// The state directory exists but no file can be written in it.
+    #[error("the state dir {path} is not writable; {STATE_DIR_SETTING}")]
+    StateDirNotWritable {
+        /// The directory.
+        path: PathBuf,
+        /// Cause (names the file tried).
+        source: prewarm_persist::PersistError,
+    },
+    /// The final snapshot of at least one dataset could not be saved at
+    /// shutdown: what was learned since the last save is lost.
+    #[error("the final snapshot failed: {0}")]
+    FinalSnapshot(String),
     /// The store (or a sidecar Redis) could not be reached.
     #[error("store")]
     Store(#[from] StoreError),
@@ -73,6 +85,10 @@ pub enum ServeError {
     #[error("warming driver")]
     Driver(#[from] DriverError),
 }
+
+/// Where the state dir is set, for errors about it.
+const STATE_DIR_SETTING: &str =
+    "choose another with --state-dir (PREWARM_STATE_DIR, server.state_dir)";
 
 /// A running daemon.
 #[derive(Debug)]
@@ -95,11 +111,13 @@ pub struct Running {
 }
 
 /// Builds the configured store backend; the memory store reports its
-/// evictions to `events` (Redis cannot, see [`crate::store::redis`]).
+/// evictions to `events` (Redis cannot, see [`crate::store::redis`]); a
+/// Redis store reports its outages to `health`.
 pub async fn build_store(
     cfg: &StoreConfig,
     clock: Arc<dyn Clock>,
     events: &EventSink,
+    health: StoreHealth,
 ) -> Result<Arc<dyn Store>, StoreError> {
     cfg.backend
         .open(StoreOptions {
@@ -107,6 +125,9 @@ pub async fn build_store(
             stale_grace_s: cfg.stale_grace_s,
             clock,
             events: events.clone(),
+            op_timeout: cfg.timeout,
+            backoff: cfg.backoff,
+            health,
         })
         .await
 }
@@ -133,6 +154,7 @@ fn spawn_server(
     stop: &watch::Sender<bool>,
 ) -> JoinHandle<std::io::Result<()>> {
     let mut rx = stop.subscribe();
+    let app = app.layer(axum::middleware::from_fn(crate::http::json_errors));
     tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -157,17 +179,25 @@ pub async fn start_with_clock(
     let admin_listener = bind("admin", config.server.admin_listen).await?;
     let admin_addr = admin_listener.local_addr().map_err(ServeError::Server)?;
     let warming = WarmingSlot::default();
+    let store_health = StoreHealth::new(config.store.backend.kind());
     let mut tasks = vec![spawn_server(
         admin_listener,
         admin::router(
             ready.clone(),
             warming.clone(),
             admin::AdminAuth::new(&config.admin),
+            store_health.clone(),
         ),
         &stop,
     )];
+    let metrics = admin::prometheus::install();
+    tasks.push(admin::prometheus::spawn_upkeep(
+        config.server.metrics_upkeep_interval,
+        stop.subscribe(),
+        move || metrics.run_upkeep(),
+    ));
     tracing::info!(%admin_addr, "admin listening (/healthz, /readyz)");
-    let built = build(&mut config, clock.clone()).await;
+    let built = build(&mut config, clock.clone(), store_health).await;
     let (service, events, sim) = match built {
         Ok(parts) => parts,
         Err(e) => {
@@ -183,7 +213,10 @@ pub async fn start_with_clock(
         }
     };
     let proxy_addr = proxy_listener.local_addr().map_err(ServeError::Server)?;
-    let app = proxy::router(Arc::clone(&service), config.server.max_batch_keys);
+    let access_token = config.server.access_token.clone().map(Arc::new);
+    let app = proxy::router(Arc::clone(&service), config.server.max_batch_keys).layer(
+        axum::middleware::from_fn_with_state(access_token, crate::http::require_access_token),
+    );
     tasks.push(spawn_server(proxy_listener, app, &stop));
     ready.store(true, Ordering::Release);
     tracing::info!(%proxy_addr, "proxy listening");
@@ -204,12 +237,12 @@ pub async fn start_with_clock(
 
 type Built = (Arc<CacheService>, EventReceivers, Option<SimHandle>);
 
-async fn build(config: &mut ServeConfig, clock: Arc<dyn Clock>) -> Result<Built, ServeError> {
-    let dir = &config.server.state_dir;
-    std::fs::create_dir_all(dir).map_err(|source| ServeError::StateDir {
-        path: dir.clone(),
-        source,
-    })?;
+async fn build(
+    config: &mut ServeConfig,
+    clock: Arc<dyn Clock>,
+    store_health: StoreHealth,
+) -> Result<Built, ServeError> {
+    prepare_state_dir(&config.server.state_dir)?;
     let sim = if config.builtin_upstream {
         let cfg = SimConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -226,7 +259,7 @@ async fn build(config: &mut ServeConfig, clock: Arc<dyn Clock>) -> Result<Built,
         config.server.access_queue_capacity,
         config.server.fetch_queue_capacity,
     );
-    let store = build_store(&config.store, clock.clone(), &sink).await?;
+    let store = build_store(&config.store, clock.clone(), &sink, store_health).await?;
     let mut sidecars = HashMap::new();
     for (name, ds) in &config.datasets {
         if let Some(sc) = &ds.sidecar {
@@ -252,6 +285,28 @@ async fn build(config: &mut ServeConfig, clock: Arc<dyn Clock>) -> Result<Built,
         request_timeout: config.server.request_timeout,
     });
     Ok((service, events, sim))
+}
+
+/// Creates the state dir, checks that files can be written in it, and
+/// removes what killed saves left there.
+fn prepare_state_dir(dir: &std::path::Path) -> Result<(), ServeError> {
+    std::fs::create_dir_all(dir).map_err(|source| ServeError::StateDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    prewarm_persist::check_writable(dir).map_err(|source| ServeError::StateDirNotWritable {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    match prewarm_persist::remove_stale_temps(dir) {
+        Ok(removed) => {
+            for path in removed {
+                tracing::info!(path = %path.display(), "removed the temporary file of an interrupted save");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot remove temporary files of interrupted saves"),
+    }
+    Ok(())
 }
 
 impl Running {
@@ -290,9 +345,26 @@ impl Running {
     }
 
     /// Stops accepting on both listeners, waits for requests in flight,
-    /// then stops the driver (warms finish, snapshots are saved).
+    /// then stops the driver (warms finish, snapshots are saved). An error
+    /// if a listener failed or a final snapshot could not be saved
+    /// ([`ServeError::FinalSnapshot`], naming each dataset and file).
     pub async fn shutdown(self) -> Result<(), ServeError> {
-        self.shutdown_with_report().await.0
+        let (result, report) = self.shutdown_with_report().await;
+        result?;
+        let failed: Vec<String> = report
+            .saved
+            .iter()
+            .filter_map(|r| {
+                r.error
+                    .as_ref()
+                    .map(|e| format!("dataset {} to {}: {e}", r.dataset, r.path))
+            })
+            .collect();
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(ServeError::FinalSnapshot(failed.join("; ")))
+        }
     }
 
     /// [`Running::shutdown`], also returning what the driver saved.

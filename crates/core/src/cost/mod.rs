@@ -222,6 +222,21 @@ impl CostCap {
         self.calls_total += 1;
     }
 
+    /// Takes back the call of a warming order issued at `issued_at_s` that
+    /// made none (it joined a fetch already in flight, was refused before
+    /// calling, or was never performed): the account forgets it, decayed
+    /// as it would be by now.
+    pub fn take_back_call(&mut self, issued_at_s: UnixSeconds) {
+        let weight = match self.half_life_s {
+            Some(h) if self.decayed_at_s > issued_at_s => {
+                (-(self.decayed_at_s - issued_at_s) / h).exp2()
+            }
+            _ => 1.0,
+        };
+        self.calls = (self.calls - weight).max(0.0);
+        self.calls_total = self.calls_total.saturating_sub(1);
+    }
+
     /// The engine's entry of `key` changed (fetched, evicted): whether the
     /// key is at risk is judged again. `real_fetched_s` is the new entry.
     pub fn rejudge(
@@ -292,7 +307,7 @@ impl CostCap {
     /// One dual-descent step on `λ` from the calls since the last step.
     fn step_price(&mut self, now_s: UnixSeconds) {
         if self.next_step_s.is_finite() {
-            let dc = (self.calls_total - self.last_totals.0) as f64;
+            let dc = self.calls_total.saturating_sub(self.last_totals.0) as f64;
             let ds = (self.shadow_total - self.last_totals.1) as f64;
             let dt = (now_s - self.next_step_s + PRICE_STEP_S).max(PRICE_STEP_S);
             let a = 1.0 - (-dt / RATE_TAU_S).exp();

@@ -128,3 +128,20 @@ fn without_demand_there_is_only_the_burst() {
     assert!(!a.may_warm());
     assert_eq!(a.ratio(), 1.0, "finite for the monitoring API");
 }
+
+#[test]
+fn a_call_taken_back_frees_the_account_and_leaves_the_totals() {
+    let mut a = CostCap::new(1.25, 2.0, None);
+    a.on_call(0.0);
+    a.on_call(1.0);
+    assert!(!a.may_warm(), "the burst is spent");
+    a.take_back_call(1.0);
+    assert!(a.may_warm(), "the call that was not made is free again");
+    assert_eq!(a.totals().0, 1);
+    // Taking back more than was counted never wraps.
+    a.take_back_call(1.0);
+    a.take_back_call(1.0);
+    assert_eq!(a.totals().0, 0);
+    a.on_call(700.0);
+    assert_eq!(a.totals().0, 1);
+}

@@ -10,6 +10,10 @@
 //!   tokens, queued candidates) are written from the driver's published
 //!   view at scrape time, so they can never disagree with `/warming/stats`.
 //!
+//! The recorder's upkeep (draining histogram buckets, so memory stays
+//! flat) runs on a timer from [`spawn_upkeep`], whether or not anyone
+//! scrapes, and stops with the daemon.
+//!
 //! Labels stay low-cardinality: `dataset` (configured names), `strategy`
 //! (the engine's fixed list), `result`, `kind`. Never a key.
 
@@ -48,6 +52,30 @@ pub fn install() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+/// Runs `upkeep` every `every` until `stop` turns true (or its sender
+/// is dropped); the daemon passes the recorder's
+/// [`PrometheusHandle::run_upkeep`].
+pub fn spawn_upkeep(
+    every: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    upkeep: impl Fn() + Send + 'static,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await; // the first tick is immediate
+        loop {
+            tokio::select! {
+                _ = tick.tick() => upkeep(),
+                r = stop.wait_for(|s| *s) => {
+                    let _ = r;
+                    return Ok(());
+                }
+            }
+        }
+    })
 }
 
 /// The whole `/metrics` page: recorded series, then the engine's figures
@@ -175,6 +203,25 @@ mod tests {
     #[test]
     fn label_values_are_escaped() {
         assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn upkeep_runs_on_its_timer_without_a_scrape_and_stops_with_the_daemon() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::time::Duration;
+        let runs = Arc::new(AtomicU64::new(0));
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let counted = Arc::clone(&runs);
+        let task = spawn_upkeep(Duration::from_secs(5), rx, move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+        });
+        tokio::time::sleep(Duration::from_millis(15_500)).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 3, "at 5, 10 and 15 s");
+        stop.send(true).unwrap();
+        task.await.unwrap().unwrap();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 3, "no upkeep after the stop");
     }
 
     #[test]

@@ -99,7 +99,8 @@ pub(super) async fn stats(State(st): State<AdminState>) -> Response {
             (name.clone(), v)
         })
         .collect();
-    Json(json!({"at_s": view.at_s, "datasets": datasets})).into_response()
+    Json(json!({"at_s": view.at_s, "store": st.store.report(), "datasets": datasets}))
+        .into_response()
 }
 
 pub(super) async fn status(State(st): State<AdminState>) -> Response {
@@ -138,7 +139,7 @@ pub(super) async fn status(State(st): State<AdminState>) -> Response {
         "enabled": view.warming_enabled,
         "schedules": schedules,
         "upstream": {"health": if paused { "paused" } else { "ok" }, "paused_until_s": view.upstream_paused_until_s},
-        "store": {"health": if st.ready.load(std::sync::atomic::Ordering::Acquire) { "connected" } else { "starting" }},
+        "store": st.store.report(),
         "warming_enabled": view.warming_enabled,
         "session": view.session,
         "outside_sessions": view.outside_sessions,

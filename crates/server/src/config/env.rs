@@ -25,6 +25,8 @@
 //! | `PREWARM_MAX_CONCURRENT` | `upstream.max_concurrent` |
 //! | `PREWARM_MAX_RETRIES` | `upstream.max_retries` |
 //! | `PREWARM_ADMIN_TOKEN` | `admin.token` |
+//! | `PREWARM_LOG_FORMAT` | `server.log_format` |
+//! | `PREWARM_ACCESS_TOKEN` | `server.access_token` |
 
 use std::str::FromStr;
 
@@ -133,6 +135,16 @@ pub const ENV_VARS: &[EnvVar] = &[
         "admin.token",
         "bearer token of the admin listener (POST routes disabled without it)",
     ),
+    var(
+        "PREWARM_LOG_FORMAT",
+        "server.log_format",
+        "log lines on stderr: text or json",
+    ),
+    var(
+        "PREWARM_ACCESS_TOKEN",
+        "server.access_token",
+        "bearer token of POST /v1/access (the route is disabled without it)",
+    ),
 ];
 
 const fn var(name: &'static str, field: &'static str, doc: &'static str) -> EnvVar {
@@ -173,6 +185,8 @@ fn set_field(raw: &mut RawConfig, v: &EnvVar, value: &str) -> Result<(), ConfigE
         "upstream.max_concurrent" => raw.upstream.max_concurrent = Some(parse(v, value)?),
         "upstream.max_retries" => raw.upstream.max_retries = Some(parse(v, value)?),
         "admin.token" => raw.admin.token = s(),
+        "server.log_format" => raw.server.log_format = s(),
+        "server.access_token" => raw.server.access_token = s(),
         other => return Err(env_error(v, format!("no setter for field {other}"))),
     }
     Ok(())
@@ -220,6 +234,7 @@ mod tests {
             "datasets.quote.url" => "http://x/{key}",
             "server.state_dir" => "/tmp/x",
             "datasets.quote.universe" => "/tmp/u.csv",
+            "server.log_format" => "json",
             _ => "7",
         }
     }
@@ -256,6 +271,7 @@ mod tests {
         assert_eq!(raw.upstream.max_concurrent, Some(7));
         assert_eq!(raw.upstream.max_retries, Some(7));
         assert_eq!(raw.admin.token.as_deref(), Some("7"));
+        assert_eq!(raw.server.log_format.as_deref(), Some("json"));
     }
 
     #[test]

@@ -32,7 +32,8 @@ pub use env::{ENV_VARS, EnvVar};
 pub use error::ConfigError;
 pub use raw::RawConfig;
 pub use validated::{
-    AdminConfig, AdminToken, ServeConfig, ServerConfig, StoreBackend, StoreConfig, UpstreamConfig,
+    AdminConfig, AdminToken, LogFormat, ServeConfig, ServerConfig, StoreBackend, StoreConfig,
+    UpstreamConfig,
 };
 pub use warming::WarmingSection;
 
@@ -57,6 +58,8 @@ pub struct CliOverrides {
     pub upstream: Option<String>,
     /// `--universe FILE` (the `quote` dataset's universe file).
     pub universe: Option<PathBuf>,
+    /// `--log-format text|json`.
+    pub log_format: Option<String>,
 }
 
 impl CliOverrides {
@@ -75,6 +78,9 @@ impl CliOverrides {
         }
         if let Some(v) = &self.upstream {
             raw.dataset_mut(validated::DEFAULT_DATASET).url = Some(v.clone());
+        }
+        if let Some(v) = &self.log_format {
+            raw.server.log_format = Some(v.clone());
         }
         if let Some(v) = &self.universe {
             raw.dataset_mut(validated::DEFAULT_DATASET).universe = Some(v.clone());

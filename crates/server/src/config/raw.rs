@@ -55,6 +55,13 @@ pub struct RawServer {
     pub fetch_queue_capacity: Option<usize>,
     /// Most keys accepted by one batch read.
     pub max_batch_keys: Option<usize>,
+    /// How often the metrics recorder's upkeep runs, seconds.
+    pub metrics_upkeep_interval_s: Option<f64>,
+    /// Log lines on stderr: `text` or `json`.
+    pub log_format: Option<String>,
+    /// Bearer token of `POST /v1/access` (usually from
+    /// `PREWARM_ACCESS_TOKEN`); without one the route is disabled.
+    pub access_token: Option<String>,
 }
 
 /// `[admin]`. `Debug` hides the token.
@@ -87,6 +94,13 @@ pub struct RawStore {
     pub memory_limit_mb: Option<u64>,
     /// How long past its TTL an entry is kept for STALE serving, seconds.
     pub stale_grace_s: Option<f64>,
+    /// Longest a Redis store may take to connect or answer, milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// Redis skipped this long after a failure, milliseconds (doubling
+    /// with each failure in a row).
+    pub backoff_base_ms: Option<u64>,
+    /// The longest such skip, milliseconds.
+    pub backoff_max_ms: Option<u64>,
 }
 
 /// `[upstream]`.

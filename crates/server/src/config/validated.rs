@@ -63,6 +63,38 @@ pub struct ServerConfig {
     pub fetch_queue_capacity: usize,
     /// Most keys in one batch read.
     pub max_batch_keys: usize,
+    /// How often the metrics recorder's upkeep runs (whether or not
+    /// `/metrics` is scraped).
+    pub metrics_upkeep_interval: Duration,
+    /// How log lines are written on stderr.
+    pub log_format: LogFormat,
+    /// Bearer token of `POST /v1/access`; `None` disables the route
+    /// (403 `disabled`), so no client can steer warming unasked.
+    pub access_token: Option<AdminToken>,
+}
+
+/// How log lines are written on stderr (`server.log_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines (colours only on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl LogFormat {
+    /// The forms `server.log_format` accepts.
+    pub const FORMS: &'static str = "`text` or `json`";
+
+    /// Parses `text` or `json`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        }
+    }
 }
 
 /// The admin listener's bearer token. `Debug` never shows it.
@@ -107,6 +139,10 @@ pub struct StoreConfig {
     pub memory_limit_mb: u64,
     /// Retention past TTL for STALE serving, seconds.
     pub stale_grace_s: f64,
+    /// Longest a Redis store may take to connect or answer a command.
+    pub timeout: Duration,
+    /// How long Redis is skipped after failures (doubling, capped).
+    pub backoff: crate::store::Backoff,
 }
 
 /// `[upstream]`, validated.
@@ -276,6 +312,26 @@ impl RawConfig {
                 1,
             )?,
             max_batch_keys: at_least("server.max_batch_keys", s.max_batch_keys, 1_000, 1)?,
+            metrics_upkeep_interval: Duration::from_secs_f64(positive(
+                "server.metrics_upkeep_interval_s",
+                s.metrics_upkeep_interval_s,
+                5.0,
+            )?),
+            access_token: s
+                .access_token
+                .as_deref()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(AdminToken::new),
+            log_format: match s.log_format.as_deref() {
+                None => LogFormat::Text,
+                Some(t) => LogFormat::parse(t).ok_or_else(|| {
+                    invalid(
+                        "server.log_format",
+                        format!("must be {}, not {t:?}", LogFormat::FORMS),
+                    )
+                })?,
+            },
         })
     }
 
@@ -288,10 +344,23 @@ impl RawConfig {
                 format!("must be {}", StoreBackend::FORMS),
             ));
         };
+        let base_ms = at_least("store.backoff_base_ms", s.backoff_base_ms, 1_000, 1)?;
+        let max_ms = s.backoff_max_ms.unwrap_or(30_000);
+        if max_ms < base_ms {
+            return Err(invalid(
+                "store.backoff_max_ms",
+                "must be >= store.backoff_base_ms",
+            ));
+        }
         Ok(StoreConfig {
             backend,
             memory_limit_mb: at_least("store.memory_limit_mb", s.memory_limit_mb, 300, 1)?,
             stale_grace_s: non_negative("store.stale_grace_s", s.stale_grace_s, 300.0)?,
+            timeout: Duration::from_millis(at_least("store.timeout_ms", s.timeout_ms, 250, 1)?),
+            backoff: crate::store::Backoff {
+                base: Duration::from_millis(base_ms),
+                max: Duration::from_millis(max_ms),
+            },
         })
     }
 

@@ -270,6 +270,7 @@ impl CycleBook {
                     key: ds.engine.keys().name(o.key).to_string(),
                     strategy: o.strategy,
                     cycle: Some(id),
+                    issued_at_s: o.issued_at_s,
                 });
                 ordered += 1;
             }

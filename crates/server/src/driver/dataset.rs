@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use super::gate::SessionGate;
 use super::settings::DriverSettings;
+use super::warm::Order;
 use crate::config::DatasetConfig;
 use crate::events::{AccessEvent, EvictionEvent, FetchEvent};
 
@@ -119,6 +120,10 @@ pub struct DatasetState {
     /// fetch event that arrives after the eviction of what it stored is
     /// undone (bounded: cleared past [`RECENT_EVICTIONS`] keys).
     recent_evictions: HashMap<Arc<str>, f64>,
+    /// Warm orders out, by key (at most one per key: the engine and the
+    /// cycles never order a key in flight): whether the order's own fetch
+    /// reported itself, i.e. made an upstream call.
+    open_warm_orders: HashMap<String, bool>,
 }
 
 /// Most keys remembered in [`DatasetState`]'s recent evictions. An
@@ -163,6 +168,7 @@ impl DatasetState {
                 .map_or_else(|| Arc::from([]), |u| u.memberships.clone()),
             evictions: Evictions::default(),
             recent_evictions: HashMap::new(),
+            open_warm_orders: HashMap::new(),
         };
         state.apply_universe();
         Ok(state)
@@ -195,6 +201,11 @@ impl DatasetState {
             self.engine.observe_upstream_latency(at_s, took_s);
         }
         self.engine.on_fetched(at_s, key, ev.origin, ev.ok);
+        if let FetchOrigin::Warm(_) = ev.origin
+            && let Some(called) = self.open_warm_orders.get_mut(&*ev.key)
+        {
+            *called = true;
+        }
         // The store already dropped what this fetch stored.
         if ev.ok && self.recent_evictions.get(&ev.key) == Some(&ev.at_s) {
             self.recent_evictions.remove(&ev.key);
@@ -219,15 +230,33 @@ impl DatasetState {
             .insert(ev.key.clone(), ev.fetched_at_s);
     }
 
-    /// Ends a warming order of `key` charged to `strategy`: the engine
-    /// stops counting it in flight. Stores nothing: what a fetch stored
-    /// reaches the engine through its fetch event ([`Self::on_fetch`]).
-    /// By name: the order's id may have been released meanwhile if a
-    /// failed fetch's event ended it first.
-    pub fn end_warm_order(&mut self, at_s: f64, key: &str, strategy: StrategyId) {
-        if let Some(id) = self.engine.keys().get(key) {
+    /// A warm order of `key` goes out: its fetch, if it makes one, reports
+    /// itself before the order ends ([`Self::on_fetch`]).
+    pub(super) fn open_warm_order(&mut self, key: &str) {
+        self.open_warm_orders.insert(key.to_string(), false);
+    }
+
+    /// Ends a warming order: the engine stops counting its key in flight
+    /// (what it stored reached the engine through its fetch event,
+    /// [`Self::on_fetch`]). An order whose fetch never reported itself made
+    /// no upstream call (it joined a fetch in flight, was refused before
+    /// calling, or was never performed): its call is taken back from the
+    /// engine's figures and, for a cycle's, from the cycle fetches, so
+    /// every counter of upstream calls agrees. By name: the order's id may
+    /// have been released meanwhile if a failed fetch's event ended it.
+    pub(super) fn end_warm_order(&mut self, at_s: f64, order: &Order) {
+        let called = self.open_warm_orders.remove(&order.key).unwrap_or(false);
+        if !called {
             self.engine
-                .on_fetched(at_s, id, FetchOrigin::Warm(strategy), false);
+                .take_back_warm_call(order.issued_at_s, order.strategy);
+            if order.cycle.is_some() {
+                let n = &mut self.cycle_fetches[order.strategy.index()];
+                *n = n.saturating_sub(1);
+            }
+        }
+        if let Some(id) = self.engine.keys().get(&order.key) {
+            self.engine
+                .on_fetched(at_s, id, FetchOrigin::Warm(order.strategy), false);
         }
     }
 

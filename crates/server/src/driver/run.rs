@@ -275,6 +275,7 @@ impl Driver {
                 key: ds.engine.keys().name(w.key).to_string(),
                 strategy: w.strategy,
                 cycle: None,
+                issued_at_s: w.issued_at_s,
             };
             self.issue(order);
             idle = 0;
@@ -283,7 +284,9 @@ impl Driver {
     }
 
     fn issue(&mut self, order: Order) {
-        let dataset = self.datasets[order.dataset].name.clone();
+        let ds = &mut self.datasets[order.dataset];
+        ds.open_warm_order(&order.key);
+        let dataset = ds.name.clone();
         self.slots.spawn(&self.service, dataset, order);
     }
 
@@ -298,7 +301,7 @@ impl Driver {
         let Ended { order, end } = ended;
         let ds = &mut self.datasets[order.dataset];
         end.tally(&mut ds.outcomes, &ds.name, &order.key);
-        ds.end_warm_order(now_s, &order.key, order.strategy);
+        ds.end_warm_order(now_s, &order);
         if let Some(cycle) = order.cycle {
             let key = CycleKey {
                 dataset: ds.name.to_string(),

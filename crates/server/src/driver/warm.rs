@@ -25,6 +25,8 @@ pub(super) struct Order {
     pub(super) strategy: StrategyId,
     /// The cycle the order belongs to, if any.
     pub(super) cycle: Option<u64>,
+    /// When the engine issued it (and counted its call), engine seconds.
+    pub(super) issued_at_s: f64,
 }
 
 /// What a warming call returned.

@@ -134,7 +134,10 @@ fn validate_item(
     if let Some(problem) = ds.key_problem(key) {
         return Err(err(
             "key",
-            &format!("{key:?} is refused: {problem} (dataset {dataset})"),
+            &format!(
+                "{} is refused: {problem} (dataset {dataset})",
+                crate::http::shown_key(key)
+            ),
         ));
     }
     let client = match obj.get("client") {

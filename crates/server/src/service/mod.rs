@@ -97,7 +97,10 @@ pub enum ReadError {
     #[error("unknown dataset {0:?}")]
     UnknownDataset(String),
     /// The key is refused (a dot segment, or no match of the pattern).
-    #[error("key {key:?} of dataset {dataset} is refused: {problem}")]
+    #[error(
+        "key {} of dataset {dataset} is refused: {problem}",
+        crate::http::shown_key(key)
+    )]
     InvalidKey {
         /// Dataset.
         dataset: String,

@@ -5,6 +5,9 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use super::guard::{Backoff, GuardedStore, StoreHealth};
 use super::{MemoryStore, RedisStore, Store, StoreError};
 use crate::clock::Clock;
 use crate::events::EventSink;
@@ -45,6 +48,12 @@ pub struct StoreOptions {
     pub clock: Arc<dyn Clock>,
     /// Where size evictions are reported (backends that can).
     pub events: EventSink,
+    /// Longest a remote backend may take to connect or answer a command.
+    pub op_timeout: Duration,
+    /// How long a remote backend is skipped after failures.
+    pub backoff: Backoff,
+    /// Where a remote backend's outages are reported.
+    pub health: StoreHealth,
 }
 
 impl StoreBackend {
@@ -62,7 +71,18 @@ impl StoreBackend {
         }
     }
 
-    /// Opens the backend. Errors name what could not be reached.
+    /// The backend's name as the monitoring API shows it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreBackend::Memory => "memory",
+            StoreBackend::Redis { .. } => "redis",
+        }
+    }
+
+    /// Opens the backend. A remote one is guarded ([`GuardedStore`]): it
+    /// connects on first use, so one that is down at start starts the
+    /// daemon degraded, served from an in-process fallback of
+    /// `memory_limit_mb`. Errors name what is wrong (a malformed URL).
     pub async fn open(&self, opts: StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
         Ok(match self {
             StoreBackend::Memory => Arc::new(MemoryStore::with_evictions(
@@ -72,7 +92,17 @@ impl StoreBackend {
                 opts.events,
             )),
             StoreBackend::Redis { url } => {
-                Arc::new(RedisStore::connect(url, opts.stale_grace_s, opts.clock).await?)
+                let redis =
+                    RedisStore::lazy(url, opts.stale_grace_s, opts.clock.clone(), opts.op_timeout)?;
+                let fallback =
+                    MemoryStore::new(opts.memory_limit_mb, opts.stale_grace_s, opts.clock.clone());
+                Arc::new(GuardedStore::new(
+                    Arc::new(redis),
+                    fallback,
+                    opts.health,
+                    opts.backoff,
+                    opts.clock,
+                ))
             }
         })
     }

@@ -7,8 +7,13 @@
 //! - `get` returns `fetched_at_s` exactly as put, so Age and freshness are
 //!   exact; the store never decides freshness.
 //! - Datasets are separate namespaces.
+//!
+//! A remote backend is wrapped in [`guard::GuardedStore`]: after a failure
+//! it is skipped for a growing back-off and an in-process fallback serves
+//! meanwhile; [`guard::StoreHealth`] reports the outage.
 
 pub mod backend;
+pub mod guard;
 pub mod memory;
 pub mod redis;
 pub mod sidecar;
@@ -21,6 +26,7 @@ use prewarm_core::cache::is_fresh;
 use prewarm_core::time::{Seconds, UnixInstant};
 
 pub use backend::{StoreBackend, StoreOptions};
+pub use guard::{Backoff, GuardedStore, HealthReport, StoreHealth};
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
 pub use sidecar::SidecarWriter;

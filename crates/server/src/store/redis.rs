@@ -29,10 +29,15 @@ use crate::upstream::redact::Redactor;
 const MAGIC: &[u8; 3] = b"PW1";
 const KEY_PREFIX: &str = "prewarm";
 
-/// The Redis store.
+/// The Redis store. Its connection is opened on first use (and again
+/// after it could not be), so a Redis that is down at start does not stop
+/// the daemon; [`super::guard::GuardedStore`] keeps operations away from
+/// it while it is down.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    url: String,
+    conn: Arc<std::sync::Mutex<Option<ConnectionManager>>>,
+    op_timeout: Duration,
     clock: Arc<dyn Clock>,
     stale_grace_s: f64,
 }
@@ -49,9 +54,20 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(Redactor::new().redact(&e.to_string()))
 }
 
-/// Opens a managed (auto-reconnecting) connection to `url`. Errors name
-/// the address (with any password redacted).
+/// Opens a managed (auto-reconnecting) connection to `url` with the
+/// sidecar's patience (2 s per command, 2 retries). Errors name the
+/// address (with any password redacted).
 pub async fn connect(url: &str) -> Result<ConnectionManager, StoreError> {
+    connect_with(url, Duration::from_secs(2), 2).await
+}
+
+/// [`connect`] with `op_timeout` for connecting and for each command, and
+/// `retries` retries of a failed command.
+pub async fn connect_with(
+    url: &str,
+    op_timeout: Duration,
+    retries: usize,
+) -> Result<ConnectionManager, StoreError> {
     let shown = Redactor::new().redact(url);
     let at = |e: &dyn std::fmt::Display| {
         StoreError::Backend(format!(
@@ -61,11 +77,12 @@ pub async fn connect(url: &str) -> Result<ConnectionManager, StoreError> {
     };
     let client = redis::Client::open(url).map_err(|e| at(&e))?;
     let cfg = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_response_timeout(Some(Duration::from_secs(2)))
-        .set_number_of_retries(2);
+        .set_connection_timeout(Some(op_timeout))
+        .set_response_timeout(Some(op_timeout))
+        .set_number_of_retries(retries);
     let fut = client.get_connection_manager_with_config(cfg);
-    match tokio::time::timeout(Duration::from_secs(10), fut).await {
+    let whole = op_timeout.saturating_mul(u32::try_from(retries + 2).unwrap_or(u32::MAX));
+    match tokio::time::timeout(whole, fut).await {
         Ok(r) => r.map_err(|e| at(&e)),
         Err(_) => Err(at(&"timed out connecting")),
     }
@@ -108,21 +125,56 @@ fn decode(raw: Bytes) -> Result<Entry, String> {
 }
 
 impl RedisStore {
-    /// Connects to `url` (`redis://HOST:PORT`).
+    /// Connects to `url` (`redis://HOST:PORT`) now; fails if it cannot.
     pub async fn connect(
         url: &str,
         stale_grace_s: f64,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
+        let store = Self::lazy(url, stale_grace_s, clock, Duration::from_secs(2))?;
+        store.conn().await?;
+        Ok(store)
+    }
+
+    /// A store on `url` that connects on first use; each connection
+    /// attempt and command waits at most `op_timeout`. Fails only on a URL
+    /// that is not one (no network is used).
+    pub fn lazy(
+        url: &str,
+        stale_grace_s: f64,
+        clock: Arc<dyn Clock>,
+        op_timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        redis::Client::open(url).map_err(|e| {
+            StoreError::Backend(format!(
+                "Redis at {}: {}",
+                Redactor::new().redact(url),
+                Redactor::new().redact(&e.to_string())
+            ))
+        })?;
         Ok(Self {
-            conn: connect(url).await?,
+            url: url.to_string(),
+            conn: Arc::default(),
+            op_timeout,
             clock,
             stale_grace_s,
         })
     }
 
+    /// The connection, opened now if there is none yet.
+    async fn conn(&self) -> Result<ConnectionManager, StoreError> {
+        if let Some(c) = self.conn.lock().ok().and_then(|c| c.clone()) {
+            return Ok(c);
+        }
+        let c = connect_with(&self.url, self.op_timeout, 0).await?;
+        if let Ok(mut slot) = self.conn.lock() {
+            *slot = Some(c.clone());
+        }
+        Ok(c)
+    }
+
     async fn scan_keys(&self) -> Result<Vec<String>, StoreError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn().await?;
         let mut cursor: u64 = 0;
         let mut keys = Vec::new();
         loop {
@@ -147,7 +199,7 @@ impl RedisStore {
 impl Store for RedisStore {
     fn get<'a>(&'a self, dataset: &'a str, key: &'a str) -> StoreFuture<'a, Option<Entry>> {
         async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn().await?;
             let raw: Option<Bytes> = redis::cmd("GET")
                 .arg(redis_key(dataset, key))
                 .query_async(&mut conn)
@@ -171,7 +223,7 @@ impl Store for RedisStore {
         ttl_s: f64,
     ) -> StoreFuture<'a, ()> {
         async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn().await?;
             let left_s = retention_left_s(&entry, ttl_s, self.stale_grace_s, self.clock.now_s());
             let k = redis_key(dataset, key);
             let left_ms = (left_s * 1000.0).ceil();
@@ -198,7 +250,7 @@ impl Store for RedisStore {
 
     fn remove<'a>(&'a self, dataset: &'a str, key: &'a str) -> StoreFuture<'a, bool> {
         async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn().await?;
             let n: i64 = redis::cmd("DEL")
                 .arg(redis_key(dataset, key))
                 .query_async(&mut conn)
@@ -216,7 +268,7 @@ impl Store for RedisStore {
     fn approx_bytes(&self) -> StoreFuture<'_, u64> {
         async move {
             let keys = self.scan_keys().await?;
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn().await?;
             let mut total = 0u64;
             for chunk in keys.chunks(500) {
                 let mut pipe = redis::pipe();

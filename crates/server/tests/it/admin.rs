@@ -46,7 +46,12 @@ fn app(d: &Running, token: Option<&str>, protect_reads: bool) -> Router {
         token: token.map(AdminToken::new),
         protect_reads,
     });
-    admin::router(Arc::new(AtomicBool::new(true)), slot, auth)
+    admin::router(
+        Arc::new(AtomicBool::new(true)),
+        slot,
+        auth,
+        prewarm_server::store::StoreHealth::default(),
+    )
 }
 
 /// Sends one request; returns status and body text.

@@ -383,6 +383,7 @@ async fn old_sidecar_timestamps_are_learned_not_dropped() {
     ]);
     let r = http()
         .post(format!("http://{}/v1/access", d.proxy_addr))
+        .bearer_auth(support::ACCESS_TOKEN)
         .json(&items)
         .send()
         .await

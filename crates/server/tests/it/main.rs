@@ -2,12 +2,15 @@
 //! upstream-sim and redis-server on loopback. One binary, many modules, to
 //! keep link times down.
 
+mod access_feed;
 mod admin;
 mod coalescing;
 mod config;
+mod counting;
 mod cycles;
 mod dashboard;
 mod driver;
+mod errors;
 mod evictions;
 mod failing_upstream;
 mod proxy;
@@ -16,6 +19,7 @@ mod redaction;
 mod redis_backed;
 mod slow_upstream;
 mod store_conformance;
+mod store_outage;
 mod support;
 mod universe;
 mod warm;

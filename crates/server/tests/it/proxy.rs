@@ -189,7 +189,13 @@ async fn access_feed_validates_every_item_and_forwards() {
         {"dataset": "quote", "key": "AAPL", "client": "c1", "ts": 1772461800.5, "hit": true},
         {"dataset": "quote", "key": "MSFT"}
     ]);
-    let resp = c.post(&url).json(&good).send().await.unwrap();
+    let resp = c
+        .post(&url)
+        .bearer_auth(crate::support::ACCESS_TOKEN)
+        .json(&good)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 202);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["accepted"], 2);
@@ -208,7 +214,13 @@ async fn access_feed_validates_every_item_and_forwards() {
         {"dataset": "nope", "key": "IBM"},
         {"dataset": "quote", "key": "IBM", "hits": true}
     ]);
-    let resp = c.post(&url).json(&bad).send().await.unwrap();
+    let resp = c
+        .post(&url)
+        .bearer_auth(crate::support::ACCESS_TOKEN)
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
     let body: Value = resp.json().await.unwrap();
     let errs: Vec<(u64, String)> = body["error"]["errors"]

@@ -26,6 +26,9 @@ pub async fn sim(tweak: impl FnOnce(&mut SimConfig)) -> SimHandle {
         .1
 }
 
+/// The bearer token of `POST /v1/access` on test daemons.
+pub const ACCESS_TOKEN: &str = "test-access-token";
+
 /// Knobs of a test daemon's config.
 #[derive(Debug, Clone)]
 pub struct TestCfg {
@@ -39,6 +42,10 @@ pub struct TestCfg {
     pub stale_grace_s: f64,
     pub url: Option<String>,
     pub state_dir: std::path::PathBuf,
+    /// Lines added to `[store]`.
+    pub store_extra: String,
+    /// Lines added to `[server]`.
+    pub server_extra: String,
     /// Lines added to `[datasets.quote]`.
     pub extra: String,
     /// Lines added to `[upstream]`.
@@ -59,6 +66,8 @@ impl TestCfg {
             url: None,
             state_dir: std::env::temp_dir()
                 .join(format!("prewarm-test-state-{}", std::process::id())),
+            store_extra: String::new(),
+            server_extra: String::new(),
             extra: String::new(),
             upstream_extra: String::new(),
         }
@@ -84,9 +93,12 @@ listen = "127.0.0.1:0"
 admin_listen = "127.0.0.1:0"
 state_dir = "{state}"
 request_timeout_s = {rt}
+access_token = "{access}"
+{server_extra}
 [store]
 backend = "{store}"
 stale_grace_s = {grace}
+{store_extra}
 [upstream]
 max_retries = {retries}
 max_concurrent = {mc}
@@ -108,6 +120,9 @@ ttl_s = {ttl}
             ttl = self.ttl_s,
             extra = self.extra,
             upstream_extra = self.upstream_extra,
+            server_extra = self.server_extra,
+            access = ACCESS_TOKEN,
+            store_extra = self.store_extra,
         )
     }
 
@@ -166,6 +181,45 @@ impl RedisGuard {
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
+
+    /// Kills the server (an outage): connections are refused until
+    /// [`RedisGuard::restart`].
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same port (empty) and waits for it.
+    pub fn restart(&mut self) {
+        self.child = spawn_redis(self.port, self._dir.path()).expect("redis-server restarts");
+        let start = Instant::now();
+        while !pong(self.port) {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "redis-server did not come back"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn spawn_redis(port: u16, dir: &std::path::Path) -> std::io::Result<Child> {
+    Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
 }
 
 impl Drop for RedisGuard {
@@ -200,22 +254,7 @@ pub fn redis() -> Option<RedisGuard> {
     let dir = tempfile::tempdir().expect("temp dir");
     for _attempt in 0..3 {
         let port = free_port();
-        let spawned = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
+        let spawned = spawn_redis(port, dir.path());
         let mut child = match spawned {
             Ok(c) => c,
             Err(e) => {
@@ -303,4 +342,44 @@ pub async fn put_aged(d: &Running, key: &str, body: &'static [u8], age_s: f64, t
         .put("quote", key, entry, ttl_s)
         .await
         .expect("store accepts the entry");
+}
+
+/// The system clock plus an offset a test moves forward, so entries go
+/// stale and engine timers come due without waiting.
+#[derive(Debug, Default)]
+pub struct SteppedClock {
+    offset_ms: std::sync::atomic::AtomicU64,
+}
+
+impl SteppedClock {
+    /// Moves the clock `s` seconds forward.
+    pub fn advance_s(&self, s: f64) {
+        self.offset_ms
+            .fetch_add((s * 1000.0) as u64, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl prewarm_server::clock::Clock for SteppedClock {
+    fn now_s(&self) -> f64 {
+        prewarm_server::clock::unix_now_s()
+            + self.offset_ms.load(std::sync::atomic::Ordering::SeqCst) as f64 / 1000.0
+    }
+}
+
+/// Sum of the samples of Prometheus family `name` whose labels include
+/// every `label="value"` of `labels`, in the `/metrics` text `page`.
+pub fn metric_sum(page: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    page.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (family, rest) = series.split_once('{').unwrap_or((series, ""));
+            (family == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\""))))
+            .then(|| value.parse::<f64>().ok())
+            .flatten()
+        })
+        .sum()
 }

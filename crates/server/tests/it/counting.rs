@@ -1,0 +1,175 @@
+//! Every counter of the same thing agrees: upstream calls as the upstream
+//! saw them, as `prewarm_upstream_calls_total` counts them, and as
+//! `/warming/stats` reports them; warming fetches per strategy in the
+//! stats, in `prewarm_warm_fetches_total` and in the warm outcomes; and
+//! efficiency from the same figures. Checked after warming cycles
+//! (`POST /warming/run`) and after the engine's own warming.
+//!
+//! The dataset has its own name so that the process-wide Prometheus
+//! recorder, shared by every test of this binary, holds only its series.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prewarm_server::serve::{self, Running};
+use prewarm_server::upstream_sim::SimHandle;
+use serde_json::Value;
+
+use crate::support::{self, SteppedClock, TestCfg, http, metric_sum};
+
+const DATASET: &str = "tally";
+const TOKEN: &str = "counting-test-token";
+const KEYS: [&str; 5] = ["AAPL", "MSFT", "NVDA", "AMD", "TSLA"];
+const TTL_S: f64 = 60.0;
+
+async fn start(sim: &SimHandle, dir: &std::path::Path, clock: Arc<SteppedClock>) -> Running {
+    let mut c = TestCfg::new(sim.addr());
+    c.ttl_s = TTL_S;
+    c.state_dir = dir.to_path_buf();
+    c.extra = "[warming]\nstrategies = \"popular\"\nmax_cost_ratio = 1000\n\
+               rate_limit_per_min = 1000\noutside_sessions = \"run\"\n"
+        .into();
+    let toml = c
+        .toml()
+        .replace("[datasets.quote]", &format!("[datasets.{DATASET}]"));
+    let mut config = prewarm_server::config::RawConfig::from_toml(&toml, "counting.toml")
+        .expect("parses")
+        .validate(&|_| None)
+        .expect("validates");
+    config.admin.token = Some(prewarm_server::config::AdminToken::new(TOKEN));
+    let mut d = serve::start_with_clock(config, clock)
+        .await
+        .expect("daemon starts");
+    d.start_driver().expect("driver starts");
+    d
+}
+
+async fn admin(d: &Running, method: reqwest::Method, path: &str) -> reqwest::Response {
+    http()
+        .request(method, format!("http://{}{path}", d.admin_addr))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("admin answers")
+}
+
+/// Waits until no warming fetch or cycle is in flight (bounded).
+async fn settle(d: &Running) {
+    let driver = d.driver().expect("driver");
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = driver.sync().await.expect("driver runs");
+        if v.warms_in_flight == 0 && v.cycles.in_progress == 0 && v.cycles.queued_fetches == 0 {
+            let again = driver.sync().await.expect("driver runs");
+            if again.warms_in_flight == 0 {
+                return;
+            }
+        }
+        assert!(tokio::time::Instant::now() < until, "warming never settled");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Every counter of upstream calls and warming fetches, read after
+/// warming settled; asserts they agree and returns the stats' totals.
+async fn assert_counters_agree(d: &Running, sim: &SimHandle) -> Value {
+    settle(d).await;
+    let stats: Value = admin(d, reqwest::Method::GET, "/warming/stats")
+        .await
+        .json()
+        .await
+        .expect("stats JSON");
+    let page = admin(d, reqwest::Method::GET, "/metrics")
+        .await
+        .text()
+        .await
+        .expect("metrics text");
+    let ds = &stats["datasets"][DATASET];
+    let total = &ds["since_start"];
+    let n = |v: &Value| v.as_u64().unwrap_or_else(|| panic!("a count: {v}"));
+    let upstream_seen = sim.stats().quote_requests;
+    let calls = |kind: &str| {
+        metric_sum(
+            &page,
+            "prewarm_upstream_calls_total",
+            &[("dataset", DATASET), ("kind", kind)],
+        ) as u64
+    };
+    let warming = n(&total["api_calls"]["warming"]);
+    let demand = n(&total["api_calls"]["demand"]);
+    assert_eq!(n(&total["api_calls"]["total"]), upstream_seen, "{ds}");
+    assert_eq!(demand + warming, upstream_seen, "{total}");
+    assert_eq!(calls("demand"), demand, "demand calls: metrics vs stats");
+    assert_eq!(calls("warm"), warming, "warm calls: metrics vs stats");
+    assert_eq!(n(&total["warmed"]), warming, "{total}");
+    assert_eq!(n(&ds["total"]["warm_fetches"]), warming, "{ds}");
+    assert_eq!(n(&ds["warm_outcomes"]["fetched"]), warming, "{ds}");
+    let strategies = total["strategies"].as_object().expect("per strategy");
+    let per_strategy: u64 = strategies.values().map(|s| n(&s["warmed"])).sum();
+    assert_eq!(per_strategy, warming, "{total}");
+    for (name, s) in strategies {
+        let exported = metric_sum(
+            &page,
+            "prewarm_warm_fetches_total",
+            &[("dataset", DATASET), ("strategy", name)],
+        ) as u64;
+        assert_eq!(exported, n(&s["warmed"]), "{name}: metrics vs stats");
+        assert_eq!(
+            n(&s["engine_warmed"]) + n(&s["cycle_warmed"]),
+            n(&s["warmed"]),
+            "{name}: {s}"
+        );
+        let used = n(&s["used"]) as f64;
+        let efficiency = s["efficiency"].as_f64().expect("efficiency");
+        assert!(
+            (efficiency - used / n(&s["warmed"]).max(1) as f64).abs() < 1e-9,
+            "{name}: {s}"
+        );
+    }
+    total.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cycle_warming_is_counted_once_by_every_counter() {
+    let sim = support::sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(SteppedClock::default());
+    let d = start(&sim, dir.path(), clock.clone()).await;
+    let h = http();
+    for key in KEYS {
+        for _ in 0..2 {
+            let url = format!("http://{}/v1/{DATASET}/{key}", d.proxy_addr);
+            assert_eq!(support::get(&h, url).await.status(), 200);
+        }
+    }
+    // The engine's own warming: popular keeps its keys fresh at expiry.
+    clock.advance_s(TTL_S - 1.0);
+    settle(&d).await;
+    let before = assert_counters_agree(&d, &sim).await;
+    let engine_warmed = before["warmed"].as_u64().unwrap();
+    assert!(engine_warmed > 0, "the engine warmed nothing: {before}");
+
+    // Three cycles of five keys, each after every entry went stale.
+    let mut cycle_warmed = 0;
+    for _ in 0..3 {
+        clock.advance_s(3.0 * TTL_S);
+        let r = admin(
+            &d,
+            reqwest::Method::POST,
+            &format!("/warming/run?strategy=popular&limit=5&dataset={DATASET}"),
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+        let report: Value = r.json().await.unwrap();
+        cycle_warmed += report["warmed"].as_array().expect("warmed").len() as u64;
+    }
+    let after = assert_counters_agree(&d, &sim).await;
+    let popular = &after["strategies"]["popular"];
+    assert_eq!(
+        popular["cycle_warmed"].as_u64(),
+        Some(cycle_warmed),
+        "{after}"
+    );
+    assert!(cycle_warmed > 0, "{after}");
+    d.shutdown().await.unwrap();
+}
