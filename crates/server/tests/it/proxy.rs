@@ -347,6 +347,7 @@ async fn dot_segment_keys_are_refused_whatever_the_key_pattern() {
     assert_eq!(batch["A"]["cache"], "MISS");
     let access = c
         .post(format!("http://{}/v1/access", d.proxy_addr))
+        .bearer_auth(crate::support::ACCESS_TOKEN)
         .json(&json!([{"dataset": "quote", "key": ".."}]))
         .send()
         .await
