@@ -28,23 +28,33 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "FILE")]
     trace: PathBuf,
     /// Seconds an entry stays fresh.
-    #[arg(long = "ttl", value_name = "SECONDS", default_value_t = 60.0)]
+    #[arg(
+        long = "ttl",
+        value_name = "SECONDS",
+        default_value_t = 60.0,
+        allow_negative_numbers = true
+    )]
     ttl_s: f64,
     /// Warming fetches allowed per minute (token bucket, burst equal to
     /// it). Default: the config's `warming.rate_limit_per_min`, else 100.
-    #[arg(long = "warm-rate", value_name = "PER_MIN")]
+    #[arg(
+        long = "warm-rate",
+        value_name = "PER_MIN",
+        allow_negative_numbers = true
+    )]
     warm_rate_per_min: Option<f64>,
     /// Cache capacity in entries (LRU); unlimited when absent.
     #[arg(long = "capacity", value_name = "ENTRIES")]
     capacity_entries: Option<usize>,
     /// Upstream latency in milliseconds: a fetch started at `f` serves from
     /// `f + L`, and a request for a key in flight is coalesced (no call,
-    /// not a hit); the engine plans its lead times with it. Default 0.
-    /// Needs an unlimited cache.
+    /// not a hit); the engine plans its lead times with it. Needs an
+    /// unlimited cache.
     #[arg(
         long = "latency-ms",
         value_name = "MS",
         default_value_t = 0.0,
+        allow_negative_numbers = true,
         conflicts_with = "capacity_entries"
     )]
     latency_ms: f64,
@@ -58,12 +68,12 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Refresh-ahead threshold as a fraction of the TTL (default 0.8).
-    #[arg(long, value_name = "FRACTION")]
+    #[arg(long, value_name = "FRACTION", allow_negative_numbers = true)]
     refresh_fraction: Option<f64>,
     /// The cost cap: API calls (demand and warming) stay at most this
     /// multiple of those of the same trace without warming, plus one bucket
     /// burst (default 1.25). A hard limit.
-    #[arg(long, value_name = "X")]
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
     max_cost_ratio: Option<f64>,
     /// Universe file, CSV `key,group[,weight]`: the groups (sectors) of keys.
     #[arg(long, value_name = "FILE")]
@@ -137,17 +147,63 @@ fn engine_config(args: &ReplayArgs) -> Result<EngineConfig> {
             args.latency_ms
         );
     }
-    Ok(EngineConfig {
+    let cfg = EngineConfig {
         ttl_s: args.ttl_s,
         capacity_entries: args.capacity_entries,
         warming: w,
         upstream_latency_s: args.latency_ms / 1000.0,
         ..EngineConfig::default()
-    })
+    };
+    cfg.validate().map_err(|e| named_by_flag(e, args))?;
+    Ok(cfg)
+}
+
+/// A bad engine setting named by the flag that sets it, with the value
+/// given, when a flag set it (otherwise the config file's field).
+fn named_by_flag(e: prewarm_core::engine::ConfigError, args: &ReplayArgs) -> anyhow::Error {
+    let flag = match e.field {
+        "ttl_s" => Some(("--ttl", Some(args.ttl_s.to_string()))),
+        "capacity_entries" => Some(("--capacity", args.capacity_entries.map(|c| c.to_string()))),
+        "warming.max_cost_ratio" => Some((
+            "--max-cost-ratio",
+            args.max_cost_ratio.map(|v| v.to_string()),
+        )),
+        "warming.refresh_fraction" => Some((
+            "--refresh-fraction",
+            args.refresh_fraction.map(|v| v.to_string()),
+        )),
+        "warming.rate_limit_per_min" => {
+            Some(("--warm-rate", args.warm_rate_per_min.map(|v| v.to_string())))
+        }
+        _ => None,
+    };
+    match flag {
+        Some((flag, Some(given))) => {
+            anyhow::anyhow!("{flag} {}, got {given}", e.problem)
+        }
+        _ => anyhow::Error::new(e),
+    }
+}
+
+/// Fails early, before any replay, when `path` cannot be written (the
+/// frontier and the plot are drawn after minutes of work).
+fn check_writable(path: &Path, what: &str) -> Result<()> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map(|_| ())
+        .with_context(|| format!("cannot write the {what} to {}", path.display()))
 }
 
 /// Runs `prewarm replay`.
 pub fn run(args: ReplayArgs) -> Result<()> {
+    if let Some(p) = &args.plot {
+        check_writable(p, "plot")?;
+    }
+    if let Some(p) = &args.frontier {
+        check_writable(p, "frontier")?;
+    }
     let cfg = ReplayConfig {
         engine: engine_config(&args)?,
         hourly_series: args.plot.is_some(),
@@ -164,6 +220,12 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     })
     .with_context(|| format!("reading trace {}", args.trace.display()))?;
     reading.finish_and_clear();
+    if trace.is_empty() {
+        anyhow::bail!(
+            "trace {} has no requests: nothing to replay",
+            args.trace.display()
+        );
+    }
     let replaying = bar(trace.len() as u64, "replaying");
     let run = replay(&trace, &cfg, &mut |done, _| replaying.set_position(done))?;
     replaying.finish_and_clear();
@@ -315,5 +377,26 @@ mod tests {
             err.contains("--capacity") && err.contains("--frontier"),
             "{err}"
         );
+    }
+
+    /// A bad flag value was reported under the engine's field name
+    /// (`warming.max_cost_ratio`) and a negative latency as an unknown
+    /// argument: the error names the flag and the value given.
+    #[test]
+    fn bad_flag_values_are_named_by_their_flag_with_the_value_given() {
+        for (argv, want) in [
+            (&["--max-cost-ratio", "0.5"][..], "--max-cost-ratio must be"),
+            (&["--ttl", "0"][..], "--ttl must be > 0, got 0"),
+            (&["--latency-ms", "-5"][..], "--latency-ms must be"),
+            (
+                &["--warm-rate", "-3"][..],
+                "--warm-rate must be >= 0, got -3",
+            ),
+            (&["--refresh-fraction", "2"][..], "--refresh-fraction"),
+        ] {
+            let err = format!("{:#}", engine_config(&args(argv)).unwrap_err());
+            assert!(err.contains(want), "{argv:?}: {err}");
+            assert!(err.contains(argv[1]), "{argv:?} echoes the value: {err}");
+        }
     }
 }
