@@ -34,6 +34,7 @@ pub mod config;
 pub mod driver;
 pub mod events;
 pub mod http;
+pub mod listener;
 pub mod proxy;
 pub mod serve;
 pub mod service;
