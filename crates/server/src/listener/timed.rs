@@ -17,7 +17,7 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -35,6 +35,9 @@ struct PhaseState {
     phase: Phase,
     /// When the current phase started.
     since: Instant,
+    /// The task of a read left pending without a deadline (busy phase),
+    /// woken when the phase changes so the new deadline is armed.
+    reader: Option<Waker>,
 }
 
 /// The phase of one connection, shared by its stream and its service.
@@ -54,14 +57,22 @@ impl ConnPhase {
             state: Mutex::new(PhaseState {
                 phase: Phase::Head,
                 since: Instant::now(),
+                reader: None,
             }),
         })
     }
 
     fn set(&self, phase: Phase) {
-        if let Ok(mut s) = self.state.lock() {
-            s.phase = phase;
-            s.since = Instant::now();
+        let reader = match self.state.lock() {
+            Ok(mut s) => {
+                s.phase = phase;
+                s.since = Instant::now();
+                s.reader.take()
+            }
+            Err(_) => None,
+        };
+        if let Some(w) = reader {
+            w.wake();
         }
     }
 
@@ -82,13 +93,17 @@ impl ConnPhase {
         }
     }
 
-    /// The instant reads must have completed by, if any.
-    fn deadline(&self) -> Option<Instant> {
-        let s = self.state.lock().ok()?;
+    /// The instant reads must have completed by, if any; without one,
+    /// `reader` is woken at the next phase change.
+    fn deadline(&self, reader: &Waker) -> Option<Instant> {
+        let mut s = self.state.lock().ok()?;
         match s.phase {
             Phase::Head => Some(s.since + self.header_read_timeout),
             Phase::Idle => Some(s.since + self.keep_alive_idle),
-            Phase::Busy => None,
+            Phase::Busy => {
+                s.reader = Some(reader.clone());
+                None
+            }
         }
     }
 }
@@ -146,7 +161,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for TimedStream<S> {
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
-                let Some(deadline) = this.phase.deadline() else {
+                let Some(deadline) = this.phase.deadline(cx.waker()) else {
                     return Poll::Pending;
                 };
                 if this.sleep.deadline() != deadline {
@@ -239,5 +254,21 @@ mod tests {
         let e = s.read(&mut [0u8; 8]).await.expect_err("head times out");
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
         assert_eq!(start.elapsed(), HEAD);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_read_pending_while_busy_gets_the_idle_deadline_when_the_response_is_ready() {
+        let (a, _b) = tokio::io::duplex(64);
+        let phase = ConnPhase::new(HEAD, IDLE);
+        let guard = phase.begin_request();
+        let mut s = TimedStream::new(a, Arc::clone(&phase));
+        let read = tokio::spawn(async move { s.read(&mut [0u8; 8]).await });
+        tokio::time::advance(HEAD * 2).await;
+        assert!(!read.is_finished(), "no deadline while busy");
+        let start = Instant::now();
+        drop(guard);
+        let e = read.await.unwrap().expect_err("idle times out");
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(start.elapsed(), IDLE);
     }
 }
