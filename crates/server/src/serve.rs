@@ -217,9 +217,15 @@ pub async fn start_with_clock(
     };
     let proxy_addr = proxy_listener.local_addr().map_err(ServeError::Server)?;
     let access_token = config.server.access_token.clone().map(Arc::new);
-    let app = proxy::router(Arc::clone(&service), config.server.max_batch_keys).layer(
-        axum::middleware::from_fn_with_state(access_token, crate::http::require_access_token),
-    );
+    let app = proxy::router(
+        Arc::clone(&service),
+        config.server.max_batch_keys,
+        config.server.access_rate_limit_per_min,
+    )
+    .layer(axum::middleware::from_fn_with_state(
+        access_token,
+        crate::http::require_access_token,
+    ));
     tasks.push(spawn_server(
         proxy_listener,
         app,
