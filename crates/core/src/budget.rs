@@ -63,9 +63,18 @@ impl TokenBucket {
 
     /// Takes one token if one is available at `now_s`.
     pub fn try_take(&mut self, now_s: UnixSeconds) -> bool {
+        self.try_take_n(now_s, 1.0)
+    }
+
+    /// Takes `n` tokens if all are available at `now_s`; takes none
+    /// otherwise (`n <= 0` always succeeds and takes nothing).
+    pub fn try_take_n(&mut self, now_s: UnixSeconds, n: f64) -> bool {
         self.refill(now_s);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        if n <= 0.0 {
+            return true;
+        }
+        if self.tokens >= n {
+            self.tokens -= n;
             true
         } else {
             false
@@ -126,6 +135,18 @@ mod tests {
         assert!(b.try_take(t0 + 1.0), "one token per second at 60/min");
         assert_eq!(b.next_token_at(t0 + 1.0), Some(t0 + 2.0));
         assert_eq!(b.available(t0 + 100.0), 3.0, "never above burst");
+    }
+
+    #[test]
+    fn taking_n_takes_all_or_none() {
+        let mut b = TokenBucket::new(60.0, 10.0);
+        let t0 = 50.0;
+        assert!(b.try_take_n(t0, 7.0));
+        assert!(!b.try_take_n(t0, 4.0), "3 left");
+        assert_eq!(b.available(t0), 3.0, "a refused take takes nothing");
+        assert!(b.try_take_n(t0, 0.0));
+        assert_eq!(b.next_tokens_at(t0, 4.0), Some(t0 + 1.0));
+        assert!(b.try_take_n(t0 + 1.0, 4.0));
     }
 
     #[test]

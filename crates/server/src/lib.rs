@@ -24,6 +24,8 @@
 //!   market-aware jobs, snapshots; a published read-only view.
 //! - [`proxy`], [`admin`]: axum routes (`/warming/*` on the admin side).
 //! - [`http`]: what both listeners share: JSON errors, shortened keys.
+//! - [`listener`]: the accept loop of both listeners: a connection cap,
+//!   header-read and keep-alive timeouts, graceful shutdown.
 //! - [`upstream_sim`]: the built-in simulated market-data API.
 //! - [`serve`]: builds everything from config, binds, shuts down gracefully.
 
@@ -34,6 +36,7 @@ pub mod config;
 pub mod driver;
 pub mod events;
 pub mod http;
+pub mod listener;
 pub mod proxy;
 pub mod serve;
 pub mod service;

@@ -34,10 +34,16 @@ pub const CLIENT_HEADER: &str = "x-client-id";
 struct AppState {
     service: Arc<CacheService>,
     max_batch_keys: usize,
+    access_limit: Arc<access::AccessLimiter>,
 }
 
-/// The proxy routes over `service`.
-pub fn router(service: Arc<CacheService>, max_batch_keys: usize) -> Router {
+/// The proxy routes over `service`; `POST /v1/access` accepts at most
+/// `access_rate_limit_per_min` items per minute ([`access::AccessLimiter`]).
+pub fn router(
+    service: Arc<CacheService>,
+    max_batch_keys: usize,
+    access_rate_limit_per_min: f64,
+) -> Router {
     Router::new()
         .route("/v1/access", post(access::feed))
         .route("/v1/{dataset}/{key}", get(get_one))
@@ -45,6 +51,7 @@ pub fn router(service: Arc<CacheService>, max_batch_keys: usize) -> Router {
         .with_state(AppState {
             service,
             max_batch_keys,
+            access_limit: Arc::new(access::AccessLimiter::new(access_rate_limit_per_min)),
         })
         .fallback(|| async {
             error_response(StatusCode::NOT_FOUND, "not_found", "no such route".into())

@@ -24,6 +24,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{ServeConfig, StoreConfig};
 use crate::driver::{self, DriverClient, DriverError, DriverHandle, DriverOptions, DriverReport};
 use crate::events::{EventReceivers, EventSink, event_channels};
+use crate::listener::ConnLimits;
 use crate::proxy;
 use crate::service::{CacheService, ServiceParts};
 use crate::store::{SidecarWriter, Store, StoreError, StoreHealth, StoreOptions};
@@ -148,20 +149,21 @@ async fn bind(what: &'static str, addr: SocketAddr) -> Result<tokio::net::TcpLis
         })
 }
 
+/// Serves `app` on `listener` under `limits` ([`crate::listener`]) until
+/// `stop` turns true.
 fn spawn_server(
     listener: tokio::net::TcpListener,
     app: axum::Router,
+    limits: ConnLimits,
     stop: &watch::Sender<bool>,
 ) -> JoinHandle<std::io::Result<()>> {
-    let mut rx = stop.subscribe();
     let app = app.layer(axum::middleware::from_fn(crate::http::json_errors));
-    tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            })
-            .await
-    })
+    tokio::spawn(crate::listener::serve(
+        listener,
+        app,
+        limits,
+        stop.subscribe(),
+    ))
 }
 
 /// Starts the daemon on the system clock.
@@ -188,6 +190,7 @@ pub async fn start_with_clock(
             admin::AdminAuth::new(&config.admin),
             store_health.clone(),
         ),
+        config.server.connections,
         &stop,
     )];
     let metrics = admin::prometheus::install();
@@ -214,10 +217,21 @@ pub async fn start_with_clock(
     };
     let proxy_addr = proxy_listener.local_addr().map_err(ServeError::Server)?;
     let access_token = config.server.access_token.clone().map(Arc::new);
-    let app = proxy::router(Arc::clone(&service), config.server.max_batch_keys).layer(
-        axum::middleware::from_fn_with_state(access_token, crate::http::require_access_token),
-    );
-    tasks.push(spawn_server(proxy_listener, app, &stop));
+    let app = proxy::router(
+        Arc::clone(&service),
+        config.server.max_batch_keys,
+        config.server.access_rate_limit_per_min,
+    )
+    .layer(axum::middleware::from_fn_with_state(
+        access_token,
+        crate::http::require_access_token,
+    ));
+    tasks.push(spawn_server(
+        proxy_listener,
+        app,
+        config.server.connections,
+        &stop,
+    ));
     ready.store(true, Ordering::Release);
     tracing::info!(%proxy_addr, "proxy listening");
     Ok(Running {

@@ -38,6 +38,36 @@ mod tests {
     }
 
     #[test]
+    fn openapi_documents_the_store_and_the_access_feeds_refusals() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI_JSON).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let store = serde_json::json!({"$ref": "#/components/schemas/StoreHealth"});
+        assert_eq!(schemas["Stats"]["properties"]["store"], store);
+        assert!(
+            schemas["Stats"]["required"]
+                .as_array()
+                .unwrap()
+                .contains(&"store".into())
+        );
+        assert_eq!(schemas["Status"]["properties"]["store"], store);
+        let health = crate::store::StoreHealth::new("redis").report();
+        let served = serde_json::to_value(&health).unwrap();
+        let documented = schemas["StoreHealth"]["properties"].as_object().unwrap();
+        for field in served.as_object().unwrap().keys() {
+            assert!(
+                documented.contains_key(field),
+                "store.{field} is not documented"
+            );
+        }
+        let responses = &doc["paths"]["/v1/access"]["post"]["responses"];
+        for code in ["202", "400", "401", "403", "429"] {
+            assert!(responses[code].is_object(), "/v1/access {code}");
+        }
+        let limited = &doc["components"]["responses"]["RateLimited"];
+        assert!(limited["headers"]["Retry-After"].is_object());
+    }
+
+    #[test]
     fn dashboard_is_self_contained() {
         assert!(!DASHBOARD_HTML.contains("http://") && !DASHBOARD_HTML.contains("https://"));
         assert!(DASHBOARD_HTML.contains("data-testid=\"chart-hit-rate\""));

@@ -62,6 +62,17 @@ pub struct RawServer {
     /// Bearer token of `POST /v1/access` (usually from
     /// `PREWARM_ACCESS_TOKEN`); without one the route is disabled.
     pub access_token: Option<String>,
+    /// Longest a request head may take to arrive, seconds (both listeners).
+    pub header_read_timeout_s: Option<f64>,
+    /// Longest a kept-alive connection may wait for its next request,
+    /// seconds (both listeners).
+    pub keep_alive_idle_s: Option<f64>,
+    /// Most connections open at once per listener (default: from the
+    /// process's file limit).
+    pub max_connections: Option<usize>,
+    /// Events `POST /v1/access` accepts per minute on the proxy listener
+    /// (a batch counts its items).
+    pub access_rate_limit_per_min: Option<f64>,
 }
 
 /// `[admin]`. `Debug` hides the token.

@@ -14,6 +14,7 @@ use super::dataset::{builtin_quote_urls, validate_dataset};
 use super::error::ConfigError;
 use super::raw::RawConfig;
 pub use super::warming::WarmingSection;
+use crate::listener::{ConnLimits, default_max_connections};
 use crate::upstream::redact::Redactor;
 use crate::upstream::template::{Placeholder, UrlTemplate};
 
@@ -71,6 +72,11 @@ pub struct ServerConfig {
     /// Bearer token of `POST /v1/access`; `None` disables the route
     /// (403 `disabled`), so no client can steer warming unasked.
     pub access_token: Option<AdminToken>,
+    /// Events `POST /v1/access` accepts per minute (a token bucket holding
+    /// one minute's worth; a batch takes one token per item).
+    pub access_rate_limit_per_min: f64,
+    /// Timeouts and the connection cap of each listener.
+    pub connections: ConnLimits,
 }
 
 /// How log lines are written on stderr (`server.log_format`).
@@ -214,6 +220,12 @@ fn at_least_field(
     Ok(v)
 }
 
+/// A positive number of seconds (or `default`) as a [`Duration`].
+fn secs(field: &str, value: Option<f64>, default: f64) -> Result<Duration, ConfigError> {
+    let v = positive(field, value, default)?;
+    Duration::try_from_secs_f64(v).map_err(|_| invalid(field, "too large"))
+}
+
 fn socket_addr(field: &str, value: Option<&str>, default: &str) -> Result<SocketAddr, ConfigError> {
     let text = value.unwrap_or(default);
     text.parse().map_err(|_| {
@@ -317,6 +329,23 @@ impl RawConfig {
                 s.metrics_upkeep_interval_s,
                 5.0,
             )?),
+            access_rate_limit_per_min: positive(
+                "server.access_rate_limit_per_min",
+                s.access_rate_limit_per_min,
+                60_000.0,
+            )?,
+            connections: ConnLimits {
+                header_read_timeout: secs(
+                    "server.header_read_timeout_s",
+                    s.header_read_timeout_s,
+                    10.0,
+                )?,
+                keep_alive_idle: secs("server.keep_alive_idle_s", s.keep_alive_idle_s, 60.0)?,
+                max_connections: match s.max_connections {
+                    Some(n) => at_least("server.max_connections", Some(n), n, 1)?,
+                    None => default_max_connections(),
+                },
+            },
             access_token: s
                 .access_token
                 .as_deref()

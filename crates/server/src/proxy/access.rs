@@ -6,11 +6,19 @@
 //! (400, every error naming its index and field) so a client can fix and
 //! resend without duplicates. Accepted: 202 `{"accepted":N,"dropped":M}`
 //! (`dropped`: the engine's queue was full).
+//!
+//! Each proxy listener limits the route with one [`AccessLimiter`]: a token
+//! bucket of `server.access_rate_limit_per_min` items per minute holding
+//! one minute's worth. A batch takes one token per item, all or none; past
+//! the limit the answer is 429 `rate_limited` with `Retry-After` (whole
+//! seconds until the batch would fit), and a batch larger than the bucket
+//! is refused with 400 `too_many_items`.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use prewarm_core::budget::TokenBucket;
 use serde_json::{Map, Value, json};
 
 use super::{AppState, error_response};
@@ -33,6 +41,67 @@ pub struct ItemError {
     pub message: String,
 }
 
+/// The rate limit of `POST /v1/access` on one proxy listener.
+#[derive(Debug)]
+pub struct AccessLimiter {
+    bucket: std::sync::Mutex<TokenBucket>,
+    max_items: usize,
+}
+
+impl AccessLimiter {
+    /// A bucket of `rate_per_min` items per minute, holding one minute's
+    /// worth.
+    pub fn new(rate_per_min: f64) -> Self {
+        let bucket = TokenBucket::new(rate_per_min, rate_per_min);
+        let whole = bucket.burst().floor();
+        let max_items = if whole >= MAX_ACCESS_ITEMS as f64 {
+            MAX_ACCESS_ITEMS
+        } else {
+            whole as usize
+        };
+        Self {
+            bucket: std::sync::Mutex::new(bucket),
+            max_items,
+        }
+    }
+
+    /// Most items one batch may hold: [`MAX_ACCESS_ITEMS`], or fewer when
+    /// the bucket holds fewer.
+    pub fn max_items(&self) -> usize {
+        self.max_items
+    }
+
+    /// Takes `items` tokens at `now_s`, or returns the seconds until they
+    /// would be there (at least 1, whole).
+    pub fn try_take(&self, now_s: f64, items: usize) -> Result<(), u64> {
+        let Ok(mut bucket) = self.bucket.lock() else {
+            return Ok(());
+        };
+        let n = items as f64;
+        if bucket.try_take_n(now_s, n) {
+            return Ok(());
+        }
+        let wait_s = bucket
+            .next_tokens_at(now_s, n)
+            .map_or(60.0, |at| (at - now_s).max(0.0));
+        Err((wait_s.ceil() as u64).max(1))
+    }
+}
+
+/// 429 `rate_limited` with `Retry-After: retry_after_s`.
+fn rate_limited(items: usize, retry_after_s: u64) -> Response {
+    let mut resp = error_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!(
+            "{items} items exceed the access feed's rate (server.access_rate_limit_per_min); retry in {retry_after_s} s"
+        ),
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
+    resp
+}
+
 pub(super) async fn feed(State(st): State<AppState>, body: axum::body::Bytes) -> Response {
     let items = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Array(items)) => items,
@@ -51,14 +120,15 @@ pub(super) async fn feed(State(st): State<AppState>, body: axum::body::Bytes) ->
             );
         }
     };
-    if items.len() > MAX_ACCESS_ITEMS {
-        let msg = format!(
-            "{} items; at most {MAX_ACCESS_ITEMS} per request",
-            items.len()
-        );
+    let max_items = st.access_limit.max_items();
+    if items.len() > max_items {
+        let msg = format!("{} items; at most {max_items} per request", items.len());
         return error_response(StatusCode::BAD_REQUEST, "too_many_items", msg);
     }
     let now_s = st.service.clock().now_s();
+    if let Err(retry_after_s) = st.access_limit.try_take(now_s, items.len()) {
+        return rate_limited(items.len(), retry_after_s);
+    }
     match validate(&st.service, &items, now_s) {
         Ok(events) => {
             let total = events.len();

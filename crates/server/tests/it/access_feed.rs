@@ -68,3 +68,46 @@ async fn the_access_feed_needs_its_token_and_never_tracks_junk_keys() {
     assert_eq!(body["error"]["code"], "disabled");
     d.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_access_feed_is_rate_limited_per_item_with_retry_after() {
+    let upstream = sim(|_| {}).await;
+    let mut cfg = TestCfg::new(upstream.addr());
+    // 3 items a minute: one every 20 s, a bucket of 3.
+    cfg.server_extra = "access_rate_limit_per_min = 3\n".into();
+    let mut d = cfg.start().await;
+    let mut events = d.take_events().unwrap();
+    let url = format!("http://{}/v1/access", d.proxy_addr);
+    let c = http();
+    let post = |n: usize| {
+        let items: Vec<_> = (0..n)
+            .map(|_| json!({"dataset": "quote", "key": "AAPL"}))
+            .collect();
+        c.post(&url).bearer_auth(ACCESS_TOKEN).json(&items).send()
+    };
+    let r = post(4).await.unwrap();
+    assert_eq!(r.status(), 400, "larger than the bucket");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_many_items");
+    assert_eq!(post(2).await.unwrap().status(), 202);
+    let r = post(2).await.unwrap();
+    assert_eq!(r.status(), 429, "a batch counts its items");
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (19..=20).contains(&retry),
+        "one item short at 3/min: {retry}"
+    );
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert_eq!(post(1).await.unwrap().status(), 202, "the last token");
+    let mut tracked = 0;
+    while events.accesses.try_recv().is_ok() {
+        tracked += 1;
+    }
+    assert_eq!(tracked, 3, "refused batches are not tracked");
+    d.shutdown().await.unwrap();
+}

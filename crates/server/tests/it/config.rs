@@ -312,3 +312,46 @@ fn universe_file_is_read_at_validation_and_bad_lines_name_file_and_line() {
     .to_string();
     assert!(e.contains("line 3, field weight"), "{e}");
 }
+
+#[test]
+fn connection_settings_default_and_bad_values_name_their_field() {
+    let cfg = validate("").unwrap();
+    let c = cfg.server.connections;
+    assert_eq!(c.header_read_timeout, std::time::Duration::from_secs(10));
+    assert_eq!(c.keep_alive_idle, std::time::Duration::from_secs(60));
+    assert_eq!(
+        c.max_connections,
+        prewarm_server::listener::default_max_connections()
+    );
+    assert_eq!(cfg.server.access_rate_limit_per_min, 60_000.0);
+    let cfg = validate("[server]\nmax_connections = 7\nheader_read_timeout_s = 0.5\n").unwrap();
+    assert_eq!(cfg.server.connections.max_connections, 7);
+    assert_eq!(
+        cfg.server.connections.header_read_timeout,
+        std::time::Duration::from_millis(500)
+    );
+    for (toml, want) in [
+        (
+            "[server]\nmax_connections = 0\n",
+            "server.max_connections: must be >= 1",
+        ),
+        (
+            "[server]\nheader_read_timeout_s = 0\n",
+            "server.header_read_timeout_s: must be > 0",
+        ),
+        (
+            "[server]\nkeep_alive_idle_s = -1\n",
+            "server.keep_alive_idle_s: must be > 0",
+        ),
+        (
+            "[server]\nkeep_alive_idle_s = 1e300\n",
+            "server.keep_alive_idle_s: too large",
+        ),
+        (
+            "[server]\naccess_rate_limit_per_min = 0\n",
+            "server.access_rate_limit_per_min: must be > 0",
+        ),
+    ] {
+        assert_eq!(err(toml), want, "{toml}");
+    }
+}

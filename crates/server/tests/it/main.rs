@@ -6,6 +6,7 @@ mod access_feed;
 mod admin;
 mod coalescing;
 mod config;
+mod connections;
 mod counting;
 mod cycles;
 mod dashboard;
