@@ -242,7 +242,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         Some(path) => Some(frontier(&trace, &cfg, path)?),
         None => None,
     };
-    if args.json {
+    let out = if args.json {
         let json = match &frontier {
             Some(f) => serde_json::to_string_pretty(&ReportWithFrontier {
                 report: &run.report,
@@ -250,26 +250,38 @@ pub fn run(args: ReplayArgs) -> Result<()> {
             })?,
             None => serde_json::to_string_pretty(&run.report)?,
         };
-        println!("{json}");
+        json + "\n"
     } else {
-        print!("{}", prewarm_sim::table::render(&run.report));
+        let mut s = prewarm_sim::table::render(&run.report);
         if let Some(b) = &run.report.explain {
-            print!("{}", prewarm_sim::explain::render(b));
+            s += &prewarm_sim::explain::render(b);
         }
         if let Some(p) = &run.report.planner {
-            println!(
-                "\ncandidates: {} proposed, {} issued, {} expired waiting for budget, {} not needed by their turn, {} shed",
+            s += &format!(
+                "\ncandidates: {} proposed, {} issued, {} expired waiting for budget, {} not needed by their turn, {} shed\n",
                 p.proposed, p.issued, p.expired, p.rejected, p.shed
             );
         }
         if let Some(l) = &run.report.learning {
-            print!("{}", prewarm_sim::learning::render(l));
+            s += &prewarm_sim::learning::render(l);
         }
         if let Some(f) = &frontier {
-            print!("{}", prewarm_sim::frontier::render(f));
+            s += &prewarm_sim::frontier::render(f);
         }
+        s
+    };
+    write_stdout(&out)
+}
+
+/// Writes `text` to stdout; a reader that went away (`| head`) ends the
+/// output quietly instead of panicking.
+fn write_stdout(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing the report to stdout"),
     }
-    Ok(())
 }
 
 /// The cost frontier of `trace` under `cfg`, drawn to `path`, with a

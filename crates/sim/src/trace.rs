@@ -91,6 +91,11 @@ pub enum LineError {
     #[error("cannot parse timestamp {text:?} as a finite number of seconds")]
     BadTimestamp { text: String },
     #[error(
+        "timestamp {timestamp_s} is not a plausible number of seconds since 1970 \
+         (at most {MAX_ABS_TIMESTAMP_S:e} in magnitude; milliseconds?)"
+    )]
+    ImplausibleTimestamp { timestamp_s: f64 },
+    #[error(
         "timestamp {timestamp_s} is before the previous request's {previous_s}; \
          timestamps must be non-decreasing"
     )]
@@ -306,6 +311,11 @@ fn has_client_column(header: &str) -> bool {
         .is_some_and(|c| c.trim_ascii().eq_ignore_ascii_case("client"))
 }
 
+/// The largest timestamp magnitude read, seconds (year 5138): a larger
+/// one is almost surely in milliseconds or microseconds, and would make a
+/// replay walk its timers over millennia.
+pub const MAX_ABS_TIMESTAMP_S: f64 = 1e11;
+
 /// A finite number of seconds, or `None`.
 fn parse_seconds(field: &str) -> Option<f64> {
     field
@@ -324,6 +334,11 @@ impl Parser<'_> {
             let text = ts_field.to_owned();
             self.error(LineError::BadTimestamp { text })
         })?;
+        if time_s.abs() > MAX_ABS_TIMESTAMP_S {
+            return Err(self.error(LineError::ImplausibleTimestamp {
+                timestamp_s: time_s,
+            }));
+        }
         if time_s < self.previous_s {
             return Err(self.error(LineError::DecreasingTimestamp {
                 previous_s: self.previous_s,
@@ -434,6 +449,21 @@ mod tests {
         assert!(line == 3 && matches!(kind, LineError::MissingColumn { column: "client" }));
         let (line, kind) = line_error("timestamp,key,client\n1,a, \n");
         assert!(line == 2 && matches!(kind, LineError::EmptyClient));
+    }
+
+    /// A timestamp in milliseconds after ones in seconds made a replay walk
+    /// its timers for days; 1e16 made it spin (f64 steps of 2 s).
+    #[test]
+    fn a_timestamp_in_milliseconds_is_refused_naming_its_line() {
+        let (line, kind) = line_error("timestamp,key\n1772429174.35,a\n1772429174350,b\n");
+        assert_eq!(line, 3);
+        assert!(
+            matches!(kind, LineError::ImplausibleTimestamp { .. }),
+            "{kind}"
+        );
+        let (line, kind) = line_error("timestamp,key\n1e16,a\n");
+        assert_eq!(line, 2);
+        assert!(kind.to_string().contains("milliseconds"), "{kind}");
     }
 
     #[test]

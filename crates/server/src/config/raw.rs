@@ -202,7 +202,13 @@ impl RawConfig {
     /// upstream needed). Errors name the field.
     pub fn warming_settings(&self) -> Result<WarmingConfig, ConfigError> {
         self.warming.validate()?;
-        Ok(self.warming.engine.clone())
+        let mut engine = self.warming.engine.clone();
+        if !self.warming.driver.enabled {
+            // `enabled = false`: the daemon warms nothing, so neither does
+            // a replay of its config.
+            engine.strategies = prewarm_core::strategy::StrategySet::NONE;
+        }
+        Ok(engine)
     }
 
     /// The dataset table `name`, created empty if absent.
@@ -248,5 +254,14 @@ mod tests {
             raw.datasets["quote"].universe.as_deref(),
             Some(std::path::Path::new("u.csv"))
         );
+    }
+
+    /// A replayed daemon config with warming off warmed anyway.
+    #[test]
+    fn warming_settings_of_a_config_with_warming_off_enable_no_strategy() {
+        let raw = RawConfig::from_toml("[warming]\nenabled = false\n", "t.toml").unwrap();
+        assert!(raw.warming_settings().unwrap().strategies.is_empty());
+        let raw = RawConfig::from_toml("[warming]\n", "t.toml").unwrap();
+        assert!(!raw.warming_settings().unwrap().strategies.is_empty());
     }
 }
