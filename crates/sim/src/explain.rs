@@ -163,7 +163,15 @@ pub fn render(b: &MissBreakdown) -> String {
             "{:<16} {:>10} {:>12} {:>12} {:>9}",
             "class", "requests", "base misses", "warm misses", "reduced"
         );
-        for (class, c) in m {
+        // Gap classes in order of the gap (the map sorts them by name).
+        let mut rows: Vec<(&String, &MissClass)> = m.iter().collect();
+        rows.sort_by_key(|(class, _)| {
+            GAP_CLASSES
+                .iter()
+                .position(|(name, _)| name == class)
+                .unwrap_or(usize::MAX)
+        });
+        for (class, c) in rows {
             let reduced = if c.baseline_misses == 0 {
                 0.0
             } else {
