@@ -284,4 +284,95 @@ mod tests {
         assert_eq!(w1.wait().await, Ok(4));
         assert_eq!(w2.wait().await, Ok(4));
     }
+
+    mod single_flight {
+        use super::*;
+        use proptest::prelude::*;
+        use tokio::time::Instant;
+
+        /// Per key: loads running now and the most ever running at once.
+        #[derive(Debug, Default)]
+        struct Loads {
+            running: HashMap<u8, (u32, u32)>,
+            /// Per flight number: its key, when it started and ended.
+            flights: Vec<(u8, Instant, Option<Instant>)>,
+        }
+
+        /// One caller: its key, when it calls (ms after the start) and how
+        /// long its load takes if it leads (ms).
+        type Call = (u8, u64, u64);
+
+        async fn load(loads: Arc<Mutex<Loads>>, key: u8, took_ms: u64) -> (u8, usize) {
+            let flight = {
+                let mut l = lock(&loads);
+                let (running, max) = l.running.entry(key).or_default();
+                *running += 1;
+                *max = (*max).max(*running);
+                l.flights.push((key, Instant::now(), None));
+                l.flights.len() - 1
+            };
+            tokio::time::sleep(Duration::from_millis(took_ms)).await;
+            let mut l = lock(&loads);
+            l.running.get_mut(&key).expect("started above").0 -= 1;
+            l.flights[flight].2 = Some(Instant::now());
+            (key, flight)
+        }
+
+        async fn run(calls: Vec<Call>) -> Result<(), TestCaseError> {
+            let c: Coalescer<u8, (u8, usize)> = Coalescer::new();
+            let loads = Arc::new(Mutex::new(Loads::default()));
+            let mut tasks = Vec::new();
+            for (key, at_ms, took_ms) in calls {
+                let (c, loads) = (c.clone(), loads.clone());
+                tasks.push(tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(at_ms)).await;
+                    let joined = Instant::now();
+                    let got = c.run(key, move || load(loads, key, took_ms)).await;
+                    (key, joined, got)
+                }));
+            }
+            let mut delivered = std::collections::HashSet::new();
+            for t in tasks {
+                let (key, joined, got) = t.await.unwrap();
+                let (flight_key, flight) = got.map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let l = lock(&loads);
+                let (_, started, ended) = l.flights[flight];
+                prop_assert_eq!(flight_key, key, "a waiter got another key's value");
+                let ended = ended.expect("a delivered flight has ended");
+                prop_assert!(
+                    started <= joined && joined <= ended,
+                    "joined a flight not in progress for {key}"
+                );
+                delivered.insert(flight);
+            }
+            let l = lock(&loads);
+            for (key, (running, max)) in &l.running {
+                prop_assert_eq!(*running, 0);
+                prop_assert_eq!(*max, 1, "key {} had {} loads at once", key, max);
+            }
+            prop_assert_eq!(delivered.len(), l.flights.len(), "a flight went to nobody");
+            prop_assert_eq!(c.in_flight(), 0);
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(32))]
+
+            /// Random callers over three keys, calling at random instants
+            /// with loads of random length: one load at a time per key,
+            /// and every caller gets the value of the flight of its key
+            /// that was in progress when it called (or that it started).
+            #[test]
+            fn one_load_at_a_time_per_key_and_every_waiter_gets_its_flights_value(
+                calls in proptest::collection::vec((0u8..3, 0u64..20, 0u64..10), 1..40)
+            ) {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .start_paused(true)
+                    .build()
+                    .unwrap();
+                rt.block_on(run(calls))?;
+            }
+        }
+    }
 }

@@ -298,4 +298,105 @@ mod tests {
         store.sync().await;
         assert!(rx.evictions.try_recv().is_err());
     }
+
+    mod cap {
+        use super::*;
+        use crate::clock::TokioClock;
+        use proptest::prelude::*;
+
+        const KEYS: usize = 6;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Put {
+                key: usize,
+                body_len: usize,
+                ttl_s: f64,
+                content_type: bool,
+            },
+            Remove(usize),
+            Advance(u64),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                6 => (0..KEYS, 0usize..700_000, 0.0f64..120.0, any::<bool>()).prop_map(
+                    |(key, body_len, ttl_s, content_type)| Op::Put { key, body_len, ttl_s, content_type }
+                ),
+                1 => (0..KEYS).prop_map(Op::Remove),
+                1 => (0u64..200).prop_map(Op::Advance),
+            ]
+        }
+
+        /// Dataset and key of the `i`-th name: two datasets share key names.
+        fn name(i: usize) -> (&'static str, String) {
+            (["quote", "news"][i % 2], format!("K{}", i / 2))
+        }
+
+        /// What the store answers for every name, weighed as it weighs it.
+        async fn held_bytes(store: &MemoryStore) -> u64 {
+            let mut sum = 0;
+            for i in 0..KEYS {
+                let (dataset, key) = name(i);
+                if let Some(e) = store.get(dataset, &key).await.unwrap() {
+                    sum += e.weight_bytes("", &cache_key(dataset, &key));
+                }
+            }
+            sum
+        }
+
+        async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
+            let clock = TokioClock::starting_at(1_700_000_000.0);
+            let store = MemoryStore::new(1, 30.0, Arc::new(clock));
+            let limit = store.limit_bytes();
+            for op in ops {
+                match op {
+                    Op::Put {
+                        key,
+                        body_len,
+                        ttl_s,
+                        content_type,
+                    } => {
+                        let (dataset, key) = name(key);
+                        let entry = Entry {
+                            body: Bytes::from(vec![b'x'; body_len]),
+                            fetched_at_s: clock.now_s(),
+                            content_type: content_type.then(|| "application/json".into()),
+                        };
+                        store.put(dataset, &key, entry, ttl_s).await.unwrap();
+                    }
+                    Op::Remove(key) => {
+                        let (dataset, key) = name(key);
+                        store.remove(dataset, &key).await.unwrap();
+                    }
+                    Op::Advance(s) => tokio::time::advance(Duration::from_secs(s)).await,
+                }
+                let accounted = store.approx_bytes().await.unwrap();
+                prop_assert!(accounted <= limit, "accounted {accounted} > cap {limit}");
+                let held = held_bytes(&store).await;
+                prop_assert!(held <= limit, "held {held} > cap {limit}");
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(48))]
+
+            /// Whatever is put (bodies up to two thirds of the cap, any
+            /// TTL, replacements, removals, time passing), the weighed
+            /// size and the sum of the entries a get returns stay within
+            /// `memory_limit_mb` after every operation.
+            #[test]
+            fn the_memory_store_never_holds_more_than_its_cap(
+                ops in proptest::collection::vec(op(), 1..40)
+            ) {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .start_paused(true)
+                    .build()
+                    .unwrap();
+                rt.block_on(run(ops))?;
+            }
+        }
+    }
 }
