@@ -138,8 +138,8 @@ report() {
         }' "$file"
 }
 
-printf '%-8s %9s %9s %9s %6s %9s %7s\n' run 'req/s' 'p50 ms' 'p99 ms' 5xx 'RSS MiB' sockerr
 echo "serve RSS at start: $(( $(rss_kib "$SERVE_PID") / 1024 )) MiB"
+printf '%-8s %9s %9s %9s %6s %9s %7s\n' run 'req/s' 'p50 ms' 'p99 ms' 5xx 'RSS MiB' sockerr
 run_wrk warmup "$WARMUP_S" sweep
 report warmup
 for i in $(seq "$RUNS"); do
