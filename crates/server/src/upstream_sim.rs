@@ -378,7 +378,10 @@ impl Drop for InFlight<'_> {
 
 /// Rate limit, latency and error injection common to both routes.
 async fn gate(sim: &Sim) -> Result<(), Response> {
-    sim.counters.requests.fetch_add(1, Ordering::SeqCst);
+    // This request's own number: the error draw below must not read the
+    // counter after the latency sleep, when requests in flight together
+    // would all see the same number and fail or pass together.
+    let n = sim.counters.requests.fetch_add(1, Ordering::SeqCst) + 1;
     if let Some(bucket) = &sim.bucket {
         let taken = bucket.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let Err(wait_s) = taken {
@@ -399,7 +402,6 @@ async fn gate(sim: &Sim) -> Result<(), Response> {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
     let rate = f64::from_bits(sim.error_rate_bits.load(Ordering::SeqCst));
-    let n = sim.counters.requests.load(Ordering::SeqCst);
     let draw = (fnv1a(&n.to_string()) % 10_000) as f64 / 10_000.0;
     if draw < rate {
         sim.counters.errors.fetch_add(1, Ordering::SeqCst);
