@@ -15,17 +15,23 @@ struct Serve {
     seen: Vec<String>,
 }
 
+/// `prewarm serve` on free loopback ports with `state_dir`.
+fn serve_command(state_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_prewarm"));
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ])
+    .arg("--state-dir")
+    .arg(state_dir);
+    cmd
+}
+
 fn serve(state_dir: &Path, extra: &[&str]) -> Serve {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_prewarm"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--state-dir")
-        .arg(state_dir)
+    let mut child = serve_command(state_dir)
         .args(extra)
         .env_remove("PREWARM_CONFIG")
         .env("RUST_LOG", "info")
@@ -110,16 +116,7 @@ fn an_unwritable_state_dir_stops_serve_with_an_error_naming_it_and_its_setting()
         eprintln!("NOTICE: no /sys/kernel here; skipping");
         return;
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_prewarm"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--state-dir")
-        .arg(dir)
+    let out = serve_command(dir)
         .stdin(Stdio::null())
         .output()
         .expect("prewarm serve runs");

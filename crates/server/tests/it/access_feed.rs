@@ -6,6 +6,20 @@ use serde_json::json;
 
 use crate::support::{ACCESS_TOKEN, TestCfg, http, sim};
 
+/// `POST url` with the access token and `body` as JSON.
+async fn post_with_token(
+    c: &reqwest::Client,
+    url: &str,
+    body: &impl serde::Serialize,
+) -> reqwest::Response {
+    c.post(url)
+        .bearer_auth(ACCESS_TOKEN)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn the_access_feed_needs_its_token_and_never_tracks_junk_keys() {
     let upstream = sim(|_| {}).await;
@@ -29,22 +43,10 @@ async fn the_access_feed_needs_its_token_and_never_tracks_junk_keys() {
     let junk: Vec<_> = (0..100)
         .map(|i| json!({"dataset": "quote", "key": format!("junk key {i}!")}))
         .collect();
-    let r = c
-        .post(&url)
-        .bearer_auth(ACCESS_TOKEN)
-        .json(&junk)
-        .send()
-        .await
-        .unwrap();
+    let r = post_with_token(&c, &url, &junk).await;
     assert_eq!(r.status(), 400);
     assert!(events.accesses.try_recv().is_err(), "no junk key tracked");
-    let r = c
-        .post(&url)
-        .bearer_auth(ACCESS_TOKEN)
-        .json(&items)
-        .send()
-        .await
-        .unwrap();
+    let r = post_with_token(&c, &url, &items).await;
     assert_eq!(r.status(), 202);
     assert_eq!(&*events.accesses.recv().await.unwrap().key, "AAPL");
     d.shutdown().await.unwrap();
@@ -56,13 +58,7 @@ async fn the_access_feed_needs_its_token_and_never_tracks_junk_keys() {
     config.server.access_token = None;
     let d = prewarm_server::serve::start(config).await.unwrap();
     let url = format!("http://{}/v1/access", d.proxy_addr);
-    let r = c
-        .post(&url)
-        .bearer_auth(ACCESS_TOKEN)
-        .json(&items)
-        .send()
-        .await
-        .unwrap();
+    let r = post_with_token(&c, &url, &items).await;
     assert_eq!(r.status(), 403);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "disabled");
