@@ -113,7 +113,8 @@ impl Engine {
         cfg.validate()?;
         let mut stats = Stats::default();
         if let Some(bucket_s) = cfg.series_bucket_s {
-            stats = stats.with_series(Series::new(bucket_s, usize::MAX));
+            let keep = cfg.series_max_buckets.unwrap_or(usize::MAX);
+            stats = stats.with_series(Series::new(bucket_s, keep));
         }
         let mut tracker = Tracker::new(cfg.tracker.clone())?;
         tracker.report_drops();

@@ -47,7 +47,6 @@ struct AdminState {
     ready: Readiness,
     warming: WarmingSlot,
     metrics: PrometheusHandle,
-    history: figures::HitHistory,
     store: StoreHealth,
 }
 
@@ -63,7 +62,6 @@ pub fn router(
         warming,
         store,
         metrics: prometheus::install(),
-        history: figures::HitHistory::default(),
     };
     let reads = Router::new()
         .route("/warming/stats", get(warming::stats))
@@ -99,9 +97,6 @@ async fn readyz(State(st): State<AdminState>) -> (StatusCode, &'static str) {
 
 async fn metrics(State(st): State<AdminState>) -> Response {
     let view = st.warming.get().map(DriverClient::view);
-    if let Some(v) = &view {
-        st.history.observe(v);
-    }
     let body = prometheus::render(&st.metrics, view.as_deref());
     (
         [(

@@ -22,6 +22,9 @@ pub struct EngineConfig {
     pub max_queued_candidates: usize,
     /// Width of the buckets of the time series kept in the stats, if any.
     pub series_bucket_s: Option<f64>,
+    /// Most buckets of that series kept, newest first; `None` keeps them
+    /// all (replay). The daemon keeps the last hour.
+    pub series_max_buckets: Option<usize>,
     /// Half-life of the cost cap's call counts, seconds; `None` counts the
     /// whole run (replay). The daemon uses [`DAEMON_COST_HALF_LIFE_S`].
     pub cost_half_life_s: Option<f64>,
@@ -45,6 +48,7 @@ impl Default for EngineConfig {
             tracker: TrackerConfig::default(),
             max_queued_candidates: 100_000,
             series_bucket_s: None,
+            series_max_buckets: None,
             cost_half_life_s: None,
             upstream_latency_s: 0.0,
         }

@@ -1,87 +1,12 @@
-//! Derived figures of the monitoring API: windowed hit rates, waste, cost
-//! against demand-only, times in ET and UTC.
-//!
-//! Windowed hit rates come from samples of the cumulative counters taken
-//! whenever `/warming/stats`, `/warming/status` or `/metrics` is read (the
-//! dashboard polls every 3 s). A window reports the span it actually
-//! covers (`window_s`), which is shorter than asked until enough history
-//! exists. The std Mutex is never held across an `.await`.
-
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex};
+//! Derived figures of the monitoring API: waste, cost against
+//! demand-only, times in ET and UTC. Windowed hit rates come from the
+//! engine's own history ([`crate::driver::history`]).
 
 use prewarm_core::calendar::ExchangeCalendar;
 use prewarm_core::stats::ratio;
 use serde_json::{Value, json};
 
-use crate::driver::{DriverSnapshot, Figures};
-
-/// Longest history kept, seconds (the one-hour window).
-pub const HISTORY_S: f64 = 3600.0;
-
-#[derive(Debug, Clone, Copy)]
-struct Sample {
-    at_s: f64,
-    requests: u64,
-    hits: u64,
-}
-
-/// Samples of each dataset's cumulative requests and hits.
-#[derive(Debug, Clone, Default)]
-pub struct HitHistory {
-    inner: Arc<Mutex<BTreeMap<String, VecDeque<Sample>>>>,
-}
-
-impl HitHistory {
-    /// Records `view`'s totals (at most one sample per second).
-    pub fn observe(&self, view: &DriverSnapshot) {
-        for (name, d) in &view.datasets {
-            self.observe_counts(name, view.at_s, d.total.requests, d.total.hits);
-        }
-    }
-
-    fn observe_counts(&self, dataset: &str, at_s: f64, requests: u64, hits: u64) {
-        let Ok(mut map) = self.inner.lock() else {
-            return;
-        };
-        let q = map.entry(dataset.to_string()).or_default();
-        if q.back().is_some_and(|s| at_s - s.at_s < 1.0) {
-            return;
-        }
-        q.push_back(Sample {
-            at_s,
-            requests,
-            hits,
-        });
-        while q.len() > 2 && q.front().is_some_and(|s| at_s - s.at_s > HISTORY_S) {
-            q.pop_front();
-        }
-    }
-
-    /// Hit rate of `dataset` over the last `window_s` up to `now`.
-    pub fn window(&self, dataset: &str, now: &Figures, now_s: f64, window_s: f64) -> Value {
-        let Ok(map) = self.inner.lock() else {
-            return Value::Null;
-        };
-        let from = map
-            .get(dataset)
-            .and_then(|q| q.iter().find(|s| now_s - s.at_s <= window_s + 0.5));
-        let (requests, hits, covered_s) = match from {
-            Some(s) => (
-                now.requests.saturating_sub(s.requests),
-                now.hits.saturating_sub(s.hits),
-                now_s - s.at_s,
-            ),
-            None => (0, 0, 0.0),
-        };
-        json!({
-            "window_s": covered_s.max(0.0),
-            "requests": requests,
-            "hits": hits,
-            "hit_rate": ratio(hits, requests),
-        })
-    }
-}
+use crate::driver::Figures;
 
 /// Per strategy: fetches, used, wasted, efficiency, hits.
 pub fn strategies(f: &Figures) -> Value {
@@ -126,6 +51,9 @@ pub fn period(f: &Figures) -> Value {
     })
 }
 
+/// The exchange's time zone (IANA name), in which `et` times are given.
+pub const EXCHANGE_TZ: &str = "America/New_York";
+
 /// `at_s` in UTC and New York time (RFC 3339-like text).
 pub fn times(at_s: Option<f64>) -> Value {
     let Some(s) = at_s else {
@@ -158,20 +86,6 @@ mod tests {
             &[0; StrategyId::COUNT],
             requests - hits,
         )
-    }
-
-    #[test]
-    fn window_counts_only_the_requests_inside_it() {
-        let h = HitHistory::default();
-        h.observe_counts("quote", 0.0, 100, 0);
-        h.observe_counts("quote", 3000.0, 200, 50);
-        let now = figures(300, 150);
-        let w = h.window("quote", &now, 3050.0, 60.0);
-        assert_eq!(w["requests"], 100);
-        assert_eq!(w["hit_rate"], 1.0);
-        let w = h.window("quote", &now, 3050.0, 3600.0);
-        assert_eq!(w["requests"], 200);
-        assert_eq!(w["hit_rate"], 0.75);
     }
 
     /// 10 requests, 5 hits, 5 demand fetches; `popular` warmed `warmed`
@@ -222,5 +136,10 @@ mod tests {
         let t = times(Some(1_718_719_200.0));
         assert_eq!(t["utc"], "2024-06-18T14:00:00Z");
         assert_eq!(t["et"], "2024-06-18 10:00:00 ET");
+    }
+
+    #[test]
+    fn the_exchange_time_zone_is_the_calendars() {
+        assert_eq!(ExchangeCalendar::nyse().tz().name(), EXCHANGE_TZ);
     }
 }

@@ -3,7 +3,8 @@
 //! - `GET /warming/stats`: per dataset, totals and today's figures (hit
 //!   rate, API calls, warming fetches, efficiency, per strategy, cost
 //!   against the no-warming shadow), budget tokens, queued candidates,
-//!   warming outcomes, and the cost cap's price with its history.
+//!   warming outcomes, the cost cap's price with its history, and the
+//!   last hour in 10-second buckets (`history`).
 //! - `GET /warming/status`: enabled, market session, gate, upstream pause,
 //!   warms in flight, scheduled jobs (last and next run), snapshot files,
 //!   tracker summaries, event counters.
@@ -77,12 +78,11 @@ pub(super) async fn stats(State(st): State<AdminState>) -> Response {
         return not_running();
     };
     let view = c.view();
-    st.history.observe(&view);
     let datasets: Map<String, Value> = view
         .datasets
         .iter()
         .map(|(name, d)| {
-            let window = |s| st.history.window(name, &d.total, view.at_s, s);
+            let window = |s| d.history.window(view.at_s, s);
             let v = json!({
                 "since_start": figures::period(&d.total),
                 "today": figures::period(&d.today),
@@ -95,6 +95,7 @@ pub(super) async fn stats(State(st): State<AdminState>) -> Response {
                 "cost_ratio_recent": d.cost_ratio_recent,
                 "price": d.price,
                 "warm_outcomes": d.warm_outcomes,
+                "history": d.history,
             });
             (name.clone(), v)
         })
@@ -108,7 +109,6 @@ pub(super) async fn status(State(st): State<AdminState>) -> Response {
         return not_running();
     };
     let view = c.view();
-    st.history.observe(&view);
     let datasets = per_dataset(&view, |d| {
         json!({
             "gate": d.gate,
@@ -135,6 +135,7 @@ pub(super) async fn status(State(st): State<AdminState>) -> Response {
     Json(json!({
         "at_s": view.at_s,
         "now": figures::times(Some(view.at_s)),
+        "exchange_tz": figures::EXCHANGE_TZ,
         "running": true,
         "enabled": view.warming_enabled,
         "schedules": schedules,

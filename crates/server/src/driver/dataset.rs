@@ -34,9 +34,11 @@ pub fn engine_config(ttl_s: f64, warming: &WarmingConfig, enabled: bool) -> Engi
         warming,
         tracker: TrackerConfig::default(),
         max_queued_candidates: 100_000,
-        // No series: it grows with uptime. Daily figures come from a
+        // The last hour in short buckets, for the monitoring API's
+        // windows and the dashboard's charts; daily figures come from a
         // baseline copy of the totals taken at midnight.
-        series_bucket_s: None,
+        series_bucket_s: Some(HISTORY_BUCKET_S),
+        series_max_buckets: Some(HISTORY_BUCKETS),
         // The cost cap holds over about the last day of a daemon that
         // runs for months.
         cost_half_life_s: Some(DAEMON_COST_HALF_LIFE_S),
@@ -45,6 +47,11 @@ pub fn engine_config(ttl_s: f64, warming: &WarmingConfig, enabled: bool) -> Engi
         upstream_latency_s: 0.0,
     }
 }
+
+/// Width of the daemon's history buckets, seconds.
+pub const HISTORY_BUCKET_S: f64 = 10.0;
+/// History buckets kept: one hour.
+pub const HISTORY_BUCKETS: usize = 360;
 
 /// The snapshot file of `dataset` in `state_dir`.
 pub fn snapshot_path(state_dir: &Path, dataset: &str) -> PathBuf {

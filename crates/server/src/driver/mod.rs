@@ -136,6 +136,7 @@ mod commands;
 mod cycle;
 pub mod dataset;
 pub mod gate;
+pub mod history;
 mod merge;
 pub mod persist;
 mod publish;

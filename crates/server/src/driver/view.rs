@@ -17,9 +17,10 @@ use prewarm_core::tracker::{
 use serde::Serialize;
 
 use super::cycle::CycleFigures;
-use super::dataset::DatasetState;
 pub use super::dataset::{CycleCounts, Evictions, SnapshotInfo, WarmOutcomes};
+use super::dataset::{DatasetState, HISTORY_BUCKET_S};
 use super::gate::GateState;
+use super::history::History;
 pub use super::merge::EventFigures;
 use super::schedule::Job;
 use super::settings::OutsideSessions;
@@ -111,6 +112,8 @@ pub struct DatasetView {
     /// engine counted as cached (the rest were of entries it had already
     /// dropped, or overtook their fetch event).
     pub evictions: Evictions,
+    /// The last hour, bucket by bucket.
+    pub history: History,
 }
 
 impl DatasetView {
@@ -139,6 +142,13 @@ impl DatasetView {
             snapshot: ds.snapshot.clone(),
             cached_entries: ds.engine.cache().len(),
             evictions: ds.evictions,
+            history: ds
+                .engine
+                .stats()
+                .series()
+                .first()
+                .map(|s| History::of(s, HISTORY_BUCKET_S))
+                .unwrap_or_default(),
         }
     }
 }

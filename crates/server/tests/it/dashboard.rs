@@ -99,6 +99,47 @@ async fn dashboard_shows_live_charts_in_headless_chromium() {
     }
     d.driver().unwrap().sync().await.unwrap();
 
+    // The server keeps the history the charts draw: buckets with requests.
+    let stats: serde_json::Value = get(&client, format!("http://{}/warming/stats", d.admin_addr))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let history = &stats["datasets"]["quote"]["history"]["points"];
+    let buckets_with_requests = history
+        .as_array()
+        .expect("history points")
+        .iter()
+        .filter(|p| p["requests"].as_u64().unwrap_or(0) > 0)
+        .count();
+    let requests: u64 = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["requests"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        requests,
+        stats["datasets"]["quote"]["since_start"]["requests"]
+            .as_u64()
+            .unwrap(),
+        "the last hour's buckets hold every request of a daemon younger than an hour"
+    );
+
+    let patterns: serde_json::Value = get(
+        &client,
+        format!("http://{}/warming/patterns?limit=10", d.admin_addr),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let an_empty_list = ["popular", "trending", "upcoming"].iter().any(|l| {
+        patterns["datasets"][0][l]
+            .as_array()
+            .is_some_and(|a| a.is_empty())
+    });
+
     let url = format!("http://{}/", d.admin_addr);
     let profile = dir.path().join("profile");
     let (b, p, u) = (bin.clone(), profile.clone(), url.clone());
@@ -126,6 +167,41 @@ async fn dashboard_shows_live_charts_in_headless_chromium() {
         "patterns table is empty"
     );
     assert!(!dom.contains(">?</b>"), "session shown");
+    // A page opened now draws the server's history at its first poll: one
+    // point per bucket with requests, on a time axis in exchange time.
+    assert_eq!(
+        attr_of(&dom, "chart-hit-rate", "data-points"),
+        Some(buckets_with_requests as f64),
+        "hit-rate points are the server's buckets"
+    );
+    let tick = Regex::new(r"<text[^>]*>[0-2][0-9]:[0-5][0-9]</text>").unwrap();
+    assert!(tick.is_match(&dom), "time-axis labels (HH:MM) in:\n{dom}");
+    let hover = Regex::new(
+        r"<title>[0-2][0-9]:[0-5][0-9]:[0-5][0-9] ET \([0-2][0-9]:[0-5][0-9]:[0-5][0-9] UTC\)",
+    )
+    .unwrap();
+    assert!(
+        hover.is_match(&dom),
+        "points show ET and UTC on hover in:\n{dom}"
+    );
+    let updated =
+        Regex::new(r#"data-testid="updated"[^>]*>updated [0-2][0-9]:[0-5][0-9]:[0-5][0-9] ET<"#)
+            .unwrap();
+    assert!(
+        updated.is_match(&dom),
+        "one time zone in the header in:\n{dom}"
+    );
+    if an_empty_list {
+        assert!(
+            dom.contains(r#"<span class="none">none</span>"#),
+            "an empty list says none in:\n{dom}"
+        );
+    }
+    assert_eq!(
+        attr_of(&dom, "main", "data-overlaps"),
+        Some(0.0),
+        "no chart label overlaps another (measured by the browser's layout)"
+    );
     // The price panel plots the history from /warming/stats, and the
     // calibration panel the model's figures from /warming/patterns.
     let price_points = attr_of(&dom, "chart-price", "data-points").unwrap_or(0.0);
