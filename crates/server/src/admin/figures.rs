@@ -75,19 +75,6 @@ mod tests {
 
     use super::*;
 
-    fn figures(requests: u64, hits: u64) -> Figures {
-        Figures::new(
-            &Counters {
-                requests,
-                hits,
-                demand_fetches: requests - hits,
-                ..Counters::default()
-            },
-            &[0; StrategyId::COUNT],
-            requests - hits,
-        )
-    }
-
     /// 10 requests, 5 hits, 5 demand fetches; `popular` warmed `warmed`
     /// times, `used` of them served a hit.
     fn popular_warmed(warmed: u64, used: u64) -> Counters {
