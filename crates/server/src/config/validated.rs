@@ -15,6 +15,7 @@ use super::error::ConfigError;
 use super::raw::RawConfig;
 pub use super::warming::WarmingSection;
 use crate::listener::{ConnLimits, default_max_connections};
+use crate::upstream::quota::{MAX_RATE_PER_MIN, QuotaConfig};
 use crate::upstream::redact::Redactor;
 use crate::upstream::template::{Placeholder, UrlTemplate};
 
@@ -184,6 +185,9 @@ pub struct UpstreamConfig {
     pub warm_backoff_base_s: f64,
     /// Longest warming back-off, seconds.
     pub warm_backoff_max_s: f64,
+    /// The upstream plan's quota (`rate_limit_per_min`), shared by demand
+    /// and warming, demand first; `None`: no quota.
+    pub quota: Option<QuotaConfig>,
 }
 
 impl Default for UpstreamConfig {
@@ -201,6 +205,7 @@ impl Default for UpstreamConfig {
             failure_backoff_max_s: 60.0,
             warm_backoff_base_s: 1.0,
             warm_backoff_max_s: 120.0,
+            quota: None,
         }
     }
 }
@@ -247,7 +252,8 @@ impl RawConfig {
         }
         let server = self.validate_server()?;
         let store = self.validate_store()?;
-        let upstream = self.validate_upstream()?;
+        let mut upstream = self.validate_upstream()?;
+        upstream.quota = self.validate_quota(server.request_timeout)?;
         self.warming.validate()?;
         let admin = self.validate_admin()?;
         let mut builtin_upstream = false;
@@ -457,7 +463,48 @@ impl RawConfig {
                 "upstream.warm_backoff_base_s",
                 u.warm_backoff_base_s.unwrap_or(d.warm_backoff_base_s),
             )?,
+            quota: None,
         })
+    }
+
+    /// `upstream.rate_limit_per_min` and its companions; the queue is
+    /// capped by `request_timeout`.
+    fn validate_quota(
+        &self,
+        request_timeout: Duration,
+    ) -> Result<Option<QuotaConfig>, ConfigError> {
+        let u = &self.upstream;
+        let queue_s = positive("upstream.quota_queue_s", u.quota_queue_s, 3.0)?;
+        let Some(rate) = u.rate_limit_per_min else {
+            if u.demand_reserve_per_min.is_some() {
+                return Err(invalid(
+                    "upstream.demand_reserve_per_min",
+                    "needs upstream.rate_limit_per_min",
+                ));
+            }
+            return Ok(None);
+        };
+        let rate = at_least("upstream.rate_limit_per_min", Some(rate), rate, 1)?;
+        if rate > MAX_RATE_PER_MIN {
+            return Err(invalid(
+                "upstream.rate_limit_per_min",
+                format!("must be <= {MAX_RATE_PER_MIN}"),
+            ));
+        }
+        let reserve = u
+            .demand_reserve_per_min
+            .unwrap_or_else(|| QuotaConfig::default_reserve(rate));
+        if reserve > rate {
+            return Err(invalid(
+                "upstream.demand_reserve_per_min",
+                "must be <= upstream.rate_limit_per_min",
+            ));
+        }
+        Ok(Some(QuotaConfig {
+            rate_per_min: rate,
+            demand_reserve_per_min: reserve,
+            queue_s: queue_s.min(request_timeout.as_secs_f64()),
+        }))
     }
 }
 
@@ -486,6 +533,7 @@ impl ServeConfig {
         let mut r = Redactor::new();
         for ds in self.datasets.values() {
             r.merge(ds.url.redactor());
+            r.merge(ds.headers.redactor());
             if let Some(b) = &ds.batch {
                 r.merge(b.url.redactor());
             }
