@@ -130,7 +130,7 @@ impl CacheService {
     ) -> Decision {
         let fresh = cached.as_ref().filter(|e| is_fresh(ds, e, now_s));
         if let Some(entry) = fresh
-            && !(no_cache && !entry.negative)
+            && (!no_cache || entry.negative)
         {
             return Decision::Answer(Ok(Served {
                 entry: entry.clone(),
