@@ -141,10 +141,7 @@ impl CacheService {
         self.access_found(ds, &key, options, cached.as_ref(), now_s);
         match self.decide(ds, &key, cached, now_s, options.no_cache) {
             Decision::Answer(answer) => Pending::Done(answer),
-            Decision::Revalidate(served) => {
-                self.refresh_in_background(ds, &key);
-                Pending::Done(Ok(served))
-            }
+            Decision::Revalidate(served) => Pending::Done(Ok(self.revalidate(ds, &key, served))),
             Decision::Fetch { stale, reason } => {
                 let flight = self.flights.join_or_lead((ds.name.clone(), key.clone()));
                 let collapsed = matches!(flight, Flight::Follower(_));

@@ -77,10 +77,7 @@ impl CacheService {
         self.access_found(&ds, &key, options, cached.as_ref(), now_s);
         match self.decide(&ds, &key, cached, now_s, options.no_cache) {
             Decision::Answer(answer) => answer,
-            Decision::Revalidate(served) => {
-                self.refresh_in_background(&ds, &key);
-                Ok(served)
-            }
+            Decision::Revalidate(served) => Ok(self.revalidate(&ds, &key, served)),
             Decision::Fetch { stale, reason } => {
                 let (waiter, collapsed) =
                     match self.flights.join_or_lead((ds.name.clone(), key.clone())) {
@@ -195,10 +192,24 @@ impl CacheService {
         }
     }
 
-    /// Starts a refresh of `key` unless one is in flight, its last fetch
-    /// failed recently, its host is held back or the upstream quota has no
-    /// call free. Nobody waits for it.
-    pub(super) fn refresh_in_background(self: &Arc<Self>, ds: &Arc<DatasetConfig>, key: &Arc<str>) {
+    /// `served` (stale) once its refresh is started; marked not
+    /// forwarded when no refresh could go.
+    pub(super) fn revalidate(
+        self: &Arc<Self>,
+        ds: &Arc<DatasetConfig>,
+        key: &Arc<str>,
+        mut served: Served,
+    ) -> Served {
+        if !self.refresh_in_background(ds, key) {
+            served.forwarded = Forwarded::No;
+        }
+        served
+    }
+
+    /// Starts a refresh of `key` unless one is in flight (joined: true),
+    /// its last fetch failed recently, its host is held back or the
+    /// upstream quota has no call free (false). Nobody waits for it.
+    fn refresh_in_background(self: &Arc<Self>, ds: &Arc<DatasetConfig>, key: &Arc<str>) -> bool {
         let flight: FlightKey = (ds.name.clone(), key.clone());
         let now_s = self.clock.now_s();
         if self.failures.recall(&flight, now_s).is_some()
@@ -208,7 +219,7 @@ impl CacheService {
                 .refusal(&ds.url.render_key(key), Role::Demand)
                 .is_some()
         {
-            return;
+            return false;
         }
         if let Flight::Leader(promise, _) = self.flights.join_or_lead(flight) {
             let load = Load::refresh();
@@ -220,6 +231,7 @@ impl CacheService {
                 load,
             );
         }
+        true
     }
 
     /// Waits for a flight until the client's `deadline`, and no longer

@@ -162,3 +162,48 @@ async fn error_bodies_say_what_failed_without_the_upstream_url() {
     }
     d.shutdown().await.unwrap();
 }
+
+/// Request headers with a secret from the environment reach the upstream,
+/// and the secret shows nowhere: logs, error bodies, config Debug,
+/// `/warming/status`.
+#[tokio::test]
+async fn dataset_headers_reach_the_upstream_and_their_secret_never_shows() {
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let rec = crate::recording::spawn().await;
+    let mut cfg = TestCfg::new(rec.addr);
+    cfg.url = Some(rec.url());
+    cfg.extra =
+        "headers = { Authorization = \"Bearer ${API_KEY}\", \"X-API-KEY\" = \"${API_KEY}\" }"
+            .into();
+    let config = cfg.config(&env);
+    let debug = format!("{config:?}");
+    let d = prewarm_server::serve::start(config).await.unwrap();
+    let c = http();
+    let mut bodies = String::new();
+    for key in ["AAPL", "NOPE", "bad key"] {
+        let r = get(&c, format!("http://{}/v1/quote/{key}", d.proxy_addr)).await;
+        bodies.push_str(&r.text().await.unwrap());
+    }
+    let status = get(&c, format!("http://{}/warming/status", d.admin_addr)).await;
+    bodies.push_str(&status.text().await.unwrap());
+    d.shutdown().await.unwrap();
+    let seen = rec.seen();
+    assert_eq!(seen.len(), 2, "AAPL and NOPE went upstream");
+    for s in &seen {
+        assert_eq!(s.headers["authorization"], format!("Bearer {SECRET}"));
+        assert_eq!(s.headers["x-api-key"], SECRET);
+    }
+    assert!(
+        debug.contains("authorization") && debug.contains("REDACTED"),
+        "{debug}"
+    );
+    for text in [&logs.text(), &bodies, &debug] {
+        assert!(!text.contains(SECRET), "secret leaked:\n{text}");
+    }
+}
