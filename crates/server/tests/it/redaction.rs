@@ -46,18 +46,23 @@ fn closed_port() -> SocketAddr {
     l.local_addr().unwrap()
 }
 
-/// Runs a daemon whose quote URL is `url`, makes `requests`, and returns
-/// (logs, response bodies, Debug of the config).
-async fn exercise(cfg: TestCfg, requests: &[&str]) -> (String, String, String) {
+/// Captures every log line (TRACE and up) of this thread until the guard
+/// drops. Tests run on a current-thread runtime: every task runs on this
+/// thread, under this subscriber.
+fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
     let logs = Captured::default();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
         .with_writer(logs.clone())
         .with_ansi(false)
         .finish();
-    // Current-thread runtime: every task runs on this thread, under this
-    // subscriber.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    (logs, tracing::subscriber::set_default(subscriber))
+}
+
+/// Runs a daemon whose quote URL is `url`, makes `requests`, and returns
+/// (logs, response bodies, Debug of the config).
+async fn exercise(cfg: TestCfg, requests: &[&str]) -> (String, String, String) {
+    let (logs, _guard) = capture_logs();
     let config = cfg.config(&env);
     let debug = format!("{config:?}");
     let d = prewarm_server::serve::start(config).await.unwrap();
@@ -168,13 +173,7 @@ async fn error_bodies_say_what_failed_without_the_upstream_url() {
 /// `/warming/status`.
 #[tokio::test]
 async fn dataset_headers_reach_the_upstream_and_their_secret_never_shows() {
-    let logs = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(logs.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = capture_logs();
     let rec = crate::recording::spawn().await;
     let mut cfg = TestCfg::new(rec.addr);
     cfg.url = Some(rec.url());
