@@ -9,7 +9,7 @@
 //!
 //! Files, none importing a sibling that imports it back: `error` (the
 //! error type), `check` (checks naming the field), `raw`, `warming`,
-//! `keys`, `dataset`, `env`, `validated`.
+//! `keys`, `dataset`, `quota`, `env`, `validated`.
 //!
 //! [`EXAMPLE_TOML`] is a full file with every default.
 //!
@@ -21,6 +21,7 @@ mod dataset;
 pub mod env;
 pub(crate) mod error;
 pub(crate) mod keys;
+mod quota;
 pub mod raw;
 pub mod validated;
 mod warming;

@@ -12,10 +12,11 @@ pub use super::dataset::{
 };
 use super::dataset::{builtin_quote_urls, validate_dataset};
 use super::error::ConfigError;
+use super::quota::validate_quota;
 use super::raw::RawConfig;
 pub use super::warming::WarmingSection;
 use crate::listener::{ConnLimits, default_max_connections};
-use crate::upstream::quota::{MAX_RATE_PER_MIN, QuotaConfig};
+use crate::upstream::quota::QuotaConfig;
 use crate::upstream::redact::Redactor;
 use crate::upstream::template::{Placeholder, UrlTemplate};
 
@@ -253,7 +254,7 @@ impl RawConfig {
         let server = self.validate_server()?;
         let store = self.validate_store()?;
         let mut upstream = self.validate_upstream()?;
-        upstream.quota = self.validate_quota(server.request_timeout)?;
+        upstream.quota = validate_quota(&self.upstream, server.request_timeout)?;
         self.warming.validate()?;
         let admin = self.validate_admin()?;
         let mut builtin_upstream = false;
@@ -465,46 +466,6 @@ impl RawConfig {
             )?,
             quota: None,
         })
-    }
-
-    /// `upstream.rate_limit_per_min` and its companions; the queue is
-    /// capped by `request_timeout`.
-    fn validate_quota(
-        &self,
-        request_timeout: Duration,
-    ) -> Result<Option<QuotaConfig>, ConfigError> {
-        let u = &self.upstream;
-        let queue_s = positive("upstream.quota_queue_s", u.quota_queue_s, 3.0)?;
-        let Some(rate) = u.rate_limit_per_min else {
-            if u.demand_reserve_per_min.is_some() {
-                return Err(invalid(
-                    "upstream.demand_reserve_per_min",
-                    "needs upstream.rate_limit_per_min",
-                ));
-            }
-            return Ok(None);
-        };
-        let rate = at_least("upstream.rate_limit_per_min", Some(rate), rate, 1)?;
-        if rate > MAX_RATE_PER_MIN {
-            return Err(invalid(
-                "upstream.rate_limit_per_min",
-                format!("must be <= {MAX_RATE_PER_MIN}"),
-            ));
-        }
-        let reserve = u
-            .demand_reserve_per_min
-            .unwrap_or_else(|| QuotaConfig::default_reserve(rate));
-        if reserve > rate {
-            return Err(invalid(
-                "upstream.demand_reserve_per_min",
-                "must be <= upstream.rate_limit_per_min",
-            ));
-        }
-        Ok(Some(QuotaConfig {
-            rate_per_min: rate,
-            demand_reserve_per_min: reserve,
-            queue_s: queue_s.min(request_timeout.as_secs_f64()),
-        }))
     }
 }
 

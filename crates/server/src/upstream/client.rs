@@ -32,6 +32,8 @@ use tokio::time::Instant;
 
 use super::gate::{Admission, GateSettings, HoldCause, HostGate, Outcome, Refusal, Role};
 use super::quota::UpstreamQuota;
+
+mod quota_wait;
 use super::redact::Redactor;
 use super::retry_after::{RetryAfter, parse_retry_after};
 use crate::clock::Clock;
@@ -327,43 +329,6 @@ impl UpstreamClient {
         pause_s
     }
 
-    /// Waits for the gate to admit the call, then for a call of the quota
-    /// (demand while its policy and `queue_until` allow; warming never).
-    /// The gate's admission is let go while the call waits for the quota.
-    async fn admit_within_quota(
-        &self,
-        gate: &HostGate,
-        call: &Call,
-        queue_until: Option<Instant>,
-    ) -> Result<Admission, FetchError> {
-        loop {
-            let admission = self.admit(gate, call).await?;
-            let Some(quota) = &self.quota else {
-                return Ok(admission);
-            };
-            let now_s = self.clock.now_s();
-            let Err(at_s) = quota.try_take(call.role, now_s) else {
-                return Ok(admission);
-            };
-            drop(admission);
-            let left_s = (at_s - now_s).max(0.0);
-            let wake = Instant::now() + Duration::from_secs_f64(left_s.min(1e9));
-            let limit = match call.policy {
-                RateLimitPolicy::WaitUntil(limit) if call.role == Role::Demand => queue_until
-                    .map_or(limit, |q| q.min(limit))
-                    .min(call.deadline),
-                _ => Instant::now(),
-            };
-            if wake > limit {
-                metrics::counter!("prewarm_upstream_quota_refused_total", "role" => role_label(call.role)).increment(1);
-                return Err(FetchError::QuotaExhausted {
-                    retry_after_s: left_s,
-                });
-            }
-            tokio::time::sleep_until(wake).await;
-        }
-    }
-
     /// Waits for the gate to admit the call, as its policy allows.
     async fn admit(&self, gate: &HostGate, call: &Call) -> Result<Admission, FetchError> {
         loop {
@@ -500,13 +465,6 @@ impl UpstreamClient {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
-    }
-}
-
-fn role_label(role: Role) -> &'static str {
-    match role {
-        Role::Demand => "demand",
-        Role::Warm => "warm",
     }
 }
 
