@@ -1,7 +1,11 @@
 //! The proxy's HTTP routes (axum).
 //!
-//! - `GET /v1/{dataset}/{key}`: the upstream's body, `X-Cache: HIT|MISS|STALE`
-//!   and `Age` (whole seconds since the fetch).
+//! - `GET /v1/{dataset}/{key}`: the upstream's body, `X-Cache: HIT|MISS|STALE`,
+//!   `Age` (whole seconds since the fetch), `Cache-Status` (RFC 9211),
+//!   `Cache-Control: max-age` and the upstream's `ETag` (a matching
+//!   `If-None-Match` gets 304); a request's `Cache-Control: no-cache`
+//!   forces a fetch ([`cache_headers`]). A key the upstream answered 404
+//!   for is answered 404 from its negative entry.
 //! - `GET /v1/{dataset}?keys=A,B` and `POST /v1/{dataset}` with
 //!   `{"keys":[...]}`: a JSON object keyed by key; per-key errors inside.
 //! - `POST /v1/access`: the sidecar access feed (see [`crate::proxy::access`]).
@@ -12,6 +16,7 @@
 //! body: the details go to the logs, redacted.
 
 pub mod access;
+pub mod cache_headers;
 
 use std::sync::Arc;
 
@@ -24,7 +29,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::service::{BatchItem, CacheService, ReadError, Served};
+use crate::service::{BatchItem, CacheService, ReadError, ReadOptions};
 use crate::upstream::FetchError;
 
 /// Header naming the client for access tracking.
@@ -87,6 +92,9 @@ fn classify(err: &ReadError) -> (StatusCode, &'static str) {
         ReadError::Fetch(FetchError::Unavailable { .. }) => {
             (StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable")
         }
+        ReadError::Fetch(FetchError::QuotaExhausted { .. }) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "upstream_quota_exhausted")
+        }
         ReadError::Fetch(FetchError::Status { status: 404, .. })
         | ReadError::Fetch(FetchError::NotInBatch) => (StatusCode::NOT_FOUND, "upstream_not_found"),
         ReadError::Fetch(_) => (StatusCode::BAD_GATEWAY, "upstream_error"),
@@ -103,6 +111,9 @@ pub fn public_message(err: &ReadError) -> String {
         ReadError::Fetch(e) => match e {
             FetchError::Status { status, .. } => format!("upstream answered HTTP {status}"),
             FetchError::RateLimited { .. } => "upstream is rate limiting; retry later".into(),
+            FetchError::QuotaExhausted { .. } => {
+                "the upstream call quota is spent; retry later".into()
+            }
             FetchError::Unavailable { .. } => {
                 "upstream is failing repeatedly (circuit open); retry later".into()
             }
@@ -119,7 +130,9 @@ pub fn public_message(err: &ReadError) -> String {
 fn retry_after_s(err: &ReadError) -> Option<f64> {
     match err {
         ReadError::Fetch(
-            FetchError::RateLimited { retry_after_s } | FetchError::Unavailable { retry_after_s },
+            FetchError::RateLimited { retry_after_s }
+            | FetchError::Unavailable { retry_after_s }
+            | FetchError::QuotaExhausted { retry_after_s },
         ) => Some(*retry_after_s),
         _ => None,
     }
@@ -128,28 +141,12 @@ fn retry_after_s(err: &ReadError) -> Option<f64> {
 fn read_error_response(err: &ReadError) -> Response {
     let (status, code) = classify(err);
     let mut resp = error_response(status, code, public_message(err));
+    cache_headers::mark_error(&mut resp, code);
     if let Some(s) = retry_after_s(err)
         && let Ok(v) = HeaderValue::from_str(&format!("{}", s.ceil().max(1.0) as u64))
     {
         resp.headers_mut().insert(header::RETRY_AFTER, v);
     }
-    resp
-}
-
-fn served_response(svc: &CacheService, served: Served) -> Response {
-    let age = served.entry.age_s(svc.clock().now_s());
-    let ct = served
-        .entry
-        .content_type
-        .as_deref()
-        .unwrap_or("application/json");
-    let mut resp = (StatusCode::OK, served.entry.body).into_response();
-    let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(ct) {
-        h.insert(header::CONTENT_TYPE, v);
-    }
-    h.insert("x-cache", HeaderValue::from_static(served.status.as_str()));
-    h.insert(header::AGE, HeaderValue::from(age));
     resp
 }
 
@@ -159,16 +156,24 @@ async fn get_one(
     headers: HeaderMap,
 ) -> Response {
     let client = client_of(&headers);
+    let options = ReadOptions {
+        client: client.as_deref(),
+        no_cache: cache_headers::wants_no_cache(&headers),
+    };
     let started = std::time::Instant::now();
-    let read = st.service.read(&dataset, &key, client.as_deref()).await;
+    let read = st.service.read_with(&dataset, &key, options).await;
     let result = match &read {
         Ok(served) => served.status.label(),
         Err(_) => "error",
     };
     record_request(&st.service, &dataset, &[result], started.elapsed());
-    match read {
-        Ok(served) => served_response(&st.service, served),
-        Err(e) => read_error_response(&e),
+    match (read, st.service.dataset(&dataset)) {
+        (Ok(served), Some(ds)) => {
+            let now_s = st.service.clock().now_s();
+            cache_headers::served_response(ds, served, &headers, now_s)
+        }
+        (Ok(_), None) => read_error_response(&ReadError::UnknownDataset(dataset)),
+        (Err(e), _) => read_error_response(&e),
     }
 }
 
@@ -259,11 +264,12 @@ async fn batch(st: &AppState, dataset: &str, keys: Vec<String>, headers: &Header
         return error_response(StatusCode::BAD_REQUEST, "too_many_keys", msg);
     }
     let client = client_of(headers);
+    let options = ReadOptions {
+        client: client.as_deref(),
+        no_cache: cache_headers::wants_no_cache(headers),
+    };
     let started = std::time::Instant::now();
-    let read = st
-        .service
-        .read_many(dataset, &keys, client.as_deref())
-        .await;
+    let read = st.service.read_many_with(dataset, &keys, options).await;
     let results: Vec<&'static str> = match &read {
         Ok(items) => items
             .iter()
@@ -287,6 +293,11 @@ async fn batch(st: &AppState, dataset: &str, keys: Vec<String>, headers: &Header
 
 fn batch_item_json(svc: &CacheService, item: BatchItem) -> (String, Value) {
     let value = match item.result {
+        Ok(served) if served.entry.negative => json!({
+            "cache": served.status.as_str(),
+            "age_s": served.entry.age_s(svc.clock().now_s()),
+            "error": {"code": "upstream_not_found", "status": 404, "message": "upstream answered HTTP 404"},
+        }),
         Ok(served) => {
             let data = serde_json::from_slice::<Value>(&served.entry.body).unwrap_or_else(|_| {
                 Value::String(String::from_utf8_lossy(&served.entry.body).into_owned())

@@ -1,6 +1,7 @@
 //! One `[datasets.NAME]` table: its validated form and its validation
 //! (stage two).
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,13 +11,17 @@ use regex::Regex;
 
 use super::check::{at_least, invalid, non_negative, positive};
 use super::error::ConfigError;
+use super::keys::validate_keys;
+pub use super::keys::{DEFAULT_KEY_PATTERN, KeyProblem, KeyRules};
 use super::raw::{RawDataset, RawSidecar};
+use crate::store::Entry;
+use crate::upstream::headers::RequestHeaders;
 use crate::upstream::redact::Redactor;
 use crate::upstream::template::{Placeholder, UrlTemplate};
 
 const DEFAULT_TTL_S: f64 = 60.0;
-/// Default key pattern (anchored).
-pub const DEFAULT_KEY_PATTERN: &str = "^[A-Z][A-Z0-9.-]{0,14}$";
+/// Default `negative_ttl_s`, seconds.
+pub const DEFAULT_NEGATIVE_TTL_S: f64 = 30.0;
 
 /// One dataset, validated.
 #[derive(Debug, Clone)]
@@ -25,10 +30,16 @@ pub struct DatasetConfig {
     pub name: Arc<str>,
     /// Upstream URL for one key.
     pub url: UrlTemplate,
+    /// Headers sent with every upstream call (single and batch); `Debug`
+    /// hides their values.
+    pub headers: RequestHeaders,
     /// Freshness lifetime, seconds.
     pub ttl_s: f64,
-    /// Anchored key pattern.
-    pub key_pattern: Regex,
+    /// How long an upstream 404 is kept as a negative entry (answered 404
+    /// without a call, never warmed), seconds; 0: not kept.
+    pub negative_ttl_s: f64,
+    /// Case, aliases and pattern of keys.
+    pub keys: KeyRules,
     /// Serve stale entries when upstream cannot answer.
     pub serve_stale: bool,
     /// How long past the TTL a stale entry may still be answered (the
@@ -101,43 +112,34 @@ impl std::fmt::Debug for SidecarConfig {
     }
 }
 
-/// Why a key is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyProblem {
-    /// `.` or `..`: a dot segment, which URL normalization would take out
-    /// of the upstream path (`/v1/quote/..` is `/v1/`). Refused whatever
-    /// the key pattern says.
-    DotSegment,
-    /// The key does not match the dataset's key pattern.
-    Pattern,
-}
-
-impl std::fmt::Display for KeyProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            KeyProblem::DotSegment => "`.` and `..` are never keys (dot segments of a URL path)",
-            KeyProblem::Pattern => "does not match the key pattern",
-        })
-    }
-}
-
 impl DatasetConfig {
-    /// What is wrong with `key`, if anything: a dot segment (always
-    /// refused), or no match of the key pattern. Any other key fills
-    /// exactly one URL path segment (it is percent-encoded, `/` included).
+    /// The canonical key of `key` as a client spelled it (upper-cased
+    /// when `uppercase_keys`, then resolved through `aliases`).
+    pub fn canonical_key<'a>(&self, key: &'a str) -> Cow<'a, str> {
+        self.keys.canonical(key)
+    }
+
+    /// What is wrong with the canonical `key`, if anything: a dot segment
+    /// (always refused), or no match of the key pattern (the problem names
+    /// it). Any other key fills exactly one URL path segment (it is
+    /// percent-encoded, `/` included).
     pub fn key_problem(&self, key: &str) -> Option<KeyProblem> {
-        if key == "." || key == ".." {
-            Some(KeyProblem::DotSegment)
-        } else if !self.key_pattern.is_match(key) {
-            Some(KeyProblem::Pattern)
-        } else {
-            None
-        }
+        self.keys.problem(key)
     }
 
     /// Whether `key` is accepted ([`DatasetConfig::key_problem`] is `None`).
     pub fn key_is_valid(&self, key: &str) -> bool {
         self.key_problem(key).is_none()
+    }
+
+    /// How long `entry` stays fresh, seconds: `negative_ttl_s` for a
+    /// negative entry, else `ttl_s`.
+    pub fn ttl_of(&self, entry: &Entry) -> f64 {
+        if entry.negative {
+            self.negative_ttl_s
+        } else {
+            self.ttl_s
+        }
     }
 }
 
@@ -174,9 +176,20 @@ pub(super) fn validate_dataset(
     let url = UrlTemplate::parse(&url_text, Placeholder::Key, env)
         .map_err(|e| invalid(field("url"), e.to_string()))?;
     let ttl_s = positive(&field("ttl_s"), raw.ttl_s, DEFAULT_TTL_S)?;
-    let pattern = raw.key_pattern.as_deref().unwrap_or(DEFAULT_KEY_PATTERN);
-    let key_pattern = Regex::new(&format!("^(?:{pattern})$"))
-        .map_err(|e| invalid(field("key_pattern"), e.to_string()))?;
+    let keys = validate_keys(
+        name,
+        raw.key_pattern.as_deref(),
+        raw.uppercase_keys,
+        raw.aliases.as_ref(),
+    )?;
+    let headers = RequestHeaders::parse(
+        raw.headers
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+        env,
+    )
+    .map_err(|(header, e)| invalid(field(&format!("headers.{header}")), e.to_string()))?;
     let batch_text = raw.batch_url.clone().or(builtin.then_some(builtin_batch));
     let batch = match batch_text {
         None => None,
@@ -199,8 +212,14 @@ pub(super) fn validate_dataset(
     Ok(DatasetConfig {
         name: name.into(),
         url,
+        headers,
         ttl_s,
-        key_pattern,
+        negative_ttl_s: non_negative(
+            &field("negative_ttl_s"),
+            raw.negative_ttl_s,
+            DEFAULT_NEGATIVE_TTL_S,
+        )?,
+        keys,
         serve_stale: raw.serve_stale.unwrap_or(true),
         stale_grace_s,
         stale_while_revalidate_s,
@@ -301,6 +320,25 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_header_variable_names_dataset_header_and_variable() {
+        let raw = RawDataset {
+            url: Some("http://h/{key}".into()),
+            headers: Some([("Authorization".into(), "Bearer ${VENDOR_KEY}".into())].into()),
+            ..RawDataset::default()
+        };
+        let e = validate_dataset("quote", &raw, false, 300.0, &|_| None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "datasets.quote.headers.Authorization: environment variable VENDOR_KEY is not set"
+        );
+        let env = |n: &str| (n == "VENDOR_KEY").then(|| "tok-123456".to_string());
+        let ds = validate_dataset("quote", &raw, false, 300.0, &env).unwrap();
+        assert_eq!(ds.headers.map()["authorization"], "Bearer tok-123456");
+        assert!(!format!("{ds:?}").contains("tok-123456"));
+        assert_eq!(ds.negative_ttl_s, DEFAULT_NEGATIVE_TTL_S);
+    }
+
+    #[test]
     fn dot_segments_are_refused_whatever_the_key_pattern() {
         let ds = dataset(".+");
         assert_eq!(ds.key_problem("."), Some(KeyProblem::DotSegment));
@@ -309,7 +347,7 @@ mod tests {
         assert_eq!(ds.key_problem("A/B"), None);
         assert_eq!(
             dataset("[A-Z]+").key_problem("a"),
-            Some(KeyProblem::Pattern)
+            Some(KeyProblem::Pattern("[A-Z]+".into()))
         );
     }
 

@@ -24,6 +24,9 @@
 //! | `PREWARM_UPSTREAM_TIMEOUT_S` | `upstream.timeout_s` |
 //! | `PREWARM_MAX_CONCURRENT` | `upstream.max_concurrent` |
 //! | `PREWARM_MAX_RETRIES` | `upstream.max_retries` |
+//! | `PREWARM_UPSTREAM_RATE_LIMIT` | `upstream.rate_limit_per_min` |
+//! | `PREWARM_UPSTREAM_DEMAND_RESERVE` | `upstream.demand_reserve_per_min` |
+//! | `PREWARM_UPSTREAM_QUOTA_QUEUE_S` | `upstream.quota_queue_s` |
 //! | `PREWARM_ADMIN_TOKEN` | `admin.token` |
 //! | `PREWARM_LOG_FORMAT` | `server.log_format` |
 //! | `PREWARM_ACCESS_TOKEN` | `server.access_token` |
@@ -131,6 +134,21 @@ pub const ENV_VARS: &[EnvVar] = &[
         "retries after 5xx/timeout",
     ),
     var(
+        "PREWARM_UPSTREAM_RATE_LIMIT",
+        "upstream.rate_limit_per_min",
+        "the upstream plan's calls per minute, demand and warming together (unset: no quota)",
+    ),
+    var(
+        "PREWARM_UPSTREAM_DEMAND_RESERVE",
+        "upstream.demand_reserve_per_min",
+        "calls per minute of the upstream quota warming leaves to demand",
+    ),
+    var(
+        "PREWARM_UPSTREAM_QUOTA_QUEUE_S",
+        "upstream.quota_queue_s",
+        "longest a demand fetch queues for the upstream quota before 503, seconds",
+    ),
+    var(
         "PREWARM_ADMIN_TOKEN",
         "admin.token",
         "bearer token of the admin listener (POST routes disabled without it)",
@@ -184,6 +202,11 @@ fn set_field(raw: &mut RawConfig, v: &EnvVar, value: &str) -> Result<(), ConfigE
         "upstream.timeout_s" => raw.upstream.timeout_s = Some(parse(v, value)?),
         "upstream.max_concurrent" => raw.upstream.max_concurrent = Some(parse(v, value)?),
         "upstream.max_retries" => raw.upstream.max_retries = Some(parse(v, value)?),
+        "upstream.rate_limit_per_min" => raw.upstream.rate_limit_per_min = Some(parse(v, value)?),
+        "upstream.demand_reserve_per_min" => {
+            raw.upstream.demand_reserve_per_min = Some(parse(v, value)?);
+        }
+        "upstream.quota_queue_s" => raw.upstream.quota_queue_s = Some(parse(v, value)?),
         "admin.token" => raw.admin.token = s(),
         "server.log_format" => raw.server.log_format = s(),
         "server.access_token" => raw.server.access_token = s(),
@@ -270,6 +293,9 @@ mod tests {
         assert_eq!(raw.upstream.timeout_s, Some(7.0));
         assert_eq!(raw.upstream.max_concurrent, Some(7));
         assert_eq!(raw.upstream.max_retries, Some(7));
+        assert_eq!(raw.upstream.rate_limit_per_min, Some(7));
+        assert_eq!(raw.upstream.demand_reserve_per_min, Some(7));
+        assert_eq!(raw.upstream.quota_queue_s, Some(7.0));
         assert_eq!(raw.admin.token.as_deref(), Some("7"));
         assert_eq!(raw.server.log_format.as_deref(), Some("json"));
     }

@@ -9,7 +9,7 @@
 //!
 //! Files, none importing a sibling that imports it back: `error` (the
 //! error type), `check` (checks naming the field), `raw`, `warming`,
-//! `dataset`, `env`, `validated`.
+//! `keys`, `dataset`, `quota`, `env`, `validated`.
 //!
 //! [`EXAMPLE_TOML`] is a full file with every default.
 //!
@@ -20,6 +20,8 @@ pub(crate) mod check;
 mod dataset;
 pub mod env;
 pub(crate) mod error;
+pub(crate) mod keys;
+mod quota;
 pub mod raw;
 pub mod validated;
 mod warming;
@@ -27,7 +29,7 @@ mod warming;
 use std::path::{Path, PathBuf};
 
 pub use crate::driver::settings::{DriverSettings, OutsideSessions};
-pub use dataset::{BatchConfig, DatasetConfig, KeyProblem, SidecarConfig, UniverseFile};
+pub use dataset::{BatchConfig, DatasetConfig, KeyProblem, KeyRules, SidecarConfig, UniverseFile};
 pub use env::{ENV_VARS, EnvVar};
 pub use error::ConfigError;
 pub use raw::RawConfig;

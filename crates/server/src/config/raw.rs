@@ -143,6 +143,15 @@ pub struct RawUpstream {
     pub warm_backoff_base_s: Option<f64>,
     /// Longest warming back-off, seconds.
     pub warm_backoff_max_s: Option<f64>,
+    /// The upstream plan's calls per minute, demand and warming together
+    /// (default: no quota).
+    pub rate_limit_per_min: Option<u32>,
+    /// Calls per minute of that quota warming leaves to demand (default:
+    /// a tenth of it, rounded up).
+    pub demand_reserve_per_min: Option<u32>,
+    /// Longest a demand fetch queues for the quota before 503, seconds
+    /// (capped by `server.request_timeout_s`).
+    pub quota_queue_s: Option<f64>,
 }
 
 /// `[datasets.NAME]`.
@@ -151,6 +160,17 @@ pub struct RawUpstream {
 pub struct RawDataset {
     /// Upstream URL template with `{key}` and optional `${ENV_VAR}`s.
     pub url: Option<String>,
+    /// Request headers sent with every upstream call of the dataset,
+    /// values with optional `${ENV_VAR}`s (never shown or logged).
+    pub headers: Option<BTreeMap<String, String>>,
+    /// How long an upstream 404 is remembered and answered 404 without a
+    /// call, seconds (0 disables).
+    pub negative_ttl_s: Option<f64>,
+    /// Whether keys are upper-cased before aliases and validation.
+    pub uppercase_keys: Option<bool>,
+    /// Other spellings of keys and the canonical key each stands for
+    /// (`"BRK-B" = "BRK.B"`).
+    pub aliases: Option<BTreeMap<String, String>>,
     /// Freshness lifetime of an entry, seconds.
     pub ttl_s: Option<f64>,
     /// Regex every key must match (anchored automatically).

@@ -12,9 +12,11 @@ pub use super::dataset::{
 };
 use super::dataset::{builtin_quote_urls, validate_dataset};
 use super::error::ConfigError;
+use super::quota::validate_quota;
 use super::raw::RawConfig;
 pub use super::warming::WarmingSection;
 use crate::listener::{ConnLimits, default_max_connections};
+use crate::upstream::quota::QuotaConfig;
 use crate::upstream::redact::Redactor;
 use crate::upstream::template::{Placeholder, UrlTemplate};
 
@@ -184,6 +186,9 @@ pub struct UpstreamConfig {
     pub warm_backoff_base_s: f64,
     /// Longest warming back-off, seconds.
     pub warm_backoff_max_s: f64,
+    /// The upstream plan's quota (`rate_limit_per_min`), shared by demand
+    /// and warming, demand first; `None`: no quota.
+    pub quota: Option<QuotaConfig>,
 }
 
 impl Default for UpstreamConfig {
@@ -201,6 +206,7 @@ impl Default for UpstreamConfig {
             failure_backoff_max_s: 60.0,
             warm_backoff_base_s: 1.0,
             warm_backoff_max_s: 120.0,
+            quota: None,
         }
     }
 }
@@ -247,7 +253,8 @@ impl RawConfig {
         }
         let server = self.validate_server()?;
         let store = self.validate_store()?;
-        let upstream = self.validate_upstream()?;
+        let mut upstream = self.validate_upstream()?;
+        upstream.quota = validate_quota(&self.upstream, server.request_timeout)?;
         self.warming.validate()?;
         let admin = self.validate_admin()?;
         let mut builtin_upstream = false;
@@ -457,6 +464,7 @@ impl RawConfig {
                 "upstream.warm_backoff_base_s",
                 u.warm_backoff_base_s.unwrap_or(d.warm_backoff_base_s),
             )?,
+            quota: None,
         })
     }
 }
@@ -486,6 +494,7 @@ impl ServeConfig {
         let mut r = Redactor::new();
         for ds in self.datasets.values() {
             r.merge(ds.url.redactor());
+            r.merge(ds.headers.redactor());
             if let Some(b) = &ds.batch {
                 r.merge(b.url.redactor());
             }

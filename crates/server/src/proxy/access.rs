@@ -200,13 +200,15 @@ fn validate_item(
     let ds = svc
         .dataset(dataset)
         .ok_or_else(|| err("dataset", &format!("unknown dataset {dataset:?}")))?;
-    let key = required_str(obj, "key")?;
-    if let Some(problem) = ds.key_problem(key) {
+    let asked = required_str(obj, "key")?;
+    // Tracked as the canonical key (case, aliases), as reads are.
+    let key = ds.canonical_key(asked);
+    if let Some(problem) = ds.key_problem(&key) {
         return Err(err(
             "key",
             &format!(
                 "{} is refused: {problem} (dataset {dataset})",
-                crate::http::shown_key(key)
+                crate::http::shown_key(asked)
             ),
         ));
     }
@@ -234,7 +236,7 @@ fn validate_item(
     };
     Ok(AccessEvent {
         dataset: ds.name.clone(),
-        key: key.into(),
+        key: key.as_ref().into(),
         client,
         at_s,
         hit,

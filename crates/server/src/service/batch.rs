@@ -1,6 +1,7 @@
 //! Batch reads: many keys of one dataset in one client request.
 //!
-//! Each key is decided as a single read is ([`Decision`]). Misses are
+//! Each key is decided as a single read is ([`Decision`]), as its
+//! canonical key (items stay keyed as asked). Misses are
 //! fetched through the dataset's batch endpoint (in chunks of
 //! `batch_max_keys`) when one is configured, else one flight per key; the
 //! upstream semaphore bounds concurrency either way. Keys already in flight
@@ -15,13 +16,12 @@ use tokio::time::Instant;
 
 use super::load::{KeyPromise, Load};
 use super::read::Decision;
-use super::{CacheService, ReadError, Served};
+use super::{CacheService, Forwarded, FwdReason, ReadError, ReadOptions, Served};
 use crate::coalesce::Flight;
 use crate::config::{BatchConfig, DatasetConfig};
 use crate::events::FetchOrigin;
 use crate::store::Entry;
 use crate::upstream::{FetchError, Role};
-use prewarm_core::time::{Seconds, UnixInstant};
 
 /// One key's outcome in a batch read.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,8 +34,16 @@ pub struct BatchItem {
 
 enum Pending {
     Done(Result<Served, ReadError>),
-    Wait(crate::coalesce::Waiter<super::FetchResult>, Option<Entry>),
+    Wait(
+        crate::coalesce::Waiter<super::FetchResult>,
+        Option<Entry>,
+        Forwarded,
+    ),
 }
+
+/// A flight a batch leads: the canonical key, its promise, whether it has
+/// a stale entry, whether it is forced (`no-cache`).
+type Leader = (Arc<str>, KeyPromise, bool, bool);
 
 impl CacheService {
     /// Reads many keys of `dataset`; duplicates are read once. Fails as a
@@ -46,6 +54,21 @@ impl CacheService {
         keys: &[String],
         client: Option<&str>,
     ) -> Result<Vec<BatchItem>, ReadError> {
+        let options = ReadOptions {
+            client,
+            no_cache: false,
+        };
+        self.read_many_with(dataset, keys, options).await
+    }
+
+    /// [`CacheService::read_many`] as `options` say (`no_cache` applies
+    /// to every key).
+    pub async fn read_many_with(
+        self: &Arc<Self>,
+        dataset: &str,
+        keys: &[String],
+        options: ReadOptions<'_>,
+    ) -> Result<Vec<BatchItem>, ReadError> {
         let ds = Arc::clone(
             self.dataset(dataset)
                 .ok_or_else(|| ReadError::UnknownDataset(dataset.to_string()))?,
@@ -53,7 +76,11 @@ impl CacheService {
         let deadline = Instant::now() + self.request_timeout;
         let mut seen = HashSet::new();
         let keys: Vec<&String> = keys.iter().filter(|k| seen.insert(k.as_str())).collect();
-        let cached = join_all(keys.iter().map(|k| async {
+        let canonical: Vec<Arc<str>> = keys
+            .iter()
+            .map(|k| ds.canonical_key(k).as_ref().into())
+            .collect();
+        let cached = join_all(canonical.iter().map(|k| async {
             if ds.key_is_valid(k) {
                 Some(self.store_get(&ds, k).await)
             } else {
@@ -64,9 +91,9 @@ impl CacheService {
         let now_s = self.clock.now_s();
         let mut leaders = Vec::new();
         let mut pending = Vec::with_capacity(keys.len());
-        for (key, found) in keys.iter().zip(cached) {
-            let p = self.classify(&ds, key, found, client, now_s, &mut leaders);
-            pending.push(p);
+        for ((asked, key), found) in keys.iter().zip(canonical).zip(cached) {
+            let read = (asked.as_str(), key, options);
+            pending.push(self.classify(&ds, read, found, now_s, &mut leaders));
         }
         if !leaders.is_empty() {
             self.spawn_leaders(&ds, leaders, deadline);
@@ -76,7 +103,9 @@ impl CacheService {
             async move {
                 match p {
                     Pending::Done(r) => r,
-                    Pending::Wait(w, stale) => self.await_flight(ds, w, stale, deadline).await,
+                    Pending::Wait(w, stale, fwd) => {
+                        self.await_flight(ds, w, stale, deadline, fwd).await
+                    }
                 }
             }
         }))
@@ -91,41 +120,38 @@ impl CacheService {
             .collect())
     }
 
+    /// Decides one key (`read`: as asked, canonical, options).
     fn classify(
         self: &Arc<Self>,
         ds: &Arc<DatasetConfig>,
-        key: &str,
+        read: (&str, Arc<str>, ReadOptions<'_>),
         found: Option<Option<Entry>>,
-        client: Option<&str>,
         now_s: f64,
-        leaders: &mut Vec<(Arc<str>, KeyPromise, bool)>,
+        leaders: &mut Vec<Leader>,
     ) -> Pending {
+        let (asked, key, options) = read;
         let Some(cached) = found else {
+            let problem = ds.key_problem(&key);
             return Pending::Done(Err(ReadError::InvalidKey {
                 dataset: ds.name.to_string(),
-                key: key.to_string(),
-                problem: ds
-                    .key_problem(key)
-                    .unwrap_or(crate::config::KeyProblem::Pattern),
+                key: asked.to_string(),
+                problem: problem.unwrap_or(crate::config::KeyProblem::DotSegment),
             }));
         };
-        let fresh = cached
-            .as_ref()
-            .is_some_and(|e| e.is_fresh(Seconds(ds.ttl_s), UnixInstant(now_s)));
-        self.access(ds, key, client, now_s, fresh);
-        let key: Arc<str> = key.into();
-        match self.decide(ds, &key, cached, now_s) {
+        self.access_found(ds, &key, options, cached.as_ref(), now_s);
+        match self.decide(ds, &key, cached, now_s, options.no_cache) {
             Decision::Answer(answer) => Pending::Done(answer),
-            Decision::Revalidate(served) => {
-                self.refresh_in_background(ds, &key);
-                Pending::Done(Ok(served))
-            }
-            Decision::Fetch(stale) => {
-                match self.flights.join_or_lead((ds.name.clone(), key.clone())) {
-                    Flight::Follower(w) => Pending::Wait(w, stale),
+            Decision::Revalidate(served) => Pending::Done(Ok(self.revalidate(ds, &key, served))),
+            Decision::Fetch { stale, reason } => {
+                let flight = self.flights.join_or_lead((ds.name.clone(), key.clone()));
+                let collapsed = matches!(flight, Flight::Follower(_));
+                let fwd = Forwarded::Waited { reason, collapsed };
+                match flight {
+                    Flight::Follower(w) => Pending::Wait(w, stale, fwd),
                     Flight::Leader(promise, w) => {
-                        leaders.push((key, promise, stale.is_some()));
-                        Pending::Wait(w, stale)
+                        let forced = reason == FwdReason::Request;
+                        leaders.push((key, promise, stale.is_some(), forced));
+                        Pending::Wait(w, stale, fwd)
                     }
                 }
             }
@@ -135,12 +161,12 @@ impl CacheService {
     fn spawn_leaders(
         self: &Arc<Self>,
         ds: &Arc<DatasetConfig>,
-        leaders: Vec<(Arc<str>, KeyPromise, bool)>,
+        leaders: Vec<Leader>,
         deadline: Instant,
     ) {
         let Some(batch) = ds.batch.clone() else {
-            for (key, promise, has_stale) in leaders {
-                let load = Load::demand(has_stale, deadline);
+            for (key, promise, has_stale, forced) in leaders {
+                let load = Load::demand(has_stale, deadline).forced(forced);
                 self.spawn_load(Arc::clone(ds), key, promise, FetchOrigin::Demand, load);
             }
             return;
@@ -149,7 +175,7 @@ impl CacheService {
         while !leaders.is_empty() {
             let rest = leaders.split_off(leaders.len().min(batch.max_keys));
             let chunk = std::mem::replace(&mut leaders, rest);
-            let load = Load::demand(chunk.iter().all(|(_, _, stale)| *stale), deadline);
+            let load = Load::demand(chunk.iter().all(|(_, _, stale, _)| *stale), deadline);
             let (svc, ds, batch) = (Arc::clone(self), Arc::clone(ds), batch.clone());
             tokio::spawn(async move { svc.load_batch(&ds, &batch, chunk, load).await });
         }
@@ -159,20 +185,21 @@ impl CacheService {
         &self,
         ds: &DatasetConfig,
         batch: &BatchConfig,
-        chunk: Vec<(Arc<str>, KeyPromise, bool)>,
+        chunk: Vec<Leader>,
         load: Load,
     ) {
-        let keys: Vec<&str> = chunk.iter().map(|(k, _, _)| k.as_ref()).collect();
+        let keys: Vec<&str> = chunk.iter().map(|(k, _, _, _)| k.as_ref()).collect();
         let url = batch.url.render_keys(&keys);
         let started = std::time::Instant::now();
-        let fetched = self.upstream.get(&url, self.call(Role::Demand, load)).await;
+        let call = self.call(Role::Demand, load);
+        let fetched = self.upstream.get_with(&url, ds.headers.map(), call).await;
         let took = started.elapsed();
         super::load::record_upstream_call(&ds.name, "demand", took, fetched.is_ok());
         let split = match fetched {
             Ok(fetched) => split_batch(batch, &fetched.body).map_err(FetchError::BadBatch),
             Err(e) => Err(e),
         };
-        for (key, promise, _) in chunk {
+        for (key, promise, _, _) in chunk {
             let result = match &split {
                 Err(e) => Err(e.clone()),
                 Ok(bodies) => match bodies.get(key.as_ref()) {

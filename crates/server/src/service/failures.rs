@@ -92,12 +92,15 @@ impl FailureMemo {
 }
 
 /// Whether a failure is the key's own (remembered): not a host-wide hold
-/// (rate limit, open breaker, which the host's gate remembers) nor a
-/// crashed loader.
+/// (rate limit, open breaker, which the host's gate remembers; a spent
+/// upstream quota) nor a crashed loader.
 fn remembered(e: &FetchError) -> bool {
     !matches!(
         e,
-        FetchError::RateLimited { .. } | FetchError::Unavailable { .. } | FetchError::Abandoned
+        FetchError::RateLimited { .. }
+            | FetchError::Unavailable { .. }
+            | FetchError::QuotaExhausted { .. }
+            | FetchError::Abandoned
     )
 }
 

@@ -13,7 +13,6 @@ use crate::config::DatasetConfig;
 use crate::events::{FetchEvent, FetchOrigin};
 use crate::store::Entry;
 use crate::upstream::{Call, FetchError, Fetched, RateLimitPolicy, Role};
-use prewarm_core::time::{Seconds, UnixInstant};
 
 /// The promise of one key's flight.
 pub(super) type KeyPromise = Promise<FlightKey, FetchResult>;
@@ -26,6 +25,9 @@ pub(super) struct Load {
     /// Whether 5xx, timeouts and transport errors are retried (as
     /// configured) or not at all.
     pub(super) retry: bool,
+    /// Whether the call goes even if a fresh entry was stored meanwhile
+    /// (a client's `no-cache`).
+    pub(super) force: bool,
 }
 
 impl Load {
@@ -39,8 +41,14 @@ impl Load {
             Self {
                 policy: RateLimitPolicy::WaitUntil(client_deadline),
                 retry: true,
+                force: false,
             }
         }
+    }
+
+    /// This load, forced past a fresh entry when `force`.
+    pub(super) fn forced(self, force: bool) -> Self {
+        Self { force, ..self }
     }
 
     /// Nobody waits (a background refresh, warming): one attempt.
@@ -48,6 +56,7 @@ impl Load {
         Self {
             policy: RateLimitPolicy::FailFast,
             retry: false,
+            force: false,
         }
     }
 }
@@ -100,13 +109,14 @@ impl CacheService {
         origin: &FetchOrigin,
         load: Load,
     ) -> Loaded {
-        if *origin == FetchOrigin::Demand {
+        if *origin == FetchOrigin::Demand && !load.force {
             // Closes the race between a client's store miss and its joining
             // the flight map just after an earlier flight ended.
+            let now_s = self.clock.now_s();
             if let Some(e) = self
                 .store_get(ds, key)
                 .await
-                .filter(|e| e.is_fresh(Seconds(ds.ttl_s), UnixInstant(self.clock.now_s())))
+                .filter(|e| super::read::is_fresh(ds, e, now_s))
             {
                 return Loaded::AlreadyFresh(e);
             }
@@ -117,7 +127,8 @@ impl CacheService {
             FetchOrigin::Warm(_) => ("warm", Role::Warm),
         };
         let started = std::time::Instant::now();
-        let result = self.upstream.get(&url, self.call(role, load)).await;
+        let call = self.call(role, load);
+        let result = self.upstream.get_with(&url, ds.headers.map(), call).await;
         let took = started.elapsed();
         record_upstream_call(&ds.name, kind, took, result.is_ok());
         match result {
@@ -125,7 +136,29 @@ impl CacheService {
                 self.store_fetched(ds, key, fetched).await,
                 took.as_secs_f64(),
             ),
+            Err(FetchError::Status { status: 404, .. }) if ds.negative_ttl_s > 0.0 => {
+                Loaded::Fetched(self.store_negative(ds, key).await, took.as_secs_f64())
+            }
             Err(e) => Loaded::Failed(e),
+        }
+    }
+
+    /// Stores a negative entry for `key` (the upstream answered 404),
+    /// kept for the dataset's `negative_ttl_s`.
+    async fn store_negative(&self, ds: &DatasetConfig, key: &str) -> Entry {
+        let entry = Entry {
+            fetched_at_s: self.clock.now_s(),
+            negative: true,
+            ..Entry::default()
+        };
+        self.put_entry(ds, key, &entry, ds.negative_ttl_s).await;
+        entry
+    }
+
+    async fn put_entry(&self, ds: &DatasetConfig, key: &str, entry: &Entry, ttl_s: f64) {
+        if let Err(e) = self.store.put(&ds.name, key, entry.clone(), ttl_s).await {
+            metrics::counter!("prewarm_store_errors_total").increment(1);
+            tracing::warn!(dataset = %ds.name, key, error = %e, "store write failed");
         }
     }
 
@@ -140,11 +173,10 @@ impl CacheService {
             body: fetched.body,
             fetched_at_s: self.clock.now_s(),
             content_type: fetched.content_type,
+            etag: fetched.etag,
+            negative: false,
         };
-        if let Err(e) = self.store.put(&ds.name, key, entry.clone(), ds.ttl_s).await {
-            metrics::counter!("prewarm_store_errors_total").increment(1);
-            tracing::warn!(dataset = %ds.name, key, error = %e, "store write failed");
-        }
+        self.put_entry(ds, key, &entry, ds.ttl_s).await;
         entry
     }
 
@@ -158,6 +190,7 @@ impl CacheService {
         let fetched = Fetched {
             body,
             content_type: Some("application/json".into()),
+            etag: None,
         };
         self.store_fetched(ds, key, fetched).await
     }
@@ -195,11 +228,13 @@ impl CacheService {
         promise: KeyPromise,
     ) {
         let (result, upstream_s) = outcome;
+        // A negative entry answers the read but is no fetched value.
+        let ok = result.as_ref().is_ok_and(|e| !e.negative);
         let label = match &origin {
             FetchOrigin::Demand => "demand",
             FetchOrigin::Warm(_) => "warm",
         };
-        metrics::counter!("prewarm_fetches_total", "origin" => label, "ok" => if result.is_ok() { "true" } else { "false" })
+        metrics::counter!("prewarm_fetches_total", "origin" => label, "ok" => if ok { "true" } else { "false" })
             .increment(1);
         // A stored entry's fetch time, not the time after the put: a store
         // eviction during the put then sorts after this event.
@@ -215,13 +250,13 @@ impl CacheService {
             key: key.into(),
             at_s,
             origin,
-            ok: result.is_ok(),
-            upstream_s,
+            ok,
+            upstream_s: upstream_s.filter(|_| ok),
         });
         if let Err(e) = &result {
             tracing::warn!(dataset = %ds.name, key, error = %self.upstream.redactor().redact(&e.to_string()), "upstream fetch failed");
         }
-        let body = result.as_ref().ok().map(|e| e.body.clone());
+        let body = result.as_ref().ok().filter(|_| ok).map(|e| e.body.clone());
         promise.complete(result);
         if let (Some(body), Some(writer)) = (body, self.sidecars.get(ds.name.as_ref()))
             && let Err(e) = writer.write(key, &body).await

@@ -23,6 +23,19 @@
 //! - A failed fetch is remembered for the key ([`failures`]); a fetch with
 //!   a stale entry to fall back on is not retried.
 //! - Store errors degrade to misses (logged, counted), never to failures.
+//! - Keys are read as their canonical key (upper-cased, aliases resolved:
+//!   [`DatasetConfig::canonical_key`]); the store, the flights and the
+//!   engine see only canonical keys.
+//! - An upstream 404 is kept as a negative entry for `negative_ttl_s` and
+//!   answered 404 from it without a call; a read answered from a negative
+//!   entry records no access, and warming never fetches a key with one.
+//! - Under the upstream quota a stale entry within the grace is answered
+//!   when no call is free; a read without one queues for a call (up to
+//!   `upstream.quota_queue_s` and the request timeout), then fails
+//!   [`FetchError::QuotaExhausted`].
+//! - A read with `no_cache` skips the fresh entry and waits for a fetch
+//!   (joining one in flight), as demand and under the quota; the entry
+//!   it skipped is its fallback.
 
 mod batch;
 mod failures;
@@ -81,13 +94,56 @@ impl CacheStatus {
     }
 }
 
+/// Why a read went to the upstream (RFC 9211 `fwd`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FwdReason {
+    /// No entry (or only a negative one past its TTL).
+    Miss,
+    /// The entry was stale.
+    Stale,
+    /// The client asked for it (`Cache-Control: no-cache`).
+    Request,
+}
+
+/// Whether and how a read went to the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forwarded {
+    /// Answered from the store; nothing went upstream for this read.
+    No,
+    /// Answered stale at once; a refresh went upstream in the background.
+    Background,
+    /// Waited for an upstream fetch that answered: why it went, and
+    /// whether it joined a fetch another request started (`collapsed`).
+    Waited {
+        /// Why the read went upstream.
+        reason: FwdReason,
+        /// Joined another request's fetch.
+        collapsed: bool,
+    },
+    /// Waited for a fetch that failed or outlasted the wait; answered
+    /// from the store.
+    FellBack,
+}
+
 /// A served read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Served {
-    /// The entry (its `fetched_at_s` gives `Age`).
+    /// The entry (its `fetched_at_s` gives `Age`); a negative entry is
+    /// answered 404.
     pub entry: Entry,
     /// Hit, miss or stale.
     pub status: CacheStatus,
+    /// Whether and how the read went upstream.
+    pub forwarded: Forwarded,
+}
+
+/// How a client reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadOptions<'a> {
+    /// The client, for access tracking (`X-Client-Id`).
+    pub client: Option<&'a str>,
+    /// `Cache-Control: no-cache`: fetch even when the entry is fresh.
+    pub no_cache: bool,
 }
 
 /// Why a read failed.
@@ -139,12 +195,17 @@ pub enum WarmError {
     #[error(transparent)]
     Rejected(ReadError),
     /// Warming is held back on the key's host (429 pause, open breaker,
-    /// warming back-off or rate); nothing was fetched.
+    /// warming back-off or rate) or by the upstream quota (no call above
+    /// the demand reserve); nothing was fetched.
     #[error("warming held back by the upstream until {until_s:.1}")]
     Paused {
         /// Unix seconds when warming may resume.
         until_s: f64,
     },
+    /// Warming is not done for a key the upstream does not know (a
+    /// negative entry holds it).
+    #[error("the key is unknown upstream (negative entry); not warmed")]
+    Negative,
     /// The fetch failed.
     #[error("{0}")]
     Fetch(FetchError),
@@ -256,19 +317,25 @@ impl CacheService {
         self.events.record_access(event)
     }
 
-    fn checked(&self, dataset: &str, key: &str) -> Result<Arc<DatasetConfig>, ReadError> {
+    /// The dataset and the canonical key of `key`, or why not.
+    fn checked(
+        &self,
+        dataset: &str,
+        key: &str,
+    ) -> Result<(Arc<DatasetConfig>, Arc<str>), ReadError> {
         let ds = self
             .datasets
             .get(dataset)
             .ok_or_else(|| ReadError::UnknownDataset(dataset.to_string()))?;
-        if let Some(problem) = ds.key_problem(key) {
+        let canonical = ds.canonical_key(key);
+        if let Some(problem) = ds.key_problem(&canonical) {
             return Err(ReadError::InvalidKey {
                 dataset: dataset.to_string(),
                 key: key.to_string(),
                 problem,
             });
         }
-        Ok(Arc::clone(ds))
+        Ok((Arc::clone(ds), canonical.as_ref().into()))
     }
 
     fn access(&self, ds: &DatasetConfig, key: &str, client: Option<&str>, at_s: f64, hit: bool) {
@@ -293,11 +360,12 @@ impl CacheService {
     }
 }
 
-fn serve_stale(entry: Entry, why: &str) -> Served {
+fn serve_stale(entry: Entry, forwarded: Forwarded, why: &str) -> Served {
     metrics::counter!("prewarm_stale_served_total").increment(1);
     tracing::debug!(why, "serving stale entry");
     Served {
         entry,
         status: CacheStatus::Stale,
+        forwarded,
     }
 }

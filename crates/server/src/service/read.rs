@@ -8,7 +8,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::load::Load;
-use super::{CacheService, CacheStatus, FetchResult, FlightKey, ReadError, Served, serve_stale};
+use super::{
+    CacheService, CacheStatus, FetchResult, FlightKey, Forwarded, FwdReason, ReadError,
+    ReadOptions, Served, serve_stale,
+};
 use crate::coalesce::{Abandoned, Flight, Waiter};
 use crate::config::DatasetConfig;
 use crate::events::FetchOrigin;
@@ -23,14 +26,26 @@ pub(super) enum Decision {
     Answer(Result<Served, ReadError>),
     /// Answered stale at once; the key is to be refreshed in the background.
     Revalidate(Served),
-    /// Wait for the key's flight; fall back on `stale` (within its grace).
-    Fetch(Option<Entry>),
+    /// Wait for the key's flight (`reason`: why); fall back on `stale`
+    /// (within its grace).
+    Fetch {
+        /// The entry to fall back on.
+        stale: Option<Entry>,
+        /// Why the read goes upstream.
+        reason: FwdReason,
+    },
 }
 
 /// Unix seconds until which `entry` may be answered stale (exclusive, as
 /// the store keeps it: `fetched_at_s + ttl_s + stale_grace_s`).
 pub(super) fn grace_end_s(ds: &DatasetConfig, entry: &Entry) -> f64 {
     entry.fetched_at_s + ds.ttl_s + ds.stale_grace_s
+}
+
+/// Whether `entry` is fresh at `now_s` under its own TTL (a negative
+/// entry's is `negative_ttl_s`).
+pub(super) fn is_fresh(ds: &DatasetConfig, entry: &Entry, now_s: f64) -> bool {
+    entry.is_fresh(Seconds(ds.ttl_of(entry)), UnixInstant(now_s))
 }
 
 impl CacheService {
@@ -41,94 +56,170 @@ impl CacheService {
         key: &str,
         client: Option<&str>,
     ) -> Result<Served, ReadError> {
-        let ds = self.checked(dataset, key)?;
+        let options = ReadOptions {
+            client,
+            no_cache: false,
+        };
+        self.read_with(dataset, key, options).await
+    }
+
+    /// Reads `dataset`/`key` (as the client spelled it) as `options` say.
+    pub async fn read_with(
+        self: &Arc<Self>,
+        dataset: &str,
+        key: &str,
+        options: ReadOptions<'_>,
+    ) -> Result<Served, ReadError> {
+        let (ds, key) = self.checked(dataset, key)?;
         let deadline = Instant::now() + self.request_timeout;
-        let cached = self.store_get(&ds, key).await;
+        let cached = self.store_get(&ds, &key).await;
         let now_s = self.clock.now_s();
-        let fresh = cached
-            .as_ref()
-            .is_some_and(|e| e.is_fresh(Seconds(ds.ttl_s), UnixInstant(now_s)));
-        self.access(&ds, key, client, now_s, fresh);
-        let key: Arc<str> = key.into();
-        match self.decide(&ds, &key, cached, now_s) {
+        self.access_found(&ds, &key, options, cached.as_ref(), now_s);
+        match self.decide(&ds, &key, cached, now_s, options.no_cache) {
             Decision::Answer(answer) => answer,
-            Decision::Revalidate(served) => {
-                self.refresh_in_background(&ds, &key);
-                Ok(served)
-            }
-            Decision::Fetch(stale) => {
-                let waiter = match self.flights.join_or_lead((ds.name.clone(), key.clone())) {
-                    Flight::Follower(w) => w,
-                    Flight::Leader(promise, w) => {
-                        let load = Load::demand(stale.is_some(), deadline);
-                        self.spawn_load(Arc::clone(&ds), key, promise, FetchOrigin::Demand, load);
-                        w
-                    }
-                };
-                self.await_flight(&ds, waiter, stale, deadline).await
+            Decision::Revalidate(served) => Ok(self.revalidate(&ds, &key, served)),
+            Decision::Fetch { stale, reason } => {
+                let (waiter, collapsed) =
+                    match self.flights.join_or_lead((ds.name.clone(), key.clone())) {
+                        Flight::Follower(w) => (w, true),
+                        Flight::Leader(promise, w) => {
+                            let load = Load::demand(stale.is_some(), deadline)
+                                .forced(reason == FwdReason::Request);
+                            let origin = FetchOrigin::Demand;
+                            self.spawn_load(Arc::clone(&ds), key, promise, origin, load);
+                            (w, false)
+                        }
+                    };
+                let fwd = Forwarded::Waited { reason, collapsed };
+                self.await_flight(&ds, waiter, stale, deadline, fwd).await
             }
         }
     }
 
-    /// Decides a read of `key` that found `cached` at `now_s`.
+    /// Records the access of a read that found `cached` at `now_s` (a hit
+    /// iff fresh and not skipped by `no_cache`); none for a fresh negative
+    /// entry (an unknown key is no warming target).
+    pub(super) fn access_found(
+        &self,
+        ds: &DatasetConfig,
+        key: &str,
+        options: ReadOptions<'_>,
+        cached: Option<&Entry>,
+        now_s: f64,
+    ) {
+        let fresh = cached.filter(|e| is_fresh(ds, e, now_s));
+        if fresh.is_some_and(|e| e.negative) {
+            return;
+        }
+        let hit = fresh.is_some() && !options.no_cache;
+        self.access(ds, key, options.client, now_s, hit);
+    }
+
+    /// Decides a read of `key` that found `cached` at `now_s`; `no_cache`
+    /// skips a fresh entry (it becomes the fallback).
     pub(super) fn decide(
         &self,
         ds: &DatasetConfig,
         key: &Arc<str>,
         cached: Option<Entry>,
         now_s: f64,
+        no_cache: bool,
     ) -> Decision {
-        if let Some(entry) = cached
-            .as_ref()
-            .filter(|e| e.is_fresh(Seconds(ds.ttl_s), UnixInstant(now_s)))
+        let fresh = cached.as_ref().filter(|e| is_fresh(ds, e, now_s));
+        if let Some(entry) = fresh
+            && (!no_cache || entry.negative)
         {
             return Decision::Answer(Ok(Served {
                 entry: entry.clone(),
                 status: CacheStatus::Hit,
+                forwarded: Forwarded::No,
             }));
         }
-        let stale = cached.filter(|e| ds.serve_stale && now_s < grace_end_s(ds, e));
+        let was_fresh = fresh.is_some();
+        let stale = cached
+            .filter(|e| !e.negative && (was_fresh || ds.serve_stale) && now_s < grace_end_s(ds, e));
         if let Some(entry) = &stale
+            && !no_cache
             && now_s < entry.fetched_at_s + ds.ttl_s + ds.stale_while_revalidate_s
         {
-            return Decision::Revalidate(serve_stale(entry.clone(), "stale-while-revalidate"));
+            let served = serve_stale(
+                entry.clone(),
+                Forwarded::Background,
+                "stale-while-revalidate",
+            );
+            return Decision::Revalidate(served);
         }
+        let reason = match (&stale, no_cache) {
+            (_, true) => FwdReason::Request,
+            (Some(_), false) => FwdReason::Stale,
+            (None, false) => FwdReason::Miss,
+        };
         let flight: FlightKey = (ds.name.clone(), key.clone());
         if let Some((error, _)) = self.failures.recall(&flight, now_s) {
             return Decision::Answer(match stale {
-                Some(entry) => Ok(serve_stale(entry, "the last fetch failed recently")),
+                Some(entry) => Ok(serve_stale(
+                    entry,
+                    Forwarded::No,
+                    "the last fetch failed recently",
+                )),
                 None => Err(ReadError::Fetch(error)),
             });
         }
-        let Some(refusal) = self.upstream.refusal(&ds.url.render_key(key), Role::Demand) else {
-            return Decision::Fetch(stale);
-        };
-        match (stale, refusal.cause) {
-            (Some(entry), _) => Decision::Answer(Ok(serve_stale(entry, "upstream held back"))),
-            (None, HoldCause::Breaker) => {
-                let retry_after_s = (refusal.until_s - now_s).max(0.0);
+        let refusal = self.upstream.refusal(&ds.url.render_key(key), Role::Demand);
+        let quota_spent = self.upstream.quota_free_at_s(Role::Demand).is_some();
+        match (stale, refusal.map(|r| (r.cause, r.until_s))) {
+            (Some(entry), Some(_)) => {
+                Decision::Answer(Ok(serve_stale(entry, Forwarded::No, "upstream held back")))
+            }
+            (Some(entry), None) if quota_spent => Decision::Answer(Ok(serve_stale(
+                entry,
+                Forwarded::No,
+                "upstream quota spent",
+            ))),
+            (stale, None) => Decision::Fetch { stale, reason },
+            (None, Some((HoldCause::Breaker, until_s))) => {
+                let retry_after_s = (until_s - now_s).max(0.0);
                 Decision::Answer(Err(ReadError::Fetch(FetchError::Unavailable {
                     retry_after_s,
                 })))
             }
             // A rate limit: the flight waits it out within the client's
             // deadline, or fails fast.
-            (None, _) => Decision::Fetch(None),
+            (None, Some(_)) => Decision::Fetch {
+                stale: None,
+                reason,
+            },
         }
     }
 
-    /// Starts a refresh of `key` unless one is in flight, its last fetch
-    /// failed recently, or its host is held back. Nobody waits for it.
-    pub(super) fn refresh_in_background(self: &Arc<Self>, ds: &Arc<DatasetConfig>, key: &Arc<str>) {
+    /// `served` (stale) once its refresh is started; marked not
+    /// forwarded when no refresh could go.
+    pub(super) fn revalidate(
+        self: &Arc<Self>,
+        ds: &Arc<DatasetConfig>,
+        key: &Arc<str>,
+        mut served: Served,
+    ) -> Served {
+        if !self.refresh_in_background(ds, key) {
+            served.forwarded = Forwarded::No;
+        }
+        served
+    }
+
+    /// Starts a refresh of `key` unless one is in flight (joined: true),
+    /// its last fetch failed recently, its host is held back or the
+    /// upstream quota has no call free (false). Nobody waits for it.
+    fn refresh_in_background(self: &Arc<Self>, ds: &Arc<DatasetConfig>, key: &Arc<str>) -> bool {
         let flight: FlightKey = (ds.name.clone(), key.clone());
         let now_s = self.clock.now_s();
         if self.failures.recall(&flight, now_s).is_some()
+            || self.upstream.quota_free_at_s(Role::Demand).is_some()
             || self
                 .upstream
                 .refusal(&ds.url.render_key(key), Role::Demand)
                 .is_some()
         {
-            return;
+            return false;
         }
         if let Flight::Leader(promise, _) = self.flights.join_or_lead(flight) {
             let load = Load::refresh();
@@ -140,16 +231,19 @@ impl CacheService {
                 load,
             );
         }
+        true
     }
 
     /// Waits for a flight until the client's `deadline`, and no longer
-    /// than `stale`'s grace; falls back on `stale` on failure.
+    /// than `stale`'s grace; falls back on `stale` on failure. An answer
+    /// is served as `fwd` says.
     pub(super) async fn await_flight(
         &self,
         ds: &DatasetConfig,
         waiter: Waiter<FetchResult>,
         stale: Option<Entry>,
         deadline: Instant,
+        fwd: Forwarded,
     ) -> Result<Served, ReadError> {
         let now_s = self.clock.now_s();
         let grace_cap = stale.as_ref().map(|e| {
@@ -162,6 +256,7 @@ impl CacheService {
                 return Ok(Served {
                     entry,
                     status: CacheStatus::Miss,
+                    forwarded: fwd,
                 });
             }
             Ok(Ok(Err(e))) => ReadError::Fetch(e),
@@ -173,9 +268,9 @@ impl CacheService {
         // failed is no answer.
         let capped = grace_cap.is_some_and(|cap| until == cap && Instant::now() >= cap);
         match stale {
-            Some(entry) if capped || self.clock.now_s() < grace_end_s(ds, &entry) => {
-                Ok(serve_stale(entry, "upstream failed or is slow"))
-            }
+            Some(entry) if capped || self.clock.now_s() < grace_end_s(ds, &entry) => Ok(
+                serve_stale(entry, Forwarded::FellBack, "upstream failed or is slow"),
+            ),
             _ => Err(err),
         }
     }

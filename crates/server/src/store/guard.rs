@@ -380,6 +380,7 @@ mod tests {
             body: Bytes::from_static(b"{}"),
             fetched_at_s: TokioClock::default().now_s(),
             content_type: None,
+            ..Default::default()
         };
         store.put("quote", "AAPL", e.clone(), 30.0).await.unwrap();
         assert_eq!(calls(), 1);

@@ -234,6 +234,7 @@ mod tests {
                 body: Bytes::from_static(b"{}"),
                 fetched_at_s,
                 content_type: None,
+                ..Default::default()
             },
             retain_until_s: fetched_at_s + 360.0,
         }
@@ -266,6 +267,7 @@ mod tests {
             body: Bytes::from(vec![b'x'; 1000]),
             fetched_at_s: now,
             content_type: None,
+            ..Default::default()
         };
         let keys: Vec<String> = (0..3000).map(|i| format!("K{i}")).collect(); // ~3.2 MB into 1 MiB
         for k in &keys {
@@ -362,6 +364,7 @@ mod tests {
                             body: Bytes::from(vec![b'x'; body_len]),
                             fetched_at_s: clock.now_s(),
                             content_type: content_type.then(|| "application/json".into()),
+                            ..Default::default()
                         };
                         store.put(dataset, &key, entry, ttl_s).await.unwrap();
                     }

@@ -13,6 +13,7 @@
 //! meanwhile; [`guard::StoreHealth`] reports the outage.
 
 pub mod backend;
+mod frame;
 pub mod guard;
 pub mod memory;
 pub mod redis;
@@ -32,14 +33,19 @@ pub use redis::RedisStore;
 pub use sidecar::SidecarWriter;
 
 /// A cached value with its fetch time.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Entry {
-    /// The upstream's body.
+    /// The upstream's body (empty for a negative entry).
     pub body: Bytes,
     /// When it was fetched, Unix seconds.
     pub fetched_at_s: f64,
     /// The upstream's content type, if it sent one.
     pub content_type: Option<String>,
+    /// The upstream's `ETag` as sent (quotes and `W/` included), if any.
+    pub etag: Option<String>,
+    /// A negative entry: the upstream answered 404 (no such key). Kept
+    /// for the dataset's `negative_ttl_s`, answered 404, never warmed.
+    pub negative: bool,
 }
 
 impl Entry {
@@ -58,7 +64,8 @@ impl Entry {
     pub fn weight_bytes(&self, dataset: &str, key: &str) -> u64 {
         const OVERHEAD: u64 = 64;
         let ct = self.content_type.as_ref().map_or(0, String::len);
-        (self.body.len() + ct + dataset.len() + key.len()) as u64 + OVERHEAD
+        let etag = self.etag.as_ref().map_or(0, String::len);
+        (self.body.len() + ct + etag + dataset.len() + key.len()) as u64 + OVERHEAD
     }
 }
 
@@ -121,7 +128,7 @@ mod tests {
         let e = Entry {
             body: Bytes::new(),
             fetched_at_s: 100.0,
-            content_type: None,
+            ..Entry::default()
         };
         let fresh = |now_s| e.is_fresh(Seconds(10.0), UnixInstant(now_s));
         assert!(fresh(100.0));

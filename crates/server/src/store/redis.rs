@@ -1,7 +1,7 @@
 //! The Redis store: keys `prewarm:{dataset}:{key}`, TTL set in Redis to
 //! the retention (`ttl_s + stale_grace_s` from the fetch), value framed as
-//! `PW1` + fetch time (f64 LE) + content type + body, so freshness and Age
-//! are exact.
+//! in [`super::frame`] (`PW2`: fetch time, flags, content type, `ETag`,
+//! body; `PW1` values still read), so freshness and Age are exact.
 //!
 //! Evictions are not reported to the engine (the memory store reports
 //! them). Redis drops keys under `maxmemory` on its own and nothing in the
@@ -22,11 +22,11 @@ use bytes::Bytes;
 use futures::FutureExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use super::frame::{decode, encode};
 use super::{Entry, Store, StoreError, StoreFuture, retention_left_s};
 use crate::clock::Clock;
 use crate::upstream::redact::Redactor;
 
-const MAGIC: &[u8; 3] = b"PW1";
 const KEY_PREFIX: &str = "prewarm";
 
 /// The Redis store. Its connection is opened on first use (and again
@@ -91,37 +91,6 @@ pub async fn connect_with(
 /// The Redis key of `dataset`/`key`.
 pub fn redis_key(dataset: &str, key: &str) -> String {
     format!("{KEY_PREFIX}:{dataset}:{key}")
-}
-
-fn encode(entry: &Entry) -> Vec<u8> {
-    let ct = entry.content_type.as_deref().unwrap_or("").as_bytes();
-    let ct_len = u16::try_from(ct.len()).unwrap_or(0);
-    let ct = &ct[..usize::from(ct_len)];
-    let mut out = Vec::with_capacity(13 + ct.len() + entry.body.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&entry.fetched_at_s.to_le_bytes());
-    out.extend_from_slice(&ct_len.to_le_bytes());
-    out.extend_from_slice(ct);
-    out.extend_from_slice(&entry.body);
-    out
-}
-
-fn decode(raw: Bytes) -> Result<Entry, String> {
-    if raw.len() < 13 || &raw[..3] != MAGIC {
-        return Err("missing PW1 header".into());
-    }
-    let mut f = [0u8; 8];
-    f.copy_from_slice(&raw[3..11]);
-    let ct_len = usize::from(u16::from_le_bytes([raw[11], raw[12]]));
-    if raw.len() < 13 + ct_len {
-        return Err("truncated content type".into());
-    }
-    let ct = std::str::from_utf8(&raw[13..13 + ct_len]).map_err(|e| e.to_string())?;
-    Ok(Entry {
-        fetched_at_s: f64::from_le_bytes(f),
-        content_type: (!ct.is_empty()).then(|| ct.to_string()),
-        body: raw.slice(13 + ct_len..),
-    })
 }
 
 impl RedisStore {
@@ -298,21 +267,5 @@ mod tests {
         let text = e.to_string();
         assert!(text.contains("127.0.0.1:1"), "{text}");
         assert!(!text.contains("hunter2"), "{text}");
-    }
-
-    #[test]
-    fn framing_round_trips() {
-        let e = Entry {
-            body: Bytes::from_static(b"{\"p\":1}"),
-            fetched_at_s: 1_772_461_800.123_456,
-            content_type: Some("application/json".into()),
-        };
-        assert_eq!(decode(Bytes::from(encode(&e))).unwrap(), e);
-        let bare = Entry {
-            content_type: None,
-            ..e
-        };
-        assert_eq!(decode(Bytes::from(encode(&bare))).unwrap(), bare);
-        assert!(decode(Bytes::from_static(b"junk")).is_err());
     }
 }

@@ -12,7 +12,13 @@
 //! - A 429 pauses the host for its `Retry-After` (seconds or HTTP-date,
 //!   capped at `retry_after_max_s`; 1 s when absent or invalid). A call
 //!   either fails fast or waits the pause out while its policy allows.
-//! - Every URL and error text passes through the [`Redactor`].
+//! - With an upstream quota ([`UpstreamQuota`]), every attempt (retries
+//!   included) takes a call from it after its gate admits it: demand waits
+//!   for one while its policy and `quota.queue_s` allow, else fails with
+//!   [`FetchError::QuotaExhausted`]; warming never waits and never takes
+//!   the calls reserved for demand.
+//! - Every URL and error text passes through the [`Redactor`]; a dataset's
+//!   request headers are sent as configured and never logged.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,10 +26,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
+use reqwest::header::HeaderMap;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::gate::{Admission, GateSettings, HoldCause, HostGate, Outcome, Refusal, Role};
+use super::quota::UpstreamQuota;
+
+mod quota_wait;
 use super::redact::Redactor;
 use super::retry_after::{RetryAfter, parse_retry_after};
 use crate::clock::Clock;
@@ -36,6 +46,8 @@ pub struct Fetched {
     pub body: Bytes,
     /// Response content type.
     pub content_type: Option<String>,
+    /// Response `ETag`, as sent.
+    pub etag: Option<String>,
 }
 
 /// Why a fetch failed. Cloned to every coalesced waiter; texts are redacted
@@ -54,6 +66,13 @@ pub enum FetchError {
     #[error("upstream rate limit: retry after {retry_after_s:.1} s")]
     RateLimited {
         /// Seconds until upstream accepts calls again.
+        retry_after_s: f64,
+    },
+    /// The upstream quota (`upstream.rate_limit_per_min`) has no call
+    /// left for this one within what it may wait.
+    #[error("upstream quota spent: a call frees in {retry_after_s:.1} s")]
+    QuotaExhausted {
+        /// Seconds until a call frees.
         retry_after_s: f64,
     },
     /// The host's circuit breaker is open after repeated failures.
@@ -120,6 +139,7 @@ pub struct UpstreamClient {
     permits: Arc<Semaphore>,
     cfg: UpstreamConfig,
     gates: Mutex<HashMap<String, Arc<HostGate>>>,
+    quota: Option<UpstreamQuota>,
     clock: Arc<dyn Clock>,
     redactor: Arc<Redactor>,
     jitter_state: AtomicU64,
@@ -148,6 +168,7 @@ impl UpstreamClient {
         Ok(Self {
             http,
             permits: Arc::new(Semaphore::new(cfg.max_concurrent)),
+            quota: cfg.quota.map(UpstreamQuota::new),
             cfg,
             gates: Mutex::new(HashMap::new()),
             clock,
@@ -181,13 +202,28 @@ impl UpstreamClient {
     }
 
     /// Until when warming is held back on some host (429 pause, open
-    /// breaker or warming back-off), Unix seconds; past = not held.
+    /// breaker or warming back-off) or by the upstream quota (no call
+    /// above the demand reserve), Unix seconds; past = not held.
     pub fn paused_until_s(&self) -> f64 {
         let gates = self.gates.lock().unwrap_or_else(PoisonError::into_inner);
+        let quota_s = self.quota_free_at_s(Role::Warm);
         gates
             .values()
             .map(|g| g.warm_held_until_s())
-            .fold(0.0, f64::max)
+            .fold(quota_s.unwrap_or(0.0), f64::max)
+    }
+
+    /// The upstream quota, if one is configured.
+    pub fn quota(&self) -> Option<&UpstreamQuota> {
+        self.quota.as_ref()
+    }
+
+    /// When the quota frees a call for `role` (Unix seconds), if it has
+    /// none now; `None` without a quota or with a call free.
+    pub fn quota_free_at_s(&self, role: Role) -> Option<f64> {
+        let now_s = self.clock.now_s();
+        let at_s = self.quota.as_ref()?.free_at_s(role, now_s);
+        (at_s > now_s).then_some(at_s)
     }
 
     /// Whether a call of `role` to `url` would be refused now.
@@ -223,11 +259,26 @@ impl UpstreamClient {
 
     /// GETs `url` as `call` allows.
     pub async fn get(&self, url: &str, call: Call) -> Result<Fetched, FetchError> {
+        self.get_with(url, &HeaderMap::new(), call).await
+    }
+
+    /// GETs `url` with `headers` (a dataset's request headers) as `call`
+    /// allows.
+    pub async fn get_with(
+        &self,
+        url: &str,
+        headers: &HeaderMap,
+        call: Call,
+    ) -> Result<Fetched, FetchError> {
         let gate = self.gate(url);
+        let queue_until = self
+            .quota
+            .as_ref()
+            .map(|q| Instant::now() + Duration::from_secs_f64(q.config().queue_s));
         let mut retries = 0u32;
         loop {
-            let admission = self.admit(&gate, &call).await?;
-            let attempt = self.attempt(url, call.deadline).await;
+            let admission = self.admit_within_quota(&gate, &call, queue_until).await?;
+            let attempt = self.attempt(url, headers, call.deadline).await;
             let now_s = self.clock.now_s();
             let e = match attempt {
                 Ok(fetched) => {
@@ -308,7 +359,12 @@ impl UpstreamClient {
         }
     }
 
-    async fn attempt(&self, url: &str, deadline: Instant) -> Result<Fetched, Attempt> {
+    async fn attempt(
+        &self,
+        url: &str,
+        headers: &HeaderMap,
+        deadline: Instant,
+    ) -> Result<Fetched, Attempt> {
         let _permit = match tokio::time::timeout_at(deadline, self.permits.acquire()).await {
             Ok(Ok(p)) => p,
             Ok(Err(_)) => {
@@ -326,15 +382,25 @@ impl UpstreamClient {
         metrics::counter!("prewarm_upstream_requests_total").increment(1);
         let per_try = left.min(self.cfg.timeout);
         let sent = tokio::time::timeout(per_try, async {
-            let resp = self.http.get(url).timeout(per_try).send().await?;
+            let resp = self
+                .http
+                .get(url)
+                .headers(headers.clone())
+                .timeout(per_try)
+                .send()
+                .await?;
             let status = resp.status().as_u16();
-            let retry_after = resp.headers().get(reqwest::header::RETRY_AFTER).cloned();
-            let ct = resp.headers().get(reqwest::header::CONTENT_TYPE).cloned();
+            let got = |name| resp.headers().get(name).cloned();
+            let retry_after = got(reqwest::header::RETRY_AFTER);
+            let texts = (
+                got(reqwest::header::CONTENT_TYPE),
+                got(reqwest::header::ETAG),
+            );
             let body = resp.bytes().await?;
-            Ok::<_, reqwest::Error>((status, retry_after, ct, body))
+            Ok::<_, reqwest::Error>((status, retry_after, texts, body))
         })
         .await;
-        let (status, retry_after, ct, body) = match sent {
+        let (status, retry_after, (ct, etag), body) = match sent {
             Err(_) => return Err(Attempt::Failed(FetchError::Timeout)),
             Ok(Err(e)) if e.is_timeout() => return Err(Attempt::Failed(FetchError::Timeout)),
             Ok(Err(e)) => return Err(Attempt::Failed(self.transport(&e))),
@@ -344,6 +410,7 @@ impl UpstreamClient {
             200..=299 => Ok(Fetched {
                 body,
                 content_type: ct.and_then(|v| v.to_str().ok().map(str::to_string)),
+                etag: etag.and_then(|v| v.to_str().ok().map(str::to_string)),
             }),
             429 => {
                 let header = retry_after.as_ref().map(|v| v.as_bytes());

@@ -4,6 +4,7 @@
 
 mod access_feed;
 mod admin;
+mod cache_semantics;
 mod coalescing;
 mod config;
 mod connections;
@@ -15,7 +16,9 @@ mod errors;
 mod evictions;
 mod failing_upstream;
 mod proxy;
+mod quota;
 mod rate_limit;
+mod recording;
 mod redaction;
 mod redis_backed;
 mod slow_upstream;

@@ -46,18 +46,23 @@ fn closed_port() -> SocketAddr {
     l.local_addr().unwrap()
 }
 
-/// Runs a daemon whose quote URL is `url`, makes `requests`, and returns
-/// (logs, response bodies, Debug of the config).
-async fn exercise(cfg: TestCfg, requests: &[&str]) -> (String, String, String) {
+/// Captures every log line (TRACE and up) of this thread until the guard
+/// drops. Tests run on a current-thread runtime: every task runs on this
+/// thread, under this subscriber.
+fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
     let logs = Captured::default();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
         .with_writer(logs.clone())
         .with_ansi(false)
         .finish();
-    // Current-thread runtime: every task runs on this thread, under this
-    // subscriber.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    (logs, tracing::subscriber::set_default(subscriber))
+}
+
+/// Runs a daemon whose quote URL is `url`, makes `requests`, and returns
+/// (logs, response bodies, Debug of the config).
+async fn exercise(cfg: TestCfg, requests: &[&str]) -> (String, String, String) {
+    let (logs, _guard) = capture_logs();
     let config = cfg.config(&env);
     let debug = format!("{config:?}");
     let d = prewarm_server::serve::start(config).await.unwrap();
@@ -161,4 +166,43 @@ async fn error_bodies_say_what_failed_without_the_upstream_url() {
         assert!(!text.contains(&sim.addr().to_string()), "{text}");
     }
     d.shutdown().await.unwrap();
+}
+
+/// Request headers with a secret from the environment reach the upstream,
+/// and the secret shows nowhere: logs, error bodies, config Debug,
+/// `/warming/status`.
+#[tokio::test]
+async fn dataset_headers_reach_the_upstream_and_their_secret_never_shows() {
+    let (logs, _guard) = capture_logs();
+    let rec = crate::recording::spawn().await;
+    let mut cfg = TestCfg::new(rec.addr);
+    cfg.url = Some(rec.url());
+    cfg.extra =
+        "headers = { Authorization = \"Bearer ${API_KEY}\", \"X-API-KEY\" = \"${API_KEY}\" }"
+            .into();
+    let config = cfg.config(&env);
+    let debug = format!("{config:?}");
+    let d = prewarm_server::serve::start(config).await.unwrap();
+    let c = http();
+    let mut bodies = String::new();
+    for key in ["AAPL", "NOPE", "bad key"] {
+        let r = get(&c, format!("http://{}/v1/quote/{key}", d.proxy_addr)).await;
+        bodies.push_str(&r.text().await.unwrap());
+    }
+    let status = get(&c, format!("http://{}/warming/status", d.admin_addr)).await;
+    bodies.push_str(&status.text().await.unwrap());
+    d.shutdown().await.unwrap();
+    let seen = rec.seen();
+    assert_eq!(seen.len(), 2, "AAPL and NOPE went upstream");
+    for s in &seen {
+        assert_eq!(s.headers["authorization"], format!("Bearer {SECRET}"));
+        assert_eq!(s.headers["x-api-key"], SECRET);
+    }
+    assert!(
+        debug.contains("authorization") && debug.contains("REDACTED"),
+        "{debug}"
+    );
+    for text in [&logs.text(), &bodies, &debug] {
+        assert!(!text.contains(SECRET), "secret leaked:\n{text}");
+    }
 }

@@ -15,6 +15,7 @@ fn entry(body: &str, fetched_at_s: f64) -> Entry {
         body: Bytes::from(body.to_string()),
         fetched_at_s,
         content_type: Some("application/json".into()),
+        ..Default::default()
     }
 }
 

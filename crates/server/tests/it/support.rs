@@ -336,6 +336,7 @@ pub async fn put_aged(d: &Running, key: &str, body: &'static [u8], age_s: f64, t
         body: bytes::Bytes::from_static(body),
         fetched_at_s: d.service.clock().now_s() - age_s,
         content_type: Some("application/json".into()),
+        ..Default::default()
     };
     d.service
         .store()
