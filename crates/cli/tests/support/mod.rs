@@ -133,14 +133,25 @@ impl Serve {
         let killed = Command::new("kill").args(["-TERM", &pid]).status();
         assert!(killed.is_ok_and(|s| s.success()), "kill -TERM {pid}");
         let status = self.child.wait().expect("serve exits");
-        self.seen.extend(self.lines.iter());
-        (status, self.seen)
+        let rest: Vec<String> = self.lines.iter().collect();
+        self.seen.extend(rest);
+        (status, std::mem::take(&mut self.seen))
     }
 
     /// SIGKILL, and waits for the process to be gone.
     pub fn kill_9(mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().expect("reaped");
+    }
+}
+
+impl Drop for Serve {
+    /// A test that fails midway leaves no daemon behind.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
