@@ -2,89 +2,12 @@
 //! dir, the clean-up of interrupted saves, its log lines on a pipe, and
 //! its exit status when the final snapshot fails.
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Stdio;
 
-/// A `prewarm serve` child with its stderr lines arriving on a channel.
-struct Serve {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-/// `prewarm serve` on free loopback ports with `state_dir`.
-fn serve_command(state_dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_prewarm"));
-    cmd.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-    ])
-    .arg("--state-dir")
-    .arg(state_dir);
-    cmd
-}
-
-fn serve(state_dir: &Path, extra: &[&str]) -> Serve {
-    let mut child = serve_command(state_dir)
-        .args(extra)
-        .env_remove("PREWARM_CONFIG")
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("prewarm serve starts");
-    let stderr = child.stderr.take().expect("stderr piped");
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    Serve {
-        child,
-        lines,
-        seen: Vec::new(),
-    }
-}
-
-impl Serve {
-    /// Reads stderr until the `ready` line (text or JSON), bounded.
-    fn wait_ready(&mut self) {
-        let text = "ready";
-        loop {
-            match self.lines.recv_timeout(Duration::from_secs(30)) {
-                Ok(line) => {
-                    let found =
-                        line.contains("serve: ready ") || line.contains("\"message\":\"ready\"");
-                    self.seen.push(line);
-                    if found {
-                        return;
-                    }
-                }
-                Err(_) => panic!("no line with {text:?}; seen:\n{}", self.seen.join("\n")),
-            }
-        }
-    }
-
-    /// SIGTERM, then the exit status and every stderr line.
-    fn stop(mut self) -> (ExitStatus, Vec<String>) {
-        let pid = self.child.id().to_string();
-        let killed = Command::new("kill").args(["-TERM", &pid]).status();
-        assert!(killed.is_ok_and(|s| s.success()), "kill -TERM {pid}");
-        let status = self.child.wait().expect("serve exits");
-        self.seen.extend(self.lines.iter());
-        (status, self.seen)
-    }
-}
+use support::{serve, serve_command};
 
 #[test]
 fn json_logs_are_one_object_per_line_and_text_logs_have_no_colour_on_a_pipe() {

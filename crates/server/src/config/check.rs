@@ -38,6 +38,12 @@ pub(crate) fn non_negative(
     verdict(field, check::non_negative(v)).map(|()| v)
 }
 
+/// `value` (or `default` when left out), if a share from 0 to 1.
+pub(crate) fn fraction(field: &str, value: Option<f64>, default: f64) -> Result<f64, ConfigError> {
+    let v = value.unwrap_or(default);
+    verdict(field, check::fraction(v)).map(|()| v)
+}
+
 /// `value` (or `default` when left out), if at least `min`.
 pub(crate) fn at_least<T: PartialOrd + Copy + std::fmt::Display>(
     field: &str,

@@ -4,37 +4,18 @@
 //! variables, command-line flags. `${NAME}` references inside URL templates
 //! are a separate mechanism, resolved when templates are validated.
 //!
-//! | variable | field |
-//! |---|---|
-//! | `PREWARM_CONFIG` | path of the TOML file (when `--config` is absent) |
-//! | `WARMING_ENABLED` | `warming.enabled` |
-//! | `WARMING_POPULAR_LIMIT` | `warming.popular_limit` |
-//! | `WARMING_RATE_LIMIT` | `warming.rate_limit_per_min` |
-//! | `WARMING_STRATEGIES` | `warming.strategies` |
-//! | `WARMING_OUTSIDE_SESSIONS` | `warming.outside_sessions` |
-//! | `WARMING_MEMORY_LIMIT_MB` | `store.memory_limit_mb` |
-//! | `PREWARM_LISTEN` | `server.listen` |
-//! | `PREWARM_ADMIN_LISTEN` | `server.admin_listen` |
-//! | `PREWARM_STATE_DIR` | `server.state_dir` |
-//! | `PREWARM_REQUEST_TIMEOUT_S` | `server.request_timeout_s` |
-//! | `PREWARM_STORE` | `store.backend` |
-//! | `PREWARM_STALE_GRACE_S` | `store.stale_grace_s` |
-//! | `PREWARM_UPSTREAM` | `datasets.quote.url` |
-//! | `PREWARM_UNIVERSE` | `datasets.quote.universe` |
-//! | `PREWARM_UPSTREAM_TIMEOUT_S` | `upstream.timeout_s` |
-//! | `PREWARM_MAX_CONCURRENT` | `upstream.max_concurrent` |
-//! | `PREWARM_MAX_RETRIES` | `upstream.max_retries` |
-//! | `PREWARM_UPSTREAM_RATE_LIMIT` | `upstream.rate_limit_per_min` |
-//! | `PREWARM_UPSTREAM_DEMAND_RESERVE` | `upstream.demand_reserve_per_min` |
-//! | `PREWARM_UPSTREAM_QUOTA_QUEUE_S` | `upstream.quota_queue_s` |
-//! | `PREWARM_ADMIN_TOKEN` | `admin.token` |
-//! | `PREWARM_LOG_FORMAT` | `server.log_format` |
-//! | `PREWARM_ACCESS_TOKEN` | `server.access_token` |
+//! The variables are [`ENV_VARS`] (`prewarm serve --help` lists them):
+//! every field of the config file has one, except the tables of datasets
+//! other than the default `quote`.
 
 use std::str::FromStr;
 
 use super::error::ConfigError;
 use super::raw::RawConfig;
+
+mod vars;
+
+pub use vars::ENV_VARS;
 
 /// Names the config file when `--config` is not given.
 pub const CONFIG_PATH_VAR: &str = "PREWARM_CONFIG";
@@ -48,125 +29,6 @@ pub struct EnvVar {
     pub field: &'static str,
     /// One-line description.
     pub doc: &'static str,
-}
-
-/// Every variable that overrides a config field (see the module docs).
-pub const ENV_VARS: &[EnvVar] = &[
-    var(
-        "WARMING_ENABLED",
-        "warming.enabled",
-        "turn warming on or off (true/false)",
-    ),
-    var(
-        "WARMING_POPULAR_LIMIT",
-        "warming.popular_limit",
-        "popular keys kept warm",
-    ),
-    var(
-        "WARMING_RATE_LIMIT",
-        "warming.rate_limit_per_min",
-        "warming fetches per minute",
-    ),
-    var(
-        "WARMING_STRATEGIES",
-        "warming.strategies",
-        "strategies allowed to warm (all, none, or a comma list)",
-    ),
-    var(
-        "WARMING_OUTSIDE_SESSIONS",
-        "warming.outside_sessions",
-        "warming while the market is closed: run, reduce or pause",
-    ),
-    var(
-        "WARMING_MEMORY_LIMIT_MB",
-        "store.memory_limit_mb",
-        "memory store cap, MiB",
-    ),
-    var("PREWARM_LISTEN", "server.listen", "proxy listen address"),
-    var(
-        "PREWARM_ADMIN_LISTEN",
-        "server.admin_listen",
-        "admin listen address",
-    ),
-    var(
-        "PREWARM_STATE_DIR",
-        "server.state_dir",
-        "directory for learned state",
-    ),
-    var(
-        "PREWARM_REQUEST_TIMEOUT_S",
-        "server.request_timeout_s",
-        "client wait, seconds",
-    ),
-    var(
-        "PREWARM_STORE",
-        "store.backend",
-        "memory or redis://HOST:PORT",
-    ),
-    var(
-        "PREWARM_STALE_GRACE_S",
-        "store.stale_grace_s",
-        "stale retention, seconds",
-    ),
-    var(
-        "PREWARM_UPSTREAM",
-        "datasets.quote.url",
-        "upstream URL template of quote",
-    ),
-    var(
-        "PREWARM_UNIVERSE",
-        "datasets.quote.universe",
-        "universe file of quote (CSV key,group[,weight])",
-    ),
-    var(
-        "PREWARM_UPSTREAM_TIMEOUT_S",
-        "upstream.timeout_s",
-        "one attempt, seconds",
-    ),
-    var(
-        "PREWARM_MAX_CONCURRENT",
-        "upstream.max_concurrent",
-        "upstream calls in flight",
-    ),
-    var(
-        "PREWARM_MAX_RETRIES",
-        "upstream.max_retries",
-        "retries after 5xx/timeout",
-    ),
-    var(
-        "PREWARM_UPSTREAM_RATE_LIMIT",
-        "upstream.rate_limit_per_min",
-        "the upstream plan's calls per minute, demand and warming together (unset: no quota)",
-    ),
-    var(
-        "PREWARM_UPSTREAM_DEMAND_RESERVE",
-        "upstream.demand_reserve_per_min",
-        "calls per minute of the upstream quota warming leaves to demand",
-    ),
-    var(
-        "PREWARM_UPSTREAM_QUOTA_QUEUE_S",
-        "upstream.quota_queue_s",
-        "longest a demand fetch queues for the upstream quota before 503, seconds",
-    ),
-    var(
-        "PREWARM_ADMIN_TOKEN",
-        "admin.token",
-        "bearer token of the admin listener (POST routes disabled without it)",
-    ),
-    var(
-        "PREWARM_LOG_FORMAT",
-        "server.log_format",
-        "log lines on stderr: text or json",
-    ),
-    var(
-        "PREWARM_ACCESS_TOKEN",
-        "server.access_token",
-        "bearer token of POST /v1/access (the route is disabled without it)",
-    ),
-];
-
-const fn var(name: &'static str, field: &'static str, doc: &'static str) -> EnvVar {
-    EnvVar { name, field, doc }
 }
 
 /// Applies every set variable of [`ENV_VARS`] onto `raw`.
@@ -183,36 +45,169 @@ pub fn apply_env(
 }
 
 fn set_field(raw: &mut RawConfig, v: &EnvVar, value: &str) -> Result<(), ConfigError> {
-    let s = || Some(value.to_string());
-    match v.field {
-        "warming.enabled" => raw.warming.driver.enabled = parse_bool(v, value)?,
-        "warming.popular_limit" => raw.warming.engine.popular_limit = parse(v, value)?,
-        "warming.rate_limit_per_min" => raw.warming.engine.rate_limit_per_min = parse(v, value)?,
-        "warming.strategies" => raw.warming.engine.strategies = parse(v, value)?,
-        "warming.outside_sessions" => raw.warming.driver.outside_sessions = parse(v, value)?,
-        "store.memory_limit_mb" => raw.store.memory_limit_mb = Some(parse(v, value)?),
-        "server.listen" => raw.server.listen = s(),
-        "server.admin_listen" => raw.server.admin_listen = s(),
-        "server.state_dir" => raw.server.state_dir = Some(value.into()),
-        "server.request_timeout_s" => raw.server.request_timeout_s = Some(parse(v, value)?),
-        "store.backend" => raw.store.backend = s(),
-        "store.stale_grace_s" => raw.store.stale_grace_s = Some(parse(v, value)?),
-        "datasets.quote.url" => raw.dataset_mut("quote").url = s(),
-        "datasets.quote.universe" => raw.dataset_mut("quote").universe = Some(value.into()),
-        "upstream.timeout_s" => raw.upstream.timeout_s = Some(parse(v, value)?),
-        "upstream.max_concurrent" => raw.upstream.max_concurrent = Some(parse(v, value)?),
-        "upstream.max_retries" => raw.upstream.max_retries = Some(parse(v, value)?),
-        "upstream.rate_limit_per_min" => raw.upstream.rate_limit_per_min = Some(parse(v, value)?),
-        "upstream.demand_reserve_per_min" => {
-            raw.upstream.demand_reserve_per_min = Some(parse(v, value)?);
-        }
-        "upstream.quota_queue_s" => raw.upstream.quota_queue_s = Some(parse(v, value)?),
-        "admin.token" => raw.admin.token = s(),
-        "server.log_format" => raw.server.log_format = s(),
-        "server.access_token" => raw.server.access_token = s(),
-        other => return Err(env_error(v, format!("no setter for field {other}"))),
+    let section = v.field.split('.').next().unwrap_or_default();
+    let known = match section {
+        "warming" => set_warming(raw, v, value)?,
+        "server" => set_server(raw, v, value)?,
+        "store" => set_store(raw, v, value)?,
+        "upstream" => set_upstream(raw, v, value)?,
+        "admin" => set_admin(raw, v, value)?,
+        "datasets" => set_quote(raw, v, value)?,
+        _ => false,
+    };
+    if known {
+        Ok(())
+    } else {
+        Err(env_error(v, format!("no setter for field {}", v.field)))
     }
-    Ok(())
+}
+
+/// `[warming]` (engine and driver); `Ok(false)`: not one of its fields.
+fn set_warming(raw: &mut RawConfig, v: &EnvVar, value: &str) -> Result<bool, ConfigError> {
+    let engine = &mut raw.warming.engine;
+    let driver = &mut raw.warming.driver;
+    let tuning = &mut engine.strategy;
+    match v.field {
+        "warming.enabled" => driver.enabled = parse_bool(v, value)?,
+        "warming.popular_limit" => engine.popular_limit = parse(v, value)?,
+        "warming.rate_limit_per_min" => engine.rate_limit_per_min = parse(v, value)?,
+        "warming.burst" => engine.burst = Some(parse(v, value)?),
+        "warming.strategies" => engine.strategies = parse(v, value)?,
+        "warming.max_cost_ratio" => engine.max_cost_ratio = parse(v, value)?,
+        "warming.refresh_fraction" => engine.refresh_fraction = parse(v, value)?,
+        "warming.popular_interval_s" => engine.popular_interval_s = parse(v, value)?,
+        "warming.max_concurrent" => driver.max_concurrent = Some(parse(v, value)?),
+        "warming.outside_sessions" => driver.outside_sessions = parse(v, value)?,
+        "warming.outside_rate_factor" => driver.outside_rate_factor = parse(v, value)?,
+        "warming.pre_market_at" => driver.pre_market_at = parse_hh_mm(v, value)?,
+        "warming.pre_market_limit" => driver.pre_market_limit = Some(parse(v, value)?),
+        "warming.pre_market_look_ahead_s" => driver.pre_market_look_ahead_s = parse(v, value)?,
+        "warming.snapshot_interval_s" => driver.snapshot_interval_s = parse(v, value)?,
+        "warming.strategy.predictive_confidence_threshold" => {
+            tuning.predictive_confidence_threshold = parse(v, value)?;
+        }
+        "warming.strategy.predictive_limit" => tuning.predictive_limit = parse(v, value)?,
+        "warming.strategy.trending_interval_s" => tuning.trending_interval_s = parse(v, value)?,
+        "warming.strategy.trending_limit" => tuning.trending_limit = parse(v, value)?,
+        "warming.strategy.sector_interval_s" => tuning.sector_interval_s = parse(v, value)?,
+        "warming.strategy.sector_min_lift" => tuning.sector_min_lift = parse(v, value)?,
+        "warming.strategy.sector_members" => tuning.sector_members = parse(v, value)?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// `[server]`; `Ok(false)`: not one of its fields.
+fn set_server(raw: &mut RawConfig, v: &EnvVar, value: &str) -> Result<bool, ConfigError> {
+    let s = &mut raw.server;
+    let text = || Some(value.to_string());
+    match v.field {
+        "server.listen" => s.listen = text(),
+        "server.admin_listen" => s.admin_listen = text(),
+        "server.state_dir" => s.state_dir = Some(value.into()),
+        "server.request_timeout_s" => s.request_timeout_s = Some(parse(v, value)?),
+        "server.access_queue_capacity" => s.access_queue_capacity = Some(parse(v, value)?),
+        "server.fetch_queue_capacity" => s.fetch_queue_capacity = Some(parse(v, value)?),
+        "server.max_batch_keys" => s.max_batch_keys = Some(parse(v, value)?),
+        "server.metrics_upkeep_interval_s" => s.metrics_upkeep_interval_s = Some(parse(v, value)?),
+        "server.log_format" => s.log_format = text(),
+        "server.access_token" => s.access_token = text(),
+        "server.access_rate_limit_per_min" => s.access_rate_limit_per_min = Some(parse(v, value)?),
+        "server.header_read_timeout_s" => s.header_read_timeout_s = Some(parse(v, value)?),
+        "server.body_read_timeout_s" => s.body_read_timeout_s = Some(parse(v, value)?),
+        "server.write_timeout_s" => s.write_timeout_s = Some(parse(v, value)?),
+        "server.keep_alive_idle_s" => s.keep_alive_idle_s = Some(parse(v, value)?),
+        "server.max_connections" => s.max_connections = Some(parse(v, value)?),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// `[store]`; `Ok(false)`: not one of its fields.
+fn set_store(raw: &mut RawConfig, v: &EnvVar, value: &str) -> Result<bool, ConfigError> {
+    let s = &mut raw.store;
+    match v.field {
+        "store.backend" => s.backend = Some(value.to_string()),
+        "store.memory_limit_mb" => s.memory_limit_mb = Some(parse(v, value)?),
+        "store.stale_grace_s" => s.stale_grace_s = Some(parse(v, value)?),
+        "store.timeout_ms" => s.timeout_ms = Some(parse(v, value)?),
+        "store.backoff_base_ms" => s.backoff_base_ms = Some(parse(v, value)?),
+        "store.backoff_max_ms" => s.backoff_max_ms = Some(parse(v, value)?),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// `[upstream]`; `Ok(false)`: not one of its fields.
+fn set_upstream(raw: &mut RawConfig, v: &EnvVar, value: &str) -> Result<bool, ConfigError> {
+    let u = &mut raw.upstream;
+    match v.field {
+        "upstream.timeout_s" => u.timeout_s = Some(parse(v, value)?),
+        "upstream.max_concurrent" => u.max_concurrent = Some(parse(v, value)?),
+        "upstream.max_retries" => u.max_retries = Some(parse(v, value)?),
+        "upstream.rate_limit_per_min" => u.rate_limit_per_min = Some(parse(v, value)?),
+        "upstream.demand_reserve_per_min" => u.demand_reserve_per_min = Some(parse(v, value)?),
+        "upstream.quota_queue_s" => u.quota_queue_s = Some(parse(v, value)?),
+        "upstream.backoff_base_ms" => u.backoff_base_ms = Some(parse(v, value)?),
+        "upstream.backoff_max_ms" => u.backoff_max_ms = Some(parse(v, value)?),
+        "upstream.retry_after_max_s" => u.retry_after_max_s = Some(parse(v, value)?),
+        "upstream.breaker_failures" => u.breaker_failures = Some(parse(v, value)?),
+        "upstream.breaker_open_s" => u.breaker_open_s = Some(parse(v, value)?),
+        "upstream.breaker_window_calls" => u.breaker_window_calls = Some(parse(v, value)?),
+        "upstream.breaker_min_calls" => u.breaker_min_calls = Some(parse(v, value)?),
+        "upstream.breaker_failure_ratio" => u.breaker_failure_ratio = Some(parse(v, value)?),
+        "upstream.failure_backoff_s" => u.failure_backoff_s = Some(parse(v, value)?),
+        "upstream.failure_backoff_max_s" => u.failure_backoff_max_s = Some(parse(v, value)?),
+        "upstream.warm_backoff_base_s" => u.warm_backoff_base_s = Some(parse(v, value)?),
+        "upstream.warm_backoff_max_s" => u.warm_backoff_max_s = Some(parse(v, value)?),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// `[admin]`; `Ok(false)`: not one of its fields.
+fn set_admin(raw: &mut RawConfig, v: &EnvVar, value: &str) -> Result<bool, ConfigError> {
+    match v.field {
+        "admin.token" => raw.admin.token = Some(value.to_string()),
+        "admin.protect_reads" => raw.admin.protect_reads = Some(parse_bool(v, value)?),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// `[datasets.quote]` and its sidecar; `Ok(false)`: not one of its fields.
+fn set_quote(raw: &mut RawConfig, v: &EnvVar, value: &str) -> Result<bool, ConfigError> {
+    let d = raw.dataset_mut(super::validated::DEFAULT_DATASET);
+    let text = || Some(value.to_string());
+    match v.field {
+        "datasets.quote.url" => d.url = text(),
+        "datasets.quote.universe" => d.universe = Some(value.into()),
+        "datasets.quote.ttl_s" => d.ttl_s = Some(parse(v, value)?),
+        "datasets.quote.key_pattern" => d.key_pattern = text(),
+        "datasets.quote.serve_stale" => d.serve_stale = Some(parse_bool(v, value)?),
+        "datasets.quote.stale_while_revalidate_s" => {
+            d.stale_while_revalidate_s = Some(parse(v, value)?);
+        }
+        "datasets.quote.batch_url" => d.batch_url = text(),
+        "datasets.quote.batch_max_keys" => d.batch_max_keys = Some(parse(v, value)?),
+        "datasets.quote.batch_items_pointer" => d.batch_items_pointer = text(),
+        "datasets.quote.batch_key_field" => d.batch_key_field = text(),
+        "datasets.quote.sidecar.redis" => d.sidecar.get_or_insert_default().redis = text(),
+        "datasets.quote.sidecar.key_template" => {
+            d.sidecar.get_or_insert_default().key_template = text();
+        }
+        "datasets.quote.sidecar.ttl_s" => {
+            d.sidecar.get_or_insert_default().ttl_s = Some(parse(v, value)?);
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// `HH:MM`, as `warming.pre_market_at` is written in the file.
+fn parse_hh_mm(v: &EnvVar, value: &str) -> Result<chrono::NaiveTime, ConfigError> {
+    chrono::NaiveTime::parse_from_str(value, "%H:%M")
+        .map_err(|_| env_error(v, format!("expected HH:MM, got {value:?}")))
 }
 
 fn parse<T: FromStr>(v: &EnvVar, value: &str) -> Result<T, ConfigError>
@@ -249,16 +244,31 @@ mod tests {
 
     fn numeric_value(field: &str) -> &'static str {
         match field {
-            "warming.enabled" => "false",
+            "warming.enabled" | "admin.protect_reads" | "datasets.quote.serve_stale" => "false",
             "warming.strategies" => "popular,time",
             "warming.outside_sessions" => "pause",
+            "warming.pre_market_at" => "07:45",
             "server.listen" | "server.admin_listen" => "127.0.0.1:1",
             "store.backend" => "memory",
-            "datasets.quote.url" => "http://x/{key}",
+            "datasets.quote.url" | "datasets.quote.batch_url" => "http://x/{key}",
+            "datasets.quote.sidecar.redis" => "redis://127.0.0.1:1",
             "server.state_dir" => "/tmp/x",
             "datasets.quote.universe" => "/tmp/u.csv",
             "server.log_format" => "json",
             _ => "7",
+        }
+    }
+
+    #[test]
+    fn each_variable_alone_changes_the_config() {
+        let untouched = format!("{:?}", RawConfig::default());
+        for v in ENV_VARS {
+            let mut raw = RawConfig::default();
+            apply_env(&mut raw, &|name| {
+                (name == v.name).then(|| numeric_value(v.field).to_string())
+            })
+            .unwrap_or_else(|e| panic!("{}: {e}", v.name));
+            assert_ne!(format!("{raw:?}"), untouched, "{} changed nothing", v.name);
         }
     }
 
@@ -281,11 +291,23 @@ mod tests {
             raw.warming.driver.outside_sessions,
             crate::driver::settings::OutsideSessions::Pause
         );
+        assert_eq!(
+            raw.warming.driver.pre_market_at,
+            chrono::NaiveTime::from_hms_opt(7, 45, 0).unwrap()
+        );
+        assert_eq!(raw.warming.engine.strategy.sector_members, 7);
         assert_eq!(raw.server.listen.as_deref(), Some("127.0.0.1:1"));
         assert_eq!(raw.server.request_timeout_s, Some(7.0));
+        assert_eq!(raw.server.access_rate_limit_per_min, Some(7.0));
+        assert_eq!(raw.server.body_read_timeout_s, Some(7.0));
+        assert_eq!(raw.server.write_timeout_s, Some(7.0));
+        assert_eq!(raw.server.max_connections, Some(7));
         assert_eq!(raw.store.backend.as_deref(), Some("memory"));
         assert_eq!(raw.store.stale_grace_s, Some(7.0));
+        assert_eq!(raw.store.timeout_ms, Some(7));
         assert_eq!(raw.datasets["quote"].url.as_deref(), Some("http://x/{key}"));
+        assert_eq!(raw.datasets["quote"].stale_while_revalidate_s, Some(7.0));
+        assert_eq!(raw.datasets["quote"].serve_stale, Some(false));
         assert_eq!(
             raw.datasets["quote"].universe.as_deref(),
             Some(std::path::Path::new("/tmp/u.csv"))
@@ -294,9 +316,11 @@ mod tests {
         assert_eq!(raw.upstream.max_concurrent, Some(7));
         assert_eq!(raw.upstream.max_retries, Some(7));
         assert_eq!(raw.upstream.rate_limit_per_min, Some(7));
-        assert_eq!(raw.upstream.demand_reserve_per_min, Some(7));
         assert_eq!(raw.upstream.quota_queue_s, Some(7.0));
+        assert_eq!(raw.upstream.breaker_window_calls, Some(7));
+        assert_eq!(raw.upstream.breaker_failure_ratio, Some(7.0));
         assert_eq!(raw.admin.token.as_deref(), Some("7"));
+        assert_eq!(raw.admin.protect_reads, Some(false));
         assert_eq!(raw.server.log_format.as_deref(), Some("json"));
     }
 

@@ -64,6 +64,12 @@ pub struct RawServer {
     pub access_token: Option<String>,
     /// Longest a request head may take to arrive, seconds (both listeners).
     pub header_read_timeout_s: Option<f64>,
+    /// Longest a request body may take to arrive once its head has,
+    /// seconds (both listeners).
+    pub body_read_timeout_s: Option<f64>,
+    /// Longest a response write may make no progress (a client that does
+    /// not read), seconds (both listeners).
+    pub write_timeout_s: Option<f64>,
     /// Longest a kept-alive connection may wait for its next request,
     /// seconds (both listeners).
     pub keep_alive_idle_s: Option<f64>,
@@ -134,6 +140,12 @@ pub struct RawUpstream {
     pub breaker_failures: Option<u32>,
     /// How long an open breaker refuses calls before a probe, seconds.
     pub breaker_open_s: Option<f64>,
+    /// Attempts on one host over which its failure rate is measured.
+    pub breaker_window_calls: Option<u32>,
+    /// Fewest attempts in that window before the rate can open the breaker.
+    pub breaker_min_calls: Option<u32>,
+    /// Failed share of the window (0 to 1) above which the breaker opens.
+    pub breaker_failure_ratio: Option<f64>,
     /// How long a key whose fetch failed is not fetched again, seconds
     /// (doubles per consecutive failure of the key).
     pub failure_backoff_s: Option<f64>,

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::check::{at_least, invalid, non_negative, positive};
+use super::check::{at_least, fraction, invalid, non_negative, positive};
 pub use super::dataset::{
     BatchConfig, DEFAULT_KEY_PATTERN, DatasetConfig, SidecarConfig, UniverseFile,
 };
@@ -175,6 +175,16 @@ pub struct UpstreamConfig {
     /// How long an open breaker refuses calls before one probe, seconds
     /// (so at most one probe per this period while the host fails).
     pub breaker_open_s: f64,
+    /// Attempts on one host over which its failure rate is measured (a
+    /// sliding window of the last this many).
+    pub breaker_window_calls: u32,
+    /// Fewest attempts in the window before the failure rate can open
+    /// the breaker.
+    pub breaker_min_calls: u32,
+    /// Failed share of the window, 0 to 1, above which the breaker opens
+    /// (as well as after `breaker_failures` in a row); 1 turns the rate
+    /// rule off.
+    pub breaker_failure_ratio: f64,
     /// How long a key whose fetch failed is not fetched again, seconds
     /// (reads get its stale entry or the remembered error); doubles per
     /// consecutive failure of the key.
@@ -202,6 +212,9 @@ impl Default for UpstreamConfig {
             retry_after_max_s: 300.0,
             breaker_failures: 5,
             breaker_open_s: 10.0,
+            breaker_window_calls: 20,
+            breaker_min_calls: 10,
+            breaker_failure_ratio: 0.5,
             failure_backoff_s: 2.0,
             failure_backoff_max_s: 60.0,
             warm_backoff_base_s: 1.0,
@@ -347,6 +360,8 @@ impl RawConfig {
                     s.header_read_timeout_s,
                     10.0,
                 )?,
+                body_read_timeout: secs("server.body_read_timeout_s", s.body_read_timeout_s, 30.0)?,
+                write_timeout: secs("server.write_timeout_s", s.write_timeout_s, 30.0)?,
                 keep_alive_idle: secs("server.keep_alive_idle_s", s.keep_alive_idle_s, 60.0)?,
                 max_connections: match s.max_connections {
                     Some(n) => at_least("server.max_connections", Some(n), n, 1)?,
@@ -439,6 +454,23 @@ impl RawConfig {
                 "upstream.breaker_open_s",
                 u.breaker_open_s,
                 d.breaker_open_s,
+            )?,
+            breaker_window_calls: at_least(
+                "upstream.breaker_window_calls",
+                u.breaker_window_calls,
+                d.breaker_window_calls,
+                1,
+            )?,
+            breaker_min_calls: at_least(
+                "upstream.breaker_min_calls",
+                u.breaker_min_calls,
+                d.breaker_min_calls,
+                1,
+            )?,
+            breaker_failure_ratio: fraction(
+                "upstream.breaker_failure_ratio",
+                u.breaker_failure_ratio,
+                d.breaker_failure_ratio,
             )?,
             failure_backoff_s: non_negative(
                 "upstream.failure_backoff_s",

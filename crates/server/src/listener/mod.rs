@@ -10,12 +10,18 @@
 //!   connection's start or of its first byte after an idle spell; a kept-
 //!   alive connection with no request for `keep_alive_idle` is closed
 //!   ([`timed`] has the phases).
+//! - A request body must arrive within `body_read_timeout` of its head,
+//!   else the answer is 408 and the connection closes ([`body`]); a
+//!   response write that makes no progress for `write_timeout` (the
+//!   client does not read) closes the connection ([`timed`]).
 //! - Shutdown stops accepting, closes idle connections, lets requests in
 //!   flight finish, and returns once every connection has closed.
 
+mod body;
 mod timed;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hyper::body::Incoming;
@@ -25,6 +31,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
+pub use body::{BodyTimedOut, DeadlineBody};
 pub use timed::{ConnPhase, RequestGuard, TimedStream};
 
 /// File descriptors left for everything but client connections (upstream
@@ -43,6 +50,10 @@ pub struct ConnLimits {
     /// Longest a request head may take to arrive (from the connection's
     /// start, or from its first byte after an idle spell).
     pub header_read_timeout: Duration,
+    /// Longest a request body may take to arrive once its head has.
+    pub body_read_timeout: Duration,
+    /// Longest a response write may make no progress.
+    pub write_timeout: Duration,
     /// Longest a kept-alive connection may wait for its next request.
     pub keep_alive_idle: Duration,
     /// Most connections open at once on the listener.
@@ -53,6 +64,8 @@ impl Default for ConnLimits {
     fn default() -> Self {
         Self {
             header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
             keep_alive_idle: Duration::from_secs(60),
             max_connections: default_max_connections(),
         }
@@ -136,8 +149,9 @@ pub async fn serve(
     Ok(())
 }
 
-/// One HTTP/1 connection: its stream timed by its phase, each request
-/// marking the busy phase until its response is ready.
+/// One HTTP/1 connection: its stream timed by its phase and its writes,
+/// each request marking the busy phase until its response is ready and
+/// its body read under its deadline.
 fn serve_connection(
     http: &hyper::server::conn::http1::Builder,
     stream: TcpStream,
@@ -145,14 +159,25 @@ fn serve_connection(
     limits: ConnLimits,
 ) -> impl GracefulConnection<Error = hyper::Error> + Send + 'static {
     let phase = ConnPhase::new(limits.header_read_timeout, limits.keep_alive_idle);
-    let io = TokioIo::new(TimedStream::new(stream, Arc::clone(&phase)));
+    let io = TokioIo::new(TimedStream::new(
+        stream,
+        Arc::clone(&phase),
+        limits.write_timeout,
+    ));
     let svc = TowerToHyperService::new(app);
+    let body_timeout = limits.body_read_timeout;
     let handler = move |req: hyper::Request<Incoming>| {
         let guard = phase.begin_request();
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&timed_out);
+        let req = req.map(|b| DeadlineBody::new(b, body_timeout, flag));
         let fut = hyper::service::Service::call(&svc, req);
         async move {
             let resp = fut.await;
             drop(guard);
+            if timed_out.load(Ordering::Acquire) {
+                return Ok(body::timed_out_response(body_timeout));
+            }
             resp
         }
     };

@@ -1,5 +1,6 @@
 //! The deadlines of one connection: how long a request head may take to
-//! arrive, and how long a kept-alive connection may sit idle.
+//! arrive, how long a kept-alive connection may sit idle, and how long a
+//! response write may make no progress.
 //!
 //! A connection is in one of three phases:
 //!
@@ -13,6 +14,13 @@
 //! the deadline fails with [`std::io::ErrorKind::TimedOut`], and hyper
 //! closes the connection. [`ConnPhase::begin_request`] marks the busy phase
 //! (its guard, dropped when the response is ready, starts the idle one).
+//!
+//! Writes, in any phase: a write that stays pending (the peer does not
+//! read, its window and our send buffer are full) for `write_timeout`
+//! fails with [`std::io::ErrorKind::TimedOut`], so a client that never
+//! reads its response cannot hold the connection's task. Any progress
+//! starts the wait afresh. (The request body has its own deadline:
+//! [`super::body`].)
 
 use std::io;
 use std::pin::Pin;
@@ -118,21 +126,58 @@ impl Drop for RequestGuard {
     }
 }
 
-/// A stream whose reads fail once the connection's phase deadline passes.
+/// A stream whose reads fail once the connection's phase deadline passes,
+/// and whose writes fail once they have been stalled for its write
+/// timeout.
 #[derive(Debug)]
 pub struct TimedStream<S> {
     inner: S,
     phase: Arc<ConnPhase>,
     sleep: Pin<Box<Sleep>>,
+    write_timeout: Duration,
+    /// When the current write stall ends the connection (`None`: the last
+    /// write made progress).
+    write_deadline: Option<Instant>,
+    write_sleep: Pin<Box<Sleep>>,
 }
 
 impl<S> TimedStream<S> {
-    /// Wraps `inner`, timed by `phase`.
-    pub fn new(inner: S, phase: Arc<ConnPhase>) -> Self {
+    /// Wraps `inner`: reads timed by `phase`, writes by `write_timeout`.
+    pub fn new(inner: S, phase: Arc<ConnPhase>, write_timeout: Duration) -> Self {
         Self {
             inner,
             phase,
             sleep: Box::pin(tokio::time::sleep_until(Instant::now())),
+            write_timeout,
+            write_deadline: None,
+            write_sleep: Box::pin(tokio::time::sleep_until(Instant::now())),
+        }
+    }
+
+    /// What a write that returned `poll` means under the write timeout:
+    /// progress (or an error) clears the stall; pending starts or goes on
+    /// with it, failing once it has lasted `write_timeout`.
+    fn timed_write<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if poll.is_ready() {
+            self.write_deadline = None;
+            return poll;
+        }
+        let deadline = *self
+            .write_deadline
+            .get_or_insert_with(|| Instant::now() + self.write_timeout);
+        if self.write_sleep.deadline() != deadline {
+            self.write_sleep.as_mut().reset(deadline);
+        }
+        match self.write_sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "response write stalled past the write timeout (the client does not read)",
+            ))),
+            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -182,11 +227,13 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TimedStream<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.timed_write(cx, poll)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let poll = Pin::new(&mut self.inner).poll_flush(cx);
+        self.timed_write(cx, poll)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -198,7 +245,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TimedStream<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.timed_write(cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -213,11 +261,12 @@ mod tests {
 
     const HEAD: Duration = Duration::from_secs(10);
     const IDLE: Duration = Duration::from_secs(60);
+    const WRITE: Duration = Duration::from_secs(30);
 
     #[tokio::test(start_paused = true)]
     async fn a_silent_peer_times_out_at_the_header_deadline() {
         let (a, _b) = tokio::io::duplex(64);
-        let mut s = TimedStream::new(a, ConnPhase::new(HEAD, IDLE));
+        let mut s = TimedStream::new(a, ConnPhase::new(HEAD, IDLE), WRITE);
         let start = Instant::now();
         let e = s.read(&mut [0u8; 8]).await.expect_err("times out");
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
@@ -228,7 +277,7 @@ mod tests {
     async fn idle_uses_its_own_deadline_and_busy_has_none() {
         let (a, b) = tokio::io::duplex(64);
         let phase = ConnPhase::new(HEAD, IDLE);
-        let mut s = TimedStream::new(a, Arc::clone(&phase));
+        let mut s = TimedStream::new(a, Arc::clone(&phase), WRITE);
         let guard = phase.begin_request();
         // Busy: a read waits past both deadlines.
         let read = tokio::time::timeout(IDLE * 2, s.read(&mut [0u8; 8])).await;
@@ -245,7 +294,7 @@ mod tests {
     async fn bytes_after_an_idle_spell_start_the_header_deadline() {
         let (a, mut b) = tokio::io::duplex(64);
         let phase = ConnPhase::new(HEAD, IDLE);
-        let mut s = TimedStream::new(a, Arc::clone(&phase));
+        let mut s = TimedStream::new(a, Arc::clone(&phase), WRITE);
         drop(phase.begin_request());
         tokio::time::advance(IDLE / 2).await;
         b.write_all(b"GET").await.unwrap();
@@ -261,7 +310,7 @@ mod tests {
         let (a, _b) = tokio::io::duplex(64);
         let phase = ConnPhase::new(HEAD, IDLE);
         let guard = phase.begin_request();
-        let mut s = TimedStream::new(a, Arc::clone(&phase));
+        let mut s = TimedStream::new(a, Arc::clone(&phase), WRITE);
         let read = tokio::spawn(async move { s.read(&mut [0u8; 8]).await });
         tokio::time::advance(HEAD * 2).await;
         assert!(!read.is_finished(), "no deadline while busy");
@@ -270,5 +319,26 @@ mod tests {
         let e = read.await.unwrap().expect_err("idle times out");
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
         assert_eq!(start.elapsed(), IDLE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_the_peer_never_reads_fails_at_the_write_timeout() {
+        let (a, mut b) = tokio::io::duplex(64);
+        let mut s = TimedStream::new(a, ConnPhase::new(HEAD, IDLE), WRITE);
+        // The peer reads the first 64 bytes late: the stall starts afresh.
+        s.write_all(&[7u8; 64]).await.unwrap();
+        let write = tokio::spawn(async move {
+            let start = Instant::now();
+            let e = s.write_all(&[7u8; 128]).await.expect_err("times out");
+            (e.kind(), start.elapsed())
+        });
+        tokio::task::yield_now().await;
+        tokio::time::advance(WRITE / 2).await;
+        let mut got = [0u8; 64];
+        b.read_exact(&mut got).await.unwrap();
+        let (kind, waited) = write.await.unwrap();
+        assert_eq!(kind, io::ErrorKind::TimedOut);
+        assert_eq!(waited, WRITE / 2 + WRITE, "the stall restarted on progress");
+        drop(b);
     }
 }

@@ -193,6 +193,9 @@ impl UpstreamClient {
         let settings = GateSettings {
             breaker_failures: self.cfg.breaker_failures,
             breaker_open_s: self.cfg.breaker_open_s,
+            breaker_window_calls: self.cfg.breaker_window_calls,
+            breaker_min_calls: self.cfg.breaker_min_calls,
+            breaker_failure_ratio: self.cfg.breaker_failure_ratio,
             warm_backoff_base_s: self.cfg.warm_backoff_base_s,
             warm_backoff_max_s: self.cfg.warm_backoff_max_s,
         };

@@ -12,6 +12,13 @@
 //! - `breaker_failures` consecutive failed attempts (5xx, timeout,
 //!   transport) open the breaker; any answer that is not a failure (2xx,
 //!   4xx other than 429) resets the count.
+//! - So does a failure rate: over the last `breaker_window_calls`
+//!   answered or failed attempts (429s are not counted), once at least
+//!   `breaker_min_calls` are in the window, a failed attempt that takes
+//!   the failed share above `breaker_failure_ratio` opens the breaker. A
+//!   host failing every other call thus opens it without ever failing
+//!   five in a row. Opening empties the window, so after a probe closes
+//!   the breaker the rate is measured afresh.
 //! - Every 429 halves the warming rate (multiplicative decrease, never
 //!   below [`MIN_WARM_RATE_PER_S`]); warming successes raise it by
 //!   [`WARM_RATE_GAIN_PER_MIN`] calls/min per minute of successes at
@@ -48,6 +55,14 @@ pub struct GateSettings {
     pub breaker_failures: u32,
     /// How long an open breaker refuses calls before a probe, seconds.
     pub breaker_open_s: f64,
+    /// Attempts remembered for the failure rate (the sliding window).
+    pub breaker_window_calls: u32,
+    /// Fewest attempts in the window before the failure rate can open the
+    /// breaker.
+    pub breaker_min_calls: u32,
+    /// Failed share of the window, 0 to 1, above which the breaker opens
+    /// (1: never by rate).
+    pub breaker_failure_ratio: f64,
     /// First warming back-off after a 429 or failure, seconds.
     pub warm_backoff_base_s: f64,
     /// Longest warming back-off, seconds.
@@ -109,6 +124,10 @@ struct State {
     paused_until_s: f64,
     open_until_s: f64,
     failures: u32,
+    /// The last attempts, oldest first: `true` when it failed.
+    window: VecDeque<bool>,
+    /// How many of `window` failed.
+    window_failed: u32,
     probe: Probe,
     warm_backoff_level: u32,
     warm_backoff_until_s: f64,
@@ -161,6 +180,8 @@ impl HostGate {
                 paused_until_s: 0.0,
                 open_until_s: 0.0,
                 failures: 0,
+                window: VecDeque::new(),
+                window_failed: 0,
                 probe: Probe::No,
                 warm_backoff_level: 0,
                 warm_backoff_until_s: 0.0,
@@ -264,6 +285,7 @@ impl HostGate {
         match outcome {
             Outcome::Answered => {
                 s.failures = 0;
+                self.remember(&mut s, false);
                 if role == Role::Warm {
                     s.warm_backoff_level = 0;
                     s.warm_backoff_until_s = 0.0;
@@ -285,24 +307,56 @@ impl HostGate {
             }
             Outcome::Failed => {
                 s.failures = s.failures.saturating_add(1);
-                if was_probe || s.failures >= self.settings.breaker_failures {
-                    if now_s >= s.open_until_s {
-                        tracing::warn!(
-                            host = %self.host,
-                            failures = s.failures,
-                            open_s = self.settings.breaker_open_s,
-                            "upstream failing: circuit breaker open"
-                        );
-                        metrics::counter!("prewarm_upstream_breaker_opened_total").increment(1);
-                    }
-                    s.open_until_s = now_s + self.settings.breaker_open_s;
-                    s.probe = Probe::Needed(HoldCause::Breaker);
+                self.remember(&mut s, true);
+                if was_probe || s.failures >= self.settings.breaker_failures || self.rate_trips(&s)
+                {
+                    self.open_breaker(&mut s, now_s);
                 }
                 if role == Role::Warm {
                     self.back_off_warming(&mut s, now_s, 0.0);
                 }
             }
         }
+    }
+
+    /// Adds one attempt to the failure-rate window, dropping the oldest
+    /// past `breaker_window_calls`.
+    fn remember(&self, s: &mut State, failed: bool) {
+        s.window.push_back(failed);
+        s.window_failed += u32::from(failed);
+        while s.window.len() > self.settings.breaker_window_calls.max(1) as usize {
+            if s.window.pop_front() == Some(true) {
+                s.window_failed -= 1;
+            }
+        }
+    }
+
+    /// Whether the window holds enough attempts and too many failed.
+    fn rate_trips(&self, s: &State) -> bool {
+        let calls = s.window.len();
+        calls > 0
+            && calls >= self.settings.breaker_min_calls as usize
+            && f64::from(s.window_failed) / calls as f64 > self.settings.breaker_failure_ratio
+    }
+
+    /// Opens (or keeps open) the breaker from `now_s`; logs and counts a
+    /// fresh opening. The failure-rate window starts afresh.
+    fn open_breaker(&self, s: &mut State, now_s: f64) {
+        if now_s >= s.open_until_s {
+            tracing::warn!(
+                host = %self.host,
+                consecutive_failures = s.failures,
+                window_failed = s.window_failed,
+                window_calls = s.window.len(),
+                open_s = self.settings.breaker_open_s,
+                "upstream failing: circuit breaker open"
+            );
+            metrics::counter!("prewarm_upstream_breaker_opened_total").increment(1);
+        }
+        s.window.clear();
+        s.window_failed = 0;
+        s.open_until_s = now_s + self.settings.breaker_open_s;
+        s.probe = Probe::Needed(HoldCause::Breaker);
     }
 
     fn back_off_warming(&self, s: &mut State, now_s: f64, at_least_s: f64) {
@@ -334,126 +388,4 @@ fn measured_warm_rate(starts: &VecDeque<f64>, now_s: f64) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn gate() -> HostGate {
-        gate_opening_after(3)
-    }
-
-    fn gate_opening_after(breaker_failures: u32) -> HostGate {
-        HostGate::new(
-            "http://h:80".into(),
-            GateSettings {
-                breaker_failures,
-                breaker_open_s: 10.0,
-                warm_backoff_base_s: 1.0,
-                warm_backoff_max_s: 8.0,
-            },
-        )
-    }
-
-    fn call(g: &HostGate, role: Role, outcome: Outcome, now_s: f64) {
-        let a = g.admit(role, now_s).expect("admitted");
-        g.report(a, role, outcome, now_s);
-    }
-
-    #[test]
-    fn consecutive_failures_open_the_breaker_and_one_probe_closes_it() {
-        let g = gate();
-        for t in [0.0, 0.1, 0.2] {
-            call(&g, Role::Demand, Outcome::Failed, t);
-        }
-        let r = g.admit(Role::Demand, 1.0).unwrap_err();
-        assert_eq!((r.cause, r.until_s), (HoldCause::Breaker, 10.2));
-        assert!(g.breaker_open(1.0));
-        // Half-open: one probe, the others held behind it.
-        let probe = g.admit(Role::Demand, 10.2).expect("the probe");
-        let held = g.admit(Role::Warm, 10.3).unwrap_err();
-        assert_eq!(held.cause, HoldCause::Breaker);
-        g.report(probe, Role::Demand, Outcome::Failed, 11.0);
-        assert_eq!(g.admit(Role::Demand, 12.0).unwrap_err().until_s, 21.0);
-        let probe = g.admit(Role::Demand, 21.0).expect("the next probe");
-        g.report(probe, Role::Demand, Outcome::Answered, 21.5);
-        assert!(!g.breaker_open(21.5));
-        call(&g, Role::Demand, Outcome::Answered, 21.6);
-        call(&g, Role::Demand, Outcome::Answered, 21.6);
-    }
-
-    #[test]
-    fn an_answer_resets_the_failure_count() {
-        let g = gate();
-        call(&g, Role::Demand, Outcome::Failed, 0.0);
-        call(&g, Role::Demand, Outcome::Failed, 0.0);
-        call(&g, Role::Demand, Outcome::Answered, 0.0);
-        call(&g, Role::Demand, Outcome::Failed, 0.0);
-        call(&g, Role::Demand, Outcome::Failed, 0.0);
-        assert!(g.refusal(Role::Demand, 0.0).is_none());
-    }
-
-    #[test]
-    fn a_pause_ends_with_one_probe_and_a_cancelled_probe_hands_it_on() {
-        let g = gate();
-        call(&g, Role::Demand, Outcome::RateLimited(5.0), 0.0);
-        let r = g.admit(Role::Demand, 1.0).unwrap_err();
-        assert_eq!((r.cause, r.until_s), (HoldCause::RateLimit, 5.0));
-        assert_eq!(g.warm_held_until_s(), 5.0);
-        let probe = g.admit(Role::Demand, 5.0).expect("probe");
-        assert_eq!(
-            g.refusal(Role::Demand, 5.0).map(|r| r.cause),
-            Some(HoldCause::RateLimit)
-        );
-        drop(probe);
-        let probe = g.admit(Role::Demand, 5.1).expect("the next call probes");
-        g.report(probe, Role::Demand, Outcome::Answered, 5.2);
-        assert!(g.refusal(Role::Demand, 5.2).is_none());
-    }
-
-    #[test]
-    fn warming_rate_halves_on_429_and_grows_additively() {
-        let g = gate();
-        assert_eq!(g.reserve_warm_start(0.0), Ok(0.0), "unpaced at first");
-        for i in 0..30 {
-            call(&g, Role::Warm, Outcome::Answered, f64::from(i));
-        }
-        assert_eq!(g.warm_rate_per_s(), None);
-        call(&g, Role::Demand, Outcome::RateLimited(1.0), 30.0);
-        // 30 warming starts in the last minute (0.5/s), halved: 0.25/s.
-        let rate = g.warm_rate_per_s().expect("paced after a 429");
-        assert!((rate - 30.0 / 60.0 * 0.5).abs() < 1e-9, "{rate}");
-        let starts: Vec<_> = (0..5).map(|_| g.reserve_warm_start(31.0)).collect();
-        assert_eq!(starts, [Ok(31.0), Ok(35.0), Ok(39.0), Err(43.0), Err(43.0)]);
-        assert_eq!(g.warm_held_until_s(), 43.0 - WARM_PACE_MAX_WAIT_S);
-        // 15/min: each success adds 6/15 call/min, so a minute of them
-        // (15 successes) adds about 6/min.
-        for _ in 0..15 {
-            call(&g, Role::Warm, Outcome::Answered, 40.0);
-        }
-        let grown_per_min = g.warm_rate_per_s().unwrap() * 60.0;
-        assert!((20.0..21.0).contains(&grown_per_min), "{grown_per_min}");
-        for _ in 0..20 {
-            call(&g, Role::Demand, Outcome::RateLimited(0.0), 100.0);
-        }
-        assert_eq!(g.warm_rate_per_s(), Some(MIN_WARM_RATE_PER_S), "floored");
-    }
-
-    #[test]
-    fn warming_backs_off_exponentially_and_demand_does_not() {
-        let g = gate_opening_after(100);
-        let mut until = Vec::new();
-        for t in [0.0, 10.0, 20.0, 30.0, 40.0] {
-            call(&g, Role::Warm, Outcome::Failed, t);
-            until.push(g.warm_held_until_s() - t);
-        }
-        assert_eq!(until, [1.0, 2.0, 4.0, 8.0, 8.0]);
-        assert!(g.refusal(Role::Demand, 40.5).is_none());
-        assert_eq!(
-            g.refusal(Role::Warm, 40.5).map(|r| r.cause),
-            Some(HoldCause::WarmBackoff)
-        );
-        // A 429 backs off at least its Retry-After.
-        call(&g, Role::Warm, Outcome::Answered, 50.0);
-        call(&g, Role::Warm, Outcome::RateLimited(5.0), 50.0);
-        assert_eq!(g.warm_held_until_s(), 55.0);
-    }
-}
+mod tests;

@@ -227,6 +227,37 @@ fn field_names(text: &str) -> std::collections::BTreeSet<String> {
 }
 
 #[test]
+fn every_field_of_the_builtin_example_has_an_environment_variable() {
+    let fields: std::collections::BTreeSet<&str> = ENV_VARS.iter().map(|v| v.field).collect();
+    let missing: Vec<_> = field_names(prewarm_server::config::EXAMPLE_TOML)
+        .into_iter()
+        .filter(|f| !fields.contains(f.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "no environment variable for {missing:?}"
+    );
+    // Settings the example leaves commented out (they have no fixed
+    // default) have one too.
+    for field in [
+        "server.access_token",
+        "server.max_connections",
+        "warming.burst",
+        "warming.max_cost_ratio",
+        "warming.refresh_fraction",
+        "warming.popular_interval_s",
+        "warming.strategy.sector_members",
+        "admin.token",
+        "admin.protect_reads",
+    ] {
+        assert!(
+            fields.contains(field),
+            "no environment variable for {field}"
+        );
+    }
+}
+
+#[test]
 fn deploy_example_parses_and_sets_every_field_of_the_builtin_example() {
     let env = |n: &str| (n == "API_KEY").then(|| "k".to_string());
     let cfg = prewarm_server::config::RawConfig::from_toml(DEPLOY_EXAMPLE, "prewarm.example.toml")
