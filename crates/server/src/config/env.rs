@@ -188,6 +188,8 @@ fn set_quote(raw: &mut RawConfig, v: &EnvVar, value: &str) -> Result<bool, Confi
         "datasets.quote.stale_while_revalidate_s" => {
             d.stale_while_revalidate_s = Some(parse(v, value)?);
         }
+        "datasets.quote.negative_ttl_s" => d.negative_ttl_s = Some(parse(v, value)?),
+        "datasets.quote.uppercase_keys" => d.uppercase_keys = Some(parse_bool(v, value)?),
         "datasets.quote.batch_url" => d.batch_url = text(),
         "datasets.quote.batch_max_keys" => d.batch_max_keys = Some(parse(v, value)?),
         "datasets.quote.batch_items_pointer" => d.batch_items_pointer = text(),

@@ -89,6 +89,8 @@ pub const ENV_VARS: &[EnvVar] = &[
     var("PREWARM_KEY_PATTERN", "datasets.quote.key_pattern", "regex every quote key must match"),
     var("PREWARM_SERVE_STALE", "datasets.quote.serve_stale", "serve stale quotes when upstream fails (true/false)"),
     var("PREWARM_STALE_WHILE_REVALIDATE_S", "datasets.quote.stale_while_revalidate_s", "stale answered at once while refreshed, seconds"),
+    var("PREWARM_NEGATIVE_TTL_S", "datasets.quote.negative_ttl_s", "how long an upstream 404 is cached, seconds (0: off)"),
+    var("PREWARM_UPPERCASE_KEYS", "datasets.quote.uppercase_keys", "upper-case quote keys before validation (true/false)"),
     var("PREWARM_BATCH_URL", "datasets.quote.batch_url", "batch URL template of quote, with {keys}"),
     var("PREWARM_BATCH_MAX_KEYS", "datasets.quote.batch_max_keys", "most keys per upstream batch call"),
     var("PREWARM_BATCH_ITEMS_POINTER", "datasets.quote.batch_items_pointer", "JSON pointer to a batch answer's items"),
