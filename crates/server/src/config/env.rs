@@ -247,6 +247,7 @@ mod tests {
     fn numeric_value(field: &str) -> &'static str {
         match field {
             "warming.enabled" | "admin.protect_reads" | "datasets.quote.serve_stale" => "false",
+            "datasets.quote.uppercase_keys" => "true",
             "warming.strategies" => "popular,time",
             "warming.outside_sessions" => "pause",
             "warming.pre_market_at" => "07:45",
