@@ -139,6 +139,7 @@ pub mod gate;
 mod merge;
 pub mod persist;
 mod publish;
+pub mod purge;
 mod run;
 mod saver;
 pub mod schedule;
@@ -157,6 +158,7 @@ use tokio::task::JoinHandle;
 pub use cycle::{CycleFigures, CycleKey, CycleSummary, FailedKey, SkippedKey, WarmReport};
 pub use persist::SaveReport;
 pub use prewarm_core::engine::{CycleRequest, SkipReason};
+pub use purge::{PurgeError, PurgeReport, PurgeScope};
 pub use view::{DatasetView, DriverSnapshot, Figures, Patterns};
 
 use commands::Command;
@@ -313,6 +315,22 @@ impl DriverClient {
             limit: None,
         };
         self.warm(None, Some(vec![req])).await
+    }
+
+    /// Drops `scope`'s entries of `dataset` from the store (the engine
+    /// stops counting them as cached; the tracker keeps what it learned);
+    /// answers once they are gone.
+    pub async fn purge(
+        &self,
+        dataset: String,
+        scope: PurgeScope,
+    ) -> Result<Result<PurgeReport, PurgeError>, DriverGone> {
+        self.ask(|reply| Command::Purge {
+            dataset,
+            scope,
+            reply,
+        })
+        .await
     }
 
     /// Saves every dataset's snapshot now; answers when written.

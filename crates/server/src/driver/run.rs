@@ -23,6 +23,7 @@ use super::dataset::DatasetState;
 use super::merge::EventMerger;
 use super::persist::SaveReport;
 use super::publish::Publisher;
+use super::purge::{self, PurgeError, PurgeReport, PurgeScope};
 use super::saver::{Saved, Saver};
 use super::schedule::{JobKind, Schedule};
 use super::settings::DriverSettings;
@@ -364,7 +365,40 @@ impl Driver {
                     .collect();
                 let _ = reply.send(patterns);
             }
+            Command::Purge {
+                dataset,
+                scope,
+                reply,
+            } => self.purge(dataset, scope, reply),
         }
+    }
+
+    /// Forgets the purged keys in the engine now and drops their entries
+    /// from the store on a task of its own (the driver never waits on the
+    /// store).
+    fn purge(
+        &mut self,
+        dataset: String,
+        scope: PurgeScope,
+        reply: oneshot::Sender<Result<PurgeReport, PurgeError>>,
+    ) {
+        self.apply_events();
+        let Some(ds) = self.datasets.iter_mut().find(|d| *d.name == *dataset) else {
+            let _ = reply.send(Err(PurgeError::UnknownDataset(dataset)));
+            return;
+        };
+        let keys = ds.forget_cached(&scope);
+        self.publisher.mark_dirty();
+        let store = Arc::clone(self.service.store());
+        tokio::spawn(async move {
+            let purged = purge::drop_entries(store, &dataset, keys).await;
+            let report = purged.map(|purged| PurgeReport {
+                dataset,
+                scope,
+                purged,
+            });
+            let _ = reply.send(report.map_err(PurgeError::from));
+        });
     }
 
     /// Builds and publishes the view now.

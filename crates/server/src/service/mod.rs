@@ -278,6 +278,7 @@ impl CacheService {
             client: client.map(Into::into),
             at_s,
             hit,
+            groups: Box::default(),
         });
     }
 
