@@ -308,3 +308,27 @@ fn required_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str,
         None => Err((field.to_string(), "missing".into())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_are_bounded_in_count_and_length_and_deduplicated() {
+        let ok = groups_of(Some(&json!(["Tech", "Tech", "SP500"]))).unwrap();
+        assert_eq!(
+            ok.iter().map(|g| &**g).collect::<Vec<_>>(),
+            ["Tech", "SP500"]
+        );
+        assert!(groups_of(None).unwrap().is_empty());
+        assert!(groups_of(Some(&Value::Null)).unwrap().is_empty());
+        let five = json!(["a", "b", "c", "d", "e"]);
+        assert_eq!(groups_of(Some(&five)).unwrap_err().0, "groups");
+        let long = json!(["ok", "x".repeat(MAX_GROUP_NAME_BYTES + 1)]);
+        assert_eq!(groups_of(Some(&long)).unwrap_err().0, "groups[1]");
+        assert_eq!(groups_of(Some(&json!([""]))).unwrap_err().0, "groups[0]");
+        assert_eq!(groups_of(Some(&json!("Tech"))).unwrap_err().0, "groups");
+        let longest = json!(["x".repeat(MAX_GROUP_NAME_BYTES)]);
+        assert_eq!(groups_of(Some(&longest)).unwrap().len(), 1);
+    }
+}
