@@ -99,6 +99,7 @@ def track_symbol_access(symbol: str, context: Optional[Mapping[str, Any]] = None
 class WarmResult(Dict[str, Any]):
     """A warming cycle's result: ``symbols_warmed`` (count),
     ``duration_seconds``, ``symbols`` (the keys warmed), ``skipped``,
+    ``skipped_by_reason`` (``fresh``, ``in_flight``, ``no_budget``...),
     ``failed``; keys readable as attributes too."""
 
     def __getattr__(self, name: str) -> Any:
@@ -110,11 +111,15 @@ class WarmResult(Dict[str, Any]):
     @classmethod
     def of(cls, report: Mapping[str, Any]) -> "WarmResult":
         warmed = [k["key"] for k in report.get("warmed", [])]
+        reasons: Dict[str, int] = {}
+        for k in report.get("skipped", []):
+            reasons[str(k.get("reason"))] = reasons.get(str(k.get("reason")), 0) + 1
         return cls(
             symbols_warmed=len(warmed),
             duration_seconds=float(report.get("duration_ms", 0.0)) / 1000.0,
             symbols=warmed,
             skipped=len(report.get("skipped", [])),
+            skipped_by_reason=reasons,
             failed=len(report.get("failed", [])),
             strategies=list(report.get("strategies", [])),
         )

@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 
 use super::cycle::WarmReport;
 use super::persist::SaveReport;
-use super::purge::{PurgeError, PurgeReport, PurgeScope};
+use super::purge::{PurgeReply, PurgeScope};
 use super::view::{DriverSnapshot, Patterns};
 
 /// One request, with where to send the answer.
@@ -42,7 +42,7 @@ pub(crate) enum Command {
         dataset: String,
         /// What to drop.
         scope: PurgeScope,
-        reply: oneshot::Sender<Result<PurgeReport, PurgeError>>,
+        reply: PurgeReply,
     },
 }
 

@@ -23,7 +23,7 @@ use super::dataset::DatasetState;
 use super::merge::EventMerger;
 use super::persist::SaveReport;
 use super::publish::Publisher;
-use super::purge::{self, PurgeError, PurgeReport, PurgeScope};
+use super::purge::{PurgeReply, PurgeScope, Purges};
 use super::saver::{Saved, Saver};
 use super::schedule::{JobKind, Schedule};
 use super::settings::DriverSettings;
@@ -76,6 +76,7 @@ pub(super) struct Driver {
     slots: WarmSlots,
     cycles: CycleBook,
     saver: Saver,
+    purges: Purges,
     schedule: Schedule,
     publisher: Publisher,
     cmds: mpsc::Receiver<Command>,
@@ -105,6 +106,7 @@ impl Driver {
             time,
             cycles: CycleBook::default(),
             saver: Saver::default(),
+            purges: Purges::default(),
             schedule,
             publisher: Publisher::new(p.view, p.publish_every),
             cmds: p.cmds,
@@ -131,6 +133,10 @@ impl Driver {
                 }
                 Some(done) = self.saver.next_done(), if !self.saver.is_idle() => {
                     self.on_saved(done);
+                }
+                Some(done) = self.purges.next_done(), if !self.purges.is_idle() => {
+                    Purges::finished(done, &mut self.datasets);
+                    self.publisher.mark_dirty();
                 }
                 cmd = self.cmds.recv(), if cmds_open => match cmd {
                     Some(cmd) => self.command(cmd),
@@ -373,32 +379,16 @@ impl Driver {
         }
     }
 
-    /// Forgets the purged keys in the engine now and drops their entries
-    /// from the store on a task of its own (the driver never waits on the
-    /// store).
-    fn purge(
-        &mut self,
-        dataset: String,
-        scope: PurgeScope,
-        reply: oneshot::Sender<Result<PurgeReport, PurgeError>>,
-    ) {
+    /// Starts dropping the entries from the store ([`Purges`]); the
+    /// engine forgets them once they are gone.
+    fn purge(&mut self, dataset: String, scope: PurgeScope, reply: PurgeReply) {
         self.apply_events();
-        let Some(ds) = self.datasets.iter_mut().find(|d| *d.name == *dataset) else {
-            let _ = reply.send(Err(PurgeError::UnknownDataset(dataset)));
+        let Some(ds) = self.datasets.iter().find(|d| *d.name == *dataset) else {
+            let _ = reply.send(Err(super::PurgeError::UnknownDataset(dataset)));
             return;
         };
-        let keys = ds.forget_cached(&scope);
-        self.publisher.mark_dirty();
-        let store = Arc::clone(self.service.store());
-        tokio::spawn(async move {
-            let purged = purge::drop_entries(store, &dataset, keys).await;
-            let report = purged.map(|purged| PurgeReport {
-                dataset,
-                scope,
-                purged,
-            });
-            let _ = reply.send(report.map_err(PurgeError::from));
-        });
+        self.purges
+            .start(Arc::clone(self.service.store()), ds, scope, reply);
     }
 
     /// Builds and publishes the view now.
