@@ -81,6 +81,9 @@ def daemon() -> Iterator[Daemon]:
         "PREWARM_ADMIN_TOKEN": ADMIN_TOKEN,
         "PREWARM_ACCESS_TOKEN": ACCESS_TOKEN,
         "WARMING_OUTSIDE_SESSIONS": "run",
+        # No strategy warms on its own (cycles asked for still run), so a
+        # purged or never-read key stays a miss until a test reads it.
+        "WARMING_STRATEGIES": "none",
         "RUST_LOG": "warn",
     }
     serve = subprocess.Popen(

@@ -6,12 +6,11 @@ from typing import Any, Dict, Optional, Sequence
 
 import httpx
 
+from ._base import ClientBase
 from ._common import (
-    DEFAULT_BATCH_KEYS,
     DEFAULT_DATASET,
     Params,
     Reading,
-    Settings,
     check,
     chunks,
     patterns_params,
@@ -22,43 +21,22 @@ from ._common import (
     warm_params,
 )
 from ._errors import ConnectionFailed
-from ._feed import DEFAULT_BATCH_SIZE, DEFAULT_FLUSH_INTERVAL_S, DEFAULT_QUEUE_SIZE, AccessFeed
 
 
-class Client:
-    """A client of one prewarm daemon (thread-safe).
-
-    Reads go to the proxy listener (``url``), warming, monitoring and
-    purging to the admin listener (``admin_url``, with ``admin_token``);
-    :meth:`track_access` feeds ``POST /v1/access`` (with ``access_token``)
-    from a background thread. Unset URLs and tokens come from
-    ``PREWARM_URL``, ``PREWARM_ADMIN_URL``, ``PREWARM_ACCESS_TOKEN`` and
-    ``PREWARM_ADMIN_TOKEN``. Use it as a context manager, or call
-    :meth:`close`, to send the last accesses.
+class Client(ClientBase):
+    """A client of one prewarm daemon (thread-safe); see
+    :class:`ClientBase` for the arguments. Use it as a context manager, or
+    call :meth:`close`, to send the last accesses.
     """
 
-    def __init__(
+    _http: httpx.Client
+
+    def _open_http(
         self,
-        url: Optional[str] = None,
-        admin_url: Optional[str] = None,
-        *,
-        access_token: Optional[str] = None,
-        admin_token: Optional[str] = None,
-        client_id: Optional[str] = None,
-        timeout_s: float = 10.0,
-        batch_keys: int = DEFAULT_BATCH_KEYS,
-        queue_size: int = DEFAULT_QUEUE_SIZE,
-        feed_batch_size: int = DEFAULT_BATCH_SIZE,
-        flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
-        transport: Optional[httpx.BaseTransport] = None,
-    ) -> None:
-        self.settings = Settings.resolve(
-            url, admin_url, access_token, admin_token, client_id, timeout_s, batch_keys
-        )
-        self._http = httpx.Client(timeout=timeout_s, transport=transport)
-        self._feed = AccessFeed(
-            self.settings, queue_size, feed_batch_size, flush_interval_s, transport
-        )
+        transport: Optional[httpx.BaseTransport],
+        async_transport: Optional[httpx.AsyncBaseTransport],
+    ) -> httpx.Client:
+        return httpx.Client(timeout=self.settings.timeout_s, transport=transport)
 
     # -- reads (proxy listener) ------------------------------------------
 
@@ -81,35 +59,6 @@ class Client:
             )
             out.update(readings_of(check(resp).json()))
         return out
-
-    # -- the access feed (proxy listener, background thread) --------------
-
-    def track_access(
-        self,
-        key: str,
-        client: Optional[str] = None,
-        groups: Optional[Sequence[str]] = None,
-        dataset: str = DEFAULT_DATASET,
-    ) -> bool:
-        """Queues an access the application served itself (``groups``: the
-        key's sector, watchlist...). Never raises and never blocks;
-        ``False`` when the queue was full (counted in :attr:`dropped`)."""
-        return self._feed.track(key, dataset, client or self.settings.client_id, groups)
-
-    @property
-    def dropped(self) -> int:
-        """Accesses dropped because the queue was full (or after close)."""
-        return self._feed.dropped
-
-    @property
-    def failed(self) -> int:
-        """Accesses lost because their batch could not be sent."""
-        return self._feed.failed
-
-    @property
-    def sent(self) -> int:
-        """Accesses the daemon accepted."""
-        return self._feed.sent
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Sends the queued accesses now; ``True`` once all are out."""

@@ -38,6 +38,8 @@
 //! - `cycle`: the cycle book; cycles pending, their orders waiting for a
 //!   slot, and the reports they answer with;
 //! - `saver`: snapshot writes off the runtime, recorded per dataset;
+//! - `purge`: purges asked for on the admin listener; the store's
+//!   deletions off the driver, then the engine forgets the keys;
 //! - `publish`: the view, published at most every `publish_every`;
 //! - `clock`: the driver's non-decreasing time and the engines' clamp.
 //!
@@ -123,6 +125,9 @@
 //!   runs out.
 //! - A store write that fails is logged and counted, but the fetch still
 //!   reports `ok`: the model holds an entry the store does not.
+//! - A purge (`DELETE /cache/...`) drops entries from the store first and
+//!   only then from the model, so a warm fetch ordered meanwhile is never
+//!   deleted while the model counts it as cached.
 //! - The model starts empty at every start (snapshots save only what the
 //!   tracker learned), while a Redis store may still hold fresh entries:
 //!   until they are fetched again, reads of them are hits for the store and

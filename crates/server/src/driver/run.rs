@@ -23,7 +23,7 @@ use super::dataset::DatasetState;
 use super::merge::EventMerger;
 use super::persist::SaveReport;
 use super::publish::Publisher;
-use super::purge::{PurgeReply, PurgeScope, Purges};
+use super::purge::{PurgeError, PurgeReply, PurgeScope, Purges};
 use super::saver::{Saved, Saver};
 use super::schedule::{JobKind, Schedule};
 use super::settings::DriverSettings;
@@ -384,7 +384,7 @@ impl Driver {
     fn purge(&mut self, dataset: String, scope: PurgeScope, reply: PurgeReply) {
         self.apply_events();
         let Some(ds) = self.datasets.iter().find(|d| *d.name == *dataset) else {
-            let _ = reply.send(Err(super::PurgeError::UnknownDataset(dataset)));
+            let _ = reply.send(Err(PurgeError::UnknownDataset(dataset)));
             return;
         };
         self.purges

@@ -39,8 +39,9 @@ async fn purges_a_key_a_group_and_a_dataset_and_the_tracker_keeps_what_it_learne
     std::fs::write(&universe, "AAPL,Tech\nMSFT,Tech\nXOM,Energy\n").unwrap();
     let mut c = TestCfg::new(upstream.addr());
     c.state_dir = dir.path().join("state");
+    // No strategy warms on its own: a purged key stays purged until read.
     c.extra = format!(
-        "universe = {:?}\n\n[admin]\ntoken = \"{TOKEN}\"\n",
+        "universe = {:?}\n\n[admin]\ntoken = \"{TOKEN}\"\n\n[warming]\nstrategies = \"none\"\n",
         universe.display().to_string()
     );
     let mut d = c.start().await;
