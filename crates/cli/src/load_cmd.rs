@@ -1,6 +1,7 @@
 //! `prewarm load`: replays a trace against a running proxy in real time
 //! (scaled by `--speed`) and prints the hit rate it observes from
-//! `X-Cache`, every 10 s and at the end; then, from the daemon's
+//! `X-Cache`, every 10 s and at the end, with the latency percentiles of
+//! the answers (p50, p90, p99, max); then, from the daemon's
 //! `/warming/stats` read before and after, its upstream calls (demand and
 //! warming) and the hits served by warmed entries during the run. Run it
 //! once with warming on and once with `WARMING_ENABLED=false` to see what
@@ -91,6 +92,49 @@ struct Tally {
     miss: AtomicU64,
     stale: AtomicU64,
     errors: AtomicU64,
+}
+
+/// Response latencies, microseconds from sending to the response's head
+/// (1 µs to 60 s, 3 significant figures).
+#[derive(Debug)]
+struct Latencies(std::sync::Mutex<hdrhistogram::Histogram<u64>>);
+
+impl Latencies {
+    fn new() -> Self {
+        let h = hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3)
+            .unwrap_or_else(|_| hdrhistogram::Histogram::new(3).expect("3 significant figures"));
+        Self(std::sync::Mutex::new(h))
+    }
+
+    fn record(&self, took: Duration) {
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
+        if let Ok(mut h) = self.0.lock() {
+            h.saturating_record(us);
+        }
+    }
+
+    /// `latency p50 … p90 … p99 … max … ms over N answers`.
+    fn line(&self) -> String {
+        let Ok(h) = self.0.lock() else {
+            return "latency: unavailable".into();
+        };
+        latency_line(&h)
+    }
+}
+
+fn latency_line(h: &hdrhistogram::Histogram<u64>) -> String {
+    if h.is_empty() {
+        return "latency: no answers".into();
+    }
+    let ms = |us: u64| us as f64 / 1000.0;
+    format!(
+        "latency p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.2} ms over {} answers",
+        ms(h.value_at_quantile(0.50)),
+        ms(h.value_at_quantile(0.90)),
+        ms(h.value_at_quantile(0.99)),
+        ms(h.max()),
+        h.len()
+    )
 }
 
 /// A copy of the counters at one moment.
@@ -421,6 +465,7 @@ async fn replay(
         args.max_requests,
     );
     let tally = Arc::new(Tally::default());
+    let latencies = Arc::new(Latencies::new());
     let slots = Arc::new(Semaphore::new(args.concurrency));
     let start = Instant::now();
     let limit = Duration::from_secs_f64(args.max_duration_s.max(0.0));
@@ -449,9 +494,15 @@ async fn replay(
             req = req.header("X-Client-Id", &*trace.clients[ids[i] as usize]);
         }
         let tally = Arc::clone(&tally);
+        let latencies = Arc::clone(&latencies);
         tally.sent.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
-            let counter = match req.send().await {
+            let sent_at = Instant::now();
+            let answer = req.send().await;
+            if answer.is_ok() {
+                latencies.record(sent_at.elapsed());
+            }
+            let counter = match answer {
                 Ok(r) if r.status().is_success() => {
                     match r.headers().get("x-cache").and_then(|v| v.to_str().ok()) {
                         Some("HIT") => &tally.hit,
@@ -477,12 +528,28 @@ async fn replay(
         total.answered(),
         total.errors
     );
+    println!("{}", latencies.line());
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latency_line_gives_the_percentiles_in_milliseconds() {
+        let l = Latencies::new();
+        assert_eq!(l.line(), "latency: no answers");
+        for ms in 1..=100 {
+            l.record(Duration::from_millis(ms));
+        }
+        let line = l.line();
+        assert!(line.starts_with("latency p50 50.0"), "{line}");
+        assert!(line.contains("p90 90.0"), "{line}");
+        assert!(line.contains("p99 99.0"), "{line}");
+        assert!(line.contains("max 100.0"), "{line}");
+        assert!(line.ends_with("over 100 answers"), "{line}");
+    }
 
     #[test]
     fn schedule_scales_and_caps_gaps() {

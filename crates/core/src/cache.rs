@@ -109,6 +109,15 @@ impl CacheModel {
         self.len == 0
     }
 
+    /// Every key with an entry (fresh or stale), in id order.
+    pub fn keys(&self) -> impl Iterator<Item = KeyId> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.entry.is_some())
+            .map(|(i, _)| KeyId(i as u32))
+    }
+
     /// The entry of `key`, fresh or not.
     pub fn entry(&self, key: KeyId) -> Option<CachedEntry> {
         self.slots.get(key.ix()).and_then(|s| s.entry)
@@ -289,6 +298,16 @@ mod tests {
             "not fresh before its fetch"
         );
         assert_eq!(c.fresh_for_s(k, 130.0), 30.0);
+    }
+
+    #[test]
+    fn keys_lists_the_held_entries_only() {
+        let mut c = CacheModel::new(60.0, None);
+        for k in [5, 1, 3] {
+            c.insert(KeyId(k), 0.0, FetchOrigin::Demand);
+        }
+        c.remove(KeyId(3));
+        assert_eq!(c.keys().collect::<Vec<_>>(), [KeyId(1), KeyId(5)]);
     }
 
     #[test]

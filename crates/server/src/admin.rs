@@ -10,7 +10,8 @@
 //!   `/warming/status`, `/warming/patterns` ([`warming`]) and `GET /metrics`
 //!   ([`prometheus`]);
 //! - writes (always the token; 403 `disabled` without one configured):
-//!   `POST /warming/run`, `POST /warming/save`.
+//!   `POST /warming/run`, `POST /warming/save`, and the purges
+//!   `DELETE /cache/{dataset}[/{key}]` ([`purge`]).
 //!
 //! The warming routes answer 503 until the engine driver runs.
 
@@ -18,6 +19,7 @@ pub mod assets;
 pub mod auth;
 pub mod figures;
 pub mod prometheus;
+pub mod purge;
 pub mod warming;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,7 +30,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 pub use auth::AdminAuth;
@@ -72,9 +74,11 @@ pub fn router(
     let writes = Router::new()
         .route("/warming/run", post(warming::run))
         .route("/warming/save", post(warming::save))
+        .route("/cache/{dataset}", delete(purge::dataset))
+        .route("/cache/{dataset}/{key}", delete(purge::key))
         .route_layer(from_fn_with_state(auth, auth::require_write));
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/", get(assets::dashboard))
         .route("/openapi.json", get(assets::openapi))
@@ -83,6 +87,18 @@ pub fn router(
         .with_state(state)
 }
 
+/// `GET /healthz`: answers as soon as the process listens.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "`ok`", body = String, content_type = "text/plain")))]
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, description = "`ready`, or `degraded: store backend unreachable` (still serving from the fallback)", body = String, content_type = "text/plain"),
+        (status = 503, description = "`starting`: the proxy does not listen yet", body = String, content_type = "text/plain"),
+    ))]
 async fn readyz(State(st): State<AdminState>) -> (StatusCode, &'static str) {
     if !st.ready.load(Ordering::Acquire) {
         (StatusCode::SERVICE_UNAVAILABLE, "starting\n")
@@ -95,6 +111,12 @@ async fn readyz(State(st): State<AdminState>) -> (StatusCode, &'static str) {
     }
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "admin",
+    responses(
+        (status = 200, description = "Prometheus text format (prewarm_* families)", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 401, description = "Under admin.protect_reads: missing or wrong admin token", body = crate::openapi::ErrorBody),
+    ),
+    security((), ("admin_token" = [])))]
 async fn metrics(State(st): State<AdminState>) -> Response {
     let view = st.warming.get().map(DriverClient::view);
     let body = prometheus::render(&st.metrics, view.as_deref());

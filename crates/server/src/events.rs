@@ -37,6 +37,10 @@ pub struct AccessEvent {
     pub at_s: f64,
     /// Whether a fresh entry was found.
     pub hit: bool,
+    /// Groups the client says the key belongs to (a sector, a watchlist),
+    /// learned as membership like a universe file's; empty for proxied
+    /// reads.
+    pub groups: Box<[Arc<str>]>,
 }
 
 /// One completed upstream fetch (or failed attempt) for a key.
@@ -190,6 +194,7 @@ mod tests {
             client: None,
             at_s: 1.0,
             hit: false,
+            groups: Box::default(),
         }
     }
 

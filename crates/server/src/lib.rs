@@ -24,6 +24,8 @@
 //!   market-aware jobs, snapshots; a published read-only view.
 //! - [`proxy`], [`admin`]: axum routes (`/warming/*` on the admin side).
 //! - [`http`]: what both listeners share: JSON errors, shortened keys.
+//! - [`openapi`]: the OpenAPI document of both listeners, generated from
+//!   the handlers' annotations.
 //! - [`listener`]: the accept loop of both listeners: a connection cap,
 //!   header-read and keep-alive timeouts, graceful shutdown.
 //! - [`upstream_sim`]: the built-in simulated market-data API.
@@ -37,6 +39,7 @@ pub mod driver;
 pub mod events;
 pub mod http;
 pub mod listener;
+pub mod openapi;
 pub mod proxy;
 pub mod serve;
 pub mod service;

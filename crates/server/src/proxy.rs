@@ -150,6 +150,27 @@ fn read_error_response(err: &ReadError) -> Response {
     resp
 }
 
+#[utoipa::path(
+    get, path = "/v1/{dataset}/{key}", tag = "proxy",
+    params(
+        ("dataset" = String, Path, description = "Dataset, e.g. `quote`"),
+        ("key" = String, Path, description = "Key, e.g. `AAPL`"),
+        ("X-Client-Id" = Option<String>, Header, description = "Names the client for access tracking"),
+        ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer: 304 when the entry still has it"),
+        ("Cache-Control" = Option<String>, Header, description = "`no-cache` forces an upstream fetch (coalesced, counted as demand)"),
+    ),
+    responses(
+        (status = 200, description = "The upstream's body as fetched (its content type)",
+         headers(("X-Cache" = String, description = "HIT, MISS or STALE"),
+                 ("Age" = u64, description = "Whole seconds since the fetch"))),
+        (status = 400, description = "`invalid_key`: the key fails the dataset's pattern", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`unknown_dataset`, or `upstream_not_found` (kept for `negative_ttl_s`, then `X-Cache: HIT`)", body = crate::openapi::ErrorBody),
+        (status = 502, description = "`upstream_error`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "`upstream_rate_limited`, `upstream_unavailable` or `upstream_quota_exhausted`",
+         body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 504, description = "`upstream_timeout`", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn get_one(
     State(st): State<AppState>,
     Path((dataset, key)): Path<(String, String)>,
@@ -199,16 +220,30 @@ fn record_request(
         .record(took.as_secs_f64());
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 struct KeysQuery {
+    /// Comma-separated keys, e.g. `AAPL,MSFT`.
     keys: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-struct KeysBody {
+/// The body of `POST /v1/{dataset}`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct KeysBody {
+    /// The keys, at most `server.max_batch_keys`.
     keys: Vec<String>,
 }
 
+#[utoipa::path(
+    get, path = "/v1/{dataset}", tag = "proxy",
+    params(("dataset" = String, Path, description = "Dataset, e.g. `quote`"), KeysQuery,
+           ("X-Client-Id" = Option<String>, Header, description = "Names the client for access tracking")),
+    responses(
+        (status = 200, description = "A JSON object keyed by key: each a `BatchEntry` (value or that key's error)",
+         body = std::collections::HashMap<String, crate::openapi::BatchEntry>),
+        (status = 400, description = "`missing_keys`, `too_many_keys`, `invalid_body`, `invalid_key`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`unknown_dataset`", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn get_many(
     State(st): State<AppState>,
     Path(dataset): Path<String>,
@@ -231,6 +266,18 @@ async fn get_many(
     batch(&st, &dataset, keys, &headers).await
 }
 
+#[utoipa::path(
+    post, path = "/v1/{dataset}", tag = "proxy",
+    params(("dataset" = String, Path, description = "Dataset, e.g. `quote`"),
+           ("X-Client-Id" = Option<String>, Header, description = "Names the client for access tracking")),
+    request_body = KeysBody,
+    responses(
+        (status = 200, description = "A JSON object keyed by key: each a `BatchEntry` (value or that key's error)",
+         body = std::collections::HashMap<String, crate::openapi::BatchEntry>),
+        (status = 400, description = "`missing_keys`, `too_many_keys`, `invalid_body`, `invalid_key`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`unknown_dataset`", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn post_many(
     State(st): State<AppState>,
     Path(dataset): Path<String>,

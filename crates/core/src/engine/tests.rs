@@ -261,3 +261,40 @@ mod snapshot_round_trip {
         }
     }
 }
+
+/// Groups reported with accesses (the daemon's `/v1/access` items) are
+/// the key's groups for the sector strategy, as a universe file's are.
+#[test]
+fn groups_given_with_accesses_make_a_sector_cycle_name_the_co_members() {
+    let mut e = engine("none", 100.0);
+    let (tech, energy) = (["Tech", "watchlist-1"], ["Energy"]);
+    for (name, groups) in [
+        ("AAPL", &tech[..]),
+        ("MSFT", &tech[..]),
+        ("XOM", &energy[..]),
+    ] {
+        let key = e.intern(name);
+        let ctx = AccessContext {
+            client: None,
+            groups,
+        };
+        e.on_access(10.0, key, &ctx);
+    }
+    let named = |plan: CyclePlan, e: &Engine| {
+        let mut keys: Vec<String> = plan
+            .orders
+            .iter()
+            .map(|o| e.keys().name(o.key).to_string())
+            .collect();
+        keys.sort();
+        keys
+    };
+    let plan = e.warm_sector(20.0, "Tech");
+    assert_eq!(named(plan, &e), ["AAPL", "MSFT"]);
+    let plan = e.warm_sector(20.0, "Energy");
+    assert_eq!(named(plan, &e), ["XOM"]);
+    let plan = e.warm_sector(20.0, "watchlist-1");
+    assert!(named(plan, &e).is_empty(), "AAPL and MSFT are in flight");
+    let aapl = e.keys().get("AAPL").unwrap();
+    assert_eq!(e.tracker().groups_of(aapl), ["Tech", "watchlist-1"]);
+}

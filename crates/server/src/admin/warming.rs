@@ -35,7 +35,7 @@ use crate::proxy::error_response;
 /// Most keys a patterns list returns.
 pub const MAX_PATTERN_LIMIT: usize = 1000;
 
-fn not_running() -> Response {
+pub(super) fn not_running() -> Response {
     error_response(
         StatusCode::SERVICE_UNAVAILABLE,
         "warming_not_running",
@@ -43,7 +43,7 @@ fn not_running() -> Response {
     )
 }
 
-fn gone(_: DriverGone) -> Response {
+pub(super) fn gone(_: DriverGone) -> Response {
     error_response(
         StatusCode::SERVICE_UNAVAILABLE,
         "warming_not_running",
@@ -52,7 +52,10 @@ fn gone(_: DriverGone) -> Response {
 }
 
 /// A 404 when `dataset` names no dataset the driver runs.
-fn unknown_dataset(c: &crate::driver::DriverClient, dataset: Option<&str>) -> Option<Response> {
+pub(super) fn unknown_dataset(
+    c: &crate::driver::DriverClient,
+    dataset: Option<&str>,
+) -> Option<Response> {
     let d = dataset?;
     (!c.view().datasets.contains_key(d)).then(|| {
         error_response(
@@ -73,6 +76,13 @@ fn per_dataset(view: &DriverSnapshot, part: impl Fn(&DatasetView) -> Value) -> V
     Value::Object(map)
 }
 
+#[utoipa::path(get, path = "/warming/stats", tag = "admin",
+    responses(
+        (status = 200, description = "`{at_s, store, datasets: {NAME: {since_start, today, last_minute, last_hour, total, budget_tokens, warm_rate_per_min, queued_candidates, cost_ratio_recent, price, warm_outcomes}}}`: hit rate, API calls, warming fetches and efficiency per dataset and strategy", body = Object),
+        (status = 401, description = "Under admin.protect_reads: missing or wrong admin token", body = crate::openapi::ErrorBody),
+        (status = 503, description = "`warming_not_running`", body = crate::openapi::ErrorBody),
+    ),
+    security((), ("admin_token" = [])))]
 pub(super) async fn stats(State(st): State<AdminState>) -> Response {
     let Some(c) = st.warming.get() else {
         return not_running();
@@ -104,6 +114,13 @@ pub(super) async fn stats(State(st): State<AdminState>) -> Response {
         .into_response()
 }
 
+#[utoipa::path(get, path = "/warming/status", tag = "admin",
+    responses(
+        (status = 200, description = "`{running, enabled, session, schedules, upstream, store, warms_in_flight, cycles, events, jobs, datasets}`: the driver, its schedules, the market session and the health of upstream and store", body = Object),
+        (status = 401, description = "Under admin.protect_reads: missing or wrong admin token", body = crate::openapi::ErrorBody),
+        (status = 503, description = "`warming_not_running`", body = crate::openapi::ErrorBody),
+    ),
+    security((), ("admin_token" = [])))]
 pub(super) async fn status(State(st): State<AdminState>) -> Response {
     let Some(c) = st.warming.get() else {
         return not_running();
@@ -156,13 +173,24 @@ pub(super) async fn status(State(st): State<AdminState>) -> Response {
     .into_response()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub(super) struct PatternsQuery {
+    /// This dataset only (default: every dataset).
     dataset: Option<String>,
+    /// Most keys of each kind, 1..=1000 (default 20).
     limit: Option<usize>,
+    /// Also predict the keys likely to follow this one.
     key: Option<String>,
 }
 
+#[utoipa::path(get, path = "/warming/patterns", tag = "admin", params(PatternsQuery),
+    responses(
+        (status = 200, description = "`{datasets: [{dataset, popular, trending, upcoming, groups, predicted?, model}]}`: what the trackers learned", body = Object),
+        (status = 404, description = "`unknown_dataset`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Under admin.protect_reads: missing or wrong admin token", body = crate::openapi::ErrorBody),
+        (status = 503, description = "`warming_not_running`", body = crate::openapi::ErrorBody),
+    ),
+    security((), ("admin_token" = [])))]
 pub(super) async fn patterns(
     State(st): State<AdminState>,
     Query(q): Query<PatternsQuery>,
@@ -180,12 +208,18 @@ pub(super) async fn patterns(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub(super) struct RunQuery {
+    /// `popular`, `time`, `trending`, `predictive` or `sector` (default:
+    /// the pre-market cycle, popular and time).
     strategy: Option<String>,
+    /// This dataset only (default: every dataset).
     dataset: Option<String>,
+    /// Most keys, 1..=10000 (default: the strategy's setting).
     limit: Option<usize>,
+    /// For `time`: seconds ahead (default 1800).
     look_ahead_s: Option<f64>,
+    /// For `trending`: the window, seconds (default 300).
     window_s: Option<f64>,
     /// Comma-separated current keys, for `predictive`.
     keys: Option<String>,
@@ -286,6 +320,17 @@ fn run_request(q: &RunQuery) -> Result<Option<CycleRequest>, BadRequest> {
     }))
 }
 
+#[utoipa::path(post, path = "/warming/run", tag = "admin", params(RunQuery),
+    responses(
+        (status = 200, description = "Once its fetches are back: `{strategies, ordered, warmed: [{dataset, key, strategy}], skipped: [{dataset, key, reason}], failed: [{dataset, key, error}], duration_ms}`", body = Object),
+        (status = 400, description = "`unknown_strategy`, `bad_limit`, `bad_seconds`, `missing_keys`, `missing_group`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`unknown_dataset`", body = crate::openapi::ErrorBody),
+        (status = 409, description = "`cycle_refused` (warming disabled)", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "No admin token configured (`disabled`)", body = crate::openapi::ErrorBody),
+        (status = 503, description = "`warming_not_running`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin_token" = [])))]
 pub(super) async fn run(State(st): State<AdminState>, Query(q): Query<RunQuery>) -> Response {
     let Some(c) = st.warming.get() else {
         return not_running();
@@ -306,6 +351,15 @@ pub(super) async fn run(State(st): State<AdminState>, Query(q): Query<RunQuery>)
     }
 }
 
+#[utoipa::path(post, path = "/warming/save", tag = "admin",
+    responses(
+        (status = 200, description = "`{saved: [{dataset, path, bytes, error}]}`", body = Object),
+        (status = 500, description = "A snapshot could not be written (`saved[].error`)", body = Object),
+        (status = 401, description = "Missing or wrong admin token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "No admin token configured (`disabled`)", body = crate::openapi::ErrorBody),
+        (status = 503, description = "`warming_not_running`", body = crate::openapi::ErrorBody),
+    ),
+    security(("admin_token" = [])))]
 pub(super) async fn save(State(st): State<AdminState>) -> Response {
     let Some(c) = st.warming.get() else {
         return not_running();

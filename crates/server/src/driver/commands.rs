@@ -8,6 +8,7 @@ use tokio::sync::oneshot;
 
 use super::cycle::WarmReport;
 use super::persist::SaveReport;
+use super::purge::{PurgeReply, PurgeScope};
 use super::view::{DriverSnapshot, Patterns};
 
 /// One request, with where to send the answer.
@@ -35,6 +36,14 @@ pub(crate) enum Command {
         key: Option<String>,
         reply: oneshot::Sender<Vec<Patterns>>,
     },
+    /// Drop entries from the store; answer once they are gone.
+    Purge {
+        /// The dataset.
+        dataset: String,
+        /// What to drop.
+        scope: PurgeScope,
+        reply: PurgeReply,
+    },
 }
 
 impl std::fmt::Debug for Command {
@@ -44,6 +53,7 @@ impl std::fmt::Debug for Command {
             Command::Warm { .. } => "Warm",
             Command::Save(_) => "Save",
             Command::Patterns { .. } => "Patterns",
+            Command::Purge { .. } => "Purge",
         })
     }
 }

@@ -366,6 +366,7 @@ mod tests {
                     client: None,
                     at_s: T,
                     hit: false,
+                    groups: Box::default(),
                 };
                 ds.on_access(T, &ev);
             }

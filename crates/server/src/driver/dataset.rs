@@ -194,9 +194,10 @@ impl DatasetState {
     /// Applies a client access at `at_s` (already clamped).
     pub fn on_access(&mut self, at_s: f64, ev: &AccessEvent) {
         let key = self.engine.intern(&ev.key);
+        let groups: Vec<&str> = ev.groups.iter().map(|g| &**g).collect();
         let ctx = AccessContext {
             client: ev.client.as_deref(),
-            groups: &[],
+            groups: &groups,
         };
         self.engine.on_access(at_s, key, &ctx);
     }

@@ -245,6 +245,7 @@ mod tests {
             client: None,
             at_s,
             hit: false,
+            groups: Box::default(),
         }
     }
 

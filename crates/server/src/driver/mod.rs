@@ -38,6 +38,8 @@
 //! - `cycle`: the cycle book; cycles pending, their orders waiting for a
 //!   slot, and the reports they answer with;
 //! - `saver`: snapshot writes off the runtime, recorded per dataset;
+//! - `purge`: purges asked for on the admin listener; the store's
+//!   deletions off the driver, then the engine forgets the keys;
 //! - `publish`: the view, published at most every `publish_every`;
 //! - `clock`: the driver's non-decreasing time and the engines' clamp.
 //!
@@ -123,6 +125,9 @@
 //!   runs out.
 //! - A store write that fails is logged and counted, but the fetch still
 //!   reports `ok`: the model holds an entry the store does not.
+//! - A purge (`DELETE /cache/...`) drops entries from the store first and
+//!   only then from the model, so a warm fetch ordered meanwhile is never
+//!   deleted while the model counts it as cached.
 //! - The model starts empty at every start (snapshots save only what the
 //!   tracker learned), while a Redis store may still hold fresh entries:
 //!   until they are fetched again, reads of them are hits for the store and
@@ -140,6 +145,7 @@ pub mod history;
 mod merge;
 pub mod persist;
 mod publish;
+pub mod purge;
 mod run;
 mod saver;
 pub mod schedule;
@@ -158,6 +164,7 @@ use tokio::task::JoinHandle;
 pub use cycle::{CycleFigures, CycleKey, CycleSummary, FailedKey, SkippedKey, WarmReport};
 pub use persist::SaveReport;
 pub use prewarm_core::engine::{CycleRequest, SkipReason};
+pub use purge::{PurgeError, PurgeReport, PurgeScope};
 pub use view::{DatasetView, DriverSnapshot, Figures, Patterns};
 
 use commands::Command;
@@ -314,6 +321,22 @@ impl DriverClient {
             limit: None,
         };
         self.warm(None, Some(vec![req])).await
+    }
+
+    /// Drops `scope`'s entries of `dataset` from the store (the engine
+    /// stops counting them as cached; the tracker keeps what it learned);
+    /// answers once they are gone.
+    pub async fn purge(
+        &self,
+        dataset: String,
+        scope: PurgeScope,
+    ) -> Result<Result<PurgeReport, PurgeError>, DriverGone> {
+        self.ask(|reply| Command::Purge {
+            dataset,
+            scope,
+            reply,
+        })
+        .await
     }
 
     /// Saves every dataset's snapshot now; answers when written.

@@ -23,6 +23,7 @@ use super::dataset::DatasetState;
 use super::merge::EventMerger;
 use super::persist::SaveReport;
 use super::publish::Publisher;
+use super::purge::{PurgeError, PurgeReply, PurgeScope, Purges};
 use super::saver::{Saved, Saver};
 use super::schedule::{JobKind, Schedule};
 use super::settings::DriverSettings;
@@ -75,6 +76,7 @@ pub(super) struct Driver {
     slots: WarmSlots,
     cycles: CycleBook,
     saver: Saver,
+    purges: Purges,
     schedule: Schedule,
     publisher: Publisher,
     cmds: mpsc::Receiver<Command>,
@@ -104,6 +106,7 @@ impl Driver {
             time,
             cycles: CycleBook::default(),
             saver: Saver::default(),
+            purges: Purges::default(),
             schedule,
             publisher: Publisher::new(p.view, p.publish_every),
             cmds: p.cmds,
@@ -130,6 +133,10 @@ impl Driver {
                 }
                 Some(done) = self.saver.next_done(), if !self.saver.is_idle() => {
                     self.on_saved(done);
+                }
+                Some(done) = self.purges.next_done(), if !self.purges.is_idle() => {
+                    Purges::finished(done, &mut self.datasets);
+                    self.publisher.mark_dirty();
                 }
                 cmd = self.cmds.recv(), if cmds_open => match cmd {
                     Some(cmd) => self.command(cmd),
@@ -364,7 +371,24 @@ impl Driver {
                     .collect();
                 let _ = reply.send(patterns);
             }
+            Command::Purge {
+                dataset,
+                scope,
+                reply,
+            } => self.purge(dataset, scope, reply),
         }
+    }
+
+    /// Starts dropping the entries from the store ([`Purges`]); the
+    /// engine forgets them once they are gone.
+    fn purge(&mut self, dataset: String, scope: PurgeScope, reply: PurgeReply) {
+        self.apply_events();
+        let Some(ds) = self.datasets.iter().find(|d| *d.name == *dataset) else {
+            let _ = reply.send(Err(PurgeError::UnknownDataset(dataset)));
+            return;
+        };
+        self.purges
+            .start(Arc::clone(self.service.store()), ds, scope, reply);
     }
 
     /// Builds and publishes the view now.

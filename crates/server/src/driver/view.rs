@@ -365,6 +365,7 @@ mod tests {
                 client: None,
                 at_s,
                 hit: false,
+                groups: Box::default(),
             };
             ds.on_access(at_s, &ev);
         };

@@ -1,7 +1,12 @@
 //! `POST /v1/access`: accesses the application served itself, reported so
 //! the engine learns from them like proxied ones.
 //!
-//! Body: a JSON array of `{"dataset","key","client"?,"ts"?,"hit"?}`.
+//! Body: a JSON array of `{"dataset","key","client"?,"ts"?,"hit"?,"groups"?}`.
+//! `groups` lists the groups the key belongs to (a sector, a watchlist
+//! name): at most [`MAX_GROUPS_PER_ITEM`] names of 1 to
+//! [`MAX_GROUP_NAME_BYTES`] bytes each. The engine learns them as
+//! membership, as it learns a universe file's, so the sector strategy
+//! warms the key's co-members.
 //! The whole batch is validated first; any bad item rejects the batch
 //! (400, every error naming its index and field) so a client can fix and
 //! resend without duplicates. Accepted: 202 `{"accepted":N,"dropped":M}`
@@ -28,7 +33,11 @@ use crate::service::CacheService;
 /// Most items in one access batch.
 pub const MAX_ACCESS_ITEMS: usize = 10_000;
 const MAX_REPORTED_ERRORS: usize = 100;
-const FIELDS: [&str; 5] = ["dataset", "key", "client", "ts", "hit"];
+const FIELDS: [&str; 6] = ["dataset", "key", "client", "ts", "hit", "groups"];
+/// Most groups one item may name (the engine keeps as many per key).
+pub const MAX_GROUPS_PER_ITEM: usize = prewarm_core::tracker::MAX_GROUPS_PER_KEY;
+/// Longest group name, bytes.
+pub const MAX_GROUP_NAME_BYTES: usize = 64;
 
 /// One item's problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +111,20 @@ fn rate_limited(items: usize, retry_after_s: u64) -> Response {
     resp
 }
 
+#[utoipa::path(
+    post, path = "/v1/access", tag = "access",
+    request_body(content = Vec<crate::openapi::AccessItem>, description = "The accesses, at most 10000 (fewer under a low rate limit)"),
+    responses(
+        (status = 202, description = "Queued for the engine", body = crate::openapi::AccessAccepted),
+        (status = 400, description = "`invalid_body`, `too_many_items`, or `invalid_access` with `errors`: `[{index, field, message}]` (the whole batch is refused)",
+         body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong access token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "No access token configured (`disabled`)", body = crate::openapi::ErrorBody),
+        (status = 429, description = "`rate_limited`: over server.access_rate_limit_per_min items a minute",
+         body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the batch would fit"))),
+    ),
+    security(("access_token" = []))
+)]
 pub(super) async fn feed(State(st): State<AppState>, body: axum::body::Bytes) -> Response {
     let items = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Array(items)) => items,
@@ -240,7 +263,44 @@ fn validate_item(
         client,
         at_s,
         hit,
+        groups: groups_of(obj.get("groups"))?,
     })
+}
+
+/// The `groups` field: absent, null, or an array of at most
+/// [`MAX_GROUPS_PER_ITEM`] non-empty names of at most
+/// [`MAX_GROUP_NAME_BYTES`] bytes (repeats dropped).
+fn groups_of(value: Option<&Value>) -> Result<Box<[std::sync::Arc<str>]>, (String, String)> {
+    let items = match value {
+        None | Some(Value::Null) => return Ok(Box::default()),
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            return Err(("groups".into(), "expected an array of strings".into()));
+        }
+    };
+    if items.len() > MAX_GROUPS_PER_ITEM {
+        let msg = format!(
+            "{} groups; at most {MAX_GROUPS_PER_ITEM} per item",
+            items.len()
+        );
+        return Err(("groups".into(), msg));
+    }
+    let mut out: Vec<std::sync::Arc<str>> = Vec::with_capacity(items.len());
+    for (i, g) in items.iter().enumerate() {
+        match g {
+            Value::String(s) if !s.is_empty() && s.len() <= MAX_GROUP_NAME_BYTES => {
+                if !out.iter().any(|o| **o == **s) {
+                    out.push(s.as_str().into());
+                }
+            }
+            _ => {
+                let msg =
+                    format!("expected a non-empty string of at most {MAX_GROUP_NAME_BYTES} bytes");
+                return Err((format!("groups[{i}]"), msg));
+            }
+        }
+    }
+    Ok(out.into_boxed_slice())
 }
 
 fn required_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, (String, String)> {
@@ -248,5 +308,29 @@ fn required_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str,
         Some(Value::String(s)) => Ok(s),
         Some(_) => Err((field.to_string(), "expected a string".into())),
         None => Err((field.to_string(), "missing".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_are_bounded_in_count_and_length_and_deduplicated() {
+        let ok = groups_of(Some(&json!(["Tech", "Tech", "SP500"]))).unwrap();
+        assert_eq!(
+            ok.iter().map(|g| &**g).collect::<Vec<_>>(),
+            ["Tech", "SP500"]
+        );
+        assert!(groups_of(None).unwrap().is_empty());
+        assert!(groups_of(Some(&Value::Null)).unwrap().is_empty());
+        let five = json!(["a", "b", "c", "d", "e"]);
+        assert_eq!(groups_of(Some(&five)).unwrap_err().0, "groups");
+        let long = json!(["ok", "x".repeat(MAX_GROUP_NAME_BYTES + 1)]);
+        assert_eq!(groups_of(Some(&long)).unwrap_err().0, "groups[1]");
+        assert_eq!(groups_of(Some(&json!([""]))).unwrap_err().0, "groups[0]");
+        assert_eq!(groups_of(Some(&json!("Tech"))).unwrap_err().0, "groups");
+        let longest = json!(["x".repeat(MAX_GROUP_NAME_BYTES)]);
+        assert_eq!(groups_of(Some(&longest)).unwrap().len(), 1);
     }
 }

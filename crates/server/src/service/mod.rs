@@ -345,6 +345,7 @@ impl CacheService {
             client: client.map(Into::into),
             at_s,
             hit,
+            groups: Box::default(),
         });
     }
 

@@ -26,12 +26,14 @@ use super::{Entry, MemoryStore, Store, StoreError, StoreFuture};
 use crate::clock::Clock;
 
 /// How the store backend is doing, as the monitoring API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct HealthReport {
     /// `connected` or `degraded` (the backend failed; entries go to the
     /// in-process fallback until a probe succeeds).
+    #[schema(value_type = String)]
     pub health: &'static str,
     /// The backend: `memory` or `redis`.
+    #[schema(value_type = String)]
     pub backend: &'static str,
     /// Failures in a row (0 when connected).
     pub failures: u32,
@@ -275,6 +277,17 @@ impl Store for GuardedStore {
         .boxed()
     }
 
+    fn remove_dataset<'a>(&'a self, dataset: &'a str) -> StoreFuture<'a, u64> {
+        async move {
+            let in_fallback = self.fallback.remove_dataset(dataset).await?;
+            match self.try_backend(self.backend.remove_dataset(dataset)).await {
+                Some(r) => Ok(r? + in_fallback),
+                None => Ok(in_fallback),
+            }
+        }
+        .boxed()
+    }
+
     fn len(&self) -> StoreFuture<'_, u64> {
         async move {
             match self.try_backend(self.backend.len()).await {
@@ -333,6 +346,9 @@ mod tests {
         }
         fn put<'a>(&'a self, _: &'a str, _: &'a str, _: Entry, _: f64) -> StoreFuture<'a, ()> {
             self.answer(())
+        }
+        fn remove_dataset<'a>(&'a self, _: &'a str) -> StoreFuture<'a, u64> {
+            self.answer(0)
         }
         fn remove<'a>(&'a self, _: &'a str, _: &'a str) -> StoreFuture<'a, bool> {
             self.answer(false)

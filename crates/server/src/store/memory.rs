@@ -204,6 +204,26 @@ impl Store for MemoryStore {
         .boxed()
     }
 
+    fn remove_dataset<'a>(&'a self, dataset: &'a str) -> StoreFuture<'a, u64> {
+        async move {
+            let prefix = cache_key(dataset, "");
+            let keys: Vec<Arc<String>> = self
+                .cache
+                .iter()
+                .filter(|(k, _)| k.starts_with(&prefix))
+                .map(|(k, _)| k)
+                .collect();
+            let now_s = self.clock.now_s();
+            let mut removed = 0;
+            for k in keys {
+                let old = self.cache.remove(&*k).await;
+                removed += u64::from(old.is_some_and(|s| s.retain_until_s > now_s));
+            }
+            Ok(removed)
+        }
+        .boxed()
+    }
+
     fn len(&self) -> StoreFuture<'_, u64> {
         async move {
             self.cache.run_pending_tasks().await;

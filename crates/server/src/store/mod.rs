@@ -104,6 +104,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> StoreFuture<'a, ()>;
     /// Removes the entry; true if one was there.
     fn remove<'a>(&'a self, dataset: &'a str, key: &'a str) -> StoreFuture<'a, bool>;
+    /// Removes every entry of `dataset` (other datasets keep theirs);
+    /// returns how many were there.
+    fn remove_dataset<'a>(&'a self, dataset: &'a str) -> StoreFuture<'a, u64>;
     /// Number of entries (approximate for Redis: a SCAN).
     fn len(&self) -> StoreFuture<'_, u64>;
     /// Approximate bytes held by the entries.

@@ -93,6 +93,18 @@ pub fn redis_key(dataset: &str, key: &str) -> String {
     format!("{KEY_PREFIX}:{dataset}:{key}")
 }
 
+/// `text` with Redis glob characters escaped, for `SCAN MATCH`.
+fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 impl RedisStore {
     /// Connects to `url` (`redis://HOST:PORT`) now; fails if it cannot.
     pub async fn connect(
@@ -142,7 +154,13 @@ impl RedisStore {
         Ok(c)
     }
 
+    /// Every key of the store.
     async fn scan_keys(&self) -> Result<Vec<String>, StoreError> {
+        self.scan_matching(&format!("{KEY_PREFIX}:*")).await
+    }
+
+    /// Every key matching the glob `pattern`.
+    async fn scan_matching(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
         let mut conn = self.conn().await?;
         let mut cursor: u64 = 0;
         let mut keys = Vec::new();
@@ -150,7 +168,7 @@ impl RedisStore {
             let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
                 .arg(cursor)
                 .arg("MATCH")
-                .arg(format!("{KEY_PREFIX}:*"))
+                .arg(pattern)
                 .arg("COUNT")
                 .arg(1000)
                 .query_async(&mut conn)
@@ -226,6 +244,25 @@ impl Store for RedisStore {
                 .await
                 .map_err(backend)?;
             Ok(n > 0)
+        }
+        .boxed()
+    }
+
+    fn remove_dataset<'a>(&'a self, dataset: &'a str) -> StoreFuture<'a, u64> {
+        async move {
+            let pattern = format!("{}*", glob_escape(&redis_key(dataset, "")));
+            let keys = self.scan_matching(&pattern).await?;
+            let mut conn = self.conn().await?;
+            let mut removed = 0u64;
+            for chunk in keys.chunks(500) {
+                let n: u64 = redis::cmd("DEL")
+                    .arg(chunk)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(backend)?;
+                removed += n;
+            }
+            Ok(removed)
         }
         .boxed()
     }

@@ -107,3 +107,79 @@ async fn the_access_feed_is_rate_limited_per_item_with_retry_after() {
     assert_eq!(tracked, 3, "refused batches are not tracked");
     d.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_sent_with_accesses_make_the_sector_strategy_warm_co_grouped_keys() {
+    let upstream = sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = TestCfg::new(upstream.addr());
+    cfg.state_dir = dir.path().to_path_buf();
+    cfg.extra = "\n[admin]\ntoken = \"admin-token\"\n".into();
+    let mut d = cfg.start().await;
+    d.start_driver().expect("driver starts");
+    let url = format!("http://{}/v1/access", d.proxy_addr);
+    let c = http();
+    // Too many groups, or a name too long, refuse the batch naming the field.
+    let five: Vec<String> = (0..5).map(|i| format!("g{i}")).collect();
+    let bad = json!([{"dataset": "quote", "key": "AAPL", "groups": five}]);
+    let r = post_with_token(&c, &url, &bad).await;
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["errors"][0]["field"], "groups", "{body}");
+    let long = "x".repeat(65);
+    let bad = json!([{"dataset": "quote", "key": "AAPL", "groups": ["Tech", long]}]);
+    let body: serde_json::Value = post_with_token(&c, &url, &bad).await.json().await.unwrap();
+    assert_eq!(body["error"]["errors"][0]["field"], "groups[1]", "{body}");
+    // The app reports what it served, with each key's sector.
+    let items: Vec<_> = [
+        ("AAPL", "Tech"),
+        ("MSFT", "Tech"),
+        ("NVDA", "Tech"),
+        ("XOM", "Energy"),
+    ]
+    .iter()
+    .map(|(key, sector)| json!({"dataset": "quote", "key": key, "groups": [sector, "watchlist-1"]}))
+    .collect();
+    let r = post_with_token(&c, &url, &items).await;
+    assert_eq!(r.status(), 202);
+    d.driver().unwrap().sync().await.unwrap();
+    let admin = format!("http://{}", d.admin_addr);
+    let r = c
+        .post(format!("{admin}/warming/run?strategy=sector&group=Tech"))
+        .bearer_auth("admin-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let report: serde_json::Value = r.json().await.unwrap();
+    // The cycle picks the group's members: warmed now, or found fresh or
+    // in flight (the engine may have warmed them since the accesses).
+    assert_eq!(sector_keys(&report), ["AAPL", "MSFT", "NVDA"], "{report}");
+    // Every key also joined the watchlist.
+    let r = c
+        .post(format!(
+            "{admin}/warming/run?strategy=sector&group=watchlist-1"
+        ))
+        .bearer_auth("admin-token")
+        .send()
+        .await
+        .unwrap();
+    let report: serde_json::Value = r.json().await.unwrap();
+    let in_list =
+        report["warmed"].as_array().unwrap().len() + report["skipped"].as_array().unwrap().len();
+    assert_eq!(in_list, 4, "{report}");
+    d.shutdown().await.unwrap();
+}
+
+/// The keys a sector cycle's report names (warmed or skipped), sorted,
+/// each charged to the sector strategy.
+fn sector_keys(report: &serde_json::Value) -> Vec<String> {
+    let mut keys: Vec<String> = ["warmed", "skipped"]
+        .iter()
+        .flat_map(|part| report[part].as_array().expect("key lists").iter())
+        .inspect(|k| assert_eq!(k["strategy"], "sector", "{k}"))
+        .filter_map(|k| k["key"].as_str().map(str::to_string))
+        .collect();
+    keys.sort_unstable();
+    keys
+}

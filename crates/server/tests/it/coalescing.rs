@@ -164,6 +164,9 @@ impl Store for PanicOnPut {
     fn remove<'a>(&'a self, dataset: &'a str, key: &'a str) -> StoreFuture<'a, bool> {
         self.0.remove(dataset, key)
     }
+    fn remove_dataset<'a>(&'a self, dataset: &'a str) -> StoreFuture<'a, u64> {
+        self.0.remove_dataset(dataset)
+    }
     fn len(&self) -> StoreFuture<'_, u64> {
         self.0.len()
     }

@@ -79,6 +79,24 @@ async fn conformance<S: Store + ?Sized>(store: &S, clock: &dyn Clock) {
     assert!(!store.remove("quote", "BARE").await.unwrap());
     assert_eq!(store.get("quote", "BARE").await.unwrap(), None);
     assert_eq!(store.len().await.unwrap(), 4);
+    // remove_dataset drops one dataset's entries and counts them
+    store
+        .put("bars_1d", "AAPL", entry("bar", now), 10.0)
+        .await
+        .unwrap();
+    store
+        .put("quote_x", "AAPL", entry("x", now), 10.0)
+        .await
+        .unwrap();
+    assert_eq!(store.remove_dataset("quote").await.unwrap(), 4);
+    assert_eq!(store.get("quote", "STALE").await.unwrap(), None);
+    assert_eq!(store.len().await.unwrap(), 2, "other datasets keep theirs");
+    assert!(store.get("bars_1d", "AAPL").await.unwrap().is_some());
+    assert!(store.get("quote_x", "AAPL").await.unwrap().is_some());
+    assert_eq!(store.remove_dataset("quote").await.unwrap(), 0);
+    assert_eq!(store.remove_dataset("bars_1d").await.unwrap(), 1);
+    assert_eq!(store.remove_dataset("quote_x").await.unwrap(), 1);
+    assert!(store.is_empty().await.unwrap());
 }
 
 /// Entries expire in real time too (short TTL: the one real wait here).

@@ -1,0 +1,110 @@
+//! Purging on the admin listener (always the admin token, like every
+//! write):
+//!
+//! - `DELETE /cache/{dataset}/{key}`: one key's entry;
+//! - `DELETE /cache/{dataset}?group=NAME`: the entries of the group's
+//!   members (as the engine knows them: universe file and `/v1/access`
+//!   groups);
+//! - `DELETE /cache/{dataset}`: every entry of the dataset.
+//!
+//! 200 `{"dataset","scope","key"|"group"?,"purged":N}` with `purged` the
+//! number of entries the store held and dropped. The engine stops counting
+//! them as cached; the tracker keeps what it learned, so warming may fetch
+//! them again.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::AdminState;
+use super::warming::{gone, not_running, unknown_dataset};
+use crate::driver::{PurgeError, PurgeReport, PurgeScope};
+use crate::openapi::ErrorBody;
+use crate::proxy::error_response;
+
+/// The query of `DELETE /cache/{dataset}`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PurgeQuery {
+    /// Purge this group's members only (a sector, a watchlist name).
+    group: Option<String>,
+}
+
+/// `DELETE /cache/{dataset}/{key}`.
+#[utoipa::path(
+    delete, path = "/cache/{dataset}/{key}", tag = "admin",
+    params(("dataset" = String, Path, description = "Dataset, e.g. `quote`"),
+           ("key" = String, Path, description = "The key, e.g. `AAPL`")),
+    responses(
+        (status = 200, description = "Purged; `purged` is 1 if an entry was there, else 0", body = PurgeReport),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 403, description = "No admin token configured (`disabled`)", body = ErrorBody),
+        (status = 404, description = "Unknown dataset", body = ErrorBody),
+        (status = 503, description = "Warming driver not running, or the store failed", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
+pub(super) async fn key(
+    State(st): State<AdminState>,
+    Path((dataset, key)): Path<(String, String)>,
+) -> Response {
+    purge(&st, dataset, PurgeScope::Key { key }).await
+}
+
+/// `DELETE /cache/{dataset}[?group=NAME]`.
+#[utoipa::path(
+    delete, path = "/cache/{dataset}", tag = "admin",
+    params(("dataset" = String, Path, description = "Dataset, e.g. `quote`"), PurgeQuery),
+    responses(
+        (status = 200, description = "Purged: the group's members' entries, or every entry of the dataset", body = PurgeReport),
+        (status = 400, description = "Empty group name", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 403, description = "No admin token configured (`disabled`)", body = ErrorBody),
+        (status = 404, description = "Unknown dataset", body = ErrorBody),
+        (status = 503, description = "Warming driver not running, or the store failed", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
+pub(super) async fn dataset(
+    State(st): State<AdminState>,
+    Path(dataset): Path<String>,
+    Query(q): Query<PurgeQuery>,
+) -> Response {
+    let scope = match q.group {
+        Some(g) if g.is_empty() => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "missing_group",
+                "group must not be empty".into(),
+            );
+        }
+        Some(group) => PurgeScope::Group { group },
+        None => PurgeScope::Dataset,
+    };
+    purge(&st, dataset, scope).await
+}
+
+async fn purge(st: &AdminState, dataset: String, scope: PurgeScope) -> Response {
+    let Some(c) = st.warming.get() else {
+        return not_running();
+    };
+    if let Some(resp) = unknown_dataset(c, Some(&dataset)) {
+        return resp;
+    }
+    match c.purge(dataset, scope).await {
+        Ok(Ok(report)) => {
+            tracing::info!(dataset = %report.dataset, scope = ?report.scope, purged = report.purged, "purged");
+            Json(report).into_response()
+        }
+        Ok(Err(e @ PurgeError::UnknownDataset(_))) => {
+            error_response(StatusCode::NOT_FOUND, "unknown_dataset", e.to_string())
+        }
+        Ok(Err(e @ PurgeError::Store(_))) => error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_error",
+            e.to_string(),
+        ),
+        Err(e) => gone(e),
+    }
+}

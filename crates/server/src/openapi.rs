@@ -1,0 +1,168 @@
+//! The OpenAPI 3 document of both listeners, generated at run time from
+//! the `#[utoipa::path]` annotations on the handlers and the schemas of
+//! their request and response types, and served by the admin listener at
+//! `GET /openapi.json`.
+//!
+//! The paths are listed once, in [`ApiDoc`]; a test walks the proxy's and
+//! the admin listener's routers and checks that every route (path and
+//! method) is in the document, so the two cannot drift apart.
+
+use std::sync::OnceLock;
+
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::{admin, proxy};
+
+// The types below describe JSON the handlers build with `json!`; a test
+// checks real answers against them.
+
+/// Every error body of both listeners.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code, reason = "describes what `proxy::error_response` writes")]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// The `error` object of an [`ErrorBody`].
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code, reason = "describes what `proxy::error_response` writes")]
+pub struct ErrorDetail {
+    /// Machine-readable code, e.g. `unknown_dataset`, `invalid_key`,
+    /// `upstream_timeout`, `unauthorized`, `rate_limited`.
+    pub code: String,
+    /// What a person reads; names the field or key at fault.
+    pub message: String,
+}
+
+/// One key's answer in a batch read (`GET`/`POST /v1/{dataset}`): the
+/// value, or the key's own error.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code, reason = "describes what the batch read writes")]
+pub struct BatchEntry {
+    /// `HIT`, `MISS` or `STALE` (absent on error).
+    pub cache: Option<String>,
+    /// Whole seconds since the fetch (absent on error).
+    pub age_s: Option<u64>,
+    /// The upstream's body: its JSON, or a string if it is not JSON.
+    #[schema(value_type = Object)]
+    pub data: Option<serde_json::Value>,
+    /// `{"code","status","message"}` when this key failed.
+    #[schema(value_type = Object)]
+    pub error: Option<serde_json::Value>,
+}
+
+/// One item of `POST /v1/access`.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code, reason = "describes what `proxy::access::validate` reads")]
+pub struct AccessItem {
+    /// Dataset, e.g. `quote`.
+    pub dataset: String,
+    /// The key the application served, e.g. `AAPL`.
+    pub key: String,
+    /// The client, at most 128 bytes.
+    pub client: Option<String>,
+    /// When, Unix seconds (default: on arrival).
+    pub ts: Option<f64>,
+    /// Whether the application's own cache had it (informational).
+    pub hit: Option<bool>,
+    /// Groups of the key (a sector, a watchlist name): at most 4, each 1
+    /// to 64 bytes; learned as membership for the sector strategy.
+    pub groups: Option<Vec<String>>,
+}
+
+/// The 202 answer of `POST /v1/access`.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code, reason = "describes what `proxy::access::feed` writes")]
+pub struct AccessAccepted {
+    /// Items queued for the engine.
+    pub accepted: u64,
+    /// Items dropped because the engine's queue was full.
+    pub dropped: u64,
+}
+
+/// The two security schemes: the admin token and the access token, both
+/// `Authorization: Bearer`.
+struct Tokens;
+
+impl Modify for Tokens {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        for (name, what) in [
+            (
+                "admin_token",
+                "`PREWARM_ADMIN_TOKEN` (admin.token): every write of the admin listener; its reads too under admin.protect_reads",
+            ),
+            (
+                "access_token",
+                "`PREWARM_ACCESS_TOKEN` (server.access_token): POST /v1/access",
+            ),
+        ] {
+            let scheme = HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(what))
+                .build();
+            components.add_security_scheme(name, SecurityScheme::Http(scheme));
+        }
+    }
+}
+
+/// The document's source: every annotated route of both listeners.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "prewarm",
+        description = "The proxy listener (default 127.0.0.1:8080): cached reads and the access feed. \
+The admin listener (default 127.0.0.1:8003): monitoring, warming, purging, health, this document. \
+Errors are JSON `{\"error\":{\"code\",\"message\"}}`. docs/api.md has a curl example of each route."
+    ),
+    paths(
+        proxy::get_one,
+        proxy::get_many,
+        proxy::post_many,
+        proxy::access::feed,
+        admin::healthz,
+        admin::readyz,
+        admin::metrics,
+        admin::assets::dashboard,
+        admin::assets::openapi,
+        admin::warming::stats,
+        admin::warming::status,
+        admin::warming::patterns,
+        admin::warming::run,
+        admin::warming::save,
+        admin::purge::key,
+        admin::purge::dataset,
+    ),
+    components(schemas(
+        ErrorBody,
+        ErrorDetail,
+        proxy::KeysBody,
+        BatchEntry,
+        AccessItem,
+        AccessAccepted,
+        crate::driver::PurgeReport,
+        crate::driver::PurgeScope,
+        crate::store::HealthReport,
+    )),
+    modifiers(&Tokens),
+    tags(
+        (name = "proxy", description = "Cached reads (proxy listener)"),
+        (name = "access", description = "The access feed (proxy listener)"),
+        (name = "admin", description = "Monitoring, warming and purging (admin listener)"),
+        (name = "health", description = "Liveness, readiness, dashboard, this document (admin listener)"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The document as JSON, built once.
+pub fn json() -> &'static str {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| {
+        ApiDoc::openapi()
+            .to_pretty_json()
+            .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    })
+}
