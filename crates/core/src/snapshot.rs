@@ -73,6 +73,21 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
     h
 }
 
+/// A whole snapshot around `payload` (the section table): the header
+/// (magic, [`FORMAT_VERSION`], payload length, checksum) then the payload,
+/// as [`Envelope::to_bytes`] writes it. [`Envelope::from_bytes`] accepts
+/// the result iff `payload` is a well-formed section table, so a fuzzer can
+/// reach the section table past the checksum.
+pub fn seal(payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&fnv1a64(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
 /// One named, versioned section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Section {
@@ -129,14 +144,7 @@ impl Envelope {
             w.u64(s.bytes.len() as u64);
             w.bytes(&s.bytes);
         }
-        let payload = w.into_bytes();
-        let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        out.extend_from_slice(&fnv1a64(&payload).to_le_bytes());
-        out.extend_from_slice(&payload);
-        out
+        seal(&w.into_bytes())
     }
 
     /// Decodes and verifies a snapshot.
@@ -429,6 +437,21 @@ mod tests {
             b[i] ^= 0xA5;
             assert!(Envelope::from_bytes(&b).is_err(), "byte {i}");
         }
+    }
+
+    #[test]
+    fn seal_wraps_a_section_table_as_to_bytes_does() {
+        let good = sample();
+        assert_eq!(seal(&good[HEADER_LEN..]), good);
+        let empty_table = 0u32.to_le_bytes();
+        assert_eq!(
+            Envelope::from_bytes(&seal(&empty_table)),
+            Ok(Envelope::default())
+        );
+        assert!(matches!(
+            Envelope::from_bytes(&seal(b"xy")),
+            Err(SnapshotError::Malformed(_))
+        ));
     }
 
     #[test]
