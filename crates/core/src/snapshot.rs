@@ -40,7 +40,8 @@ pub enum SnapshotError {
     /// Shorter than its header says.
     #[error("snapshot truncated: expected {expected} bytes, found {found}")]
     Truncated {
-        /// Bytes the header announces (header included).
+        /// Bytes the header announces (header included; `u64::MAX` when
+        /// that does not fit).
         expected: u64,
         /// Bytes present.
         found: u64,
@@ -173,7 +174,8 @@ impl Envelope {
         let sum = h.u64()?;
         let body = &bytes[HEADER_LEN..];
         if (body.len() as u64) < len {
-            let expected = HEADER_LEN as u64 + len;
+            // A corrupt length may be near u64::MAX: saturate, never wrap.
+            let expected = (HEADER_LEN as u64).saturating_add(len);
             return Err(SnapshotError::Truncated {
                 expected,
                 found: bytes.len() as u64,
@@ -437,6 +439,21 @@ mod tests {
             b[i] ^= 0xA5;
             assert!(Envelope::from_bytes(&b).is_err(), "byte {i}");
         }
+    }
+
+    /// A header announcing a payload of nearly `u64::MAX` bytes overflowed
+    /// the expected length (a panic with overflow checks on).
+    #[test]
+    fn a_payload_length_near_u64_max_is_truncated_not_an_overflow() {
+        let mut b = sample();
+        b[10..18].copy_from_slice(&(u64::MAX - 3).to_le_bytes());
+        assert_eq!(
+            Envelope::from_bytes(&b),
+            Err(SnapshotError::Truncated {
+                expected: u64::MAX,
+                found: b.len() as u64
+            })
+        );
     }
 
     #[test]
