@@ -40,7 +40,8 @@ pub enum SnapshotError {
     /// Shorter than its header says.
     #[error("snapshot truncated: expected {expected} bytes, found {found}")]
     Truncated {
-        /// Bytes the header announces (header included).
+        /// Bytes the header announces (header included; `u64::MAX` when
+        /// that does not fit).
         expected: u64,
         /// Bytes present.
         found: u64,
@@ -71,6 +72,21 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
+}
+
+/// A whole snapshot around `payload` (the section table): the header
+/// (magic, [`FORMAT_VERSION`], payload length, checksum) then the payload,
+/// as [`Envelope::to_bytes`] writes it. [`Envelope::from_bytes`] accepts
+/// the result iff `payload` is a well-formed section table, so a fuzzer can
+/// reach the section table past the checksum.
+pub fn seal(payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&fnv1a64(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+    out
 }
 
 /// One named, versioned section.
@@ -129,14 +145,7 @@ impl Envelope {
             w.u64(s.bytes.len() as u64);
             w.bytes(&s.bytes);
         }
-        let payload = w.into_bytes();
-        let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        out.extend_from_slice(&fnv1a64(&payload).to_le_bytes());
-        out.extend_from_slice(&payload);
-        out
+        seal(&w.into_bytes())
     }
 
     /// Decodes and verifies a snapshot.
@@ -165,7 +174,8 @@ impl Envelope {
         let sum = h.u64()?;
         let body = &bytes[HEADER_LEN..];
         if (body.len() as u64) < len {
-            let expected = HEADER_LEN as u64 + len;
+            // A corrupt length may be near u64::MAX: saturate, never wrap.
+            let expected = (HEADER_LEN as u64).saturating_add(len);
             return Err(SnapshotError::Truncated {
                 expected,
                 found: bytes.len() as u64,
@@ -429,6 +439,36 @@ mod tests {
             b[i] ^= 0xA5;
             assert!(Envelope::from_bytes(&b).is_err(), "byte {i}");
         }
+    }
+
+    /// A header announcing a payload of nearly `u64::MAX` bytes overflowed
+    /// the expected length (a panic with overflow checks on).
+    #[test]
+    fn a_payload_length_near_u64_max_is_truncated_not_an_overflow() {
+        let mut b = sample();
+        b[10..18].copy_from_slice(&(u64::MAX - 3).to_le_bytes());
+        assert_eq!(
+            Envelope::from_bytes(&b),
+            Err(SnapshotError::Truncated {
+                expected: u64::MAX,
+                found: b.len() as u64
+            })
+        );
+    }
+
+    #[test]
+    fn seal_wraps_a_section_table_as_to_bytes_does() {
+        let good = sample();
+        assert_eq!(seal(&good[HEADER_LEN..]), good);
+        let empty_table = 0u32.to_le_bytes();
+        assert_eq!(
+            Envelope::from_bytes(&seal(&empty_table)),
+            Ok(Envelope::default())
+        );
+        assert!(matches!(
+            Envelope::from_bytes(&seal(b"xy")),
+            Err(SnapshotError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -27,12 +27,14 @@ use prewarm_core::budget::TokenBucket;
 use serde_json::{Map, Value, json};
 
 use super::{AppState, error_response};
+use crate::config::DatasetConfig;
 use crate::events::AccessEvent;
-use crate::service::CacheService;
+use crate::http::{SHOWN_KEY_CHARS, shown_key};
 
 /// Most items in one access batch.
 pub const MAX_ACCESS_ITEMS: usize = 10_000;
-const MAX_REPORTED_ERRORS: usize = 100;
+/// Most item errors one refused batch reports.
+pub const MAX_REPORTED_ERRORS: usize = 100;
 const FIELDS: [&str; 6] = ["dataset", "key", "client", "ts", "hit", "groups"];
 /// Most groups one item may name (the engine keeps as many per key).
 pub const MAX_GROUPS_PER_ITEM: usize = prewarm_core::tracker::MAX_GROUPS_PER_KEY;
@@ -126,33 +128,22 @@ fn rate_limited(items: usize, retry_after_s: u64) -> Response {
     security(("access_token" = []))
 )]
 pub(super) async fn feed(State(st): State<AppState>, body: axum::body::Bytes) -> Response {
-    let items = match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Array(items)) => items,
-        Ok(_) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                "invalid_body",
-                "expected a JSON array".into(),
-            );
-        }
+    let items = match decode_items(&body, st.access_limit.max_items()) {
+        Ok(items) => items,
         Err(e) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                "invalid_body",
-                format!("not JSON: {e}"),
-            );
+            let code = match e {
+                BodyError::TooManyItems { .. } => "too_many_items",
+                BodyError::NotJson(_) | BodyError::NotArray => "invalid_body",
+            };
+            return error_response(StatusCode::BAD_REQUEST, code, e.to_string());
         }
     };
-    let max_items = st.access_limit.max_items();
-    if items.len() > max_items {
-        let msg = format!("{} items; at most {max_items} per request", items.len());
-        return error_response(StatusCode::BAD_REQUEST, "too_many_items", msg);
-    }
     let now_s = st.service.clock().now_s();
     if let Err(retry_after_s) = st.access_limit.try_take(now_s, items.len()) {
         return rate_limited(items.len(), retry_after_s);
     }
-    match validate(&st.service, &items, now_s) {
+    let datasets = |name: &str| st.service.dataset(name).map(|d| &**d);
+    match validate(&datasets, &items, now_s) {
         Ok(events) => {
             let total = events.len();
             let accepted = events
@@ -179,16 +170,56 @@ pub(super) async fn feed(State(st): State<AppState>, body: axum::body::Bytes) ->
     }
 }
 
-/// Validates every item; returns the events or the errors (at most 100).
-pub fn validate(
-    svc: &CacheService,
+/// Why an access body was refused as a whole (400, before any item is
+/// looked at).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    /// The body is not JSON (`invalid_body`); the parser's message.
+    #[error("not JSON: {0}")]
+    NotJson(String),
+    /// JSON, but not an array (`invalid_body`).
+    #[error("expected a JSON array")]
+    NotArray,
+    /// More items than one batch may hold (`too_many_items`).
+    #[error("{items} items; at most {max_items} per request")]
+    TooManyItems {
+        /// Items in the body.
+        items: usize,
+        /// Most items one batch may hold ([`AccessLimiter::max_items`]).
+        max_items: usize,
+    },
+}
+
+/// Decodes a `/v1/access` body into its items: a JSON array of at most
+/// `max_items` values (each checked later by [`validate`]).
+pub fn decode_items(body: &[u8], max_items: usize) -> Result<Vec<Value>, BodyError> {
+    let items = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Array(items)) => items,
+        Ok(_) => return Err(BodyError::NotArray),
+        Err(e) => return Err(BodyError::NotJson(e.to_string())),
+    };
+    if items.len() > max_items {
+        return Err(BodyError::TooManyItems {
+            items: items.len(),
+            max_items,
+        });
+    }
+    Ok(items)
+}
+
+/// Validates every item against the datasets `datasets` finds by name
+/// (the service's, in the daemon); returns one event per item, in order,
+/// or the errors (at most [`MAX_REPORTED_ERRORS`], in item order). Items
+/// without `ts` are stamped `now_s` (Unix seconds).
+pub fn validate<'d>(
+    datasets: &dyn Fn(&str) -> Option<&'d DatasetConfig>,
     items: &[Value],
     now_s: f64,
 ) -> Result<Vec<AccessEvent>, Vec<ItemError>> {
     let mut events = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
     for (index, item) in items.iter().enumerate() {
-        match validate_item(svc, item, now_s) {
+        match validate_item(datasets, item, now_s) {
             Ok(ev) => events.push(ev),
             Err((field, message)) => errors.push(ItemError {
                 index,
@@ -207,8 +238,8 @@ pub fn validate(
     }
 }
 
-fn validate_item(
-    svc: &CacheService,
+fn validate_item<'d>(
+    datasets: &dyn Fn(&str) -> Option<&'d DatasetConfig>,
     item: &Value,
     now_s: f64,
 ) -> Result<AccessEvent, (String, String)> {
@@ -217,12 +248,15 @@ fn validate_item(
         return Err(err("item", "expected an object"));
     };
     if let Some(unknown) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err((unknown.clone(), "unknown field".into()));
+        return Err((unknown_field_name(unknown), "unknown field".into()));
     }
     let dataset = required_str(obj, "dataset")?;
-    let ds = svc
-        .dataset(dataset)
-        .ok_or_else(|| err("dataset", &format!("unknown dataset {dataset:?}")))?;
+    let ds = datasets(dataset).ok_or_else(|| {
+        err(
+            "dataset",
+            &format!("unknown dataset {}", shown_key(dataset)),
+        )
+    })?;
     let asked = required_str(obj, "key")?;
     // Tracked as the canonical key (case, aliases), as reads are.
     let key = ds.canonical_key(asked);
@@ -231,7 +265,7 @@ fn validate_item(
             "key",
             &format!(
                 "{} is refused: {problem} (dataset {dataset})",
-                crate::http::shown_key(asked)
+                shown_key(asked)
             ),
         ));
     }
@@ -303,6 +337,17 @@ fn groups_of(value: Option<&Value>) -> Result<Box<[std::sync::Arc<str>]>, (Strin
     Ok(out.into_boxed_slice())
 }
 
+/// An unknown field as its error names it: as written when it has 1 to
+/// [`SHOWN_KEY_CHARS`] characters, else quoted and shortened
+/// ([`shown_key`]), so the name is never empty and never echoed whole.
+fn unknown_field_name(name: &str) -> String {
+    if name.is_empty() || name.chars().count() > SHOWN_KEY_CHARS {
+        shown_key(name)
+    } else {
+        name.to_string()
+    }
+}
+
 fn required_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, (String, String)> {
     match obj.get(field) {
         Some(Value::String(s)) => Ok(s),
@@ -314,6 +359,7 @@ fn required_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::RawConfig;
 
     #[test]
     fn groups_are_bounded_in_count_and_length_and_deduplicated() {
@@ -332,5 +378,50 @@ mod tests {
         assert_eq!(groups_of(Some(&json!("Tech"))).unwrap_err().0, "groups");
         let longest = json!(["x".repeat(MAX_GROUP_NAME_BYTES)]);
         assert_eq!(groups_of(Some(&longest)).unwrap().len(), 1);
+    }
+
+    fn quote() -> DatasetConfig {
+        let toml = "[datasets.quote]\nurl = \"http://h/{key}\"\n";
+        let cfg = RawConfig::from_toml(toml, "t.toml").unwrap();
+        cfg.validate(&|_| None).unwrap().datasets["quote"].clone()
+    }
+
+    fn errors(body: &str) -> Vec<ItemError> {
+        let ds = quote();
+        let lookup = |name: &str| (name == "quote").then_some(&ds);
+        let items = decode_items(body.as_bytes(), MAX_ACCESS_ITEMS).unwrap();
+        validate(&lookup, &items, 1.7e9).unwrap_err()
+    }
+
+    #[test]
+    fn an_unknown_field_with_an_empty_name_is_named_in_its_error() {
+        let e = errors(r#"[{"dataset":"quote","key":"A","":1}]"#);
+        assert_eq!((e[0].index, e[0].field.as_str()), (0, "\"\""));
+        let e = errors(r#"[{"dataset":"quote","key":"A","hits":1}]"#);
+        assert_eq!(e[0].field, "hits");
+    }
+
+    #[test]
+    fn a_long_unknown_field_or_dataset_name_is_shortened_in_its_error() {
+        let long = "x".repeat(100_000);
+        let e = errors(&format!(r#"[{{"dataset":"quote","key":"A","{long}":1}}]"#));
+        assert!(e[0].field.len() < 200 && e[0].field.contains("100000 bytes"));
+        let e = errors(&format!(r#"[{{"dataset":"{long}","key":"A"}}]"#));
+        assert_eq!(e[0].field, "dataset");
+        assert!(e[0].message.len() < 200, "{}", e[0].message);
+    }
+
+    #[test]
+    fn bodies_that_are_not_an_array_of_few_enough_items_are_refused_whole() {
+        assert!(matches!(decode_items(b"{", 10), Err(BodyError::NotJson(_))));
+        assert_eq!(decode_items(b"{}", 10), Err(BodyError::NotArray));
+        assert_eq!(
+            decode_items(b"[1,2,3]", 2),
+            Err(BodyError::TooManyItems {
+                items: 3,
+                max_items: 2
+            })
+        );
+        assert_eq!(decode_items(b"[1,2]", 2).unwrap().len(), 2);
     }
 }
