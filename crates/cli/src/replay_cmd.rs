@@ -6,6 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use prewarm_core::engine::EngineConfig;
 use prewarm_core::strategies::WarmingConfig;
 use prewarm_core::strategy::{StrategyId, StrategySet};
+use prewarm_core::ttl::SessionTtls;
 use prewarm_sim::frontier::{Frontier, FrontierSweep, ReportWithFrontier};
 use prewarm_sim::replay::{ReplayConfig, replay};
 use prewarm_sim::trace::{Trace, read_trace_with_progress};
@@ -35,6 +36,13 @@ pub struct ReplayArgs {
         allow_negative_numbers = true
     )]
     ttl_s: f64,
+    /// TTL per market session, replacing --ttl: comma-separated
+    /// `session=value`, sessions `pre`, `regular`, `after`, `closed`,
+    /// values in seconds or `until_open` (closed only: fresh until the next
+    /// pre-market open on the NYSE calendar); a session left out keeps
+    /// --ttl. E.g. `pre=60,regular=15,after=60,closed=until_open`.
+    #[arg(long = "ttl-by-session", value_name = "SPEC")]
+    ttl_by_session: Option<String>,
     /// Warming fetches allowed per minute (token bucket, burst equal to
     /// it). Default: the config's `warming.rate_limit_per_min`, else 100.
     #[arg(
@@ -147,8 +155,15 @@ fn engine_config(args: &ReplayArgs) -> Result<EngineConfig> {
             args.latency_ms
         );
     }
+    let ttl_by_session = args
+        .ttl_by_session
+        .as_deref()
+        .map(|spec| SessionTtls::parse_spec(spec, args.ttl_s))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--ttl-by-session: {e}"))?;
     let cfg = EngineConfig {
         ttl_s: args.ttl_s,
+        ttl_by_session,
         capacity_entries: args.capacity_entries,
         warming: w,
         upstream_latency_s: args.latency_ms / 1000.0,

@@ -45,6 +45,12 @@ pub struct DatasetConfig {
     pub sidecar: Option<SidecarConfig>,
     /// Groups of keys read from the `universe` file, if any.
     pub universe: Option<UniverseFile>,
+    /// TTL per market session, replacing `ttl_s` when set
+    /// (`[datasets.NAME.ttl_by_session]`, `config/session_ttl.rs`).
+    pub ttl_by_session: Option<prewarm_core::ttl::SessionTtls>,
+    /// The expiry rule built from `ttl_s` and `ttl_by_session`
+    /// ([`DatasetConfig::expires_at`]).
+    pub ttl_rule: prewarm_core::ttl::TtlRule,
 }
 
 /// A dataset's universe file, read and parsed when the config is
@@ -196,7 +202,14 @@ pub(super) fn validate_dataset(
     if stale_while_revalidate_s > stale_grace_s {
         return Err(invalid(swr_field, "must be <= store.stale_grace_s"));
     }
+    let ttl_by_session = raw
+        .ttl_by_session
+        .as_ref()
+        .map(|t| super::session_ttl::validate_session_ttl(name, t, ttl_s))
+        .transpose()?;
     Ok(DatasetConfig {
+        ttl_rule: super::session_ttl::ttl_rule(ttl_s, ttl_by_session),
+        ttl_by_session,
         name: name.into(),
         url,
         ttl_s,

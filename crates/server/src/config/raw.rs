@@ -174,6 +174,8 @@ pub struct RawDataset {
     pub universe: Option<PathBuf>,
     /// Optional write-through into the application's own Redis.
     pub sidecar: Option<RawSidecar>,
+    /// Optional TTL per market session (`config/session_ttl.rs`).
+    pub ttl_by_session: Option<super::session_ttl::RawSessionTtl>,
 }
 
 /// `[datasets.NAME.sidecar]`.

@@ -21,7 +21,6 @@ use crate::config::{BatchConfig, DatasetConfig};
 use crate::events::FetchOrigin;
 use crate::store::Entry;
 use crate::upstream::{FetchError, Role};
-use prewarm_core::time::{Seconds, UnixInstant};
 
 /// One key's outcome in a batch read.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,9 +108,7 @@ impl CacheService {
                     .unwrap_or(crate::config::KeyProblem::Pattern),
             }));
         };
-        let fresh = cached
-            .as_ref()
-            .is_some_and(|e| e.is_fresh(Seconds(ds.ttl_s), UnixInstant(now_s)));
+        let fresh = cached.as_ref().is_some_and(|e| ds.is_fresh(e, now_s));
         self.access(ds, key, client, now_s, fresh);
         let key: Arc<str> = key.into();
         match self.decide(ds, &key, cached, now_s) {

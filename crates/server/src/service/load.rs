@@ -13,7 +13,6 @@ use crate::config::DatasetConfig;
 use crate::events::{FetchEvent, FetchOrigin};
 use crate::store::Entry;
 use crate::upstream::{Call, FetchError, Fetched, RateLimitPolicy, Role};
-use prewarm_core::time::{Seconds, UnixInstant};
 
 /// The promise of one key's flight.
 pub(super) type KeyPromise = Promise<FlightKey, FetchResult>;
@@ -106,7 +105,7 @@ impl CacheService {
             if let Some(e) = self
                 .store_get(ds, key)
                 .await
-                .filter(|e| e.is_fresh(Seconds(ds.ttl_s), UnixInstant(self.clock.now_s())))
+                .filter(|e| ds.is_fresh(e, self.clock.now_s()))
             {
                 return Loaded::AlreadyFresh(e);
             }
@@ -141,7 +140,8 @@ impl CacheService {
             fetched_at_s: self.clock.now_s(),
             content_type: fetched.content_type,
         };
-        if let Err(e) = self.store.put(&ds.name, key, entry.clone(), ds.ttl_s).await {
+        let ttl_s = ds.entry_ttl_s(entry.fetched_at_s);
+        if let Err(e) = self.store.put(&ds.name, key, entry.clone(), ttl_s).await {
             metrics::counter!("prewarm_store_errors_total").increment(1);
             tracing::warn!(dataset = %ds.name, key, error = %e, "store write failed");
         }

@@ -14,7 +14,6 @@ use crate::config::DatasetConfig;
 use crate::events::FetchOrigin;
 use crate::store::Entry;
 use crate::upstream::{FetchError, HoldCause, Role};
-use prewarm_core::time::{Seconds, UnixInstant};
 
 /// What a read does once it has looked at the store.
 #[derive(Debug)]
@@ -28,9 +27,10 @@ pub(super) enum Decision {
 }
 
 /// Unix seconds until which `entry` may be answered stale (exclusive, as
-/// the store keeps it: `fetched_at_s + ttl_s + stale_grace_s`).
+/// the store keeps it: its expiry (`fetched_at_s + ttl_s` under a flat
+/// TTL) `+ stale_grace_s`).
 pub(super) fn grace_end_s(ds: &DatasetConfig, entry: &Entry) -> f64 {
-    entry.fetched_at_s + ds.ttl_s + ds.stale_grace_s
+    ds.expires_at(entry.fetched_at_s) + ds.stale_grace_s
 }
 
 impl CacheService {
@@ -45,9 +45,7 @@ impl CacheService {
         let deadline = Instant::now() + self.request_timeout;
         let cached = self.store_get(&ds, key).await;
         let now_s = self.clock.now_s();
-        let fresh = cached
-            .as_ref()
-            .is_some_and(|e| e.is_fresh(Seconds(ds.ttl_s), UnixInstant(now_s)));
+        let fresh = cached.as_ref().is_some_and(|e| ds.is_fresh(e, now_s));
         self.access(&ds, key, client, now_s, fresh);
         let key: Arc<str> = key.into();
         match self.decide(&ds, &key, cached, now_s) {
@@ -78,10 +76,7 @@ impl CacheService {
         cached: Option<Entry>,
         now_s: f64,
     ) -> Decision {
-        if let Some(entry) = cached
-            .as_ref()
-            .filter(|e| e.is_fresh(Seconds(ds.ttl_s), UnixInstant(now_s)))
-        {
+        if let Some(entry) = cached.as_ref().filter(|e| ds.is_fresh(e, now_s)) {
             return Decision::Answer(Ok(Served {
                 entry: entry.clone(),
                 status: CacheStatus::Hit,
@@ -89,7 +84,7 @@ impl CacheService {
         }
         let stale = cached.filter(|e| ds.serve_stale && now_s < grace_end_s(ds, e));
         if let Some(entry) = &stale
-            && now_s < entry.fetched_at_s + ds.ttl_s + ds.stale_while_revalidate_s
+            && now_s < ds.expires_at(entry.fetched_at_s) + ds.stale_while_revalidate_s
         {
             return Decision::Revalidate(serve_stale(entry.clone(), "stale-while-revalidate"));
         }
