@@ -18,6 +18,7 @@ mod proxy;
 mod rate_limit;
 mod redaction;
 mod redis_backed;
+mod session_ttl;
 mod slow_upstream;
 mod store_conformance;
 mod store_outage;
