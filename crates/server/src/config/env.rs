@@ -19,6 +19,10 @@
 //! | `PREWARM_REQUEST_TIMEOUT_S` | `server.request_timeout_s` |
 //! | `PREWARM_STORE` | `store.backend` |
 //! | `PREWARM_STALE_GRACE_S` | `store.stale_grace_s` |
+//! | `PREWARM_REDIS_USERNAME` | `store.redis_username` |
+//! | `PREWARM_REDIS_PASSWORD` | `store.redis_password` |
+//! | `PREWARM_REDIS_PASSWORD_FILE` | `store.redis_password_file` |
+//! | `PREWARM_REDIS_CA_FILE` | `store.redis_ca_file` |
 //! | `PREWARM_UPSTREAM` | `datasets.quote.url` |
 //! | `PREWARM_UNIVERSE` | `datasets.quote.universe` |
 //! | `PREWARM_UPSTREAM_TIMEOUT_S` | `upstream.timeout_s` |
@@ -106,6 +110,26 @@ pub const ENV_VARS: &[EnvVar] = &[
         "stale retention, seconds",
     ),
     var(
+        "PREWARM_REDIS_USERNAME",
+        "store.redis_username",
+        "Redis ACL user",
+    ),
+    var(
+        "PREWARM_REDIS_PASSWORD",
+        "store.redis_password",
+        "Redis password (never logged)",
+    ),
+    var(
+        "PREWARM_REDIS_PASSWORD_FILE",
+        "store.redis_password_file",
+        "file whose first line is the Redis password",
+    ),
+    var(
+        "PREWARM_REDIS_CA_FILE",
+        "store.redis_ca_file",
+        "PEM CA trusted for a rediss:// Redis",
+    ),
+    var(
         "PREWARM_UPSTREAM",
         "datasets.quote.url",
         "upstream URL template of quote",
@@ -179,6 +203,10 @@ fn set_field(raw: &mut RawConfig, v: &EnvVar, value: &str) -> Result<(), ConfigE
         "server.request_timeout_s" => raw.server.request_timeout_s = Some(parse(v, value)?),
         "store.backend" => raw.store.backend = s(),
         "store.stale_grace_s" => raw.store.stale_grace_s = Some(parse(v, value)?),
+        "store.redis_username" => raw.store.redis_username = s(),
+        "store.redis_password" => raw.store.redis_password = Some(crate::store::Secret::new(value)),
+        "store.redis_password_file" => raw.store.redis_password_file = Some(value.into()),
+        "store.redis_ca_file" => raw.store.redis_ca_file = Some(value.into()),
         "datasets.quote.url" => raw.dataset_mut("quote").url = s(),
         "datasets.quote.universe" => raw.dataset_mut("quote").universe = Some(value.into()),
         "upstream.timeout_s" => raw.upstream.timeout_s = Some(parse(v, value)?),

@@ -21,6 +21,7 @@ mod dataset;
 pub mod env;
 pub(crate) mod error;
 pub mod raw;
+mod redis_auth;
 mod session_ttl;
 pub mod validated;
 mod warming;

@@ -16,6 +16,7 @@ pub mod backend;
 pub mod guard;
 pub mod memory;
 pub mod redis;
+pub mod redis_conn;
 pub mod sidecar;
 
 use std::fmt;
@@ -29,6 +30,7 @@ pub use backend::{StoreBackend, StoreOptions};
 pub use guard::{Backoff, GuardedStore, HealthReport, StoreHealth};
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
+pub use redis_conn::{RedisAuth, RedisTarget, Secret};
 pub use sidecar::SidecarWriter;
 
 /// A cached value with its fetch time.

@@ -17,6 +17,7 @@ mod failing_upstream;
 mod proxy;
 mod rate_limit;
 mod redaction;
+mod redis_auth;
 mod redis_backed;
 mod session_ttl;
 mod slow_upstream;
