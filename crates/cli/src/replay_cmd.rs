@@ -160,7 +160,10 @@ fn engine_config(args: &ReplayArgs) -> Result<EngineConfig> {
         .as_deref()
         .map(|spec| SessionTtls::parse_spec(spec, args.ttl_s))
         .transpose()
-        .map_err(|e| anyhow::anyhow!("--ttl-by-session: {e}"))?;
+        .map_err(|e| {
+            let spec = args.ttl_by_session.as_deref().unwrap_or("");
+            anyhow::anyhow!("--ttl-by-session {spec}: {e}")
+        })?;
     let cfg = EngineConfig {
         ttl_s: args.ttl_s,
         ttl_by_session,
@@ -406,6 +409,23 @@ mod tests {
         );
     }
 
+    #[test]
+    fn ttl_by_session_sets_the_policy_and_keeps_ttl_for_sessions_left_out() {
+        use prewarm_core::ttl::SessionTtl;
+        let cfg = engine_config(&args(&[
+            "--ttl",
+            "30",
+            "--ttl-by-session",
+            "closed=until_open",
+        ]))
+        .unwrap();
+        let t = cfg.ttl_by_session.expect("set");
+        assert_eq!(
+            (t.closed, t.regular),
+            (SessionTtl::UntilOpen, SessionTtl::Seconds(30.0))
+        );
+    }
+
     /// A bad flag value was reported under the engine's field name
     /// (`warming.max_cost_ratio`) and a negative latency as an unknown
     /// argument: the error names the flag and the value given.
@@ -420,6 +440,14 @@ mod tests {
                 "--warm-rate must be >= 0, got -3",
             ),
             (&["--refresh-fraction", "2"][..], "--refresh-fraction"),
+            (
+                &["--ttl-by-session", "regular=until_open"][..],
+                "`until_open` is only for the closed session",
+            ),
+            (
+                &["--ttl-by-session", "closed=-1"][..],
+                "the TTL of session `closed` must be > 0",
+            ),
         ] {
             let err = format!("{:#}", engine_config(&args(argv)).unwrap_err());
             assert!(err.contains(want), "{argv:?}: {err}");
