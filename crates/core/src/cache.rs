@@ -15,7 +15,7 @@
 use crate::UnixSeconds;
 use crate::strategy::StrategyId;
 use crate::time::{Seconds, UnixInstant};
-use crate::ttl::TtlRule;
+use crate::ttl::{TtlPolicy, TtlRule};
 
 pub use crate::keys::{KeyId, KeyStamp, KeyTable};
 
@@ -155,6 +155,17 @@ impl CacheModel {
     /// fetched after `now` (a driver's clocks may disagree by a little).
     pub fn holds_unexpired(&self, key: KeyId, now: UnixInstant) -> bool {
         self.entry(key).is_some_and(|e| now.0 < e.expires_at_s)
+    }
+
+    /// Whether a fetch of `key` landing at `at_s` would expire later than
+    /// the entry it replaces (always when there is none). Always under a
+    /// flat TTL; under a TTL by session not for a fetch in a closed spell
+    /// under `until_open` while the entry already lasts to the open.
+    pub fn fetch_would_extend(&self, key: KeyId, at_s: UnixSeconds) -> bool {
+        match (self.entry(key), self.ttl.policy()) {
+            (None, _) | (Some(_), TtlPolicy::Flat(_)) => true,
+            (Some(e), TtlPolicy::BySession(_)) => self.ttl.expires_at(at_s) > e.expires_at_s,
+        }
     }
 
     /// Seconds the entry of `key` stays fresh after `now_s` (0 if not fresh).

@@ -408,8 +408,13 @@ impl Engine {
         let (in_flight, demand) = (&self.in_flight, &self.demand_in_flight);
         let c = self.planner.pop_best(now_s, |c| {
             // Never spend on a key that stays fresh long enough anyway, or
-            // that a fetch already in flight will make fresh.
-            still_needed(cache, c) && !in_flight.contains(&c.key) && !demand.contains(&c.key)
+            // that a fetch already in flight will make fresh, or whose
+            // fetch now would expire no later than its entry (a closed
+            // spell under `until_open`).
+            still_needed(cache, c)
+                && !in_flight.contains(&c.key)
+                && !demand.contains(&c.key)
+                && cache.fetch_would_extend(c.key, now_s)
         })?;
         Some(self.issue(now_s, c.key, c.strategy, f64::from(c.value)))
     }

@@ -167,3 +167,23 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_fetch_in_the_closed_spell_does_not_extend_an_entry_that_lasts_to_the_open() {
+    use crate::cache::{CacheModel, FetchOrigin, KeyId};
+    let mut c = CacheModel::new(quote_rule(), None);
+    let k = KeyId(0);
+    assert!(
+        c.fetch_would_extend(k, ny(2026, 3, 6, 20, 30)),
+        "nothing cached"
+    );
+    c.insert(k, ny(2026, 3, 6, 20, 30), FetchOrigin::Demand);
+    assert!(!c.fetch_would_extend(k, ny(2026, 3, 9, 3, 59)));
+    assert!(
+        c.fetch_would_extend(k, ny(2026, 3, 9, 4, 0)),
+        "pre-market: 60 s more"
+    );
+    let mut flat = CacheModel::new(60.0, None);
+    flat.insert(k, 100.0, FetchOrigin::Demand);
+    assert!(flat.fetch_would_extend(k, 100.0), "flat: always");
+}

@@ -253,3 +253,38 @@ fn until_open_makes_no_fetch_while_closed_after_the_first() {
         "every 10 min misses at 60 s"
     );
 }
+
+/// Warming on, twenty keys read every five minutes from Friday's close to
+/// Monday 04:30: under `closed=until_open` the only calls before the open
+/// are the first fetch of each key (no refresh or popular warm in the
+/// closed spell lands an entry that would expire at the same open).
+#[test]
+fn until_open_spends_no_warming_call_while_closed() {
+    let (friday_s, open_s) = (1_772_847_000.0, 1_773_043_200.0);
+    let mut lines = Vec::new();
+    let mut t = friday_s;
+    while t < open_s + 1800.0 {
+        for k in 0..20 {
+            lines.push((t + f64::from(k), format!("K{k}"), "u1".to_string()));
+        }
+        t += 300.0;
+    }
+    let tr = owned_trace(&lines);
+    let mut cfg = ReplayConfig {
+        hourly_series: true,
+        ..ReplayConfig::default()
+    };
+    cfg.engine.ttl_by_session =
+        Some(prewarm_core::ttl::SessionTtls::parse_spec("closed=until_open", 60.0).unwrap());
+    let run = replay(&tr, &cfg, &mut |_, _| {}).unwrap();
+    let closed: u64 = run.engine.stats().series()[0]
+        .buckets()
+        .filter(|(start_s, _)| *start_s < open_s)
+        .map(|(_, c)| c.api_calls())
+        .sum();
+    assert_eq!(closed, 20, "one fetch per key before the open");
+    assert!(
+        run.report.warmed.api_calls > 20,
+        "after the open, 60 s again"
+    );
+}
