@@ -6,6 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use prewarm_core::engine::EngineConfig;
 use prewarm_core::strategies::WarmingConfig;
 use prewarm_core::strategy::{StrategyId, StrategySet};
+use prewarm_core::ttl::SessionTtls;
 use prewarm_sim::frontier::{Frontier, FrontierSweep, ReportWithFrontier};
 use prewarm_sim::replay::{ReplayConfig, replay};
 use prewarm_sim::trace::{Trace, read_trace_with_progress};
@@ -35,6 +36,13 @@ pub struct ReplayArgs {
         allow_negative_numbers = true
     )]
     ttl_s: f64,
+    /// TTL per market session, replacing --ttl: comma-separated
+    /// `session=value`, sessions `pre`, `regular`, `after`, `closed`,
+    /// values in seconds or `until_open` (closed only: fresh until the next
+    /// pre-market open on the NYSE calendar); a session left out keeps
+    /// --ttl. E.g. `pre=60,regular=15,after=60,closed=until_open`.
+    #[arg(long = "ttl-by-session", value_name = "SPEC")]
+    ttl_by_session: Option<String>,
     /// Warming fetches allowed per minute (token bucket, burst equal to
     /// it). Default: the config's `warming.rate_limit_per_min`, else 100.
     #[arg(
@@ -147,8 +155,18 @@ fn engine_config(args: &ReplayArgs) -> Result<EngineConfig> {
             args.latency_ms
         );
     }
+    let ttl_by_session = args
+        .ttl_by_session
+        .as_deref()
+        .map(|spec| SessionTtls::parse_spec(spec, args.ttl_s))
+        .transpose()
+        .map_err(|e| {
+            let spec = args.ttl_by_session.as_deref().unwrap_or("");
+            anyhow::anyhow!("--ttl-by-session {spec}: {e}")
+        })?;
     let cfg = EngineConfig {
         ttl_s: args.ttl_s,
+        ttl_by_session,
         capacity_entries: args.capacity_entries,
         warming: w,
         upstream_latency_s: args.latency_ms / 1000.0,
@@ -391,6 +409,23 @@ mod tests {
         );
     }
 
+    #[test]
+    fn ttl_by_session_sets_the_policy_and_keeps_ttl_for_sessions_left_out() {
+        use prewarm_core::ttl::SessionTtl;
+        let cfg = engine_config(&args(&[
+            "--ttl",
+            "30",
+            "--ttl-by-session",
+            "closed=until_open",
+        ]))
+        .unwrap();
+        let t = cfg.ttl_by_session.expect("set");
+        assert_eq!(
+            (t.closed, t.regular),
+            (SessionTtl::UntilOpen, SessionTtl::Seconds(30.0))
+        );
+    }
+
     /// A bad flag value was reported under the engine's field name
     /// (`warming.max_cost_ratio`) and a negative latency as an unknown
     /// argument: the error names the flag and the value given.
@@ -405,6 +440,14 @@ mod tests {
                 "--warm-rate must be >= 0, got -3",
             ),
             (&["--refresh-fraction", "2"][..], "--refresh-fraction"),
+            (
+                &["--ttl-by-session", "regular=until_open"][..],
+                "`until_open` is only for the closed session",
+            ),
+            (
+                &["--ttl-by-session", "closed=-1"][..],
+                "the TTL of session `closed` must be > 0",
+            ),
         ] {
             let err = format!("{:#}", engine_config(&args(argv)).unwrap_err());
             assert!(err.contains(want), "{argv:?}: {err}");

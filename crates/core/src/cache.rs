@@ -1,8 +1,11 @@
 //! The engine's model of what is cached.
 //!
 //! This is the only place that decides freshness: an entry fetched at `f` is
-//! fresh at `t` iff `f <= t < f + ttl_s` (replay semantics, glossary), the
-//! rule [`is_fresh`] that the replay and the daemon's read path call too. Hits
+//! fresh at `t` iff `f <= t < expiry`, where `expiry` is
+//! [`crate::ttl::TtlRule::expires_at`]`(f)` (`f + ttl_s` under a flat TTL:
+//! replay semantics, glossary), the rule [`is_fresh`] and
+//! [`is_fresh_until`] that the replay and the daemon's read path call too.
+//! The model computes an entry's expiry once, when it is stored. Hits
 //! never extend freshness. With a capacity, entries are kept in LRU order of
 //! access and insertion; stale entries occupy room until evicted.
 //!
@@ -12,6 +15,7 @@
 use crate::UnixSeconds;
 use crate::strategy::StrategyId;
 use crate::time::{Seconds, UnixInstant};
+use crate::ttl::{TtlPolicy, TtlRule};
 
 pub use crate::keys::{KeyId, KeyStamp, KeyTable};
 
@@ -29,6 +33,8 @@ pub enum FetchOrigin {
 pub struct CachedEntry {
     /// When the entry was fetched.
     pub fetched_at_s: UnixSeconds,
+    /// When it stops being fresh ([`TtlRule::expires_at`] of its fetch).
+    pub expires_at_s: UnixSeconds,
     /// Who fetched it.
     pub origin: FetchOrigin,
     /// Whether it has served a hit since it was fetched.
@@ -36,10 +42,19 @@ pub struct CachedEntry {
 }
 
 impl CachedEntry {
-    /// Whether the entry is fresh at `now` under `ttl` ([`is_fresh`]).
+    /// Whether the entry is fresh at `now` ([`is_fresh_until`]).
     #[inline]
-    pub fn is_fresh(&self, ttl: Seconds, now: UnixInstant) -> bool {
-        is_fresh(UnixInstant(self.fetched_at_s), ttl, now)
+    pub fn is_fresh(&self, now: UnixInstant) -> bool {
+        is_fresh_until(
+            UnixInstant(self.fetched_at_s),
+            UnixInstant(self.expires_at_s),
+            now,
+        )
+    }
+
+    /// Seconds the entry is fresh for in all (`expires_at_s - fetched_at_s`).
+    pub fn life_s(&self) -> f64 {
+        self.expires_at_s - self.fetched_at_s
     }
 }
 
@@ -72,7 +87,7 @@ pub enum Freshness {
 /// The cache model: per-key slots with optional LRU capacity in entries.
 #[derive(Debug, Clone)]
 pub struct CacheModel {
-    ttl_s: f64,
+    ttl: TtlRule,
     capacity: Option<usize>,
     slots: Vec<Slot>,
     len: usize,
@@ -81,11 +96,12 @@ pub struct CacheModel {
 }
 
 impl CacheModel {
-    /// A model with entries fresh for `ttl_s`, holding at most `capacity`
-    /// entries (`None`: unlimited).
-    pub fn new(ttl_s: f64, capacity: Option<usize>) -> Self {
+    /// A model whose entries expire by `ttl` (a [`TtlRule`], or a flat
+    /// TTL in seconds), holding at most `capacity` entries (`None`:
+    /// unlimited).
+    pub fn new(ttl: impl Into<TtlRule>, capacity: Option<usize>) -> Self {
         CacheModel {
-            ttl_s,
+            ttl: ttl.into(),
             capacity,
             slots: Vec::new(),
             len: 0,
@@ -94,9 +110,15 @@ impl CacheModel {
         }
     }
 
-    /// The time-to-live of entries.
-    pub fn ttl_s(&self) -> f64 {
-        self.ttl_s
+    /// The TTL rule entries expire by.
+    pub fn ttl_rule(&self) -> &TtlRule {
+        &self.ttl
+    }
+
+    /// Seconds an entry fetched at `at_s` stays fresh
+    /// ([`TtlRule::ttl_at`]).
+    pub fn ttl_at(&self, at_s: UnixSeconds) -> f64 {
+        self.ttl.ttl_at(at_s)
     }
 
     /// Entries held (fresh or stale).
@@ -123,16 +145,11 @@ impl CacheModel {
         self.slots.get(key.ix()).and_then(|s| s.entry)
     }
 
-    /// The time-to-live of entries, typed for the freshness rule.
-    pub fn ttl(&self) -> Seconds {
-        Seconds(self.ttl_s)
-    }
-
     /// Freshness of `key` at `now_s`.
     pub fn freshness(&self, key: KeyId, now_s: UnixSeconds) -> Freshness {
         match self.entry(key) {
             None => Freshness::Absent,
-            Some(e) if e.is_fresh(self.ttl(), UnixInstant(now_s)) => Freshness::Fresh(e),
+            Some(e) if e.is_fresh(UnixInstant(now_s)) => Freshness::Fresh(e),
             Some(e) => Freshness::Stale(e),
         }
     }
@@ -140,20 +157,30 @@ impl CacheModel {
     /// Whether `key` has an entry fresh at `at` (which may be ahead of now:
     /// a candidate asks whether the entry lasts until it is needed).
     pub fn is_fresh_at(&self, key: KeyId, at: UnixInstant) -> bool {
-        self.entry(key).is_some_and(|e| e.is_fresh(self.ttl(), at))
+        self.entry(key).is_some_and(|e| e.is_fresh(at))
     }
 
     /// Whether `key` has an entry that has not expired by `now`: fresh, or
     /// fetched after `now` (a driver's clocks may disagree by a little).
     pub fn holds_unexpired(&self, key: KeyId, now: UnixInstant) -> bool {
-        self.entry(key)
-            .is_some_and(|e| now < UnixInstant(e.fetched_at_s) + self.ttl())
+        self.entry(key).is_some_and(|e| now.0 < e.expires_at_s)
+    }
+
+    /// Whether a fetch of `key` landing at `at_s` would expire later than
+    /// the entry it replaces (always when there is none). Always under a
+    /// flat TTL; under a TTL by session not for a fetch in a closed spell
+    /// under `until_open` while the entry already lasts to the open.
+    pub fn fetch_would_extend(&self, key: KeyId, at_s: UnixSeconds) -> bool {
+        match (self.entry(key), self.ttl.policy()) {
+            (None, _) | (Some(_), TtlPolicy::Flat(_)) => true,
+            (Some(e), TtlPolicy::BySession(_)) => self.ttl.expires_at(at_s) > e.expires_at_s,
+        }
     }
 
     /// Seconds the entry of `key` stays fresh after `now_s` (0 if not fresh).
     pub fn fresh_for_s(&self, key: KeyId, now_s: UnixSeconds) -> f64 {
         match self.freshness(key, now_s) {
-            Freshness::Fresh(e) => e.fetched_at_s + self.ttl_s - now_s,
+            Freshness::Fresh(e) => e.expires_at_s - now_s,
             _ => 0.0,
         }
     }
@@ -186,6 +213,7 @@ impl CacheModel {
         }
         let new = CachedEntry {
             fetched_at_s: now_s,
+            expires_at_s: self.ttl.expires_at(now_s),
             origin,
             used: false,
         };
@@ -266,7 +294,15 @@ pub struct Displaced {
 /// engine all call this.
 #[inline]
 pub fn is_fresh(fetched_at: UnixInstant, ttl: Seconds, now: UnixInstant) -> bool {
-    fetched_at <= now && now < fetched_at + ttl
+    is_fresh_until(fetched_at, fetched_at + ttl, now)
+}
+
+/// The freshness rule with the expiry already known (from
+/// [`TtlRule::expires_at`]): fresh at `now` iff `fetched_at <= now <
+/// expires_at`. [`is_fresh`] is this with `expires_at = fetched_at + ttl`.
+#[inline]
+pub fn is_fresh_until(fetched_at: UnixInstant, expires_at: UnixInstant, now: UnixInstant) -> bool {
+    fetched_at <= now && now < expires_at
 }
 
 #[cfg(test)]

@@ -124,9 +124,10 @@ impl Engine {
             cfg.cost_half_life_s,
         );
         cost.set_latency_s(cfg.upstream_latency_s);
+        let ttl = cfg.ttl_rule();
         Ok(Engine {
             keys: KeyTable::default(),
-            cache: CacheModel::new(cfg.ttl_s, cfg.capacity_entries),
+            cache: CacheModel::new(ttl.clone(), cfg.capacity_entries),
             budget: TokenBucket::new(
                 cfg.warming.rate_limit_per_min,
                 cfg.warming.burst.unwrap_or(cfg.warming.rate_limit_per_min),
@@ -134,7 +135,7 @@ impl Engine {
             planner: Planner::new(cfg.max_queued_candidates),
             stats,
             tracker,
-            strategies: Strategies::new(cfg.warming.clone(), cfg.ttl_s),
+            strategies: Strategies::new(cfg.warming.clone(), ttl),
             in_flight: FxHashSet::default(),
             demand_in_flight: FxHashSet::default(),
             pending_release: FxHashSet::default(),
@@ -194,12 +195,12 @@ impl Engine {
         self.now_s = self.now_s.max(now_s);
         // The bucket is full at the first request: start its clock now.
         self.budget.available(now_s);
-        let found_fetched_s = self.cache.entry(key).map(|e| e.fetched_at_s);
+        let found_expires_s = self.cache.entry(key).map(|e| e.expires_at_s);
         // Label the model's examples with this access before anything
         // proposes new ones: an access never labels a candidate it caused.
         self.strategies.learner.advance(now_s);
         self.strategies.learner.on_access(key, now_s);
-        let (lookup, hit_fetched_at_s) = match self.cache.freshness(key, now_s) {
+        let (lookup, hit) = match self.cache.freshness(key, now_s) {
             Freshness::Fresh(e) => {
                 self.count_hit(now_s, key, e.origin);
                 let age_s = now_s - e.fetched_at_s;
@@ -208,7 +209,7 @@ impl Engine {
                         age_s,
                         origin: e.origin,
                     },
-                    Some(e.fetched_at_s),
+                    Some((e.fetched_at_s, e.expires_at_s)),
                 )
             }
             other => {
@@ -225,14 +226,14 @@ impl Engine {
         };
         self.cache.touch(key);
         self.cost
-            .on_access(now_s, key, self.cfg.ttl_s, found_fetched_s);
+            .on_access(now_s, key, self.cache.ttl_rule(), found_expires_s);
         self.tracker.track_access(key, now_s, ctx);
         if self.tracker.has_dropped() {
             self.release_dropped(now_s);
         }
         let client = ctx.client;
         let (strategies, mut ctx) = self.split();
-        strategies.on_access(&mut ctx, now_s, key, client, hit_fetched_at_s);
+        strategies.on_access(&mut ctx, now_s, key, client, hit);
         lookup
     }
 
@@ -369,7 +370,8 @@ impl Engine {
         }
         if ok {
             let Displaced { .. } = self.cache.insert(key, now_s, origin);
-            self.cost.rejudge(now_s, key, self.cfg.ttl_s, Some(now_s));
+            let expires_s = self.cache.entry(key).map(|e| e.expires_at_s);
+            self.cost.rejudge(now_s, key, expires_s);
             let (strategies, mut ctx) = self.split();
             strategies.on_fetched(&mut ctx, now_s, key);
         }
@@ -383,7 +385,7 @@ impl Engine {
     /// Records that the store dropped `key` (daemon: eviction, expiry).
     pub fn on_evicted(&mut self, key: KeyId) {
         self.cache.remove(key);
-        self.cost.rejudge(self.now_s, key, self.cfg.ttl_s, None);
+        self.cost.rejudge(self.now_s, key, None);
     }
 
     /// The next warming fetch to make at `now_s`, if the budget and the
@@ -407,8 +409,13 @@ impl Engine {
         let (in_flight, demand) = (&self.in_flight, &self.demand_in_flight);
         let c = self.planner.pop_best(now_s, |c| {
             // Never spend on a key that stays fresh long enough anyway, or
-            // that a fetch already in flight will make fresh.
-            still_needed(cache, c) && !in_flight.contains(&c.key) && !demand.contains(&c.key)
+            // that a fetch already in flight will make fresh, or whose
+            // fetch now would expire no later than its entry (a closed
+            // spell under `until_open`).
+            still_needed(cache, c)
+                && !in_flight.contains(&c.key)
+                && !demand.contains(&c.key)
+                && cache.fetch_would_extend(c.key, now_s)
         })?;
         Some(self.issue(now_s, c.key, c.strategy, f64::from(c.value)))
     }

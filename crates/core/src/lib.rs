@@ -26,6 +26,10 @@
 //! - [`cache`]: the engine's model of what is cached and since when; the
 //!   freshness rule `f <= t < f + ttl` lives here and nowhere else (the
 //!   replay and the daemon call it).
+//! - [`ttl`]: TTL policies, flat or by market session (`until_open` for
+//!   the closed session); [`ttl::TtlRule::expires_at`] is the one rule of
+//!   when an entry expires, used by the cache model, the cost shadow, the
+//!   replay's baseline, bound and policies, and the daemon.
 //! - [`latency`]: the measured upstream latency (90th percentile of the
 //!   last hour) the engine plans its lead times with in the daemon.
 //! - [`stats`]: counters of requests, hits, fetches and their attribution to
@@ -63,6 +67,7 @@ pub mod strategies;
 pub mod strategy;
 pub mod time;
 pub mod tracker;
+pub mod ttl;
 pub mod universe;
 
 /// Seconds since the Unix epoch. Time is always passed in, never read.

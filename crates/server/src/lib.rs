@@ -12,8 +12,9 @@
 //!   a 429 sets `paused_until` which stops warming.
 //! - [`store`]: the async [`store::Store`] trait with memory (moka) and
 //!   Redis backends sharing one conformance suite; the sidecar writer.
-//!   Stores keep entries `ttl_s + stale_grace_s`; freshness is decided by
-//!   the caller from `fetched_at_s` (fresh iff `f <= t < f + ttl`).
+//!   Stores keep entries their TTL `+ stale_grace_s`; freshness is decided
+//!   by the caller from `fetched_at_s` (fresh iff `f <= t < expiry(f)`,
+//!   `f + ttl_s` or by market session: `DatasetConfig::is_fresh`).
 //! - [`coalesce`]: single-flight. One upstream call per key in flight; the
 //!   load runs in its own task so a cancelled requester never cancels it,
 //!   and a panicking or dropped loader wakes its waiters with an error.

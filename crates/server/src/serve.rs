@@ -129,6 +129,7 @@ pub async fn build_store(
             op_timeout: cfg.timeout,
             backoff: cfg.backoff,
             health,
+            redis_auth: cfg.redis_auth.clone(),
         })
         .await
 }

@@ -22,12 +22,21 @@
 //!
 //! Groups are independent: a fetch at `f <= s` is stale by `s + TTL`, which
 //! is at or before the key's next miss. O(n log n) in the trace length.
+//!
+//! With a TTL by market session (`prewarm_core::ttl`) the group ends at its
+//! miss's expiry, and the release is the earliest fetch instant whose entry
+//! is still fresh at `l` ([`TtlRule::earliest_covering_fetch_s`]): a
+//! session's TTL may be shorter than an earlier one's, so the window may
+//! hold instants that do not cover `l` (a relaxation: the bound stays a
+//! ceiling), and a fetch under a longer earlier TTL may outlast `s`'s own
+//! expiry (not counted: a slight undercount in that corner).
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
 use crate::baseline::{MissGroup, miss_groups, ratio};
 use crate::trace::Trace;
+use prewarm_core::ttl::TtlRule;
 
 /// Figures of the clairvoyant bound.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -66,25 +75,31 @@ pub enum BucketStart {
     FirstRelease,
 }
 
-/// The clairvoyant bound of `trace` at `ttl_s` with warming fetches limited
+/// The clairvoyant bound of `trace` at `ttl` (a flat TTL in seconds or a
+/// [`TtlRule`]) with warming fetches limited
 /// to `warm_rate_per_min` (burst the same), the bucket full at the first
 /// request. A rate below 1 never holds a whole token, so the bound is then
 /// the baseline.
-pub fn clairvoyant_bound(trace: &Trace, ttl_s: f64, warm_rate_per_min: f64) -> BoundResult {
-    clairvoyant_bound_with(trace, ttl_s, warm_rate_per_min, BucketStart::FirstRequest)
+pub fn clairvoyant_bound(
+    trace: &Trace,
+    ttl: impl Into<TtlRule>,
+    warm_rate_per_min: f64,
+) -> BoundResult {
+    clairvoyant_bound_with(trace, ttl, warm_rate_per_min, BucketStart::FirstRequest)
 }
 
 /// [`clairvoyant_bound`] with the bucket's start chosen by `start`.
 pub fn clairvoyant_bound_with(
     trace: &Trace,
-    ttl_s: f64,
+    ttl: impl Into<TtlRule>,
     warm_rate_per_min: f64,
     start: BucketStart,
 ) -> BoundResult {
-    let groups = miss_groups(trace, ttl_s);
+    let ttl = ttl.into();
+    let groups = miss_groups(trace, &ttl);
     let requests = trace.len() as u64;
     let misses = groups.len() as u64;
-    let jobs = warm_jobs(&groups, ttl_s);
+    let jobs = warm_jobs(&groups, &ttl);
     let start_s = bucket_start_s(trace, &jobs, start);
     let scheduled_jobs = schedule_edf(&jobs, start_s, warm_rate_per_min);
     let hits = requests - misses + scheduled_jobs;
@@ -107,11 +122,12 @@ pub fn bucket_start_s(trace: &Trace, jobs: &[WarmJob], start: BucketStart) -> f6
 
 /// The warming job of each miss group, sorted by release. A group whose
 /// window is empty (only with a TTL that is not positive) has no job.
-pub fn warm_jobs(groups: &[MissGroup], ttl_s: f64) -> Vec<WarmJob> {
+pub fn warm_jobs(groups: &[MissGroup], ttl: impl Into<TtlRule>) -> Vec<WarmJob> {
+    let ttl = ttl.into();
     let mut jobs: Vec<WarmJob> = groups
         .iter()
         .map(|g| WarmJob {
-            release_s: g.last_s - ttl_s,
+            release_s: ttl.earliest_covering_fetch_s(g.last_s, g.start_s),
             deadline_s: g.start_s,
         })
         .filter(|j| j.release_s < j.deadline_s)

@@ -7,8 +7,9 @@
 //! client id without its trailing digits, when the trace has clients).
 
 use crate::trace::Trace;
-use prewarm_core::cache::{FetchOrigin, is_fresh};
-use prewarm_core::time::{Seconds, UnixInstant};
+use prewarm_core::cache::{FetchOrigin, is_fresh_until};
+use prewarm_core::time::UnixInstant;
+use prewarm_core::ttl::TtlRule;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -62,25 +63,33 @@ pub struct Explainer<'t> {
 }
 
 impl<'t> Explainer<'t> {
-    /// An explainer for `trace` at `ttl_s`; computes the baseline outcome
-    /// of every request up front.
-    pub fn new(trace: &'t Trace, ttl_s: f64) -> Self {
+    /// An explainer for `trace` at `ttl` (seconds or a TTL rule); computes
+    /// the baseline outcome of every request up front. Gaps are measured
+    /// in TTLs of an entry fetched at the earlier access.
+    pub fn new(trace: &'t Trace, ttl: impl Into<TtlRule>) -> Self {
+        let ttl = ttl.into();
         let mut last_seen_s = vec![f64::NAN; trace.keys.len()];
         let mut fetched_s = vec![f64::NEG_INFINITY; trace.keys.len()];
+        let mut expires_s = vec![f64::NEG_INFINITY; trace.keys.len()];
         let mut gap_class = Vec::with_capacity(trace.len());
         let mut baseline_hit = Vec::with_capacity(trace.len());
         for (&t, &k) in trace.times_s.iter().zip(&trace.key_ids) {
             let k = k as usize;
-            let gap_ttls = (t - last_seen_s[k]) / ttl_s;
+            let gap_ttls = (t - last_seen_s[k]) / ttl.ttl_at(last_seen_s[k]);
             let class = GAP_CLASSES
                 .iter()
                 .position(|(_, limit)| gap_ttls < *limit)
                 .unwrap_or(GAP_CLASSES.len() - 1);
             gap_class.push(class as u8);
             last_seen_s[k] = t;
-            let hit = is_fresh(UnixInstant(fetched_s[k]), Seconds(ttl_s), UnixInstant(t));
+            let hit = is_fresh_until(
+                UnixInstant(fetched_s[k]),
+                UnixInstant(expires_s[k]),
+                UnixInstant(t),
+            );
             if !hit {
                 fetched_s[k] = t;
+                expires_s[k] = ttl.expires_at(t);
             }
             baseline_hit.push(hit);
         }

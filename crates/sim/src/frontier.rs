@@ -201,11 +201,11 @@ pub fn frontier(
         .chain([Job::Popular])
         .collect();
     let latency_s = cfg.engine.upstream_latency_s;
-    let base = baseline_under_latency(trace, cfg.engine.ttl_s, latency_s);
+    let base = baseline_under_latency(trace, cfg.engine.ttl_rule(), latency_s);
     let points = run_jobs(trace, cfg, &jobs, base.api_calls(), progress)?;
     let bound = clairvoyant_bound_with(
         trace,
-        cfg.engine.ttl_s,
+        cfg.engine.ttl_rule(),
         cfg.engine.warming.rate_limit_per_min,
         BucketStart::FirstRelease,
     );
@@ -305,7 +305,7 @@ fn run_job(
         Job::RefreshAhead(f) => {
             let r = refresh_ahead(
                 trace,
-                cfg.engine.ttl_s,
+                cfg.engine.ttl_rule(),
                 cfg.engine.warming.rate_limit_per_min,
                 f,
                 cfg.engine.upstream_latency_s,
@@ -317,7 +317,7 @@ fn run_job(
             None,
             popular_30min(
                 trace,
-                cfg.engine.ttl_s,
+                cfg.engine.ttl_rule(),
                 cfg.engine.warming.rate_limit_per_min,
                 cfg.engine.upstream_latency_s,
             ),

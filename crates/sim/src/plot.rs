@@ -49,11 +49,17 @@ fn hour_of(t: f64) -> i64 {
     (t / HOUR_S).floor() as i64
 }
 
-/// The hourly figures of `trace` at `ttl_s` and `warm_rate_per_min`, with
+/// The hourly figures of `trace` at `ttl` (seconds or a TTL rule) and `warm_rate_per_min`, with
 /// the warmed run's hourly `series` (buckets of one hour).
-pub fn hourly(trace: &Trace, ttl_s: f64, warm_rate_per_min: f64, series: &Series) -> Hourly {
+pub fn hourly(
+    trace: &Trace,
+    ttl: impl Into<prewarm_core::ttl::TtlRule>,
+    warm_rate_per_min: f64,
+    series: &Series,
+) -> Hourly {
+    let ttl = ttl.into();
     let mut out = Hourly::default();
-    let groups = miss_groups(trace, ttl_s);
+    let groups = miss_groups(trace, &ttl);
     for t in &trace.times_s {
         out.hours.entry(hour_of(*t)).or_default().requests += 1;
     }
@@ -68,7 +74,7 @@ pub fn hourly(trace: &Trace, ttl_s: f64, warm_rate_per_min: f64, series: &Series
     for h in out.hours.values_mut() {
         h.bound_hits = h.baseline_hits;
     }
-    let jobs = warm_jobs(&groups, ttl_s);
+    let jobs = warm_jobs(&groups, &ttl);
     let start_s = bucket_start_s(trace, &jobs, BucketStart::FirstRelease);
     schedule_edf_with(&jobs, start_s, warm_rate_per_min, &mut |deadline_s| {
         out.hours.entry(hour_of(deadline_s)).or_default().bound_hits += 1;

@@ -29,6 +29,7 @@
 use crate::baseline::ratio;
 use crate::trace::Trace;
 use prewarm_core::budget::TokenBucket;
+use prewarm_core::ttl::{TtlPolicy, TtlRule};
 
 /// Figures of one reference-policy run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -68,12 +69,12 @@ pub enum PolicyError {
     Interval(f64),
 }
 
-/// The freshness rule, core's (`prewarm_core::cache::is_fresh`), on the
-/// plain seconds these policies keep.
-fn is_fresh(fetched_s: f64, now_s: f64, ttl_s: f64) -> bool {
-    prewarm_core::cache::is_fresh(
+/// The freshness rule, core's (`prewarm_core::cache::is_fresh_until`), on
+/// the plain seconds these policies keep.
+fn is_fresh(fetched_s: f64, expires_s: f64, now_s: f64) -> bool {
+    prewarm_core::cache::is_fresh_until(
         prewarm_core::time::UnixInstant(fetched_s),
-        prewarm_core::time::Seconds(ttl_s),
+        prewarm_core::time::UnixInstant(expires_s),
         prewarm_core::time::UnixInstant(now_s),
     )
 }
@@ -83,17 +84,23 @@ fn is_fresh(fetched_s: f64, now_s: f64, ttl_s: f64) -> bool {
 /// else reads a key's state, so that is exact.
 struct Flights {
     latency_s: f64,
+    /// When an entry landed at an instant expires (core's rule).
+    ttl: TtlRule,
     /// Landing of the entry (minus infinity: none).
     landed_s: Vec<f64>,
+    /// Expiry of the entry (minus infinity: none).
+    expires_s: Vec<f64>,
     /// Landing of the fetch in flight (plus infinity: none).
     landing_s: Vec<f64>,
 }
 
 impl Flights {
-    fn new(keys: usize, latency_s: f64) -> Self {
+    fn new(keys: usize, latency_s: f64, ttl: TtlRule) -> Self {
         Flights {
             latency_s,
+            ttl,
             landed_s: vec![f64::NEG_INFINITY; keys],
+            expires_s: vec![f64::NEG_INFINITY; keys],
             landing_s: vec![f64::INFINITY; keys],
         }
     }
@@ -103,13 +110,28 @@ impl Flights {
     fn settle(&mut self, key: usize, now_s: f64) -> bool {
         if self.landing_s[key] <= now_s {
             self.landed_s[key] = self.landing_s[key];
+            self.expires_s[key] = self.ttl.expires_at(self.landed_s[key]);
             self.landing_s[key] = f64::INFINITY;
         }
         self.landing_s[key] != f64::INFINITY
     }
 
-    fn fresh(&self, key: usize, now_s: f64, ttl_s: f64) -> bool {
-        is_fresh(self.landed_s[key], now_s, ttl_s)
+    fn fresh(&self, key: usize, now_s: f64) -> bool {
+        is_fresh(self.landed_s[key], self.expires_s[key], now_s)
+    }
+
+    /// Whether a fetch of `key` started at `now_s` would expire later than
+    /// its entry: always under a flat TTL; not for a reload in a closed
+    /// spell under `until_open`, which lands an entry expiring at the same
+    /// open.
+    fn reload_extends(&self, key: usize, now_s: f64) -> bool {
+        matches!(self.ttl.policy(), TtlPolicy::Flat(_))
+            || self.ttl.expires_at(now_s + self.latency_s) > self.expires_s[key]
+    }
+
+    /// Seconds the entry of `key` lives in all ([`TtlRule::life_s`]).
+    fn life_s(&self, key: usize) -> f64 {
+        self.ttl.life_s(self.landed_s[key], self.expires_s[key])
     }
 
     fn start(&mut self, key: usize, now_s: f64) {
@@ -118,9 +140,9 @@ impl Flights {
 
     /// A request for `key` at `now_s` (settled): a hit, a coalesced wait,
     /// or a demand fetch; returns whether it hit.
-    fn request(&mut self, key: usize, now_s: f64, ttl_s: f64, out: &mut PolicyResult) -> bool {
+    fn request(&mut self, key: usize, now_s: f64, out: &mut PolicyResult) -> bool {
         let in_flight = self.settle(key, now_s);
-        if self.fresh(key, now_s, ttl_s) {
+        if self.fresh(key, now_s) {
             out.hits += 1;
             true
         } else {
@@ -135,15 +157,16 @@ impl Flights {
     }
 }
 
-/// Replays `trace` with refresh-ahead at `fraction` of `ttl_s` (seconds),
-/// reloads limited to `warm_rate_per_min`, fetches taking `latency_s`.
-/// `fraction` 0 reloads on every hit, 1 never reloads (an entry is stale at
-/// age `ttl_s`).
+/// Replays `trace` with refresh-ahead at `fraction` of the TTL (`ttl`: a
+/// flat TTL in seconds or a [`TtlRule`]; the TTL of each entry's own
+/// life), reloads limited to `warm_rate_per_min`, fetches taking
+/// `latency_s`. `fraction` 0 reloads on every hit, 1 never reloads (an
+/// entry is stale at the end of its life).
 ///
 /// Errors: [`PolicyError::Fraction`] for a fraction outside `[0, 1]` or NaN.
 pub fn refresh_ahead(
     trace: &Trace,
-    ttl_s: f64,
+    ttl: impl Into<TtlRule>,
     warm_rate_per_min: f64,
     fraction: f64,
     latency_s: f64,
@@ -151,18 +174,18 @@ pub fn refresh_ahead(
     if !(0.0..=1.0).contains(&fraction) {
         return Err(PolicyError::Fraction(fraction));
     }
-    let refresh_age_s = fraction * ttl_s;
     let mut bucket = TokenBucket::new(warm_rate_per_min, warm_rate_per_min);
-    let mut keys = Flights::new(trace.distinct_keys(), latency_s);
+    let mut keys = Flights::new(trace.distinct_keys(), latency_s, ttl.into());
     let mut out = PolicyResult {
         requests: trace.len() as u64,
         ..PolicyResult::default()
     };
     for (&now_s, &key_id) in trace.times_s.iter().zip(&trace.key_ids) {
         let key = key_id as usize;
-        if keys.request(key, now_s, ttl_s, &mut out)
+        if keys.request(key, now_s, &mut out)
             && keys.landing_s[key] == f64::INFINITY
-            && now_s - keys.landed_s[key] >= refresh_age_s
+            && now_s - keys.landed_s[key] >= fraction * keys.life_s(key)
+            && keys.reload_extends(key, now_s)
             && bucket.try_take(now_s)
         {
             keys.start(key, now_s);
@@ -177,7 +200,7 @@ pub fn refresh_ahead(
 /// [`popular_every`]), fetches taking `latency_s`.
 pub fn popular_30min(
     trace: &Trace,
-    ttl_s: f64,
+    ttl: impl Into<TtlRule>,
     warm_rate_per_min: f64,
     latency_s: f64,
 ) -> PolicyResult {
@@ -187,7 +210,7 @@ pub fn popular_30min(
         interval_s: INTERVAL_S,
         top_n: TOP_N,
     };
-    popular_at_valid_interval(trace, ttl_s, warm_rate_per_min, every, latency_s)
+    popular_at_valid_interval(trace, ttl.into(), warm_rate_per_min, every, latency_s)
 }
 
 /// A popular policy's schedule: `top_n` keys every `interval_s`.
@@ -205,7 +228,7 @@ struct Every {
 /// finite.
 pub fn popular_every(
     trace: &Trace,
-    ttl_s: f64,
+    ttl: impl Into<TtlRule>,
     warm_rate_per_min: f64,
     interval_s: f64,
     top_n: usize,
@@ -216,7 +239,7 @@ pub fn popular_every(
     let every = Every { interval_s, top_n };
     Ok(popular_at_valid_interval(
         trace,
-        ttl_s,
+        ttl.into(),
         warm_rate_per_min,
         every,
         0.0,
@@ -227,14 +250,14 @@ pub fn popular_every(
 /// fetches taking `latency_s`.
 fn popular_at_valid_interval(
     trace: &Trace,
-    ttl_s: f64,
+    ttl: TtlRule,
     warm_rate_per_min: f64,
     every: Every,
     latency_s: f64,
 ) -> PolicyResult {
     let Every { interval_s, top_n } = every;
     let mut bucket = TokenBucket::new(warm_rate_per_min, warm_rate_per_min);
-    let mut keys = Flights::new(trace.distinct_keys(), latency_s);
+    let mut keys = Flights::new(trace.distinct_keys(), latency_s, ttl);
     let mut counts = vec![0u64; trace.distinct_keys()];
     let mut ranked: Vec<u32> = Vec::new();
     let mut out = PolicyResult {
@@ -259,7 +282,7 @@ fn popular_at_valid_interval(
         }
         let key = key_id as usize;
         counts[key] += 1;
-        keys.request(key, now_s, ttl_s, &mut out);
+        keys.request(key, now_s, &mut out);
     }
     out
 }
@@ -451,7 +474,7 @@ mod tests {
             interval_s: 100.0,
             top_n: 1,
         };
-        let r = popular_at_valid_interval(&tr, 10.0, 100.0, every, 30.0);
+        let r = popular_at_valid_interval(&tr, 10.0.into(), 100.0, every, 30.0);
         assert_eq!(
             (r.hits, r.coalesced, r.demand_fetches, r.warm_fetches),
             (1, 1, 1, 1)

@@ -338,6 +338,57 @@ impl ExchangeCalendar {
     }
 }
 
+impl ExchangeCalendar {
+    /// The first instant strictly after `after_s` at which a session other
+    /// than [`MarketSession::Closed`] starts: 04:00 local (pre-market) of
+    /// the next trading day, or of today when `after_s` is before it.
+    /// Holidays, weekends and DST follow the calendar; `f64::INFINITY` as
+    /// [`ExchangeCalendar::next_local_time`].
+    pub fn next_session_start_s(&self, after_s: UnixSeconds) -> UnixSeconds {
+        let pre_open = NaiveTime::from_num_seconds_from_midnight_opt(PRE_MARKET_OPEN_S, 0)
+            .unwrap_or(NaiveTime::MIN);
+        self.next_local_time(after_s, pre_open, true)
+    }
+
+    /// The piece of one local day around `now_s` during which the session
+    /// stays [`ExchangeCalendar::session_at`]`(now_s)`: `(session, start_s,
+    /// end_s)`, `start_s <= now_s < end_s`. A closed spell over midnight
+    /// (or a weekend) comes in one piece per local day.
+    pub fn session_piece(&self, now_s: UnixSeconds) -> (MarketSession, UnixSeconds, UnixSeconds) {
+        let local = self.local_date_time(now_s);
+        let (date, second) = (local.date(), local.num_seconds_from_midnight());
+        let kind = self.day_kind(date);
+        let session = MarketSession::for_day_second(kind, second);
+        let mut bounds = vec![0, 86_400];
+        if let (Some(close_s), Some(after_s)) = (kind.regular_close_s(), kind.after_hours_close_s())
+        {
+            bounds = vec![
+                0,
+                PRE_MARKET_OPEN_S,
+                REGULAR_OPEN_S,
+                close_s,
+                after_s,
+                86_400,
+            ];
+        }
+        let hi = bounds
+            .iter()
+            .position(|&b| b > second)
+            .unwrap_or(bounds.len() - 1);
+        let at = |s: u32| -> UnixSeconds {
+            match NaiveTime::from_num_seconds_from_midnight_opt(s, 0) {
+                Some(t) if s < 86_400 => zone::resolve_local(self.tz, date.and_time(t)),
+                _ => self.day_info_for(date).end_s,
+            }
+        };
+        let (start_s, end_s) = (at(bounds[hi - 1]), at(bounds[hi]));
+        // A DST fold or gap can put `now_s` just outside the wall-clock
+        // bounds; widen so the piece always holds it.
+        let end_s = if end_s > now_s { end_s } else { now_s + 1.0 };
+        (session, start_s.min(now_s), end_s)
+    }
+}
+
 /// How many days [`ExchangeCalendar::next_local_time`] looks ahead (ten
 /// years; NYSE never closes for more than a week).
 pub const MAX_SCAN_DAYS: usize = 3660;

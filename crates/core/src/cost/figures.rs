@@ -78,7 +78,7 @@ mod tests {
         let mut c = CostCap::new(1.25, 10.0, None);
         for i in 0..500u32 {
             let t = f64::from(i) * PRICE_STEP_S;
-            c.on_access(t, KeyId(i % 7), 30.0, None);
+            c.on_access(t, KeyId(i % 7), &crate::ttl::TtlRule::from(30.0), None);
             c.on_call(t);
         }
         let all = c.history().len();
@@ -101,7 +101,7 @@ mod tests {
         for i in 0..60u32 {
             let t = f64::from(i) * 10.0;
             for k in 0..2 {
-                c.on_access(t, KeyId(k), 30.0, None);
+                c.on_access(t, KeyId(k), &crate::ttl::TtlRule::from(30.0), None);
                 c.on_call(t);
             }
         }

@@ -39,6 +39,7 @@
 
 use crate::UnixSeconds;
 use crate::cache::KeyId;
+use crate::ttl::TtlRule;
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
 
@@ -103,6 +104,8 @@ pub struct CostCap {
     latency_s: f64,
     /// Per key: the shadow entry's fetch time (NaN: none).
     shadow_fetched_s: Vec<f64>,
+    /// Per key: when the shadow entry stops covering accesses (NaN: none).
+    shadow_expiry_s: Vec<f64>,
     /// Per key: when its risk ends (NaN: not at risk).
     risk_until_s: Vec<f64>,
     risk_exits: BinaryHeap<Reverse<RiskExit>>,
@@ -130,6 +133,7 @@ impl CostCap {
             half_life_s,
             latency_s: 0.0,
             shadow_fetched_s: Vec::new(),
+            shadow_expiry_s: Vec::new(),
             risk_until_s: Vec::new(),
             risk_exits: BinaryHeap::new(),
             at_risk: 0,
@@ -154,50 +158,53 @@ impl CostCap {
     }
 
     /// When the shadow's entry fetched at `f` stops covering accesses (in
-    /// flight, then fresh): `(f + L) + TTL`, as the replay writes it.
-    fn shadow_expiry(&self, f: f64, ttl_s: f64) -> f64 {
-        (f + self.latency_s) + ttl_s
+    /// flight, then fresh): the expiry of an entry landed at `f + L`,
+    /// `(f + L) + TTL` under a flat TTL, as the replay writes it.
+    fn shadow_expiry(&self, f: f64, ttl: &TtlRule) -> f64 {
+        ttl.expires_at(f + self.latency_s)
     }
 
     fn slot(&mut self, key: KeyId) -> usize {
         let ix = key.0 as usize;
         if self.shadow_fetched_s.len() <= ix {
             self.shadow_fetched_s.resize(ix + 1, f64::NAN);
+            self.shadow_expiry_s.resize(ix + 1, f64::NAN);
             self.risk_until_s.resize(ix + 1, f64::NAN);
         }
         ix
     }
 
     /// A client access of `key` at `now_s`: the shadow fetches if its entry
-    /// is not fresh. `real_fetched_s` is the engine's entry as the access
-    /// found it.
+    /// is not fresh; its entry expires by `ttl`. `real_expires_s` is the
+    /// expiry of the engine's entry as the access found it.
     pub fn on_access(
         &mut self,
         now_s: UnixSeconds,
         key: KeyId,
-        ttl_s: f64,
-        real_fetched_s: Option<f64>,
+        ttl: &TtlRule,
+        real_expires_s: Option<f64>,
     ) {
         self.advance(now_s);
         let ix = self.slot(key);
         let f = self.shadow_fetched_s[ix];
         // In flight or fresh: the shadow makes no call.
-        let covered = f <= now_s && now_s < self.shadow_expiry(f, ttl_s);
+        let covered = f <= now_s && now_s < self.shadow_expiry_s[ix];
         if !covered {
             self.shadow_fetched_s[ix] = now_s;
+            self.shadow_expiry_s[ix] = self.shadow_expiry(now_s, ttl);
             self.shadow_calls += 1.0;
             self.shadow_total += 1;
         }
-        self.rejudge(now_s, key, ttl_s, real_fetched_s);
+        self.rejudge(now_s, key, real_expires_s);
     }
 
     /// Whether the shadow holds an entry of `key` not yet expired at
     /// `now_s` (its id must not be released then: the shadow would lose a
     /// hit, and the key may still be at risk).
-    pub fn holds_unexpired(&self, key: KeyId, now_s: UnixSeconds, ttl_s: f64) -> bool {
-        self.shadow_fetched_s
+    pub fn holds_unexpired(&self, key: KeyId, now_s: UnixSeconds) -> bool {
+        self.shadow_expiry_s
             .get(key.ix())
-            .is_some_and(|&f| now_s < self.shadow_expiry(f, ttl_s))
+            .is_some_and(|&e| now_s < e)
     }
 
     /// Forgets the shadow's entry of `key` (its id is being released); a
@@ -206,6 +213,9 @@ impl CostCap {
         let ix = key.ix();
         if let Some(f) = self.shadow_fetched_s.get_mut(ix) {
             *f = f64::NAN;
+        }
+        if let Some(e) = self.shadow_expiry_s.get_mut(ix) {
+            *e = f64::NAN;
         }
         if let Some(r) = self.risk_until_s.get_mut(ix)
             && !r.is_nan()
@@ -238,17 +248,12 @@ impl CostCap {
     }
 
     /// The engine's entry of `key` changed (fetched, evicted): whether the
-    /// key is at risk is judged again. `real_fetched_s` is the new entry.
-    pub fn rejudge(
-        &mut self,
-        now_s: UnixSeconds,
-        key: KeyId,
-        ttl_s: f64,
-        real_fetched_s: Option<f64>,
-    ) {
+    /// key is at risk is judged again. `real_expires_s` is the new entry's
+    /// expiry (`None`: no entry).
+    pub fn rejudge(&mut self, now_s: UnixSeconds, key: KeyId, real_expires_s: Option<f64>) {
         let ix = self.slot(key);
-        let shadow_expiry = self.shadow_expiry(self.shadow_fetched_s[ix], ttl_s); // NaN: none
-        let real_expiry = real_fetched_s.map_or(f64::NEG_INFINITY, |f| f + ttl_s);
+        let shadow_expiry = self.shadow_expiry_s[ix]; // NaN: none
+        let real_expiry = real_expires_s.unwrap_or(f64::NEG_INFINITY);
         let risky = real_expiry < shadow_expiry && now_s < shadow_expiry;
         let was = !self.risk_until_s[ix].is_nan();
         match (was, risky) {

@@ -21,6 +21,7 @@ impl Naive {
 /// and returns (engine calls, calls without warming).
 fn run(events: &[(u8, u16, bool)], ttl: f64, cap: f64, burst: f64) -> (u64, u64, CostCap) {
     let mut acct = CostCap::new(cap, burst, None);
+    let rule = crate::ttl::TtlRule::from(ttl);
     let (mut real, mut shadow) = (Naive::default(), Naive::default());
     let (mut calls, mut base) = (0u64, 0u64);
     let mut t = 0.0;
@@ -36,7 +37,7 @@ fn run(events: &[(u8, u16, bool)], ttl: f64, cap: f64, burst: f64) -> (u64, u64,
                 acct.on_call(t);
                 calls += 1;
                 *real.get(w) = Some(t);
-                acct.rejudge(t, KeyId(w as u32), ttl, Some(t));
+                acct.rejudge(t, KeyId(w as u32), Some(t + ttl));
             }
         }
         if !shadow.fresh(k, ttl, t) {
@@ -44,12 +45,12 @@ fn run(events: &[(u8, u16, bool)], ttl: f64, cap: f64, burst: f64) -> (u64, u64,
             base += 1;
         }
         let before = *real.get(k);
-        acct.on_access(t, kid, ttl, before);
+        acct.on_access(t, kid, &rule, before.map(|f| f + ttl));
         if !real.fresh(k, ttl, t) {
             calls += 1;
             acct.on_call(t);
             *real.get(k) = Some(t);
-            acct.rejudge(t, kid, ttl, Some(t));
+            acct.rejudge(t, kid, Some(t + ttl));
         }
     }
     (calls, base, acct)
@@ -75,32 +76,34 @@ proptest! {
 #[test]
 fn a_warm_hit_the_shadow_missed_puts_the_key_at_risk_until_the_shadow_expires() {
     let mut a = CostCap::new(1.25, 10.0, None);
+    let rule = crate::ttl::TtlRule::from(60.0);
     let k = KeyId(0);
     // The engine warmed k at 0; the access at 30 hits, the shadow fetches.
     a.on_call(0.0);
-    a.rejudge(0.0, k, 60.0, Some(0.0));
+    a.rejudge(0.0, k, Some(60.0));
     assert_eq!(a.at_risk(), 0);
-    a.on_access(30.0, k, 60.0, Some(0.0));
+    a.on_access(30.0, k, &rule, Some(60.0));
     assert_eq!(a.at_risk(), 1, "real expires at 60, the shadow at 90");
     // No access before 90: the risk ends by itself.
     a.advance(90.0);
     assert_eq!(a.at_risk(), 0);
     // A lost hit: the access at 100 misses in both... the shadow fetches
     // at 100; the engine too: not at risk.
-    a.on_access(100.0, k, 60.0, Some(0.0));
+    a.on_access(100.0, k, &rule, Some(60.0));
     a.on_call(100.0);
-    a.rejudge(100.0, k, 60.0, Some(100.0));
+    a.rejudge(100.0, k, Some(160.0));
     assert_eq!(a.at_risk(), 0);
 }
 
 #[test]
 fn the_price_rises_while_calls_exceed_the_cap_and_falls_back_after() {
     let mut a = CostCap::new(1.25, 1.0, None);
+    let rule = crate::ttl::TtlRule::from(1.0);
     let mut t = 0.0;
     // An hour at 2 calls per shadow call: the price must rise.
     for i in 0..3600u32 {
         t = f64::from(i);
-        a.on_access(t, KeyId(i), 1.0, None);
+        a.on_access(t, KeyId(i), &rule, None);
         a.on_call(t);
         a.on_call(t);
     }
@@ -109,7 +112,7 @@ fn the_price_rises_while_calls_exceed_the_cap_and_falls_back_after() {
     // Demand alone: once the account has recovered, it must fall.
     for i in 3600..18_000u32 {
         t = f64::from(i);
-        a.on_access(t, KeyId(i), 1.0, None);
+        a.on_access(t, KeyId(i), &rule, None);
         a.on_call(t);
     }
     assert!(a.threshold() < high / 2.0, "{} vs {high}", a.threshold());

@@ -1,16 +1,23 @@
 //! [`EngineConfig`] and its validation (the warming settings validate
 //! themselves: [`WarmingConfig::validate`]).
 
+use crate::calendar::ExchangeCalendar;
 use crate::check;
 use crate::strategies::WarmingConfig;
 use crate::tracker::{TrackerConfig, TrackerConfigError};
+use crate::ttl::{SessionTtls, TtlPolicy, TtlRule};
 use thiserror::Error;
 
 /// Configuration of one engine (one dataset).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineConfig {
-    /// Seconds an entry stays fresh after its fetch.
+    /// Seconds an entry stays fresh after its fetch (the flat TTL, and the
+    /// TTL of any session `ttl_by_session` leaves out when parsed).
     pub ttl_s: f64,
+    /// TTL per market session, replacing `ttl_s` when set
+    /// ([`crate::ttl`]: the session at the fetch instant decides; the
+    /// closed session may be `until_open`).
+    pub ttl_by_session: Option<SessionTtls>,
     /// Capacity of the cache in entries; `None` is unlimited.
     pub capacity_entries: Option<usize>,
     /// How the engine warms: budget, strategies and their settings (the
@@ -43,6 +50,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             ttl_s: 60.0,
+            ttl_by_session: None,
             capacity_entries: None,
             warming: WarmingConfig::default(),
             tracker: TrackerConfig::default(),
@@ -86,9 +94,33 @@ fn positive_s(field: &'static str, v: f64) -> Result<(), ConfigError> {
 }
 
 impl EngineConfig {
+    /// The TTL rule entries expire by: [`EngineConfig::ttl_policy`] on
+    /// the exchange calendar of the tracker's time zone (New York when
+    /// the zone does not parse: validation reports that).
+    pub fn ttl_rule(&self) -> TtlRule {
+        let cal = self
+            .tracker
+            .parse_timezone()
+            .map(ExchangeCalendar::with_timezone)
+            .unwrap_or_default();
+        TtlRule::new(self.ttl_policy(), cal)
+    }
+
+    /// The TTL policy: `ttl_by_session` when set, else flat `ttl_s`.
+    pub fn ttl_policy(&self) -> TtlPolicy {
+        match self.ttl_by_session {
+            Some(t) => TtlPolicy::BySession(t),
+            None => TtlPolicy::Flat(self.ttl_s),
+        }
+    }
+
     /// Checks every field, naming the first bad one.
     pub fn validate(&self) -> Result<(), ConfigError> {
         positive_s("ttl_s", self.ttl_s)?;
+        self.ttl_policy().validate().map_err(|e| ConfigError {
+            field: "ttl_by_session",
+            problem: e.to_string(),
+        })?;
         if self.capacity_entries == Some(0) {
             return bad(
                 "capacity_entries",

@@ -215,7 +215,7 @@ impl Engine {
         key: KeyId,
         strategy: StrategyId,
     ) -> Result<WarmOrder, SkipReason> {
-        let ttl_s = self.cache.ttl_s();
+        let ttl_s = self.cache.ttl_at(now_s);
         if self.cache.is_fresh_at(key, UnixInstant(now_s)) {
             return Err(SkipReason::Fresh);
         }

@@ -44,7 +44,7 @@ impl Engine {
             || self.demand_in_flight.contains(&key)
             || self.planner.queued_for(key) > 0
             || self.cache.holds_unexpired(key, UnixInstant(now_s))
-            || self.cost.holds_unexpired(key, now_s, self.cfg.ttl_s)
+            || self.cost.holds_unexpired(key, now_s)
             || self.strategies.learner.pending.holds(key)
     }
 

@@ -57,6 +57,7 @@ use crate::model::learner::Learner;
 use crate::planner::Planner;
 use crate::strategy::{StrategyId, StrategySet};
 use crate::tracker::Tracker;
+use crate::ttl::TtlRule;
 use keystate::{KeyState, KeyStates, PairStates};
 use propose::{Proposals, Proposer};
 use std::fmt;
@@ -177,6 +178,8 @@ struct Access {
     /// The fetch time of the entry the access hit; `None` on a miss (whose
     /// demand fetch the driver makes at once).
     hit_fetched_at_s: Option<UnixSeconds>,
+    /// The expiry of the entry the access hit ([`crate::ttl`]).
+    hit_expires_at_s: Option<UnixSeconds>,
 }
 
 /// The order in which the strategies act on an event. The planner and the
@@ -222,7 +225,7 @@ fn pair_client(client: &str, key_generation: u32) -> u64 {
 #[derive(Debug)]
 pub struct Strategies {
     cfg: WarmingConfig,
-    ttl_s: f64,
+    ttl: TtlRule,
     /// Per-key timing, by engine key id.
     pub keys: KeyStates,
     /// Per-(client, key) timing.
@@ -241,8 +244,10 @@ pub struct Strategies {
 }
 
 impl Strategies {
-    /// Strategies for entries of `ttl_s`.
-    pub fn new(cfg: WarmingConfig, ttl_s: f64) -> Self {
+    /// Strategies for entries that expire by `ttl` (a [`TtlRule`] or a
+    /// flat TTL in seconds). Each event sees the TTL of an entry fetched
+    /// at its instant ([`TtlRule::ttl_at`]).
+    pub fn new(cfg: WarmingConfig, ttl: impl Into<TtlRule>) -> Self {
         let max_pairs = cfg.max_client_pairs;
         let list: Vec<Box<dyn Strategy>> = ORDER.into_iter().map(|id| build(id, &cfg)).collect();
         let mut next_tick_s = [f64::INFINITY; StrategyId::COUNT];
@@ -254,7 +259,7 @@ impl Strategies {
         }
         Strategies {
             cfg,
-            ttl_s,
+            ttl: ttl.into(),
             keys: KeyStates::default(),
             pairs: PairStates::new(max_pairs),
             learner: Learner::default(),
@@ -284,7 +289,7 @@ impl Strategies {
         let p = Proposer::new(
             ctx,
             now_s,
-            self.ttl_s,
+            self.ttl.ttl_at(now_s),
             &self.keys,
             &mut self.learner,
             &mut self.proposals,
@@ -292,8 +297,8 @@ impl Strategies {
         (&mut self.list, &mut self.next_tick_s, p)
     }
 
-    /// Reacts to a client access of `key` at `now_s`. `hit_fetched_at_s`
-    /// is the fetch time of the entry it hit, `None` on a miss (whose
+    /// Reacts to a client access of `key` at `now_s`. `hit` is the fetch
+    /// time and expiry of the entry it hit, `None` on a miss (whose
     /// demand fetch the driver makes at once).
     pub fn on_access(
         &mut self,
@@ -301,9 +306,9 @@ impl Strategies {
         now_s: UnixSeconds,
         key: KeyId,
         client: Option<&str>,
-        hit_fetched_at_s: Option<UnixSeconds>,
+        hit: Option<(UnixSeconds, UnixSeconds)>,
     ) {
-        let ttl_s = self.ttl_s;
+        let ttl_s = self.ttl.ttl_at(now_s);
         let key_state = self.keys.on_access(key, now_s, ttl_s);
         let pair_state = client.map(|c| {
             let who = pair_client(c, ctx.keys.stamp(key).generation);
@@ -313,7 +318,8 @@ impl Strategies {
             key,
             key_state,
             pair_state,
-            hit_fetched_at_s,
+            hit_fetched_at_s: hit.map(|h| h.0),
+            hit_expires_at_s: hit.map(|h| h.1),
         };
         let (list, _, mut p) = self.split(ctx, now_s);
         for s in list {

@@ -42,12 +42,11 @@ impl Strategy for Refresh {
     fn on_access(&mut self, p: &mut Proposer<'_, '_>, access: &Access) {
         let (now_s, ttl_s) = (p.now_s, p.ttl_s);
         // Only a hit late in its entry's life.
-        if let Some(f) = access.hit_fetched_at_s
-            && now_s - f >= self.fraction * ttl_s
+        if let (Some(f), Some(expiry_s)) = (access.hit_fetched_at_s, access.hit_expires_at_s)
+            && now_s - f >= self.fraction * p.ctx.cache.ttl_rule().life_s(f, expiry_s)
         {
             // Decided now, fetched at the last moment before expiry: an
             // early refresh shortens the entry's life and costs budget.
-            let expiry_s = f + ttl_s;
             let lead_s = refresh_lead_s(ttl_s, p.ctx.latency_s);
             let worth = access.key_state.keep_fresh(expiry_s, ttl_s);
             let start_s = (expiry_s - lead_s).max(now_s);

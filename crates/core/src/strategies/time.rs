@@ -63,9 +63,7 @@ impl Strategy for Time {
     /// By cadence: the key's own, then this client's on this key.
     fn on_access(&mut self, p: &mut Proposer<'_, '_>, access: &Access) {
         let ttl_s = p.ttl_s;
-        let fresh_until_s = access
-            .hit_fetched_at_s
-            .map_or(p.now_s + ttl_s, |f| f + ttl_s);
+        let fresh_until_s = access.hit_expires_at_s.unwrap_or(p.now_s + ttl_s);
         if let Some(next) = access.key_state.next_access(ttl_s) {
             propose_cadence(p, access.key, next, fresh_until_s);
         }

@@ -14,7 +14,6 @@ use super::error::ConfigError;
 use super::keys::validate_keys;
 pub use super::keys::{DEFAULT_KEY_PATTERN, KeyProblem, KeyRules};
 use super::raw::{RawDataset, RawSidecar};
-use crate::store::Entry;
 use crate::upstream::headers::RequestHeaders;
 use crate::upstream::redact::Redactor;
 use crate::upstream::template::{Placeholder, UrlTemplate};
@@ -56,6 +55,12 @@ pub struct DatasetConfig {
     pub sidecar: Option<SidecarConfig>,
     /// Groups of keys read from the `universe` file, if any.
     pub universe: Option<UniverseFile>,
+    /// TTL per market session, replacing `ttl_s` when set
+    /// (`[datasets.NAME.ttl_by_session]`, `config/session_ttl.rs`).
+    pub ttl_by_session: Option<prewarm_core::ttl::SessionTtls>,
+    /// The expiry rule built from `ttl_s` and `ttl_by_session`
+    /// ([`DatasetConfig::expires_at`]).
+    pub ttl_rule: prewarm_core::ttl::TtlRule,
 }
 
 /// A dataset's universe file, read and parsed when the config is
@@ -131,16 +136,6 @@ impl DatasetConfig {
     pub fn key_is_valid(&self, key: &str) -> bool {
         self.key_problem(key).is_none()
     }
-
-    /// How long `entry` stays fresh, seconds: `negative_ttl_s` for a
-    /// negative entry, else `ttl_s`.
-    pub fn ttl_of(&self, entry: &Entry) -> f64 {
-        if entry.negative {
-            self.negative_ttl_s
-        } else {
-            self.ttl_s
-        }
-    }
 }
 
 /// The URL the built-in upstream-sim answers one quote on.
@@ -209,7 +204,14 @@ pub(super) fn validate_dataset(
     if stale_while_revalidate_s > stale_grace_s {
         return Err(invalid(swr_field, "must be <= store.stale_grace_s"));
     }
+    let ttl_by_session = raw
+        .ttl_by_session
+        .as_ref()
+        .map(|t| super::session_ttl::validate_session_ttl(name, t, ttl_s))
+        .transpose()?;
     Ok(DatasetConfig {
+        ttl_rule: super::session_ttl::ttl_rule(ttl_s, ttl_by_session),
+        ttl_by_session,
         name: name.into(),
         url,
         headers,

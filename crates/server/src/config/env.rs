@@ -133,6 +133,10 @@ fn set_store(raw: &mut RawConfig, v: &EnvVar, value: &str) -> Result<bool, Confi
         "store.timeout_ms" => s.timeout_ms = Some(parse(v, value)?),
         "store.backoff_base_ms" => s.backoff_base_ms = Some(parse(v, value)?),
         "store.backoff_max_ms" => s.backoff_max_ms = Some(parse(v, value)?),
+        "store.redis_username" => s.redis_username = Some(value.to_string()),
+        "store.redis_password" => s.redis_password = Some(crate::store::Secret::new(value)),
+        "store.redis_password_file" => s.redis_password_file = Some(value.into()),
+        "store.redis_ca_file" => s.redis_ca_file = Some(value.into()),
         _ => return Ok(false),
     }
     Ok(true)

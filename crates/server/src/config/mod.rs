@@ -23,6 +23,8 @@ pub(crate) mod error;
 pub(crate) mod keys;
 mod quota;
 pub mod raw;
+mod redis_auth;
+mod session_ttl;
 pub mod validated;
 mod warming;
 

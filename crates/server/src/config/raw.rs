@@ -118,6 +118,16 @@ pub struct RawStore {
     pub backoff_base_ms: Option<u64>,
     /// The longest such skip, milliseconds.
     pub backoff_max_ms: Option<u64>,
+    /// Redis ACL user (default: the URL's, else `default`).
+    pub redis_username: Option<String>,
+    /// Redis password (prefer `redis_password_file` or the environment);
+    /// wins over a password in the URL.
+    pub redis_password: Option<crate::store::Secret>,
+    /// File whose first line is the Redis password.
+    pub redis_password_file: Option<PathBuf>,
+    /// PEM CA certificate(s) trusted for a `rediss://` server (default:
+    /// the system's trust store).
+    pub redis_ca_file: Option<PathBuf>,
 }
 
 /// `[upstream]`.
@@ -206,6 +216,8 @@ pub struct RawDataset {
     pub universe: Option<PathBuf>,
     /// Optional write-through into the application's own Redis.
     pub sidecar: Option<RawSidecar>,
+    /// Optional TTL per market session (`config/session_ttl.rs`).
+    pub ttl_by_session: Option<super::session_ttl::RawSessionTtl>,
 }
 
 /// `[datasets.NAME.sidecar]`.

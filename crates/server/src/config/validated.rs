@@ -151,6 +151,8 @@ pub struct StoreConfig {
     pub timeout: Duration,
     /// How long Redis is skipped after failures (doubling, capped).
     pub backoff: crate::store::Backoff,
+    /// Redis credentials and CA, files read (`config/redis_auth.rs`).
+    pub redis_auth: crate::store::RedisAuth,
 }
 
 /// `[upstream]`, validated.
@@ -412,6 +414,7 @@ impl RawConfig {
                 base: Duration::from_millis(base_ms),
                 max: Duration::from_millis(max_ms),
             },
+            redis_auth: super::redis_auth::validate_redis_auth(s)?,
         })
     }
 

@@ -11,6 +11,7 @@ use prewarm_core::stats::Counters;
 use prewarm_core::strategies::WarmingConfig;
 use prewarm_core::strategy::{StrategyId, StrategySet};
 use prewarm_core::tracker::{AccessContext, TrackerConfig};
+use prewarm_core::ttl::SessionTtls;
 use prewarm_core::universe::{Membership, apply_universe};
 use serde::Serialize;
 
@@ -23,13 +24,19 @@ use crate::events::{AccessEvent, EvictionEvent, FetchEvent};
 /// Maps a dataset's TTL and `[warming]`'s engine settings into the
 /// engine's configuration; `enabled` false (`warming.enabled`) leaves the
 /// engine no strategy.
-pub fn engine_config(ttl_s: f64, warming: &WarmingConfig, enabled: bool) -> EngineConfig {
+pub fn engine_config(
+    ttl_s: f64,
+    ttl_by_session: Option<SessionTtls>,
+    warming: &WarmingConfig,
+    enabled: bool,
+) -> EngineConfig {
     let mut warming = warming.clone();
     if !enabled {
         warming.strategies = StrategySet::NONE;
     }
     EngineConfig {
         ttl_s,
+        ttl_by_session,
         capacity_entries: None,
         warming,
         tracker: TrackerConfig::default(),
@@ -147,7 +154,7 @@ impl DatasetState {
         driver: &DriverSettings,
         state_dir: &Path,
     ) -> Result<Self, ConfigError> {
-        let cfg = engine_config(ds.ttl_s, engine, driver.enabled);
+        let cfg = engine_config(ds.ttl_s, ds.ttl_by_session, engine, driver.enabled);
         let rate_per_min = cfg.warming.rate_limit_per_min;
         let gate = SessionGate::new(
             driver.outside_sessions,

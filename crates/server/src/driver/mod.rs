@@ -77,10 +77,11 @@
 //!   an access event is not used by the engine; the model decides hit or
 //!   miss for every access alike.
 //! - Freshness has one definition, the model's: an entry fetched at `f` is
-//!   fresh at `t` iff `f <= t < f + ttl_s`, the formula `Entry::is_fresh`
-//!   applies in the store. The store keeps an entry `stale_grace_s` longer
-//!   (to serve stale when upstream fails); past `f + ttl_s` it is stale for
-//!   both.
+//!   fresh at `t` iff `f <= t < expiry(f)` (`f + ttl_s`, or by market
+//!   session: `prewarm_core::ttl`), the rule `DatasetConfig::is_fresh`
+//!   applies to store entries. The store keeps an entry `stale_grace_s`
+//!   longer (to serve stale when upstream fails); past its expiry it is
+//!   stale for both.
 //!
 //! How they are reconciled (every event goes through the driver's event
 //! merger, in time order per batch; at equal times an access, then a fetch,

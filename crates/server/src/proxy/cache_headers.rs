@@ -56,7 +56,7 @@ pub fn wants_no_cache(headers: &HeaderMap) -> bool {
 /// Whole seconds of freshness `served` has left at `now_s` (negative when
 /// stale).
 pub fn ttl_left_s(ds: &DatasetConfig, served: &Served, now_s: f64) -> i64 {
-    let left = served.entry.fetched_at_s + ds.ttl_of(&served.entry) - now_s;
+    let left = ds.entry_expires_at(&served.entry) - now_s;
     left.floor() as i64
 }
 

@@ -116,7 +116,7 @@ impl CacheService {
             if let Some(e) = self
                 .store_get(ds, key)
                 .await
-                .filter(|e| super::read::is_fresh(ds, e, now_s))
+                .filter(|e| ds.is_fresh(e, now_s))
             {
                 return Loaded::AlreadyFresh(e);
             }
@@ -176,7 +176,7 @@ impl CacheService {
             etag: fetched.etag,
             negative: false,
         };
-        self.put_entry(ds, key, &entry, ds.ttl_s).await;
+        self.put_entry(ds, key, &entry, ds.entry_ttl_s(entry.fetched_at_s)).await;
         entry
     }
 

@@ -17,7 +17,6 @@ use crate::config::DatasetConfig;
 use crate::events::FetchOrigin;
 use crate::store::Entry;
 use crate::upstream::{FetchError, HoldCause, Role};
-use prewarm_core::time::{Seconds, UnixInstant};
 
 /// What a read does once it has looked at the store.
 #[derive(Debug)]
@@ -37,15 +36,10 @@ pub(super) enum Decision {
 }
 
 /// Unix seconds until which `entry` may be answered stale (exclusive, as
-/// the store keeps it: `fetched_at_s + ttl_s + stale_grace_s`).
+/// the store keeps it: its expiry (`fetched_at_s + ttl_s` under a flat
+/// TTL) `+ stale_grace_s`).
 pub(super) fn grace_end_s(ds: &DatasetConfig, entry: &Entry) -> f64 {
-    entry.fetched_at_s + ds.ttl_s + ds.stale_grace_s
-}
-
-/// Whether `entry` is fresh at `now_s` under its own TTL (a negative
-/// entry's is `negative_ttl_s`).
-pub(super) fn is_fresh(ds: &DatasetConfig, entry: &Entry, now_s: f64) -> bool {
-    entry.is_fresh(Seconds(ds.ttl_of(entry)), UnixInstant(now_s))
+    ds.expires_at(entry.fetched_at_s) + ds.stale_grace_s
 }
 
 impl CacheService {
@@ -107,7 +101,7 @@ impl CacheService {
         cached: Option<&Entry>,
         now_s: f64,
     ) {
-        let fresh = cached.filter(|e| is_fresh(ds, e, now_s));
+        let fresh = cached.filter(|e| ds.is_fresh(e, now_s));
         if fresh.is_some_and(|e| e.negative) {
             return;
         }
@@ -125,7 +119,7 @@ impl CacheService {
         now_s: f64,
         no_cache: bool,
     ) -> Decision {
-        let fresh = cached.as_ref().filter(|e| is_fresh(ds, e, now_s));
+        let fresh = cached.as_ref().filter(|e| ds.is_fresh(e, now_s));
         if let Some(entry) = fresh
             && (!no_cache || entry.negative)
         {
@@ -140,7 +134,7 @@ impl CacheService {
             .filter(|e| !e.negative && (was_fresh || ds.serve_stale) && now_s < grace_end_s(ds, e));
         if let Some(entry) = &stale
             && !no_cache
-            && now_s < entry.fetched_at_s + ds.ttl_s + ds.stale_while_revalidate_s
+            && now_s < ds.expires_at(entry.fetched_at_s) + ds.stale_while_revalidate_s
         {
             let served = serve_stale(
                 entry.clone(),

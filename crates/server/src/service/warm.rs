@@ -52,7 +52,7 @@ impl CacheService {
             && self
                 .store_get(&ds, &key)
                 .await
-                .is_some_and(|e| e.negative && super::read::is_fresh(&ds, &e, now_s))
+                .is_some_and(|e| e.negative && ds.is_fresh(&e, now_s))
         {
             return Err(WarmError::Negative);
         }

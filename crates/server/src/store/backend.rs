@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::guard::{Backoff, GuardedStore, StoreHealth};
+use super::redis_conn::{RedisAuth, RedisTarget};
 use super::{MemoryStore, RedisStore, Store, StoreError};
 use crate::clock::Clock;
 use crate::events::EventSink;
@@ -52,21 +53,26 @@ pub struct StoreOptions {
     pub op_timeout: Duration,
     /// How long a remote backend is skipped after failures.
     pub backoff: Backoff,
+    /// Credentials and CA of the Redis backend (`[store]`).
+    pub redis_auth: RedisAuth,
     /// Where a remote backend's outages are reported.
     pub health: StoreHealth,
 }
 
 impl StoreBackend {
     /// The forms `store.backend` accepts, for error messages.
-    pub const FORMS: &'static str = "`memory` or `redis://HOST:PORT`";
+    pub const FORMS: &'static str =
+        "`memory`, `redis://[USER:PASSWORD@]HOST:PORT` or `rediss://…` (TLS)";
 
     /// Parses the text of `store.backend`; `None` if it names no backend.
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "memory" => Some(StoreBackend::Memory),
-            url if url.starts_with("redis://") => Some(StoreBackend::Redis {
-                url: url.to_string(),
-            }),
+            url if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                Some(StoreBackend::Redis {
+                    url: url.to_string(),
+                })
+            }
             _ => None,
         }
     }
@@ -92,8 +98,13 @@ impl StoreBackend {
                 opts.events,
             )),
             StoreBackend::Redis { url } => {
-                let redis =
-                    RedisStore::lazy(url, opts.stale_grace_s, opts.clock.clone(), opts.op_timeout)?;
+                let target = RedisTarget::new(url.clone(), opts.redis_auth.clone());
+                let redis = RedisStore::lazy(
+                    target,
+                    opts.stale_grace_s,
+                    opts.clock.clone(),
+                    opts.op_timeout,
+                )?;
                 let fallback =
                     MemoryStore::new(opts.memory_limit_mb, opts.stale_grace_s, opts.clock.clone());
                 Arc::new(GuardedStore::new(

@@ -17,6 +17,7 @@ mod frame;
 pub mod guard;
 pub mod memory;
 pub mod redis;
+pub mod redis_conn;
 pub mod sidecar;
 
 use std::fmt;
@@ -30,6 +31,7 @@ pub use backend::{StoreBackend, StoreOptions};
 pub use guard::{Backoff, GuardedStore, HealthReport, StoreHealth};
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
+pub use redis_conn::{RedisAuth, RedisTarget, Secret};
 pub use sidecar::SidecarWriter;
 
 /// A cached value with its fetch time.

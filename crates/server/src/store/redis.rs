@@ -23,6 +23,7 @@ use futures::FutureExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::frame::{decode, encode};
+use super::redis_conn::RedisTarget;
 use super::{Entry, Store, StoreError, StoreFuture, retention_left_s};
 use crate::clock::Clock;
 use crate::upstream::redact::Redactor;
@@ -35,7 +36,7 @@ const KEY_PREFIX: &str = "prewarm";
 /// it while it is down.
 #[derive(Clone)]
 pub struct RedisStore {
-    url: String,
+    target: RedisTarget,
     conn: Arc<std::sync::Mutex<Option<ConnectionManager>>>,
     op_timeout: Duration,
     clock: Arc<dyn Clock>,
@@ -45,6 +46,7 @@ pub struct RedisStore {
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
+            .field("target", &self.target)
             .field("stale_grace_s", &self.stale_grace_s)
             .finish_non_exhaustive()
     }
@@ -58,24 +60,26 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
 /// sidecar's patience (2 s per command, 2 retries). Errors name the
 /// address (with any password redacted).
 pub async fn connect(url: &str) -> Result<ConnectionManager, StoreError> {
-    connect_with(url, Duration::from_secs(2), 2).await
+    connect_with(&RedisTarget::from_url(url), Duration::from_secs(2), 2).await
 }
 
-/// [`connect`] with `op_timeout` for connecting and for each command, and
-/// `retries` retries of a failed command.
+/// [`connect`] to `target` (URL, credentials, CA) with `op_timeout` for
+/// connecting and for each command, and `retries` retries of a failed
+/// command. Errors name the address, redacted (a wrong password:
+/// `Redis at redis://:***@HOST:PORT: WRONGPASS …`).
 pub async fn connect_with(
-    url: &str,
+    target: &RedisTarget,
     op_timeout: Duration,
     retries: usize,
 ) -> Result<ConnectionManager, StoreError> {
-    let shown = Redactor::new().redact(url);
+    let shown = target.shown();
     let at = |e: &dyn std::fmt::Display| {
         StoreError::Backend(format!(
             "Redis at {shown}: {}",
-            Redactor::new().redact(&e.to_string())
+            target.redact(&e.to_string())
         ))
     };
-    let client = redis::Client::open(url).map_err(|e| at(&e))?;
+    let client = target.client().map_err(|e| at(&e))?;
     let cfg = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(op_timeout))
         .set_response_timeout(Some(op_timeout))
@@ -112,29 +116,35 @@ impl RedisStore {
         stale_grace_s: f64,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
-        let store = Self::lazy(url, stale_grace_s, clock, Duration::from_secs(2))?;
+        Self::connect_to(RedisTarget::from_url(url), stale_grace_s, clock).await
+    }
+
+    /// Connects to `target` (URL, credentials, CA) now; fails if it
+    /// cannot, naming the redacted address.
+    pub async fn connect_to(
+        target: RedisTarget,
+        stale_grace_s: f64,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StoreError> {
+        let store = Self::lazy(target, stale_grace_s, clock, Duration::from_secs(2))?;
         store.conn().await?;
         Ok(store)
     }
 
-    /// A store on `url` that connects on first use; each connection
+    /// A store on `target` that connects on first use; each connection
     /// attempt and command waits at most `op_timeout`. Fails only on a URL
-    /// that is not one (no network is used).
+    /// that is not one, or a CA that cannot be used (no network is used).
     pub fn lazy(
-        url: &str,
+        target: RedisTarget,
         stale_grace_s: f64,
         clock: Arc<dyn Clock>,
         op_timeout: Duration,
     ) -> Result<Self, StoreError> {
-        redis::Client::open(url).map_err(|e| {
-            StoreError::Backend(format!(
-                "Redis at {}: {}",
-                Redactor::new().redact(url),
-                Redactor::new().redact(&e.to_string())
-            ))
-        })?;
+        target
+            .client()
+            .map_err(|e| StoreError::Backend(format!("Redis at {}: {e}", target.shown())))?;
         Ok(Self {
-            url: url.to_string(),
+            target,
             conn: Arc::default(),
             op_timeout,
             clock,
@@ -147,7 +157,7 @@ impl RedisStore {
         if let Some(c) = self.conn.lock().ok().and_then(|c| c.clone()) {
             return Ok(c);
         }
-        let c = connect_with(&self.url, self.op_timeout, 0).await?;
+        let c = connect_with(&self.target, self.op_timeout, 0).await?;
         if let Ok(mut slot) = self.conn.lock() {
             *slot = Some(c.clone());
         }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use prewarm_server::clock::{Clock, SystemClock};
-use prewarm_server::store::{Entry, MemoryStore, RedisStore, Store};
+use prewarm_server::store::{Entry, MemoryStore, RedisAuth, RedisStore, RedisTarget, Store};
 
 use crate::support;
 
@@ -137,6 +137,32 @@ async fn redis_store_conforms() {
     };
     conformance(&store, clock.as_ref()).await;
     expires_in_time(&store, clock.as_ref()).await;
+}
+
+/// Redis over TLS (`rediss://`) with a self-signed certificate trusted
+/// through `store.redis_ca_file`: the same suite.
+#[tokio::test]
+async fn redis_tls_store_conforms() {
+    let Some((redis, ca_pem)) = support::redis_tls() else {
+        return;
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let url = format!("rediss://127.0.0.1:{}", redis.port);
+    let auth = RedisAuth {
+        ca_pem: Some(ca_pem),
+        ..RedisAuth::default()
+    };
+    let store = RedisStore::connect_to(RedisTarget::new(url.clone(), auth), GRACE_S, clock.clone())
+        .await
+        .expect("TLS connection with the CA");
+    conformance(&store, clock.as_ref()).await;
+    expires_in_time(&store, clock.as_ref()).await;
+    // Without the CA the self-signed certificate is refused, clearly.
+    let err = RedisStore::connect(&url, GRACE_S, clock.clone())
+        .await
+        .expect_err("untrusted certificate")
+        .to_string();
+    assert!(err.contains(&format!("Redis at {url}")), "{err}");
 }
 
 #[tokio::test]

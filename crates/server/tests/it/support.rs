@@ -175,6 +175,10 @@ pub struct RedisGuard {
     child: Child,
     pub port: u16,
     _dir: tempfile::TempDir,
+    /// Arguments added to the command line (kept for restarts).
+    extra: Vec<String>,
+    /// `port` is a TLS port (`--tls-port`; the plain port is off).
+    tls: bool,
 }
 
 impl RedisGuard {
@@ -191,9 +195,10 @@ impl RedisGuard {
 
     /// Starts the server again on the same port (empty) and waits for it.
     pub fn restart(&mut self) {
-        self.child = spawn_redis(self.port, self._dir.path()).expect("redis-server restarts");
+        self.child = spawn_redis(self.port, self._dir.path(), &self.extra, self.tls)
+            .expect("redis-server restarts");
         let start = Instant::now();
-        while !pong(self.port) {
+        while !ready(self.port, self.tls) {
             assert!(
                 start.elapsed() < Duration::from_secs(5),
                 "redis-server did not come back"
@@ -203,18 +208,31 @@ impl RedisGuard {
     }
 }
 
-fn spawn_redis(port: u16, dir: &std::path::Path) -> std::io::Result<Child> {
+fn spawn_redis(
+    port: u16,
+    dir: &std::path::Path,
+    extra: &[String],
+    tls: bool,
+) -> std::io::Result<Child> {
+    let ports = if tls {
+        [
+            "--port".to_string(),
+            "0".into(),
+            "--tls-port".into(),
+            port.to_string(),
+        ]
+    } else {
+        [
+            "--port".to_string(),
+            port.to_string(),
+            String::new(),
+            String::new(),
+        ]
+    };
     Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
+        .args(ports.iter().filter(|a| !a.is_empty()))
+        .args(extra)
+        .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         .arg("--dir")
         .arg(dir)
         .stdout(Stdio::null())
@@ -236,7 +254,12 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-fn pong(port: u16) -> bool {
+/// Whether the server on `port` is up: it answers PING (`+PONG`, or
+/// `-NOAUTH` when it wants a password); a TLS port, that it accepts.
+fn ready(port: u16, tls: bool) -> bool {
+    if tls {
+        return TcpStream::connect(("127.0.0.1", port)).is_ok();
+    }
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
@@ -244,17 +267,23 @@ fn pong(port: u16) -> bool {
     let mut buf = [0u8; 16];
     s.write_all(b"PING\r\n").is_ok()
         && s.read(&mut buf)
-            .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
+            .is_ok_and(|n| buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH"))
 }
 
 /// Starts redis-server, or returns `None` (with a notice) when the binary
 /// is absent — unless `PREWARM_REQUIRE_SERVICES=1`, which makes it fail.
 pub fn redis() -> Option<RedisGuard> {
+    redis_with(&[], false)
+}
+
+/// [`redis`] with `extra` arguments (`--requirepass`, TLS files); with
+/// `tls` the guard's port is a TLS port and the plain port is off.
+pub fn redis_with(extra: &[String], tls: bool) -> Option<RedisGuard> {
     let required = std::env::var("PREWARM_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
     let dir = tempfile::tempdir().expect("temp dir");
     for _attempt in 0..3 {
         let port = free_port();
-        let spawned = spawn_redis(port, dir.path());
+        let spawned = spawn_redis(port, dir.path(), extra, tls);
         let mut child = match spawned {
             Ok(c) => c,
             Err(e) => {
@@ -268,11 +297,13 @@ pub fn redis() -> Option<RedisGuard> {
         };
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(5) {
-            if pong(port) {
+            if ready(port, tls) {
                 return Some(RedisGuard {
                     child,
                     port,
                     _dir: dir,
+                    extra: extra.to_vec(),
+                    tls,
                 });
             }
             if let Ok(Some(_)) = child.try_wait() {
@@ -383,4 +414,59 @@ pub fn metric_sum(page: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
             .flatten()
         })
         .sum()
+}
+
+/// A redis-server on a TLS port with a certificate for 127.0.0.1 signed by
+/// a private CA, both made now with the `openssl` CLI, and the CA's
+/// certificate (PEM).
+/// `None` (with a notice) when `openssl` or redis-server is absent, unless
+/// `PREWARM_REQUIRE_SERVICES=1`.
+pub fn redis_tls() -> Option<(RedisGuard, Vec<u8>)> {
+    let required = std::env::var("PREWARM_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let at = |f: &str| dir.path().join(f);
+    std::fs::write(
+        at("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("extensions file");
+    // A private CA, and the server's certificate for 127.0.0.1 signed by it.
+    let steps = [
+        "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=prewarm-test-ca -keyout ca.key -out ca.pem",
+        "req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout key.pem -out server.csr",
+        "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile ext.cnf -out cert.pem",
+    ];
+    for step in steps {
+        let made = Command::new("openssl")
+            .args(step.split(' '))
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if !made.as_ref().is_ok_and(|s| s.success()) {
+            assert!(
+                !required,
+                "PREWARM_REQUIRE_SERVICES=1 but openssl cannot make a certificate: {made:?}"
+            );
+            eprintln!("NOTICE: openssl not available ({made:?}); skipping this TLS test");
+            return None;
+        }
+    }
+    let (cert, key, ca) = (at("cert.pem"), at("key.pem"), at("ca.pem"));
+    let pem = std::fs::read(&ca).expect("CA certificate written");
+    let path = |p: &std::path::Path| p.display().to_string();
+    let args = [
+        "--tls-cert-file".to_string(),
+        path(&cert),
+        "--tls-key-file".into(),
+        path(&key),
+        "--tls-ca-cert-file".into(),
+        path(&ca),
+        "--tls-auth-clients".into(),
+        "no".into(),
+    ];
+    // The server reads the files at start and on restart: keep them.
+    let guard = redis_with(&args, true)?;
+    std::mem::forget(dir);
+    Some((guard, pem))
 }

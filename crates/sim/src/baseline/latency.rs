@@ -12,25 +12,34 @@
 
 use super::BaselineResult;
 use crate::trace::Trace;
+use prewarm_core::ttl::TtlRule;
 
 /// Replays `trace` with no warming and every fetch taking `latency_s`
 /// (≥ 0; 0 is exactly [`super::baseline`] at unlimited capacity). A TTL
 /// that is not positive (or NaN) makes every request that is not coalesced
 /// a miss.
-pub fn baseline_under_latency(trace: &Trace, ttl_s: f64, latency_s: f64) -> BaselineResult {
-    // Per key: the start of its latest fetch (minus infinity: none).
+pub fn baseline_under_latency(
+    trace: &Trace,
+    ttl: impl Into<TtlRule>,
+    latency_s: f64,
+) -> BaselineResult {
+    let ttl = ttl.into();
+    // Per key: the start of its latest fetch (minus infinity: none), and
+    // the expiry of the entry it lands (core's rule at the landing).
     let mut started_s = vec![f64::NEG_INFINITY; trace.distinct_keys()];
+    let mut expires_s = vec![f64::NEG_INFINITY; trace.distinct_keys()];
     let (mut hits, mut coalesced, mut wait_s) = (0u64, 0u64, 0.0f64);
     for (&now_s, &key_id) in trace.times_s.iter().zip(&trace.key_ids) {
         let f = started_s[key_id as usize];
         let landed_s = f + latency_s;
-        if landed_s <= now_s && now_s < landed_s + ttl_s {
+        if landed_s <= now_s && now_s < expires_s[key_id as usize] {
             hits += 1;
         } else if f <= now_s && now_s < landed_s {
             coalesced += 1;
             wait_s += landed_s - now_s;
         } else {
             started_s[key_id as usize] = now_s;
+            expires_s[key_id as usize] = ttl.expires_at(now_s + latency_s);
         }
     }
     let requests = trace.len() as u64;

@@ -2,7 +2,9 @@
 //! request (docs/replay-semantics.md, "The model").
 //!
 //! An entry fetched at `f` is fresh for a request at `t` iff
-//! `f <= t < f + ttl_s`; hits do not extend freshness; a miss fetches at
+//! `f <= t < expiry`, the expiry by core's rule
+//! (`prewarm_core::ttl::TtlRule::expires_at`; `f + ttl_s` under a flat
+//! TTL, which every `ttl` argument here may be); hits do not extend freshness; a miss fetches at
 //! `t`. With a capacity (in entries) the cache is LRU: every request, hit or
 //! miss, moves its key to the front, and stale entries keep their slot until
 //! evicted. Each request costs O(1).
@@ -15,8 +17,9 @@ mod latency;
 pub use latency::baseline_under_latency;
 
 use crate::trace::Trace;
-use prewarm_core::cache::is_fresh;
-use prewarm_core::time::{Seconds, UnixInstant};
+use prewarm_core::cache::is_fresh_until;
+use prewarm_core::time::UnixInstant;
+use prewarm_core::ttl::TtlRule;
 
 /// Figures of a no-warming replay.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -62,7 +65,7 @@ pub(crate) fn ratio(num: u64, den: u64) -> f64 {
 }
 
 /// One baseline miss of a key and the hits it served (unlimited capacity):
-/// the requests for `key_id` in `[start_s, start_s + ttl_s)`.
+/// the requests for `key_id` from `start_s` until its entry's expiry.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MissGroup {
     /// The key.
@@ -76,24 +79,30 @@ pub struct MissGroup {
 /// Replays `trace` with no warming. `capacity` is the LRU capacity in
 /// entries, `None` for unlimited; `Some(0)` caches nothing. A TTL that is
 /// not positive (or NaN) makes every request a miss.
-pub fn baseline(trace: &Trace, ttl_s: f64, capacity: Option<usize>) -> BaselineResult {
+pub fn baseline(trace: &Trace, ttl: impl Into<TtlRule>, capacity: Option<usize>) -> BaselineResult {
+    let ttl = ttl.into();
     match capacity {
-        None => unlimited(trace, ttl_s, None),
-        Some(capacity) => lru(trace, ttl_s, capacity),
+        None => unlimited(trace, &ttl, None),
+        Some(capacity) => lru(trace, &ttl, capacity),
     }
 }
 
 /// The baseline's miss groups at unlimited capacity, in order of their
 /// start (file order of the misses). There is one group per miss.
-pub fn miss_groups(trace: &Trace, ttl_s: f64) -> Vec<MissGroup> {
+pub fn miss_groups(trace: &Trace, ttl: impl Into<TtlRule>) -> Vec<MissGroup> {
     let mut groups = Vec::new();
-    unlimited(trace, ttl_s, Some(&mut groups));
+    unlimited(trace, &ttl.into(), Some(&mut groups));
     groups
 }
 
 /// The unlimited-capacity baseline, optionally collecting miss groups.
-fn unlimited(trace: &Trace, ttl_s: f64, mut groups: Option<&mut Vec<MissGroup>>) -> BaselineResult {
+fn unlimited(
+    trace: &Trace,
+    ttl: &TtlRule,
+    mut groups: Option<&mut Vec<MissGroup>>,
+) -> BaselineResult {
     let mut fetched_s = vec![f64::NEG_INFINITY; trace.distinct_keys()];
+    let mut expires_s = vec![f64::NEG_INFINITY; trace.distinct_keys()];
     // Index into `groups` of each key's current group.
     let mut open_group = vec![
         usize::MAX;
@@ -106,17 +115,14 @@ fn unlimited(trace: &Trace, ttl_s: f64, mut groups: Option<&mut Vec<MissGroup>>)
     let mut hits = 0u64;
     for (&now_s, &key_id) in trace.times_s.iter().zip(&trace.key_ids) {
         let key = key_id as usize;
-        if is_fresh(
-            UnixInstant(fetched_s[key]),
-            Seconds(ttl_s),
-            UnixInstant(now_s),
-        ) {
+        if fresh(fetched_s[key], expires_s[key], now_s) {
             hits += 1;
             if let Some(groups) = groups.as_deref_mut() {
                 groups[open_group[key]].last_s = now_s;
             }
         } else {
             fetched_s[key] = now_s;
+            expires_s[key] = ttl.expires_at(now_s);
             if let Some(groups) = groups.as_deref_mut() {
                 open_group[key] = groups.len();
                 groups.push(MissGroup {
@@ -134,6 +140,15 @@ fn unlimited(trace: &Trace, ttl_s: f64, mut groups: Option<&mut Vec<MissGroup>>)
         misses: requests - hits,
         ..BaselineResult::default()
     }
+}
+
+/// Core's freshness rule on plain seconds.
+fn fresh(fetched_s: f64, expires_s: f64, now_s: f64) -> bool {
+    is_fresh_until(
+        UnixInstant(fetched_s),
+        UnixInstant(expires_s),
+        UnixInstant(now_s),
+    )
 }
 
 /// Marks the end of the LRU list.
@@ -201,8 +216,9 @@ impl LruList {
 }
 
 /// The LRU baseline holding at most `capacity` entries.
-fn lru(trace: &Trace, ttl_s: f64, capacity: usize) -> BaselineResult {
+fn lru(trace: &Trace, ttl: &TtlRule, capacity: usize) -> BaselineResult {
     let mut fetched_s = vec![f64::NEG_INFINITY; trace.distinct_keys()];
+    let mut expires_s = vec![f64::NEG_INFINITY; trace.distinct_keys()];
     let mut list = LruList::new(trace.distinct_keys());
     let mut hits = 0u64;
     for (&now_s, &key_id) in trace.times_s.iter().zip(&trace.key_ids) {
@@ -210,14 +226,11 @@ fn lru(trace: &Trace, ttl_s: f64, capacity: usize) -> BaselineResult {
         if list.cached[key] {
             list.unlink(key_id);
             list.push_front(key_id);
-            if is_fresh(
-                UnixInstant(fetched_s[key]),
-                Seconds(ttl_s),
-                UnixInstant(now_s),
-            ) {
+            if fresh(fetched_s[key], expires_s[key], now_s) {
                 hits += 1;
             } else {
                 fetched_s[key] = now_s;
+                expires_s[key] = ttl.expires_at(now_s);
             }
         } else if capacity > 0 {
             if list.len >= capacity {
@@ -225,6 +238,7 @@ fn lru(trace: &Trace, ttl_s: f64, capacity: usize) -> BaselineResult {
             }
             list.push_front(key_id);
             fetched_s[key] = now_s;
+            expires_s[key] = ttl.expires_at(now_s);
         }
     }
     let requests = trace.len() as u64;

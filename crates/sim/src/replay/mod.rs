@@ -136,6 +136,10 @@ pub struct ReplayReport {
     pub requests: u64,
     /// The TTL replayed.
     pub ttl_s: f64,
+    /// The TTL by market session replayed, in `--ttl-by-session` form
+    /// (absent: the flat `ttl_s`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl_by_session: Option<String>,
     /// The warming rate replayed.
     pub warm_rate_per_min: f64,
     /// The upstream latency replayed, milliseconds.
@@ -195,7 +199,10 @@ pub fn replay(
     }
     apply_universe(&mut engine, &cfg.universe);
     let (ttl_s, rate_per_min) = (cfg.engine.ttl_s, cfg.engine.warming.rate_limit_per_min);
-    let mut explainer = cfg.explain.then(|| Explainer::new(trace, ttl_s));
+    // The engine's own rule: baseline, bound and reference policies expire
+    // entries exactly as the warmed run does.
+    let ttl = engine.cache().ttl_rule().clone();
+    let mut explainer = cfg.explain.then(|| Explainer::new(trace, &ttl));
     let coalescing = run_warmed(&mut engine, trace, progress, &mut |i, hit, origin| {
         if let Some(e) = explainer.as_mut() {
             e.record(i, hit, origin);
@@ -203,17 +210,18 @@ pub fn replay(
     });
     let latency_s = cfg.engine.upstream_latency_s;
     let base = if latency_s > 0.0 {
-        baseline_under_latency(trace, ttl_s, latency_s)
+        baseline_under_latency(trace, &ttl, latency_s)
     } else {
-        baseline(trace, ttl_s, cfg.engine.capacity_entries)
+        baseline(trace, &ttl, cfg.engine.capacity_entries)
     };
     // The bound's bucket is full at the earliest job release: the oracle may
     // warm before the first request (the reference figures use this rule).
-    let bound = clairvoyant_bound_with(trace, ttl_s, rate_per_min, BucketStart::FirstRelease);
+    let bound = clairvoyant_bound_with(trace, &ttl, rate_per_min, BucketStart::FirstRelease);
     let report = ReplayReport {
         trace: trace.name.clone(),
         requests: trace.len() as u64,
         ttl_s,
+        ttl_by_session: cfg.engine.ttl_by_session.map(|t| t.to_string()),
         warm_rate_per_min: rate_per_min,
         latency_ms: latency_s * 1000.0,
         baseline: baseline_figures(&base),
@@ -238,7 +246,7 @@ pub fn replay(
         explain: explainer.map(|e| {
             let mut b = e.finish();
             let series = &engine.stats().series()[0];
-            let hourly = crate::plot::hourly(trace, ttl_s, rate_per_min, series);
+            let hourly = crate::plot::hourly(trace, &ttl, rate_per_min, series);
             let cal = prewarm_core::calendar::ExchangeCalendar::nyse();
             b.by_session = crate::sessions::by_session(&hourly, &cal);
             b
@@ -262,7 +270,7 @@ fn refresh_ahead_figures(
     let e = &cfg.engine;
     let ra = crate::policies::refresh_ahead(
         trace,
-        e.ttl_s,
+        e.ttl_rule(),
         e.warming.rate_limit_per_min,
         REFRESH_AHEAD_FRACTION,
         e.upstream_latency_s,

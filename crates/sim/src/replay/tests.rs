@@ -213,3 +213,78 @@ fn refreshes_lead_by_the_latency_so_no_read_waits() {
         assert!(w.hits >= 1437, "L={latency_s}: {w:?}");
     }
 }
+
+/// With `closed=until_open`, a key fetched after Friday's close stays
+/// fresh over the weekend (and the spring DST change) until Monday's
+/// 04:00 pre-market: no fetch at all while closed after the first, in the
+/// warmed run, the baseline and the reference policy alike; the flat TTL
+/// fetches again after every gap.
+#[test]
+fn until_open_makes_no_fetch_while_closed_after_the_first() {
+    // Friday 2026-03-06 20:30 EST, then every 10 minutes until Monday
+    // 03:50 EDT (04:00 EDT is 1_773_043_200).
+    let (friday_s, open_s) = (1_772_847_000.0, 1_773_043_200.0);
+    let lines: Vec<(f64, String, String)> = (0..)
+        .map(|i| friday_s + f64::from(i) * 600.0)
+        .take_while(|t| *t < open_s)
+        .map(|t| (t, "AAPL".to_string(), "u1".to_string()))
+        .collect();
+    let tr = owned_trace(&lines);
+    let mut cfg = ReplayConfig::default();
+    cfg.engine.ttl_by_session =
+        Some(prewarm_core::ttl::SessionTtls::parse_spec("closed=until_open", 60.0).unwrap());
+    let r = replay(&tr, &cfg, &mut |_, _| {}).unwrap().report;
+    assert_eq!(r.warmed.demand_fetches, 1, "{:?}", r.warmed);
+    assert_eq!(r.warmed.warm_fetches, 0, "{:?}", r.warmed);
+    assert_eq!(r.warmed.hits, tr.len() as u64 - 1);
+    assert_eq!(r.baseline.api_calls, 1);
+    let ra = r.refresh_ahead.expect("unlimited capacity");
+    assert_eq!(ra.cost_ratio, 1.0, "refresh-ahead reloads nothing");
+    assert_eq!(
+        r.ttl_by_session.as_deref(),
+        Some("pre=60,regular=60,after=60,closed=until_open")
+    );
+    let flat = replay(&tr, &ReplayConfig::default(), &mut |_, _| {})
+        .unwrap()
+        .report;
+    assert_eq!(
+        flat.baseline.api_calls,
+        tr.len() as u64,
+        "every 10 min misses at 60 s"
+    );
+}
+
+/// Warming on, twenty keys read every five minutes from Friday's close to
+/// Monday 04:30: under `closed=until_open` the only calls before the open
+/// are the first fetch of each key (no refresh or popular warm in the
+/// closed spell lands an entry that would expire at the same open).
+#[test]
+fn until_open_spends_no_warming_call_while_closed() {
+    let (friday_s, open_s) = (1_772_847_000.0, 1_773_043_200.0);
+    let mut lines = Vec::new();
+    let mut t = friday_s;
+    while t < open_s + 1800.0 {
+        for k in 0..20 {
+            lines.push((t + f64::from(k), format!("K{k}"), "u1".to_string()));
+        }
+        t += 300.0;
+    }
+    let tr = owned_trace(&lines);
+    let mut cfg = ReplayConfig {
+        hourly_series: true,
+        ..ReplayConfig::default()
+    };
+    cfg.engine.ttl_by_session =
+        Some(prewarm_core::ttl::SessionTtls::parse_spec("closed=until_open", 60.0).unwrap());
+    let run = replay(&tr, &cfg, &mut |_, _| {}).unwrap();
+    let closed: u64 = run.engine.stats().series()[0]
+        .buckets()
+        .filter(|(start_s, _)| *start_s < open_s)
+        .map(|(_, c)| c.api_calls())
+        .sum();
+    assert_eq!(closed, 20, "one fetch per key before the open");
+    assert!(
+        run.report.warmed.api_calls > 20,
+        "after the open, 60 s again"
+    );
+}

@@ -301,7 +301,7 @@ fn the_price_state_round_trips() {
     let mut c = CostCap::new(1.1, 20.0, Some(3600.0));
     for i in 0..300u32 {
         let t = T0 + f64::from(i) * 30.0;
-        c.on_access(t, KeyId(i % 5), 60.0, None);
+        c.on_access(t, KeyId(i % 5), &crate::ttl::TtlRule::from(60.0), None);
         c.on_call(t);
         c.on_call(t);
     }

@@ -60,6 +60,10 @@ pub const ENV_VARS: &[EnvVar] = &[
     var("PREWARM_STORE_TIMEOUT_MS", "store.timeout_ms", "Redis connect and command timeout, ms"),
     var("PREWARM_STORE_BACKOFF_BASE_MS", "store.backoff_base_ms", "Redis skipped after a failure, ms"),
     var("PREWARM_STORE_BACKOFF_MAX_MS", "store.backoff_max_ms", "longest such skip, ms"),
+    var("PREWARM_REDIS_USERNAME", "store.redis_username", "Redis ACL user"),
+    var("PREWARM_REDIS_PASSWORD", "store.redis_password", "Redis password (never shown)"),
+    var("PREWARM_REDIS_PASSWORD_FILE", "store.redis_password_file", "file whose first line is the Redis password"),
+    var("PREWARM_REDIS_CA_FILE", "store.redis_ca_file", "PEM CA file for a rediss:// server"),
     // [upstream]
     var("PREWARM_UPSTREAM_TIMEOUT_S", "upstream.timeout_s", "one attempt, seconds"),
     var("PREWARM_MAX_CONCURRENT", "upstream.max_concurrent", "upstream calls in flight"),

@@ -1,0 +1,48 @@
+//! TTL by market session in the daemon, on tokio's paused time: an entry
+//! fetched while the market is closed stays fresh, under
+//! `closed = "until_open"`, until the next pre-market open.
+
+use std::time::Duration;
+
+use prewarm_server::clock::TokioClock;
+use prewarm_server::service::CacheStatus;
+
+use crate::support::{self, TestCfg};
+
+/// Friday 2026-03-06 20:30 EST (closed), and Monday 2026-03-09 04:00 EDT.
+const FRIDAY_EVENING_S: f64 = 1_772_847_000.0;
+const MONDAY_OPEN_S: f64 = 1_773_043_200.0;
+
+#[tokio::test(start_paused = true)]
+async fn an_entry_fetched_while_closed_is_a_hit_later_in_the_closed_session() {
+    let sim = support::sim(|_| {}).await;
+    let mut cfg = TestCfg::new(sim.addr());
+    cfg.extra = "[datasets.quote.ttl_by_session]\nregular_s = 15\nclosed = \"until_open\"\n\
+                 [warming]\nenabled = false\n"
+        .into();
+    let clock = TokioClock::starting_at(FRIDAY_EVENING_S);
+    let d = cfg.start_paused(&clock).await;
+    let svc = d.service.clone();
+    let first = svc.read("quote", "AAPL", None).await.unwrap();
+    assert_eq!(first.status, CacheStatus::Miss);
+    // Saturday night, 30 hours later: still the Friday evening quote.
+    tokio::time::advance(Duration::from_secs(30 * 3600)).await;
+    let later = svc.read("quote", "AAPL", None).await.unwrap();
+    assert_eq!(later.status, CacheStatus::Hit, "fresh until Monday's open");
+    assert_eq!(later.entry.fetched_at_s, first.entry.fetched_at_s);
+    assert_eq!(sim.stats().requests, 1);
+    // Monday 04:00 EDT (after the DST change): pre-market opens, the
+    // entry has expired.
+    let to_open_s = MONDAY_OPEN_S - clock_now(&d);
+    tokio::time::advance(Duration::from_secs_f64(to_open_s)).await;
+    let open = svc.read("quote", "AAPL", None).await.unwrap();
+    assert_ne!(open.status, CacheStatus::Hit, "expired at the open");
+    // Answered stale while it is refreshed in the background.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(sim.stats().requests, 2);
+    d.shutdown().await.unwrap();
+}
+
+fn clock_now(d: &prewarm_server::serve::Running) -> f64 {
+    d.service.clock().now_s()
+}
