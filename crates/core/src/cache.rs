@@ -114,6 +114,14 @@ impl CacheModel {
         self.slots.get(key.ix()).and_then(|s| s.entry)
     }
 
+    /// Every entry held (fresh or stale), by key id.
+    pub fn entries(&self) -> impl Iterator<Item = (KeyId, CachedEntry)> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.entry.map(|e| (KeyId(i as u32), e)))
+    }
+
     /// The time-to-live of entries, typed for the freshness rule.
     pub fn ttl(&self) -> Seconds {
         Seconds(self.ttl_s)
