@@ -159,6 +159,9 @@ pub struct ReplayReport {
     /// The model's calibration and the cost cap's price, with `--explain`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub learning: Option<crate::learning::LearningFigures>,
+    /// What restarts cost, with `--restart-at` ([`restarts`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restarts: Option<restarts::RestartReport>,
 }
 
 /// A replay and the engine it ran, for callers that want more than the
@@ -247,6 +250,7 @@ pub fn replay(
         learning: cfg
             .explain
             .then(|| crate::learning::LearningFigures::of(&engine)),
+        restarts: None,
     };
     Ok(ReplayRun { report, engine })
 }
