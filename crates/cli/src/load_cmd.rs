@@ -421,6 +421,9 @@ async fn replay(
         args.max_requests,
     );
     let tally = Arc::new(Tally::default());
+    let samples = Arc::new(std::sync::Mutex::new(
+        Vec::<crate::load_recovery::Sample>::new(),
+    ));
     let slots = Arc::new(Semaphore::new(args.concurrency));
     let start = Instant::now();
     let limit = Duration::from_secs_f64(args.max_duration_s.max(0.0));
@@ -450,6 +453,7 @@ async fn replay(
         }
         let tally = Arc::clone(&tally);
         tally.sent.fetch_add(1, Ordering::Relaxed);
+        let (samples, sent_s) = (Arc::clone(&samples), start.elapsed().as_secs_f64());
         tokio::spawn(async move {
             let counter = match req.send().await {
                 Ok(r) if r.status().is_success() => {
@@ -462,6 +466,11 @@ async fn replay(
                 _ => &tally.errors,
             };
             counter.fetch_add(1, Ordering::Relaxed);
+            if !std::ptr::eq(counter, &tally.errors)
+                && let Ok(mut v) = samples.lock()
+            {
+                v.push((sent_s, std::ptr::eq(counter, &tally.hit)));
+            }
             drop(permit);
         });
     }
@@ -477,6 +486,9 @@ async fn replay(
         total.answered(),
         total.errors
     );
+    if let Ok(v) = samples.lock() {
+        print!("{}", crate::load_recovery::render(&v));
+    }
     Ok(())
 }
 

@@ -129,11 +129,19 @@ impl Engine {
         let limit = w.popular_limit;
         // Decayed accesses over the half-life's mean life: a rate.
         let per_pop_s = std::f64::consts::LN_2 / self.tracker.config().popularity_half_life_s;
-        // The rate the time-of-day profile expects now, or, for a key
-        // without one, its popularity's steady-state rate.
+        // The highest of three rates: the one the time-of-day profile
+        // expects now, the popularity's steady-state rate, and recency's
+        // (one access per the time since the last plus a TTL: a key read
+        // just before the stop is taken to be read about once a TTL).
         let pop_worth = |t: &crate::tracker::Tracker, key: KeyId| {
             let pop = t.popularity(key, now_s).unwrap_or(0.0);
-            let rate = t.expected_rate(key, now_s).max(pop * per_pop_s);
+            let recency = t
+                .last_access_s(key)
+                .map_or(0.0, |last_s| 1.0 / ((now_s - last_s).max(0.0) + ttl_s));
+            let rate = t
+                .expected_rate(key, now_s)
+                .max(pop * per_pop_s)
+                .max(recency);
             Worth::keep_fresh(rate, ttl_s)
         };
         let mut out: Vec<(KeyId, Considered)> = Vec::new();

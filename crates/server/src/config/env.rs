@@ -27,6 +27,9 @@
 //! | `PREWARM_ADMIN_TOKEN` | `admin.token` |
 //! | `PREWARM_LOG_FORMAT` | `server.log_format` |
 //! | `PREWARM_ACCESS_TOKEN` | `server.access_token` |
+//! | `WARMING_STARTUP` | `warming.startup` |
+//! | `WARMING_STARTUP_DEADLINE_S` | `warming.startup_deadline_s` |
+//! | `WARMING_STARTUP_BURST` | `warming.startup_burst` |
 
 use std::str::FromStr;
 
@@ -145,6 +148,21 @@ pub const ENV_VARS: &[EnvVar] = &[
         "server.access_token",
         "bearer token of POST /v1/access (the route is disabled without it)",
     ),
+    var(
+        "WARMING_STARTUP",
+        "warming.startup",
+        "start-up cycle after a restart: before_ready, after_ready or off",
+    ),
+    var(
+        "WARMING_STARTUP_DEADLINE_S",
+        "warming.startup_deadline_s",
+        "longest /readyz waits for the start-up cycle, seconds",
+    ),
+    var(
+        "WARMING_STARTUP_BURST",
+        "warming.startup_burst",
+        "fetches the start-up cycle may make at once (default: one bucket)",
+    ),
 ];
 
 const fn var(name: &'static str, field: &'static str, doc: &'static str) -> EnvVar {
@@ -187,6 +205,9 @@ fn set_field(raw: &mut RawConfig, v: &EnvVar, value: &str) -> Result<(), ConfigE
         "admin.token" => raw.admin.token = s(),
         "server.log_format" => raw.server.log_format = s(),
         "server.access_token" => raw.server.access_token = s(),
+        "warming.startup" => raw.warming.driver.startup = parse(v, value)?,
+        "warming.startup_deadline_s" => raw.warming.driver.startup_deadline_s = parse(v, value)?,
+        "warming.startup_burst" => raw.warming.engine.startup_burst = Some(parse(v, value)?),
         other => return Err(env_error(v, format!("no setter for field {other}"))),
     }
     Ok(())
@@ -235,6 +256,7 @@ mod tests {
             "server.state_dir" => "/tmp/x",
             "datasets.quote.universe" => "/tmp/u.csv",
             "server.log_format" => "json",
+            "warming.startup" => "before_ready",
             _ => "7",
         }
     }
@@ -272,6 +294,12 @@ mod tests {
         assert_eq!(raw.upstream.max_retries, Some(7));
         assert_eq!(raw.admin.token.as_deref(), Some("7"));
         assert_eq!(raw.server.log_format.as_deref(), Some("json"));
+        assert_eq!(
+            raw.warming.driver.startup,
+            crate::driver::settings::StartupMode::BeforeReady
+        );
+        assert_eq!(raw.warming.driver.startup_deadline_s, 7.0);
+        assert_eq!(raw.warming.engine.startup_burst, Some(7.0));
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod rate_limit;
 mod redaction;
 mod redis_backed;
 mod slow_upstream;
+mod startup;
 mod store_conformance;
 mod store_outage;
 mod support;
