@@ -469,7 +469,9 @@ async fn replay(
             if !std::ptr::eq(counter, &tally.errors)
                 && let Ok(mut v) = samples.lock()
             {
-                v.push((sent_s, std::ptr::eq(counter, &tally.hit)));
+                let cached =
+                    std::ptr::eq(counter, &tally.hit) || std::ptr::eq(counter, &tally.stale);
+                v.push((sent_s, cached));
             }
             drop(permit);
         });

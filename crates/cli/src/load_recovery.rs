@@ -1,6 +1,9 @@
 //! `prewarm load`'s time to recover: a restart of the daemon under load
-//! shows as a sudden drop of the hit rate (its cache is empty). From the
-//! `X-Cache` of every answered request, by the second it was sent:
+//! shows as a sudden drop of the share of requests served from its cache
+//! (`X-Cache` HIT or STALE: a restart with the memory store loses both;
+//! counting STALE keeps the wave of first expiries one TTL into a cold
+//! run from looking like a restart). From every answered request, by the
+//! second it was sent:
 //!
 //! - a **drop** when the hit rate over `[s, s + W)` is more than [`DROP`]
 //!   below the one over `[s − W, s)` (`W` = [`WINDOW_S`], each window with
@@ -24,7 +27,7 @@ pub const TOLERANCE: f64 = 0.02;
 pub const MIN_ANSWERED: u64 = 20;
 
 /// One answered request: the second it was sent (since the start of the
-/// run) and whether it was a hit.
+/// run) and whether the cache served it (HIT or STALE).
 pub type Sample = (f64, bool);
 
 /// One drop and its recovery.
@@ -100,14 +103,14 @@ pub fn render(samples: &[Sample]) -> String {
     let mut s = String::new();
     for r in recoveries(samples) {
         s += &format!(
-            "hit-rate drop at {} s (a restart?): {:.1}% over the {WINDOW_S} s before, {:.1}% over the {WINDOW_S} s after; ",
+            "served-from-cache drop at {} s (a restart?): {:.1}% over the {WINDOW_S} s before, {:.1}% over the {WINDOW_S} s after; ",
             r.drop_at_s,
             100.0 * r.level,
             100.0 * r.fell_to
         );
         s += &match r.time_to_recover_s {
             Some(t) => format!(
-                "time to recover {t} s (rolling {WINDOW_S} s hit rate back within {:.0} points)\n",
+                "time to recover {t} s (rolling {WINDOW_S} s rate back within {:.0} points)\n",
                 100.0 * TOLERANCE
             ),
             None => "not recovered by the end of the run\n".to_string(),
