@@ -70,8 +70,14 @@ impl Engine {
     /// Plans the start-up cycle at `now_s` (see the module docs). Call it
     /// once, after [`Engine::restore`] and before the first access; the
     /// driver performs the orders as any warming order (each ends with
-    /// [`Engine::on_fetched`]). The handed-over entries are consumed.
+    /// [`Engine::on_fetched`]). The handed-over entries are consumed. An
+    /// engine that restored nothing plans nothing and is left as it was.
     pub fn plan_startup(&mut self, now_s: UnixSeconds) -> StartupPlan {
+        if self.tracker.is_empty() && self.handover.is_empty() {
+            // Nothing restored: nothing to warm, and the engine's clock
+            // and timers start with the first access, as on a cold start.
+            return StartupPlan::default();
+        }
         self.now_s = self.now_s.max(now_s);
         // The bucket starts full now, for the warming that follows.
         self.budget.available(now_s);

@@ -186,9 +186,16 @@ impl Startup {
         }
         self.progress.planned = orders.len();
         self.progress.started_at_s = Some(now_s);
-        self.progress.state = StartupState::Running;
         tracing::info!(planned = orders.len(), handed_over = self.progress.handed_over,
             kept = self.progress.kept, mode = %self.progress.mode, "start-up cycle");
+        if orders.is_empty() {
+            // Nothing to fetch (a cold start): done, no cycle in the book.
+            self.progress.state = StartupState::Done;
+            self.progress.finished_at_s = Some(now_s);
+            self.release(now_s);
+            return;
+        }
+        self.progress.state = StartupState::Running;
         let strategies = vec![StrategyId::Popular.name(), StrategyId::Time.name()];
         let (tx, rx) = oneshot::channel();
         self.cycle = Some(cycles.start_orders(now_s, strategies, orders, Some(tx)));
