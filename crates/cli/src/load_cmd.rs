@@ -466,6 +466,9 @@ async fn replay(
     );
     let tally = Arc::new(Tally::default());
     let latencies = Arc::new(Latencies::new());
+    let samples = Arc::new(std::sync::Mutex::new(
+        Vec::<crate::load_recovery::Sample>::new(),
+    ));
     let slots = Arc::new(Semaphore::new(args.concurrency));
     let start = Instant::now();
     let limit = Duration::from_secs_f64(args.max_duration_s.max(0.0));
@@ -496,6 +499,7 @@ async fn replay(
         let tally = Arc::clone(&tally);
         let latencies = Arc::clone(&latencies);
         tally.sent.fetch_add(1, Ordering::Relaxed);
+        let (samples, sent_s) = (Arc::clone(&samples), start.elapsed().as_secs_f64());
         tokio::spawn(async move {
             let sent_at = Instant::now();
             let answer = req.send().await;
@@ -513,6 +517,13 @@ async fn replay(
                 _ => &tally.errors,
             };
             counter.fetch_add(1, Ordering::Relaxed);
+            if !std::ptr::eq(counter, &tally.errors)
+                && let Ok(mut v) = samples.lock()
+            {
+                let cached =
+                    std::ptr::eq(counter, &tally.hit) || std::ptr::eq(counter, &tally.stale);
+                v.push((sent_s, cached));
+            }
             drop(permit);
         });
     }
@@ -529,6 +540,9 @@ async fn replay(
         total.errors
     );
     println!("{}", latencies.line());
+    if let Ok(v) = samples.lock() {
+        print!("{}", crate::load_recovery::render(&v));
+    }
     Ok(())
 }
 

@@ -104,6 +104,42 @@ pub struct ReplayArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    /// Restart the replayed process at these instants: `T1,T2,...` (Unix
+    /// seconds) or `daily@HH:MM` (exchange time, each trading day). The
+    /// cache and fetches in flight empty, the learned state is kept, as a
+    /// daemon restart with the memory store; the report adds the time to
+    /// recover and the hits lost against the same run without restarts
+    /// (`restarts` in --json).
+    #[arg(long, value_name = "T1,T2,...|daily@HH:MM")]
+    restart_at: Option<prewarm_sim::replay::restarts::RestartSchedule>,
+    /// With --restart-at: the restarted runs to make, start-up warming
+    /// `on`, `off`, or `both` (two runs, both reported).
+    #[arg(
+        long,
+        value_name = "on|off|both",
+        default_value = "both",
+        requires = "restart_at"
+    )]
+    startup: StartupArg,
+}
+
+/// `--startup`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum StartupArg {
+    On,
+    Off,
+    Both,
+}
+
+impl StartupArg {
+    fn runs(self) -> prewarm_sim::replay::restarts::StartupRuns {
+        use prewarm_sim::replay::restarts::{Startup, StartupRuns};
+        match self {
+            StartupArg::On => StartupRuns::Only(Startup::On),
+            StartupArg::Off => StartupRuns::Only(Startup::Off),
+            StartupArg::Both => StartupRuns::Both,
+        }
+    }
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {
@@ -245,8 +281,16 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         );
     }
     let replaying = bar(trace.len() as u64, "replaying");
-    let run = replay(&trace, &cfg, &mut |done, _| replaying.set_position(done))?;
+    let mut run = replay(&trace, &cfg, &mut |done, _| replaying.set_position(done))?;
     replaying.finish_and_clear();
+    if let Some(schedule) = &args.restart_at {
+        let restarting = bar(0, "restarts");
+        restarting.tick();
+        let runs = args.startup.runs();
+        let r = prewarm_sim::replay::restarts::replay_restarts(&trace, &cfg, schedule, runs)?;
+        restarting.finish_and_clear();
+        run.report.restarts = Some(r);
+    }
     if let Some(path) = &args.plot {
         let series = &run.engine.stats().series()[0];
         let e = &cfg.engine;
@@ -285,6 +329,9 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         }
         if let Some(f) = &frontier {
             s += &prewarm_sim::frontier::render(f);
+        }
+        if let Some(r) = &run.report.restarts {
+            s += &prewarm_sim::replay::restarts::render(r);
         }
         s
     };

@@ -145,6 +145,14 @@ impl CacheModel {
         self.slots.get(key.ix()).and_then(|s| s.entry)
     }
 
+    /// Every entry held (fresh or stale), by key id.
+    pub fn entries(&self) -> impl Iterator<Item = (KeyId, CachedEntry)> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.entry.map(|e| (KeyId(i as u32), e)))
+    }
+
     /// Freshness of `key` at `now_s`.
     pub fn freshness(&self, key: KeyId, now_s: UnixSeconds) -> Freshness {
         match self.entry(key) {

@@ -37,9 +37,13 @@ use rustc_hash::FxHashSet;
 
 mod config;
 mod cycle;
+pub mod handover;
 mod keys;
+mod startup;
 pub use config::{ConfigError, DAEMON_COST_HALF_LIFE_S, EngineConfig};
 pub use cycle::{CyclePlan, CycleRequest, SkipReason};
+pub use handover::HandedOver;
+pub use startup::StartupPlan;
 
 /// Weight of the newest order in [`Engine`]'s running value of a token:
 /// about the last 50 orders.
@@ -105,6 +109,9 @@ pub struct Engine {
     now_s: UnixSeconds,
     /// Measured upstream latency (daemon), planned with once known.
     latency: LatencyWindow,
+    /// What a restored snapshot's `cache` section handed over, until the
+    /// start-up cycle takes it (module `handover`).
+    handover: Vec<HandedOver>,
 }
 
 impl Engine {
@@ -146,6 +153,7 @@ impl Engine {
             cfg,
             now_s: f64::NEG_INFINITY,
             latency: LatencyWindow::default(),
+            handover: Vec::new(),
         })
     }
 
@@ -290,22 +298,29 @@ impl Engine {
     }
 
     /// What the engine has learned, as snapshot bytes (see
-    /// [`crate::snapshot`]): the `tracker` section and the `model` section
-    /// (model, calibration, price: [`crate::model::codec`]); the driver
-    /// writes them atomically.
+    /// [`crate::snapshot`]): the `tracker` section, the `model` section
+    /// (model, calibration, price: [`crate::model::codec`]) and the
+    /// `cache` section (the entries not yet expired at `now_s`, for the
+    /// next process's start-up: module `handover`); the driver writes them
+    /// atomically.
     pub fn snapshot(&self, now_s: UnixSeconds) -> Vec<u8> {
         let mut e = Envelope::default();
         e.put(self.tracker.snapshot_section(now_s, &self.keys));
         e.put(codec::section(&self.strategies.learner, &self.cost));
+        e.put(handover::section(self.cached_entries(now_s)));
         e.to_bytes()
     }
 
     /// Restores what was learned from [`Engine::snapshot`] bytes, into an
     /// engine that has not run yet. A snapshot without a `model` section
-    /// (an older build's) leaves the model and the price fresh. On error
+    /// (an older build's) leaves the model and the price fresh; one
+    /// without a `cache` section hands nothing over
+    /// ([`Engine::plan_startup`]). On error
     /// the engine is unchanged and the caller keeps the file aside.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
-        let learned = LearnedState::from_envelope(&Envelope::from_bytes(bytes)?)?;
+        let envelope = Envelope::from_bytes(bytes)?;
+        let learned = LearnedState::from_envelope(&envelope)?;
+        let handed_over = handover::from_envelope(&envelope)?;
         let mut tracker = Tracker::restore(bytes, self.cfg.tracker.clone(), &mut self.keys)?;
         tracker.report_drops();
         let old = std::mem::replace(&mut self.tracker, tracker);
@@ -313,7 +328,47 @@ impl Engine {
         if let Some(l) = learned {
             l.apply(&mut self.strategies.learner, &mut self.cost);
         }
+        self.handover = handed_over;
         Ok(())
+    }
+
+    /// The entries not yet expired at `now_s`, named: the cache model's,
+    /// and those handed over and not yet taken by a start-up cycle.
+    pub fn cached_entries(&self, now_s: UnixSeconds) -> Vec<HandedOver> {
+        let ttl_s = self.cfg.ttl_s;
+        let mut out: Vec<HandedOver> = self
+            .cache
+            .entries()
+            .map(|(k, e)| HandedOver {
+                key: self.keys.name(k).into(),
+                expires_at_s: e.fetched_at_s + ttl_s,
+            })
+            .filter(|h| h.expires_at_s > now_s)
+            .collect();
+        let held: FxHashSet<&str> = out.iter().map(|h| &*h.key).collect::<FxHashSet<_>>();
+        let pending: Vec<HandedOver> = self
+            .handover
+            .iter()
+            .filter(|h| h.expires_at_s > now_s && !held.contains(&*h.key))
+            .cloned()
+            .collect();
+        out.extend(pending);
+        out
+    }
+
+    /// What a restored snapshot handed over and no start-up cycle took yet.
+    pub fn handed_over(&self) -> &[HandedOver] {
+        &self.handover
+    }
+
+    /// Enters an entry of `key` fetched at `fetched_at_s` that the store
+    /// kept across a restart (Redis), so that the start-up cycle does not
+    /// fetch it again. Counts no call: this process made none.
+    pub fn on_kept_entry(&mut self, key: KeyId, fetched_at_s: UnixSeconds) {
+        debug_assert!(self.keys.is_live(key), "{key:?} was released");
+        self.cache.insert(key, fetched_at_s, FetchOrigin::Demand);
+        let expires_s = self.cache.entry(key).map(|e| e.expires_at_s);
+        self.cost.rejudge(self.now_s, key, expires_s);
     }
 
     /// Records that a demand fetch of `key` starts at `now_s` (optional:
@@ -417,19 +472,21 @@ impl Engine {
                 && !demand.contains(&c.key)
                 && cache.fetch_would_extend(c.key, now_s)
         })?;
-        Some(self.issue(now_s, c.key, c.strategy, f64::from(c.value)))
+        Some(self.issue(now_s, (c.key, c.strategy, f64::from(c.value)), Pay::Token))
     }
 
-    /// Draws a token and the call for a warming order of `key`.
+    /// Counts a warming order of `key`, paid by `pay`: one call in the
+    /// figures and the cost account, in flight until it ends.
     fn issue(
         &mut self,
         now_s: UnixSeconds,
-        key: KeyId,
-        strategy: StrategyId,
-        value: f64,
+        (key, strategy, value): (KeyId, StrategyId, f64),
+        pay: Pay,
     ) -> WarmOrder {
-        let took = self.budget.try_take(now_s);
-        debug_assert!(took, "tokens were checked by the caller");
+        if pay == Pay::Token {
+            let took = self.budget.try_take(now_s);
+            debug_assert!(took, "tokens were checked by the caller");
+        }
         self.cost.on_call(now_s);
         self.stats.record(now_s, Event::WarmFetch(strategy));
         self.token_value += TOKEN_VALUE_WEIGHT * (value - self.token_value);
@@ -524,6 +581,15 @@ impl Engine {
             self.next_release_check_s = now_s + keys::RELEASE_RECHECK_S;
         }
     }
+}
+
+/// What pays for a warming order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pay {
+    /// A token of the bucket.
+    Token,
+    /// The start-up burst (module `startup`).
+    StartupBurst,
 }
 
 /// The budget and its prices as the strategies and the planner see them.

@@ -38,6 +38,19 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// Adds `other`'s counts to these (e.g. the counters of the engines of
+    /// successive processes, one run across restarts).
+    pub fn merge(&mut self, other: &Counters) {
+        self.requests += other.requests;
+        self.hits += other.hits;
+        self.demand_fetches += other.demand_fetches;
+        for (s, o) in self.per_strategy.iter_mut().zip(&other.per_strategy) {
+            s.warm_fetches += o.warm_fetches;
+            s.warm_used += o.warm_used;
+            s.hits += o.hits;
+        }
+    }
+
     /// Warming fetches of all strategies.
     pub fn warm_fetches(&self) -> u64 {
         self.per_strategy.iter().map(|s| s.warm_fetches).sum()

@@ -4,8 +4,10 @@
 //! Order: the admin listener binds first so `/healthz` answers from the
 //! start; then state dir, built-in upstream-sim (when no upstream is
 //! configured), store, sidecars, upstream client, service, proxy listener;
-//! `/readyz` turns 200 last. [`Running::start_driver`] then starts the
-//! engine driver (restoring snapshots). Shutdown stops accepting on both
+//! `/readyz` turns 200 last (under `warming.startup = "before_ready"`,
+//! once the driver's start-up cycle is done or its deadline passed).
+//! [`Running::start_driver`] then starts the engine driver (restoring
+//! snapshots, then the start-up cycle). Shutdown stops accepting on both
 //! listeners, lets requests in flight finish, then stops the driver, which
 //! finishes its warms and saves every snapshot.
 
@@ -109,6 +111,8 @@ pub struct Running {
     sim: Option<SimHandle>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
+    /// `/readyz`'s flag (held by the driver under `before_ready`).
+    ready: Arc<AtomicBool>,
 }
 
 /// Builds the configured store backend; the memory store reports its
@@ -233,7 +237,12 @@ pub async fn start_with_clock(
         config.server.connections,
         &stop,
     ));
-    ready.store(true, Ordering::Release);
+    // Under `before_ready` the driver's start-up cycle releases readiness.
+    let held = config.warming.driver.startup == crate::driver::settings::StartupMode::BeforeReady
+        && config.warming.driver.enabled;
+    if !held {
+        ready.store(true, Ordering::Release);
+    }
     tracing::info!(%proxy_addr, "proxy listening");
     Ok(Running {
         proxy_addr,
@@ -247,6 +256,7 @@ pub async fn start_with_clock(
         sim,
         stop,
         tasks,
+        ready,
     })
 }
 
@@ -340,7 +350,11 @@ impl Running {
 
     /// [`Running::start_driver`] with explicit options (tests: calendar,
     /// publication rate).
-    pub fn start_driver_with(&mut self, opts: DriverOptions) -> Result<&DriverClient, ServeError> {
+    pub fn start_driver_with(
+        &mut self,
+        mut opts: DriverOptions,
+    ) -> Result<&DriverClient, ServeError> {
+        opts.ready = Some(Arc::clone(&self.ready));
         let events = self.events.take().ok_or_else(|| {
             ServeError::Server(std::io::Error::other("event receivers already taken"))
         })?;

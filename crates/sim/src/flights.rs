@@ -11,7 +11,7 @@
 //! followed by the warming fetches the engine then orders.
 
 use prewarm_core::cache::{FetchOrigin, KeyId};
-use prewarm_core::engine::Engine;
+use prewarm_core::engine::{Engine, WarmOrder};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::cmp::{Ordering, Reverse};
@@ -115,12 +115,18 @@ impl Flights {
     /// Starts every warming fetch the engine orders at `now_s`.
     pub fn perform_warming(&mut self, engine: &mut Engine, now_s: f64) {
         while let Some(order) = engine.poll_warm(now_s) {
-            let origin = FetchOrigin::Warm(order.strategy);
-            if self.latency_s == 0.0 {
-                engine.on_fetched(now_s, order.key, origin, true);
-            } else {
-                self.start(now_s, order.key, origin);
-            }
+            self.perform(engine, now_s, order);
+        }
+    }
+
+    /// Starts the warming fetch of `order` at `now_s` (an order the engine
+    /// gave otherwise than through `poll_warm`: a start-up cycle's).
+    pub fn perform(&mut self, engine: &mut Engine, now_s: f64, order: WarmOrder) {
+        let origin = FetchOrigin::Warm(order.strategy);
+        if self.latency_s == 0.0 {
+            engine.on_fetched(now_s, order.key, origin, true);
+        } else {
+            self.start(now_s, order.key, origin);
         }
     }
 

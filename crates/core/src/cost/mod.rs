@@ -33,6 +33,19 @@
 //! demand calls saved costs `1 − w` net calls, so it pays iff
 //! `w − λ(1 − w) > 0`, i.e. `w > λ / (1 + λ)`: that is the price threshold.
 //!
+//! **A start-up cycle's loan.** After a restart the cache is empty and so
+//! is the shadow: the first access of every key will be a call for both.
+//! The start-up cycle (`crate::engine::Engine::plan_startup`) warms ahead
+//! of those accesses on a loan of `g` calls, its start-up burst
+//! (`warming.startup_burst`): its orders need `c·S − C − R + b + g ≥ 1`
+//! ([`CostCap::may_warm_with`]) and pay the backlog price of that larger
+//! reserve ([`CostCap::threshold_with`]). Ordinary warming still needs
+//! `c·S − C − R + b ≥ 1`, so it waits until the traffic has earned the loan
+//! back. The burst allowance is therefore `b` at all times and `b + g`
+//! while a loan is open: `C + R ≤ c·S + b + g` always (property test in
+//! `crate::engine::startup`), and `C + R ≤ c·S + b` again once the loan is
+//! repaid.
+//!
 //! Invariants: O(1) per access and call, O(log n) per at-risk key; nothing
 //! reads a clock; counts either cover the whole run (replay) or decay with
 //! a half-life (daemon), and the account holds in both.
@@ -344,6 +357,21 @@ impl CostCap {
     /// Whether one more warming fetch keeps the account (hard limit).
     pub fn may_warm(&self) -> bool {
         self.slack() >= 1.0
+    }
+
+    /// Whether one more fetch of a start-up cycle lent `loan` calls keeps
+    /// `C + R ≤ c·S + b + loan` (hard limit; see the module docs).
+    pub fn may_warm_with(&self, loan: f64) -> bool {
+        self.slack() + loan.max(0.0) >= 1.0
+    }
+
+    /// The price threshold of a start-up cycle lent `loan` calls: the
+    /// higher of the dual step's and the backlog price of the reserve
+    /// `b + loan`, `(b − slack) / (b + loan)`.
+    pub fn threshold_with(&self, loan: f64) -> f64 {
+        let reserve = self.burst + loan.max(0.0);
+        let backlog = ((self.burst - self.slack()) / reserve).clamp(0.0, MAX_THRESHOLD);
+        self.dual_threshold().max(backlog)
     }
 
     /// The price threshold: a candidate must be worth more than this many

@@ -227,7 +227,7 @@ impl Engine {
         }
         // A requested fetch is worth the key's own chance of a hit.
         let value = self.strategies.keys.get(key).keep_fresh(now_s, ttl_s).p_hit;
-        Ok(self.issue(now_s, key, strategy, value))
+        Ok(self.issue(now_s, (key, strategy, value), super::Pay::Token))
     }
 }
 

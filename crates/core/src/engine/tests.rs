@@ -16,7 +16,7 @@ fn engine(strategies: &str, rate: f64) -> Engine {
 
 /// Drives `e` like the replay driver: timers, then the access, then a
 /// zero-latency demand fetch on a miss, then warming.
-fn access(e: &mut Engine, now_s: f64, key: KeyId) -> Lookup {
+pub(super) fn access(e: &mut Engine, now_s: f64, key: KeyId) -> Lookup {
     while let Some(t) = e.next_timeout() {
         if t > now_s {
             break;
@@ -32,7 +32,7 @@ fn access(e: &mut Engine, now_s: f64, key: KeyId) -> Lookup {
     l
 }
 
-fn drain(e: &mut Engine, now_s: f64) {
+pub(super) fn drain(e: &mut Engine, now_s: f64) {
     while let Some(o) = e.poll_warm(now_s) {
         e.on_fetched(now_s, o.key, FetchOrigin::Warm(o.strategy), true);
     }

@@ -29,6 +29,10 @@ pub struct WarmingConfig {
     pub rate_limit_per_min: f64,
     /// Token bucket capacity, in fetches; `None`: equal to the rate.
     pub burst: Option<f64>,
+    /// Warming fetches the start-up cycle may make at once after a restore
+    /// (`crate::engine::Engine::plan_startup`), beside the bucket; `None`:
+    /// one bucket (`burst`). Every one still needs room under the cost cap.
+    pub startup_burst: Option<f64>,
     /// Strategies allowed to warm (`"all"`, `"none"` or a comma list).
     pub strategies: StrategySet,
     /// Size of the popular list kept fresh (the seed's `popular.limit`).
@@ -85,6 +89,7 @@ impl Default for WarmingConfig {
         WarmingConfig {
             rate_limit_per_min: 100.0,
             burst: None,
+            startup_burst: None,
             strategies: StrategySet::all(),
             popular_limit: 100,
             max_cost_ratio: 1.25,
@@ -117,6 +122,17 @@ fn field(field: &'static str, verdict: Result<(), check::Problem>) -> Result<(),
 }
 
 impl WarmingConfig {
+    /// The token bucket's capacity, in fetches: `burst`, or the rate.
+    pub fn bucket_burst(&self) -> f64 {
+        self.burst.unwrap_or(self.rate_limit_per_min)
+    }
+
+    /// Fetches the start-up cycle may make at once: `startup_burst`, or one
+    /// bucket ([`WarmingConfig::bucket_burst`]).
+    pub fn startup_allowance(&self) -> f64 {
+        self.startup_burst.unwrap_or_else(|| self.bucket_burst())
+    }
+
     /// Checks every setting, naming the first bad one by its path in the
     /// daemon's file (`warming.max_cost_ratio`).
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -127,6 +143,9 @@ impl WarmingConfig {
         )?;
         if let Some(b) = self.burst {
             field("warming.burst", non_negative(b))?;
+        }
+        if let Some(b) = self.startup_burst {
+            field("warming.startup_burst", non_negative(b))?;
         }
         field(
             "warming.max_cost_ratio",

@@ -361,6 +361,25 @@ impl Strategies {
         }
     }
 
+    /// The value of a candidate of `strategy` for `key` worth `worth`,
+    /// its window opening at `now_s`, by the one path's model and saving
+    /// share (`propose`); it becomes a training example. `0` when the
+    /// strategy is not enabled. The start-up cycle values its keys so.
+    pub fn value_now(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        now_s: UnixSeconds,
+        strategy: StrategyId,
+        key: KeyId,
+        worth: keystate::Worth,
+    ) -> f64 {
+        if !ctx.enabled.contains(strategy) {
+            return 0.0;
+        }
+        let (_, _, mut p) = self.split(ctx, now_s);
+        p.value(strategy, key, worth, now_s)
+    }
+
     /// Forgets what is kept about `key`, whose id is being released (and
     /// will name another key): its timing, what the strategies keep of it
     /// (its place on the popular list), its last proposals. Its (client,

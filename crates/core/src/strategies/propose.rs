@@ -150,11 +150,7 @@ impl<'p, 'c> Proposer<'p, 'c> {
             return false;
         }
         let open_s = not_before_s.max(now_s);
-        let inputs = self.feature_inputs(strategy, key, worth.p_hit, open_s);
-        let p = self
-            .learner
-            .score(key, open_s, open_s + self.ttl_s, &inputs);
-        let value = p * worth.net;
+        let value = self.value(strategy, key, worth, open_s);
         let ctx = &mut *self.ctx;
         // The lowest threshold the budget can reach before the window
         // closes: a candidate under it would only wait and be shed.
@@ -178,6 +174,25 @@ impl<'p, 'c> Proposer<'p, 'c> {
             now_s,
         );
         true
+    }
+
+    /// The value of a candidate of `strategy` for `key`, worth `worth` by
+    /// the strategy's own estimate, whose window opens at `open_s`: the
+    /// model's chance that the key is requested within a TTL of `open_s`
+    /// times the share of a miss the fetch saves. The candidate becomes a
+    /// training example, whatever is done with it.
+    pub fn value(
+        &mut self,
+        strategy: StrategyId,
+        key: KeyId,
+        worth: Worth,
+        open_s: UnixSeconds,
+    ) -> f64 {
+        let inputs = self.feature_inputs(strategy, key, worth.p_hit, open_s);
+        let p = self
+            .learner
+            .score(key, open_s, open_s + self.ttl_s, &inputs);
+        p * worth.net
     }
 
     /// What is known of `key` now, for the model.

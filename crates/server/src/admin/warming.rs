@@ -166,6 +166,7 @@ pub(super) async fn status(State(st): State<AdminState>) -> Response {
         "max_concurrent": view.max_concurrent,
         "cycle_queued": view.cycle_queued,
         "cycles": view.cycles,
+        "startup": view.startup,
         "events": view.events,
         "jobs": view.jobs,
         "datasets": datasets,

@@ -83,6 +83,9 @@ fn set_warming(raw: &mut RawConfig, v: &EnvVar, value: &str) -> Result<bool, Con
         "warming.pre_market_limit" => driver.pre_market_limit = Some(parse(v, value)?),
         "warming.pre_market_look_ahead_s" => driver.pre_market_look_ahead_s = parse(v, value)?,
         "warming.snapshot_interval_s" => driver.snapshot_interval_s = parse(v, value)?,
+        "warming.startup" => driver.startup = parse(v, value)?,
+        "warming.startup_deadline_s" => driver.startup_deadline_s = parse(v, value)?,
+        "warming.startup_burst" => engine.startup_burst = Some(parse(v, value)?),
         "warming.strategy.predictive_confidence_threshold" => {
             tuning.predictive_confidence_threshold = parse(v, value)?;
         }
@@ -254,6 +257,7 @@ mod tests {
             "datasets.quote.uppercase_keys" => "true",
             "warming.strategies" => "popular,time",
             "warming.outside_sessions" => "pause",
+            "warming.startup" => "before_ready",
             "warming.pre_market_at" => "07:45",
             "server.listen" | "server.admin_listen" => "127.0.0.1:1",
             "store.backend" => "memory",

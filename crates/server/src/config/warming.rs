@@ -212,7 +212,18 @@ mod tests {
 
     #[test]
     fn every_driver_key_is_read() {
-        let values = ["false", "3", "\"run\"", "0.5", "\"09:00\"", "7", "60", "30"];
+        let values = [
+            "false",
+            "3",
+            "\"run\"",
+            "0.5",
+            "\"09:00\"",
+            "7",
+            "60",
+            "30",
+            "\"off\"",
+            "5",
+        ];
         assert_eq!(values.len(), DriverSettings::KEYS.len());
         for (key, value) in DriverSettings::KEYS.iter().zip(values) {
             let w = parse(&format!("{key} = {value}\n")).unwrap();

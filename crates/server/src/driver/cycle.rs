@@ -235,6 +235,53 @@ impl CycleBook {
         summary
     }
 
+    /// Starts a cycle of orders already planned (the start-up cycle's),
+    /// charged to `strategies`: each is queued under the new cycle's id,
+    /// and its report goes to `reply` once every order is back. Returns
+    /// the id.
+    pub(super) fn start_orders(
+        &mut self,
+        now_s: f64,
+        strategies: Vec<&'static str>,
+        orders: Vec<Order>,
+        reply: Option<oneshot::Sender<WarmReport>>,
+    ) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.figures.started += 1;
+        let report = WarmReport {
+            strategies,
+            ordered: orders.len(),
+            ..WarmReport::default()
+        };
+        for o in orders {
+            self.queue.push_back(Order {
+                cycle: Some(id),
+                ..o
+            });
+        }
+        let pending = Pending {
+            started_s: now_s,
+            remaining: report.ordered,
+            report,
+            reply,
+        };
+        if pending.remaining == 0 {
+            self.complete(now_s, pending);
+        } else {
+            self.pending.insert(id, pending);
+        }
+        id
+    }
+
+    /// Keys warmed and failed so far by the pending cycle `id`; `None`
+    /// once it is complete (or unknown).
+    pub(super) fn counts(&self, id: u64) -> Option<(usize, usize)> {
+        self.pending
+            .get(&id)
+            .map(|p| (p.report.warmed.len(), p.report.failed.len()))
+    }
+
     /// Plans `ask`'s requests on one dataset, queues its orders under
     /// cycle `id` and adds its skipped keys to `report`; returns how many
     /// orders it queued.

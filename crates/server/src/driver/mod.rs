@@ -129,10 +129,11 @@
 //! - A purge (`DELETE /cache/...`) drops entries from the store first and
 //!   only then from the model, so a warm fetch ordered meanwhile is never
 //!   deleted while the model counts it as cached.
-//! - The model starts empty at every start (snapshots save only what the
-//!   tracker learned), while a Redis store may still hold fresh entries:
-//!   until they are fetched again, reads of them are hits for the store and
-//!   misses for the model.
+//! - The model starts empty at every start, but for the entries the last
+//!   snapshot handed over (its `cache` section) that a Redis store still
+//!   holds fresh: the start-up cycle enters those (module `startup`). Other
+//!   entries Redis kept are hits for the store and misses for the model
+//!   until they are fetched again.
 //! - `cached_entries` and `evictions` per dataset in `/warming/stats` show
 //!   the model's side; `prewarm_store_evictions_total` counts the memory
 //!   store's.
@@ -151,6 +152,7 @@ mod run;
 mod saver;
 pub mod schedule;
 pub mod settings;
+pub mod startup;
 pub mod view;
 mod warm;
 
@@ -192,6 +194,10 @@ pub struct DriverOptions {
     pub publish_every: Duration,
     /// Longest wait for warms in flight at shutdown.
     pub shutdown_grace: Duration,
+    /// `/readyz`'s flag: under `warming.startup = "before_ready"` the
+    /// driver sets it once the start-up cycle is done or its deadline
+    /// passed (module `startup`); `None`: readiness is not the driver's.
+    pub ready: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl DriverOptions {
@@ -204,6 +210,7 @@ impl DriverOptions {
             calendar: ExchangeCalendar::nyse(),
             publish_every: Duration::from_millis(250),
             shutdown_grace: cfg.server.request_timeout + Duration::from_secs(1),
+            ready: None,
         }
     }
 }
@@ -433,6 +440,7 @@ pub fn spawn(
         cmds: cmd_rx,
         stop: stop_rx,
         view: view_tx,
+        ready: opts.ready,
     });
     driver.publish_now();
     let join = tokio::spawn(async move {

@@ -27,6 +27,7 @@ use super::purge::{PurgeError, PurgeReply, PurgeScope, Purges};
 use super::saver::{Saved, Saver};
 use super::schedule::{JobKind, Schedule};
 use super::settings::DriverSettings;
+use super::startup::Startup;
 use super::view::{DatasetView, DriverSnapshot, Patterns};
 use super::warm::{Ended, Order, OrderEnd, WarmSlots};
 use crate::clock::Clock;
@@ -63,6 +64,8 @@ pub(super) struct Parts {
     pub(super) stop: oneshot::Receiver<()>,
     /// Where the view is published.
     pub(super) view: watch::Sender<Arc<DriverSnapshot>>,
+    /// `/readyz`'s flag, held under `warming.startup = "before_ready"`.
+    pub(super) ready: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// The driver: one engine per dataset and the parts around them.
@@ -83,6 +86,8 @@ pub(super) struct Driver {
     stop: oneshot::Receiver<()>,
     /// Dataset polled first next time (round robin).
     next_dataset: usize,
+    /// The start-up cycle.
+    startup: Startup,
 }
 
 impl Driver {
@@ -96,7 +101,9 @@ impl Driver {
             p.warming.snapshot_interval_s,
             time.now_s(),
         );
+        let startup = Startup::new(p.warming.startup, p.warming.startup_deadline_s, p.ready);
         Self {
+            startup,
             service: p.service,
             slots: WarmSlots::new(max_warms),
             warming: p.warming,
@@ -117,6 +124,7 @@ impl Driver {
 
     /// Runs until stopped; returns the final snapshot saves.
     pub(super) async fn run(mut self) -> Vec<SaveReport> {
+        self.start_up().await;
         let mut cmds_open = true;
         loop {
             let now_s = self.time.now_s();
@@ -148,6 +156,24 @@ impl Driver {
         self.finish().await
     }
 
+    /// The start-up cycle: the store's kept entries entered, the cycle
+    /// planned and queued (module `startup`).
+    async fn start_up(&mut self) {
+        let now_s = self.time.now_s();
+        let on = self.warming.enabled && self.warming.startup != super::settings::StartupMode::Off;
+        if on {
+            self.startup
+                .enter_kept(&self.service, &mut self.datasets, now_s)
+                .await;
+        }
+        let now_s = self.time.now_s();
+        self.time.handed(now_s);
+        let enabled = self.warming.enabled;
+        self.startup
+            .begin(now_s, &mut self.datasets, &mut self.cycles, enabled);
+        self.publisher.mark_dirty();
+    }
+
     /// Runs engine timeouts and jobs that are due, issues warms, publishes.
     fn tick(&mut self, now_s: f64) {
         self.time.handed(now_s);
@@ -161,6 +187,9 @@ impl Driver {
             self.run_job(job, now_s);
         }
         self.pump(now_s);
+        if self.startup.poll(now_s, &self.cycles) {
+            self.publisher.mark_dirty();
+        }
         if self.publisher.is_due() {
             self.publish_now();
         }
@@ -180,6 +209,9 @@ impl Driver {
             }
         }
         d = d.min(self.schedule.next_due_s());
+        if let Some(t) = self.startup.wake_s() {
+            d = d.min(t.max(now_s + 0.01));
+        }
         let paused_until_s = self.service.upstream().paused_until_s();
         if paused_until_s > now_s {
             d = d.min(paused_until_s.max(now_s + 0.01));
@@ -419,6 +451,7 @@ impl Driver {
             max_concurrent: self.slots.max(),
             cycle_queued: self.cycles.queued(),
             cycles: self.cycles.figures(),
+            startup: self.startup.progress(),
             events,
             jobs: self.schedule.jobs().to_vec(),
             datasets,

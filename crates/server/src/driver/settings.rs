@@ -69,6 +69,59 @@ impl<'de> Deserialize<'de> for OutsideSessions {
     }
 }
 
+/// When the start-up cycle runs after a restart, against `/readyz`
+/// (`warming.startup`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartupMode {
+    /// `/readyz` answers 503 until the cycle is done or
+    /// `warming.startup_deadline_s` passed (the proxy serves meanwhile).
+    BeforeReady,
+    /// `/readyz` answers 200 at once; the cycle runs beside traffic.
+    AfterReady,
+    /// No start-up cycle: warming starts with the first request.
+    Off,
+}
+
+impl StartupMode {
+    /// `before_ready`, `after_ready` or `off`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StartupMode::BeforeReady => "before_ready",
+            StartupMode::AfterReady => "after_ready",
+            StartupMode::Off => "off",
+        }
+    }
+}
+
+impl fmt::Display for StartupMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for StartupMode {
+    type Err = String;
+    /// `before_ready`, `after_ready` or `off`, in any case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "before_ready" => Ok(StartupMode::BeforeReady),
+            "after_ready" => Ok(StartupMode::AfterReady),
+            "off" => Ok(StartupMode::Off),
+            other => Err(format!(
+                "expected before_ready, after_ready or off, got {other:?}"
+            )),
+        }
+    }
+}
+
+/// Read as [`StartupMode::from_str`] reads.
+impl<'de> Deserialize<'de> for StartupMode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(D::Error::custom)
+    }
+}
+
 /// An exchange-local wall-clock time written `HH:MM`.
 struct HhMm(NaiveTime);
 
@@ -105,6 +158,14 @@ pub struct DriverSettings {
     pub pre_market_look_ahead_s: f64,
     /// Seconds between snapshots of learned state.
     pub snapshot_interval_s: f64,
+    /// When the start-up cycle runs (after a restore: the keys most likely
+    /// requested within the next TTL, on `warming.startup_burst`). Default
+    /// `after_ready`: a restart never delays readiness, and the cycle
+    /// starts at once, before most traffic comes back; `before_ready`
+    /// suits deployments that shift traffic on readiness.
+    pub startup: StartupMode,
+    /// Longest `/readyz` waits for the cycle under `before_ready`, seconds.
+    pub startup_deadline_s: f64,
 }
 
 impl Default for DriverSettings {
@@ -118,6 +179,8 @@ impl Default for DriverSettings {
             pre_market_limit: None,
             pre_market_look_ahead_s: 3600.0,
             snapshot_interval_s: 900.0,
+            startup: StartupMode::AfterReady,
+            startup_deadline_s: 30.0,
         }
     }
 }
@@ -133,6 +196,8 @@ impl DriverSettings {
         "pre_market_limit",
         "pre_market_look_ahead_s",
         "snapshot_interval_s",
+        "startup",
+        "startup_deadline_s",
     ];
 
     /// Sets the setting `key` (one of [`Self::KEYS`]) from `map`'s next
@@ -152,6 +217,8 @@ impl DriverSettings {
             "pre_market_limit" => self.pre_market_limit = Some(map.next_value()?),
             "pre_market_look_ahead_s" => self.pre_market_look_ahead_s = map.next_value()?,
             "snapshot_interval_s" => self.snapshot_interval_s = map.next_value()?,
+            "startup" => self.startup = map.next_value()?,
+            "startup_deadline_s" => self.startup_deadline_s = map.next_value()?,
             other => return Err(A::Error::unknown_field(other, Self::KEYS)),
         }
         Ok(())
@@ -175,6 +242,10 @@ impl DriverSettings {
         verdict(
             "warming.snapshot_interval_s",
             check::positive(self.snapshot_interval_s),
+        )?;
+        verdict(
+            "warming.startup_deadline_s",
+            check::positive(self.startup_deadline_s),
         )
     }
 
@@ -197,13 +268,15 @@ mod tests {
         assert_eq!(d.pre_market_at, NaiveTime::from_hms_opt(8, 30, 0).unwrap());
         assert_eq!(d.snapshot_interval_s, 900.0);
         assert_eq!(d.pre_market_limit, None, "the engine's popular_limit");
+        assert_eq!(d.startup, StartupMode::AfterReady);
         d.validate().unwrap();
     }
 
     #[test]
     fn bad_values_name_their_field() {
         type Set = fn(&mut DriverSettings);
-        let cases: [(Set, &str); 5] = [
+        let cases: [(Set, &str); 6] = [
+            (|d| d.startup_deadline_s = 0.0, "warming.startup_deadline_s"),
             (|d| d.max_concurrent = Some(0), "warming.max_concurrent"),
             (
                 |d| d.outside_rate_factor = 2.0,
@@ -237,5 +310,10 @@ mod tests {
             Ok(OutsideSessions::Pause)
         );
         assert!("sleep".parse::<OutsideSessions>().is_err());
+        assert_eq!(
+            " Before_Ready".parse::<StartupMode>(),
+            Ok(StartupMode::BeforeReady)
+        );
+        assert!("later".parse::<StartupMode>().is_err());
     }
 }

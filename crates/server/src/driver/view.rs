@@ -46,6 +46,8 @@ pub struct DriverSnapshot {
     pub cycle_queued: usize,
     /// Cycles run, in progress, and the last one's counts.
     pub cycles: CycleFigures,
+    /// The start-up cycle after a restart.
+    pub startup: super::startup::StartupProgress,
     /// Events applied to the engines and dropped on the way.
     pub events: EventFigures,
     /// The scheduled jobs with their last and next runs.
@@ -67,6 +69,7 @@ impl DriverSnapshot {
             max_concurrent: 0,
             cycle_queued: 0,
             cycles: CycleFigures::default(),
+            startup: super::startup::StartupProgress::not_started(),
             events: EventFigures::default(),
             jobs: Vec::new(),
             datasets: BTreeMap::new(),

@@ -176,7 +176,8 @@ impl CacheService {
             etag: fetched.etag,
             negative: false,
         };
-        self.put_entry(ds, key, &entry, ds.entry_ttl_s(entry.fetched_at_s)).await;
+        self.put_entry(ds, key, &entry, ds.entry_ttl_s(entry.fetched_at_s))
+            .await;
         entry
     }
 

@@ -58,6 +58,21 @@ fn attr_of(dom: &str, testid: &str, attr: &str) -> Option<f64> {
     value.captures(m)?.get(1)?.as_str().parse().ok()
 }
 
+/// Requests a few keys through `d`'s proxy for `how_long`.
+async fn traffic(client: &reqwest::Client, d: &serve::Running, how_long: Duration) {
+    let keys = [
+        "AAPL", "MSFT", "NVDA", "AMZN", "AAPL", "MSFT", "AAPL", "TSLA",
+    ];
+    let until = Instant::now() + how_long;
+    while Instant::now() < until {
+        for k in keys {
+            let r = get(client, format!("http://{}/v1/quote/{k}", d.proxy_addr)).await;
+            assert_eq!(r.status(), 200);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_shows_live_charts_in_headless_chromium() {
     let Some(bin) = chromium() else {
@@ -83,20 +98,16 @@ async fn dashboard_shows_live_charts_in_headless_chromium() {
         cfg.builtin_upstream,
         "runs against the built-in upstream-sim"
     );
-    let mut d = serve::start(cfg).await.expect("daemon starts");
+    let mut d = serve::start(cfg.clone()).await.expect("daemon starts");
     d.start_driver().expect("driver starts");
     let client = http();
-    let keys = [
-        "AAPL", "MSFT", "NVDA", "AMZN", "AAPL", "MSFT", "AAPL", "TSLA",
-    ];
-    let until = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < until {
-        for k in keys {
-            let r = get(&client, format!("http://{}/v1/quote/{k}", d.proxy_addr)).await;
-            assert_eq!(r.status(), 200);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    traffic(&client, &d, Duration::from_secs(3)).await;
+    // A restart on the same state dir: the start-up cycle warms what the
+    // first process learned, and the dashboard shows its progress.
+    d.shutdown().await.expect("snapshot saved");
+    let mut d = serve::start(cfg).await.expect("daemon restarts");
+    d.start_driver().expect("driver starts");
+    traffic(&client, &d, Duration::from_secs(1)).await;
     d.driver().unwrap().sync().await.unwrap();
 
     // The server keeps the history the charts draw: buckets with requests.
@@ -202,6 +213,14 @@ async fn dashboard_shows_live_charts_in_headless_chromium() {
         Some(0.0),
         "no chart label overlaps another (measured by the browser's layout)"
     );
+    let planned = attr_of(&dom, "startup", "data-planned").expect("start-up shown");
+    let done = attr_of(&dom, "startup", "data-done").expect("start-up done count");
+    assert!(
+        planned > 0.0 && done > 0.0,
+        "start-up cycle {done} of {planned} in:\n{dom}"
+    );
+    let state = Regex::new(r#"data-testid="startup"[^>]*>done \(after_ready\): "#).unwrap();
+    assert!(state.is_match(&dom), "start-up state shown in:\n{dom}");
     // The price panel plots the history from /warming/stats, and the
     // calibration panel the model's figures from /warming/patterns.
     let price_points = attr_of(&dom, "chart-price", "data-points").unwrap_or(0.0);

@@ -26,6 +26,7 @@ mod redis_auth;
 mod redis_backed;
 mod session_ttl;
 mod slow_upstream;
+mod startup;
 mod store_conformance;
 mod store_outage;
 mod support;

@@ -163,6 +163,9 @@ pub struct ReplayReport {
     /// The model's calibration and the cost cap's price, with `--explain`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub learning: Option<crate::learning::LearningFigures>,
+    /// What restarts cost, with `--restart-at` ([`restarts`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restarts: Option<restarts::RestartReport>,
 }
 
 /// A replay and the engine it ran, for callers that want more than the
@@ -255,6 +258,7 @@ pub fn replay(
         learning: cfg
             .explain
             .then(|| crate::learning::LearningFigures::of(&engine)),
+        restarts: None,
     };
     Ok(ReplayRun { report, engine })
 }
@@ -358,21 +362,34 @@ pub fn run_warmed(
     progress: &mut dyn FnMut(u64, u64),
     outcome: &mut dyn FnMut(usize, bool, Option<FetchOrigin>),
 ) -> Coalescing {
+    // Without restarts no snapshot is read: nothing can fail.
+    run_warmed_restarting(engine, trace, None, progress, outcome).unwrap_or_default()
+}
+
+/// [`run_warmed`], restarting the process at `restarts`' instants (module
+/// [`restarts`]): before each request, every restart due at or before it
+/// replaces `engine` with a restored one. Fails only if a restart's
+/// snapshot does not restore.
+pub fn run_warmed_restarting(
+    engine: &mut Engine,
+    trace: &Trace,
+    mut restarts: Option<&mut restarts::Restarter>,
+    progress: &mut dyn FnMut(u64, u64),
+    outcome: &mut dyn FnMut(usize, bool, Option<FetchOrigin>),
+) -> Result<Coalescing, prewarm_core::snapshot::SnapshotError> {
     let mut flights = Flights::new(engine.config().upstream_latency_s);
     // The engine may release the id of a key its tracker forgot (and give
     // it to another key): each trace key's id is kept with its stamp and
     // interned again once the stamp is no longer current.
-    let mut ids: Vec<KeyStamp> = trace
-        .keys
-        .iter()
-        .map(|k| {
-            let id = engine.intern(k);
-            engine.keys().stamp(id)
-        })
-        .collect();
+    let mut ids = stamps(engine, trace);
     let total = trace.len() as u64;
     const PROGRESS_EVERY: usize = 1 << 16;
     for (i, (&t, &k)) in trace.times_s.iter().zip(&trace.key_ids).enumerate() {
+        if let Some(r) = restarts.as_deref_mut()
+            && r.restart_due(engine, &mut flights, t)?
+        {
+            ids = stamps(engine, trace);
+        }
         flights.run_until(engine, t);
         let stamp = &mut ids[k as usize];
         if !engine.keys().is_current(*stamp) {
@@ -400,8 +417,27 @@ pub fn run_warmed(
         }
     }
     progress(total, total);
-    flights.coalescing()
+    let mut c = flights.coalescing();
+    if let Some(r) = restarts {
+        c.requests += r.coalescing().requests;
+        c.wait_s += r.coalescing().wait_s;
+    }
+    Ok(c)
 }
+
+/// The id of each trace key in `engine`, with its stamp.
+fn stamps(engine: &mut Engine, trace: &Trace) -> Vec<KeyStamp> {
+    trace
+        .keys
+        .iter()
+        .map(|k| {
+            let id = engine.intern(k);
+            engine.keys().stamp(id)
+        })
+        .collect()
+}
+
+pub mod restarts;
 
 #[cfg(test)]
 mod tests;

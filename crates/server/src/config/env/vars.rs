@@ -36,6 +36,9 @@ pub const ENV_VARS: &[EnvVar] = &[
     var("WARMING_SECTOR_INTERVAL_S", "warming.strategy.sector_interval_s", "seconds between sector scans"),
     var("WARMING_SECTOR_MIN_LIFT", "warming.strategy.sector_min_lift", "lift that marks a group rotating in"),
     var("WARMING_SECTOR_MEMBERS", "warming.strategy.sector_members", "members of a rotating group per scan"),
+    var("WARMING_STARTUP", "warming.startup", "start-up warming after a restore: before_ready, after_ready or off"),
+    var("WARMING_STARTUP_DEADLINE_S", "warming.startup_deadline_s", "longest start-up cycle, seconds"),
+    var("WARMING_STARTUP_BURST", "warming.startup_burst", "fetches the start-up cycle may spend beside the bucket"),
     var("WARMING_MEMORY_LIMIT_MB", "store.memory_limit_mb", "memory store cap, MiB"),
     // [server]
     var("PREWARM_LISTEN", "server.listen", "proxy listen address"),
