@@ -350,6 +350,10 @@ pub fn render(r: &RestartReport) -> String {
         100.0 * r.baseline.hit_rate,
         r.baseline.api_calls,
     );
+    if r.instants.is_empty() {
+        s += "no restart instant falls within the trace: nothing to measure\n";
+        return s;
+    }
     let secs = |t: Option<f64>| t.map_or("not recovered".to_string(), |t| format!("{t:.0} s"));
     for f in &r.runs {
         s += &format!(

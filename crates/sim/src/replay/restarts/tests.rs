@@ -71,6 +71,17 @@ fn a_run_without_restarts_is_the_plain_replay() {
 }
 
 #[test]
+fn restart_instants_outside_the_trace_report_nothing_to_measure_not_unrecovered() {
+    let tr = pollers();
+    let cfg = ReplayConfig::default();
+    let far = RestartSchedule::At(vec![1e12]);
+    let r = replay_restarts(&tr, &cfg, &far, StartupRuns::Both).unwrap();
+    let text = render(&r);
+    assert!(text.contains("nothing to measure"), "{text}");
+    assert!(!text.contains("not recovered"), "{text}");
+}
+
+#[test]
 fn start_up_warming_recovers_sooner_and_loses_fewer_hits_within_the_cap() {
     let tr = pollers();
     // A budget that keeps the 150 keys fresh; after a restart, warming
