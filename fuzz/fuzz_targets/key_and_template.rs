@@ -38,7 +38,11 @@ fn check_key(ds: &DatasetConfig, key: &str) -> bool {
     let dot = key == "." || key == "..";
     match ds.key_problem(key) {
         Some(KeyProblem::DotSegment) => assert!(dot, "{key:?}"),
-        Some(KeyProblem::Pattern) => assert!(!dot && !ds.key_pattern.is_match(key)),
+        Some(KeyProblem::Pattern(pattern)) => {
+            // The error names the dataset's pattern, and the key fails it.
+            let re = regex::Regex::new(&format!("^(?:{pattern})$")).expect("the named pattern compiles");
+            assert!(!dot && !re.is_match(key), "{key:?} against {pattern}");
+        }
         None => {
             assert!(!dot && ds.key_is_valid(key));
             check_one_segment(ds, key);

@@ -83,6 +83,13 @@ impl SessionTtls {
     /// `default_ttl_s`. The result is validated.
     pub fn parse_spec(spec: &str, default_ttl_s: f64) -> Result<Self, TtlError> {
         let mut out = SessionTtls::all(default_ttl_s);
+        let mut seen: Vec<&str> = Vec::new();
+        if spec.trim().is_empty() {
+            return Err(TtlError::Spec {
+                part: spec.to_string(),
+                problem: "expected at least one session=value".into(),
+            });
+        }
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (name, value) = part.split_once('=').ok_or_else(|| TtlError::Spec {
                 part: part.to_string(),
@@ -92,11 +99,11 @@ impl SessionTtls {
                 part: part.to_string(),
                 problem: "the value must be seconds or `until_open`".into(),
             })?;
-            let slot = match name.trim() {
-                "pre" | "pre_market" => &mut out.pre_market,
-                "regular" => &mut out.regular,
-                "after" | "after_hours" => &mut out.after_hours,
-                "closed" => &mut out.closed,
+            let (session, slot) = match name.trim() {
+                "pre" | "pre_market" => ("pre", &mut out.pre_market),
+                "regular" => ("regular", &mut out.regular),
+                "after" | "after_hours" => ("after", &mut out.after_hours),
+                "closed" => ("closed", &mut out.closed),
                 _ => {
                     return Err(TtlError::Spec {
                         part: part.to_string(),
@@ -104,6 +111,13 @@ impl SessionTtls {
                     });
                 }
             };
+            if seen.contains(&session) {
+                return Err(TtlError::Spec {
+                    part: part.to_string(),
+                    problem: format!("session {session} given twice"),
+                });
+            }
+            seen.push(session);
             *slot = value;
         }
         TtlPolicy::BySession(out).validate()?;
@@ -250,7 +264,22 @@ impl From<&TtlRule> for TtlRule {
 impl TtlRule {
     /// `policy` on `calendar` (validate the policy first:
     /// [`TtlPolicy::validate`]).
+    /// A by-session policy that gives every session the same number of
+    /// seconds is the flat policy, and is kept as such (so it gives the
+    /// flat TTL's figures to the request).
     pub fn new(policy: TtlPolicy, calendar: ExchangeCalendar) -> Self {
+        let policy = match policy {
+            TtlPolicy::BySession(t) => match t.each().map(|(_, ttl)| ttl) {
+                [
+                    SessionTtl::Seconds(a),
+                    SessionTtl::Seconds(b),
+                    SessionTtl::Seconds(c),
+                    SessionTtl::Seconds(d),
+                ] if a == b && b == c && c == d => TtlPolicy::Flat(a),
+                _ => TtlPolicy::BySession(t),
+            },
+            flat => flat,
+        };
         TtlRule { policy, calendar }
     }
 

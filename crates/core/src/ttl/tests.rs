@@ -93,6 +93,9 @@ fn bad_specs_name_the_part() {
         ("weekend=5", "weekend=5"),
         ("closed", "closed"),
         ("after=soon", "after=soon"),
+        ("regular=15,regular=30", "given twice"),
+        ("closed=until_open,closed=60", "given twice"),
+        ("", "at least one"),
     ] {
         let err = SessionTtls::parse_spec(spec, 60.0)
             .expect_err(spec)
@@ -186,4 +189,14 @@ fn a_fetch_in_the_closed_spell_does_not_extend_an_entry_that_lasts_to_the_open()
     let mut flat = CacheModel::new(60.0, None);
     flat.insert(k, 100.0, FetchOrigin::Demand);
     assert!(flat.fetch_would_extend(k, 100.0), "flat: always");
+}
+
+#[test]
+fn a_by_session_policy_with_one_ttl_everywhere_is_the_flat_policy() {
+    let t = SessionTtls::parse_spec("pre=60,regular=60,after=60,closed=60", 30.0).unwrap();
+    let r = TtlRule::new(TtlPolicy::BySession(t), ExchangeCalendar::nyse());
+    assert_eq!(r.policy(), &TtlPolicy::Flat(60.0));
+    let t = SessionTtls::parse_spec("regular=15", 60.0).unwrap();
+    let r = TtlRule::new(TtlPolicy::BySession(t), ExchangeCalendar::nyse());
+    assert!(matches!(r.policy(), TtlPolicy::BySession(_)));
 }

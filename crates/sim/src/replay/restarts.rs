@@ -73,6 +73,8 @@ impl std::str::FromStr for RestartSchedule {
             at.push(t);
         }
         at.sort_by(f64::total_cmp);
+        // One restart per instant: a repeated instant is the same restart.
+        at.dedup();
         Ok(RestartSchedule::At(at))
     }
 }

@@ -41,6 +41,11 @@ fn schedules_parse_and_bad_ones_name_the_value() {
         "daily@10:00".parse::<RestartSchedule>().unwrap(),
         RestartSchedule::Daily(NaiveTime::from_hms_opt(10, 0, 0).unwrap())
     );
+    assert_eq!(
+        "20,10,20".parse::<RestartSchedule>().unwrap(),
+        RestartSchedule::At(vec![10.0, 20.0]),
+        "a repeated instant is one restart"
+    );
     for bad in ["daily@25:00", "10,x", "", "inf"] {
         let e = bad.parse::<RestartSchedule>().unwrap_err().to_string();
         assert!(e.contains(&format!("{bad:?}")), "{e}");
