@@ -97,17 +97,23 @@ async fn healthz() -> &'static str {
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
         (status = 200, description = "`ready`, or `degraded: store backend unreachable` (still serving from the fallback)", body = String, content_type = "text/plain"),
-        (status = 503, description = "`starting`: the proxy does not listen yet", body = String, content_type = "text/plain"),
+        (status = 503, description = "`starting`: not ready yet (listeners binding, or `warming.startup = \"before_ready\"` holds readiness until the start-up cycle is done or its deadline passes)", body = crate::openapi::ErrorBody),
     ))]
-async fn readyz(State(st): State<AdminState>) -> (StatusCode, &'static str) {
+async fn readyz(State(st): State<AdminState>) -> Response {
     if !st.ready.load(Ordering::Acquire) {
-        (StatusCode::SERVICE_UNAVAILABLE, "starting\n")
+        // An error like any other (JSON), with its own code: not a fault.
+        crate::proxy::error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "starting",
+            "starting: not ready yet (listeners binding, or the start-up cycle holds readiness)"
+                .into(),
+        )
     } else if st.store.is_degraded() {
         // Still serving (fallback and upstream): taking the instance out
         // of rotation would turn a store outage into a full one.
-        (StatusCode::OK, "degraded: store backend unreachable\n")
+        (StatusCode::OK, "degraded: store backend unreachable\n").into_response()
     } else {
-        (StatusCode::OK, "ready\n")
+        (StatusCode::OK, "ready\n").into_response()
     }
 }
 

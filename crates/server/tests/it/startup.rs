@@ -45,13 +45,19 @@ async fn startup_when_done(d: &prewarm_server::serve::Running) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let ready = get(&client, format!("http://{}/readyz", d.admin_addr)).await;
+        let ready_status = ready.status();
+        if ready_status == 503 {
+            // Held readiness is an error like any other, coded `starting`.
+            let body: Value = ready.json().await.expect("a 503 /readyz is JSON");
+            assert_eq!(body["error"]["code"], "starting", "{body}");
+        }
         let status: Value = get(&client, format!("http://{}/warming/status", d.admin_addr))
             .await
             .json()
             .await
             .expect("status JSON");
         let s = status["startup"].clone();
-        if ready.status() == 200 && s["state"] == "done" {
+        if ready_status == 200 && s["state"] == "done" {
             return s;
         }
         assert!(Instant::now() < deadline, "start-up not done: {s}");
