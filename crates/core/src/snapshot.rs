@@ -162,6 +162,11 @@ impl Envelope {
         }
         let mut h = Reader::new(&bytes[MAGIC.len()..HEADER_LEN], "header");
         let version = h.u32()?;
+        if version == 0 {
+            // No prewarm ever wrote format 0: reading it as 1 would accept
+            // bytes that save back differently.
+            return Err(SnapshotError::Malformed("format version 0".into()));
+        }
         if version > FORMAT_VERSION {
             let what = "format".to_string();
             return Err(SnapshotError::NewerVersion {
@@ -397,6 +402,17 @@ mod tests {
         assert_eq!(
             e.require("c", 1),
             Err(SnapshotError::MissingSection("c".into()))
+        );
+    }
+
+    #[test]
+    fn a_format_version_0_is_malformed_not_read_as_1() {
+        let env = Envelope::default();
+        let mut bytes = env.to_bytes();
+        bytes[6..10].copy_from_slice(&0u32.to_le_bytes());
+        assert_eq!(
+            Envelope::from_bytes(&bytes),
+            Err(SnapshotError::Malformed("format version 0".into()))
         );
     }
 
