@@ -3,7 +3,10 @@
 //! `X-Cache`, every 10 s and at the end, with the latency percentiles of
 //! the answers (p50, p90, p99, max); then, from the daemon's
 //! `/warming/stats` read before and after, its upstream calls (demand and
-//! warming) and the hits served by warmed entries during the run. Run it
+//! warming) and the hits served by warmed entries during the run; when
+//! warming was on but made no call, one line says what held it
+//! ([`crate::load_daemon`]: upstream pause, session gate, budget or cost
+//! cap), so a run without warming calls is not read as warming failing. Run it
 //! once with warming on and once with `WARMING_ENABLED=false` to see what
 //! warming buys.
 //!
@@ -29,10 +32,10 @@ use chrono::NaiveTime;
 use clap::Args;
 use prewarm_core::calendar::ExchangeCalendar;
 use prewarm_sim::trace::{Trace, read_trace};
-use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use crate::load_daemon::{Daemon, describe_daemon, print_daemon_run};
 use crate::serve_cmd::runtime;
 
 /// How often progress is printed.
@@ -300,146 +303,18 @@ pub fn run(args: LoadArgs) -> Result<()> {
             // The driver publishes what it applied within a quarter second.
             tokio::time::sleep(Duration::from_millis(1500)).await;
             match daemon.figures().await {
-                Some(a) => print_daemon_run(&a.since(&b)),
+                Some(a) => {
+                    let run = a.since(&b);
+                    print_daemon_run(&run);
+                    if run.warming_enabled && run.warming_calls == 0 {
+                        println!("{}", daemon.why_no_warming().await);
+                    }
+                }
                 None => println!("daemon figures: /warming/stats did not answer at the end"),
             }
         }
         Ok(())
     })
-}
-
-/// The daemon's admin API, when one is given.
-struct Daemon {
-    client: reqwest::Client,
-    admin: Option<reqwest::Url>,
-    dataset: String,
-}
-
-/// One dataset's cumulative figures from `/warming/stats` (and the
-/// settings from `/warming/status`).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct DaemonFigures {
-    requests: u64,
-    hits: u64,
-    demand_calls: u64,
-    warming_calls: u64,
-    warm_used: u64,
-    /// Hits on entries a warming fetch stored.
-    warmed_hits: u64,
-    ttl_s: f64,
-    warm_rate_per_min: f64,
-    warming_enabled: bool,
-}
-
-impl DaemonFigures {
-    /// Reads `dataset` from the `/warming/stats` and `/warming/status`
-    /// bodies.
-    fn from_json(stats: &Value, status: &Value, dataset: &str) -> Option<Self> {
-        let d = &stats["datasets"][dataset];
-        let p = &d["since_start"];
-        let n = |v: &Value| v.as_u64();
-        let warmed_hits = p["strategies"]
-            .as_object()?
-            .values()
-            .filter_map(|s| s["hits"].as_u64())
-            .sum();
-        Some(Self {
-            requests: n(&p["requests"])?,
-            hits: n(&p["hits"])?,
-            demand_calls: n(&p["api_calls"]["demand"])?,
-            warming_calls: n(&p["api_calls"]["warming"])?,
-            warm_used: n(&p["used"])?,
-            warmed_hits,
-            ttl_s: status["datasets"][dataset]["ttl_s"].as_f64()?,
-            warm_rate_per_min: d["warm_rate_per_min"].as_f64()?,
-            warming_enabled: status["warming_enabled"].as_bool()?,
-        })
-    }
-
-    /// The counts since `before` (settings as now).
-    fn since(&self, before: &Self) -> Self {
-        Self {
-            requests: self.requests.saturating_sub(before.requests),
-            hits: self.hits.saturating_sub(before.hits),
-            demand_calls: self.demand_calls.saturating_sub(before.demand_calls),
-            warming_calls: self.warming_calls.saturating_sub(before.warming_calls),
-            warm_used: self.warm_used.saturating_sub(before.warm_used),
-            warmed_hits: self.warmed_hits.saturating_sub(before.warmed_hits),
-            ..*self
-        }
-    }
-}
-
-impl Daemon {
-    async fn get(&self, path: &str) -> Option<Value> {
-        let url = self.admin.as_ref()?.join(path).ok()?;
-        let mut req = self.client.get(url);
-        if let Ok(token) = std::env::var("PREWARM_ADMIN_TOKEN") {
-            req = req.bearer_auth(token);
-        }
-        let resp = req.send().await.ok()?.error_for_status().ok()?;
-        resp.json().await.ok()
-    }
-
-    /// The dataset's figures now, if the admin API answers.
-    async fn figures(&self) -> Option<DaemonFigures> {
-        let admin = self.admin.as_ref()?;
-        let stats = self.get("/warming/stats").await;
-        let status = self.get("/warming/status").await;
-        let f = match (stats, status) {
-            (Some(a), Some(b)) => DaemonFigures::from_json(&a, &b, &self.dataset),
-            _ => None,
-        };
-        if f.is_none() {
-            println!(
-                "daemon figures: no /warming/stats for {:?} at {admin} (--admin none to skip)",
-                self.dataset
-            );
-        }
-        f
-    }
-}
-
-/// What the daemon is set to, and what `speed` does to it.
-fn describe_daemon(f: &DaemonFigures, speed: f64) {
-    println!(
-        "daemon: TTL {} s, warming {} (budget {}/min)",
-        f.ttl_s,
-        if f.warming_enabled { "on" } else { "off" },
-        f.warm_rate_per_min
-    );
-    if (speed - 1.0).abs() > 1e-9 {
-        println!(
-            "note: at {speed}x the daemon's TTL covers {:.0} trace seconds and its budget is {:.1} fetches \
-             per trace minute: these hit rates are those of that TTL and budget (to replay a TTL T and a \
-             budget B at speed N, serve with ttl_s T/N and a warming rate of B*N)",
-            f.ttl_s * speed,
-            f.warm_rate_per_min / speed,
-        );
-    }
-}
-
-/// The daemon's figures over the run.
-fn print_daemon_run(f: &DaemonFigures) {
-    let pct = |a: u64, b: u64| {
-        if b == 0 {
-            0.0
-        } else {
-            100.0 * a as f64 / b as f64
-        }
-    };
-    println!(
-        "daemon during the run: {} requests, hit rate {:.1}%; upstream calls {} = {} demand + {} warming ({} used); \
-         {} hits on warmed entries ({:.1}% of hits)",
-        f.requests,
-        pct(f.hits, f.requests),
-        f.demand_calls + f.warming_calls,
-        f.demand_calls,
-        f.warming_calls,
-        f.warm_used,
-        f.warmed_hits,
-        pct(f.warmed_hits, f.hits),
-    );
 }
 
 fn request_url(base: &reqwest::Url, dataset: &str, key: &str) -> Result<reqwest::Url> {
@@ -585,38 +460,6 @@ mod tests {
         assert_eq!(first_open_s(&cal, monday_open), monday_open);
         // Saturday 2026-03-07 12:00 ET: Monday 2026-03-09, now EDT.
         assert_eq!(first_open_s(&cal, 1_772_902_800.0), 1_773_063_000.0);
-    }
-
-    #[test]
-    fn daemon_figures_come_from_stats_and_status() {
-        let stats = serde_json::json!({"datasets": {"quote": {
-            "warm_rate_per_min": 100.0,
-            "since_start": {
-                "requests": 50, "hits": 40, "used": 7,
-                "api_calls": {"demand": 10, "warming": 9, "total": 19},
-                "strategies": {"time": {"hits": 12}, "refresh": {"hits": 3}},
-            },
-        }}});
-        let status =
-            serde_json::json!({"warming_enabled": true, "datasets": {"quote": {"ttl_s": 60.0}}});
-        let f = DaemonFigures::from_json(&stats, &status, "quote").unwrap();
-        assert_eq!(
-            (f.requests, f.hits, f.demand_calls, f.warming_calls),
-            (50, 40, 10, 9)
-        );
-        assert_eq!((f.warm_used, f.warmed_hits, f.ttl_s), (7, 15, 60.0));
-        assert!(DaemonFigures::from_json(&stats, &status, "bars").is_none());
-        let before = DaemonFigures {
-            requests: 20,
-            hits: 10,
-            warmed_hits: 5,
-            ..f
-        };
-        let d = f.since(&before);
-        assert_eq!(
-            (d.requests, d.hits, d.warmed_hits, d.demand_calls),
-            (30, 30, 10, 0)
-        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod gen_cmd;
 mod load_cmd;
+mod load_daemon;
 mod load_recovery;
 mod replay_cmd;
 mod serve_cmd;

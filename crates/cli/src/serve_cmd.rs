@@ -45,7 +45,8 @@ pub struct ServeArgs {
     /// (one object per line) [env: PREWARM_LOG_FORMAT] [default: text].
     #[arg(long = "log-format", value_name = "text|json")]
     log_format: Option<String>,
-    /// Print a full config file with every default and exit.
+    /// Print a full config file with every default (examples commented
+    /// out; it starts the daemon as it is) and exit.
     #[arg(long)]
     print_config: bool,
 }

@@ -6,6 +6,8 @@
 //! (a token bucket: `rate_limit_per_min`, burst `burst`), in seconds, as
 //! an HTTP-date, or a fixed text ([`RetryAfterForm`]). Prices are
 //! deterministic in (key, time); every quote has a sequence number.
+//! Every 200 carries a strong `ETag`, a hash of its body
+//! ([`etag_of`]); request validators (`If-None-Match`) are not honoured.
 //!
 //! Fault knobs (for tests and demos): a fixed delay (`latency_ms`), a
 //! share of requests answered `error_status` (`error_rate`), the rate
@@ -351,12 +353,23 @@ fn quote_json(sim: &Sim, key: &str) -> serde_json::Value {
 }
 
 fn json_response(status: StatusCode, value: &serde_json::Value) -> Response {
-    let mut resp = (status, value.to_string()).into_response();
+    let body = value.to_string();
+    let etag = (status == StatusCode::OK).then(|| etag_of(&body));
+    let mut resp = (status, body).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    if let Some(v) = etag.and_then(|t| HeaderValue::from_str(&t).ok()) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
     resp
+}
+
+/// The strong `ETag` of a body: its 64-bit FNV-1a hash, 16 hex digits in
+/// quotes (`"0123456789abcdef"`).
+pub fn etag_of(body: &str) -> String {
+    format!("\"{:016x}\"", fnv1a(body))
 }
 
 /// Counts a request in progress for `max_in_flight`.
@@ -482,6 +495,26 @@ mod tests {
         assert_eq!(price("AAPL", 1000.0), price("AAPL", 1000.0));
         assert_ne!(price("AAPL", 1000.0), price("MSFT", 1000.0));
         assert!(price("X", 0.0) > 0.0);
+    }
+
+    #[tokio::test]
+    async fn answers_carry_a_strong_etag_of_their_body() {
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+        let app = router(build(&SimConfig::default()));
+        for uri in ["/v1/quote/AAPL", "/v1/quotes?symbols=AAPL,MSFT"] {
+            let req = axum::http::Request::get(uri)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let resp = app.clone().oneshot(req).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK, "{uri}");
+            let etag = resp.headers()[header::ETAG].to_str().unwrap().to_string();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            let body = std::str::from_utf8(&body).unwrap();
+            assert!(!etag.starts_with("W/"), "{uri}: {etag} is weak");
+            assert_eq!(etag, etag_of(body), "{uri}");
+        }
+        assert_ne!(etag_of("{\"seq\":1}"), etag_of("{\"seq\":2}"));
     }
 
     #[tokio::test(start_paused = true)]

@@ -239,6 +239,27 @@ fn parse_bool(v: &EnvVar, value: &str) -> Result<bool, ConfigError> {
     }
 }
 
+/// `err` naming the environment variable that set its field, when one did
+/// and no flag replaced it (`flag_fields`: the fields flags set), so a
+/// range error found at validation says which variable to fix; other
+/// errors unchanged.
+pub fn name_env_source(
+    err: ConfigError,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    flag_fields: &[&str],
+) -> ConfigError {
+    let ConfigError::Invalid { field, message } = err else {
+        return err;
+    };
+    let set_by = ENV_VARS
+        .iter()
+        .find(|v| v.field == field && !flag_fields.contains(&v.field) && lookup(v.name).is_some());
+    match set_by {
+        Some(v) => env_error(v, message),
+        None => ConfigError::Invalid { field, message },
+    }
+}
+
 fn env_error(v: &EnvVar, message: String) -> ConfigError {
     ConfigError::Env {
         var: v.name.to_string(),

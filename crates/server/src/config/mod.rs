@@ -41,8 +41,10 @@ pub use validated::{
 };
 pub use warming::WarmingSection;
 
-/// A full config file with every default (the `[datasets.quote]` values
-/// are examples). `prewarm` can print it for users to start from.
+/// A full config file: every value set is the default, and it starts the
+/// daemon as it is (built-in upstream-sim, no environment variable needed);
+/// settings without a fixed default and examples are commented out.
+/// `prewarm serve --print-config` prints it for users to start from.
 pub const EXAMPLE_TOML: &str = include_str!("example.toml");
 
 /// Values given as `prewarm serve` flags; they override file and env.
@@ -67,6 +69,22 @@ pub struct CliOverrides {
 }
 
 impl CliOverrides {
+    /// The dotted config fields these flags set.
+    fn fields(&self) -> Vec<&'static str> {
+        [
+            (self.listen.is_some(), "server.listen"),
+            (self.admin_listen.is_some(), "server.admin_listen"),
+            (self.store.is_some(), "store.backend"),
+            (self.state_dir.is_some(), "server.state_dir"),
+            (self.upstream.is_some(), "datasets.quote.url"),
+            (self.log_format.is_some(), "server.log_format"),
+            (self.universe.is_some(), "datasets.quote.universe"),
+        ]
+        .into_iter()
+        .filter_map(|(set, field)| set.then_some(field))
+        .collect()
+    }
+
     fn apply(&self, raw: &mut RawConfig) {
         if let Some(v) = &self.listen {
             raw.server.listen = Some(v.clone());
@@ -119,6 +137,7 @@ pub fn load(
     env::apply_env(&mut raw, env)?;
     overrides.apply(&mut raw);
     raw.validate(env)
+        .map_err(|e| env::name_env_source(e, env, &overrides.fields()))
 }
 
 /// Looks up a variable in the process environment.
@@ -135,16 +154,28 @@ mod tests {
     }
 
     #[test]
-    fn example_file_is_valid() {
-        let env = |n: &str| (n == "API_KEY").then(|| "k".to_string());
+    fn printed_config_validates_without_any_environment_variable() {
         let cfg = RawConfig::from_toml(EXAMPLE_TOML, "example.toml")
             .unwrap()
-            .validate(&env)
+            .validate(&no_env)
             .unwrap();
         let quote = &cfg.datasets["quote"];
-        assert_eq!(quote.ttl_s, 60.0);
-        assert!(quote.batch.is_some() && quote.sidecar.is_some());
-        assert_eq!(cfg.store.memory_limit_mb, 300);
+        assert!(
+            cfg.builtin_upstream,
+            "the printed file uses the upstream-sim"
+        );
+        assert!(quote.batch.is_some() && quote.sidecar.is_none());
+        assert_eq!(cfg.store.backend, StoreBackend::Memory);
+    }
+
+    #[test]
+    fn printed_config_holds_the_defaults() {
+        let printed = RawConfig::from_toml(EXAMPLE_TOML, "example.toml")
+            .unwrap()
+            .validate(&no_env)
+            .unwrap();
+        let defaults = load(&CliOverrides::default(), &no_env).unwrap();
+        assert_eq!(format!("{printed:?}"), format!("{defaults:?}"));
     }
 
     #[test]
@@ -156,6 +187,26 @@ mod tests {
         assert_eq!(cfg.server.state_dir, PathBuf::from("./prewarm-state"));
         assert!(cfg.builtin_upstream);
         assert!(cfg.datasets.contains_key("quote"));
+    }
+
+    #[test]
+    fn range_errors_of_a_value_from_the_environment_name_the_variable() {
+        let env = |n: &str| (n == "PREWARM_TTL_S").then(|| "-1".to_string());
+        let err = load(&CliOverrides::default(), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("environment variable PREWARM_TTL_S (datasets.quote.ttl_s): "),
+            "{err}"
+        );
+        // A value a flag set is not blamed on the variable it replaced.
+        let env = |n: &str| (n == "PREWARM_UPSTREAM").then(|| "http://u/{key}".to_string());
+        let flags = CliOverrides {
+            upstream: Some("not a url".into()),
+            ..CliOverrides::default()
+        };
+        let err = load(&flags, &env).unwrap_err().to_string();
+        assert!(err.starts_with("datasets.quote.url: "), "{err}");
     }
 
     #[test]
