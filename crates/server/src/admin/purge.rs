@@ -8,13 +8,17 @@
 //! - `DELETE /cache/{dataset}`: every entry of the dataset.
 //!
 //! 200 `{"dataset","scope","key"|"group"?,"purged":N}` with `purged` the
-//! number of entries the store held and dropped. The engine stops counting
+//! number of keys whose entries the store held and dropped (each key once,
+//! whether Redis, the in-process fallback or both held it). When the
+//! store cannot delete from its backend (Redis down, or skipped while it
+//! backs off after a failure) the purge is not done: 503 `store_error`
+//! with `Retry-After`; the in-process fallback still drops its copies. The engine stops counting
 //! them as cached; the tracker keeps what it learned, so warming may fetch
 //! them again.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
@@ -23,6 +27,7 @@ use super::warming::{gone, not_running, unknown_dataset};
 use crate::driver::{PurgeError, PurgeReport, PurgeScope};
 use crate::openapi::ErrorBody;
 use crate::proxy::error_response;
+use crate::store::StoreError;
 
 /// The query of `DELETE /cache/{dataset}`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -100,11 +105,26 @@ async fn purge(st: &AdminState, dataset: String, scope: PurgeScope) -> Response 
         Ok(Err(e @ PurgeError::UnknownDataset(_))) => {
             error_response(StatusCode::NOT_FOUND, "unknown_dataset", e.to_string())
         }
-        Ok(Err(e @ PurgeError::Store(_))) => error_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store_error",
-            e.to_string(),
-        ),
+        Ok(Err(PurgeError::Store(e))) => store_failed(st, &e),
         Err(e) => gone(e),
     }
+}
+
+/// 503 `store_error` with a `Retry-After` (whole seconds, at least 1) for
+/// a purge the store could not finish: nothing is reported purged.
+fn store_failed(st: &AdminState, err: &StoreError) -> Response {
+    let retry_in_s = match err {
+        StoreError::Unavailable { retry_in_s } => Some(*retry_in_s),
+        _ => st.store.report().next_probe_in_s,
+    };
+    let retry_after_s = retry_in_s.unwrap_or(1.0).ceil().clamp(1.0, 3600.0) as u64;
+    tracing::warn!(error = %err, "purge failed in the store");
+    let mut resp = error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store_error",
+        format!("purge not done: {err}"),
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
+    resp
 }
