@@ -56,6 +56,10 @@ pub enum PurgeError {
     /// The driver runs no such dataset.
     #[error("unknown dataset {0:?}")]
     UnknownDataset(String),
+    /// The key is refused, as a read of it would be (the message names
+    /// the dataset's key pattern).
+    #[error("{0}")]
+    InvalidKey(String),
     /// The store failed; entries may be left.
     #[error(transparent)]
     Store(#[from] StoreError),

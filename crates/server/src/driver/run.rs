@@ -419,6 +419,19 @@ impl Driver {
             let _ = reply.send(Err(PurgeError::UnknownDataset(dataset)));
             return;
         };
+        // A key is purged under the name reads store it under.
+        let scope = match scope {
+            PurgeScope::Key { key } => match self.service.canonical_key(&dataset, &key) {
+                Ok(key) => PurgeScope::Key {
+                    key: key.to_string(),
+                },
+                Err(e) => {
+                    let _ = reply.send(Err(PurgeError::InvalidKey(e.to_string())));
+                    return;
+                }
+            },
+            other => other,
+        };
         self.purges
             .start(Arc::clone(self.service.store()), ds, scope, reply);
     }
