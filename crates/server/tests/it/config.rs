@@ -584,3 +584,18 @@ fn intervals_below_their_floor_are_refused() {
         assert!(err(toml).contains(field), "{toml}");
     }
 }
+
+#[test]
+fn malformed_upstream_url_templates_are_refused_naming_the_field() {
+    for url in [
+        "http://[::1/{key}",
+        "http://host name/{key}",
+        "http://127.0.0.1:99999/{key}",
+        "http://{key}/x",
+    ] {
+        let e = err(&format!("[datasets.quote]\nurl = \"{url}\"\n"));
+        assert!(e.starts_with("datasets.quote.url: "), "{url}: {e}");
+    }
+    let e = err("[datasets.quote]\nurl = \"http://x/{key}\"\nbatch_url = \"http://{keys}/q\"\n");
+    assert!(e.starts_with("datasets.quote.batch_url: "), "{e}");
+}
