@@ -149,6 +149,12 @@ pub(super) async fn status(State(st): State<AdminState>) -> Response {
         })
         .collect();
     let paused = view.upstream_paused_until_s.is_some_and(|u| u > view.at_s);
+    // The quota's hold is its own state: it is no failure of the upstream.
+    let upstream_health = match (view.upstream_quota_held, paused) {
+        (true, _) => "quota",
+        (false, true) => "paused",
+        (false, false) => "ok",
+    };
     Json(json!({
         "at_s": view.at_s,
         "now": figures::times(Some(view.at_s)),
@@ -156,7 +162,7 @@ pub(super) async fn status(State(st): State<AdminState>) -> Response {
         "running": true,
         "enabled": view.warming_enabled,
         "schedules": schedules,
-        "upstream": {"health": if paused { "paused" } else { "ok" }, "paused_until_s": view.upstream_paused_until_s},
+        "upstream": {"health": upstream_health, "paused_until_s": view.upstream_paused_until_s},
         "store": st.store.report(),
         "warming_enabled": view.warming_enabled,
         "session": view.session,

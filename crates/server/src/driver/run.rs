@@ -459,7 +459,13 @@ impl Driver {
             warming_enabled: self.warming.enabled,
             session: cal.session_at(now_s),
             outside_sessions: self.warming.outside_sessions,
-            upstream_paused_until_s: (paused_until_s > now_s).then_some(paused_until_s),
+            upstream_paused_until_s: (paused_until_s > now_s && paused_until_s.is_finite())
+                .then_some(paused_until_s),
+            upstream_quota_held: self
+                .service
+                .upstream()
+                .quota_free_at_s(crate::upstream::Role::Warm)
+                .is_some(),
             warms_in_flight: self.slots.len(),
             max_concurrent: self.slots.max(),
             cycle_queued: self.cycles.queued(),
