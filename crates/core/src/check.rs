@@ -57,6 +57,23 @@ pub fn at_most<T: PartialOrd + Display>(v: T, max: T) -> Result<(), Problem> {
     }
 }
 
+/// Longest duration any setting may take, seconds (a year): more is a
+/// typo, and would overflow clocks and timers.
+pub const MAX_SECONDS: f64 = 31_536_000.0;
+
+/// Shortest duration a setting that must be above zero may take, seconds
+/// (a millisecond, the timers' resolution).
+pub const MIN_SECONDS: f64 = 0.001;
+
+/// A finite number of seconds from `min` to [`MAX_SECONDS`] (durations,
+/// intervals, timeouts).
+pub fn seconds_from(v: f64, min: f64) -> Result<(), Problem> {
+    rule(
+        v.is_finite() && v >= min && v <= MAX_SECONDS,
+        &format!("must be a number of seconds from {min} to {MAX_SECONDS} (a year)"),
+    )
+}
+
 fn rule(holds: bool, problem: &str) -> Result<(), Problem> {
     if holds {
         Ok(())

@@ -136,7 +136,7 @@ impl WarmingConfig {
     /// Checks every setting, naming the first bad one by its path in the
     /// daemon's file (`warming.max_cost_ratio`).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        use check::{finite_at_least, non_negative, open_fraction, positive};
+        use check::{finite_at_least, non_negative, open_fraction};
         field(
             "warming.rate_limit_per_min",
             non_negative(self.rate_limit_per_min),
@@ -157,15 +157,18 @@ impl WarmingConfig {
         )?;
         field(
             "warming.popular_interval_s",
-            positive(self.popular_interval_s),
+            check::seconds_from(self.popular_interval_s, MIN_INTERVAL_S),
         )?;
         field(
             "warming.maintain_interval_s",
-            positive(self.maintain_interval_s),
+            check::seconds_from(self.maintain_interval_s, MIN_INTERVAL_S),
         )?;
         self.strategy.validate()
     }
 }
+
+/// Shortest interval between a strategy's rounds, seconds.
+pub const MIN_INTERVAL_S: f64 = 1.0;
 
 impl StrategyTuning {
     /// Checks every setting, naming the first bad one
@@ -178,11 +181,11 @@ impl StrategyTuning {
         )?;
         field(
             "warming.strategy.trending_interval_s",
-            positive(self.trending_interval_s),
+            check::seconds_from(self.trending_interval_s, MIN_INTERVAL_S),
         )?;
         field(
             "warming.strategy.sector_interval_s",
-            positive(self.sector_interval_s),
+            check::seconds_from(self.sector_interval_s, MIN_INTERVAL_S),
         )?;
         field(
             "warming.strategy.sector_min_lift",

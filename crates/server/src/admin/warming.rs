@@ -149,6 +149,12 @@ pub(super) async fn status(State(st): State<AdminState>) -> Response {
         })
         .collect();
     let paused = view.upstream_paused_until_s.is_some_and(|u| u > view.at_s);
+    // The quota's hold is its own state: it is no failure of the upstream.
+    let upstream_health = match (view.upstream_quota_held, paused) {
+        (true, _) => "quota",
+        (false, true) => "paused",
+        (false, false) => "ok",
+    };
     Json(json!({
         "at_s": view.at_s,
         "now": figures::times(Some(view.at_s)),
@@ -156,7 +162,7 @@ pub(super) async fn status(State(st): State<AdminState>) -> Response {
         "running": true,
         "enabled": view.warming_enabled,
         "schedules": schedules,
-        "upstream": {"health": if paused { "paused" } else { "ok" }, "paused_until_s": view.upstream_paused_until_s},
+        "upstream": {"health": upstream_health, "paused_until_s": view.upstream_paused_until_s},
         "store": st.store.report(),
         "warming_enabled": view.warming_enabled,
         "session": view.session,
@@ -187,6 +193,7 @@ pub(super) struct PatternsQuery {
 #[utoipa::path(get, path = "/warming/patterns", tag = "admin", params(PatternsQuery),
     responses(
         (status = 200, description = "`{datasets: [{dataset, popular, trending, upcoming, groups, predicted?, model}]}`: what the trackers learned", body = Object),
+        (status = 400, description = "`bad_limit`: limit outside 1..=1000", body = crate::openapi::ErrorBody),
         (status = 404, description = "`unknown_dataset`", body = crate::openapi::ErrorBody),
         (status = 401, description = "Under admin.protect_reads: missing or wrong admin token", body = crate::openapi::ErrorBody),
         (status = 503, description = "`warming_not_running`", body = crate::openapi::ErrorBody),
@@ -199,7 +206,11 @@ pub(super) async fn patterns(
     let Some(c) = st.warming.get() else {
         return not_running();
     };
-    let limit = q.limit.unwrap_or(20).clamp(1, MAX_PATTERN_LIMIT);
+    let limit = match q.limit {
+        None => 20,
+        Some(l) if (1..=MAX_PATTERN_LIMIT).contains(&l) => l,
+        Some(l) => return bad_limit(l, MAX_PATTERN_LIMIT).into_response(),
+    };
     if let Some(resp) = unknown_dataset(c, q.dataset.as_deref()) {
         return resp;
     }
@@ -251,14 +262,13 @@ fn run_request(q: &RunQuery) -> Result<Option<CycleRequest>, BadRequest> {
     };
     let strategy = name
         .parse::<StrategyId>()
-        .map_err(|e| bad_request("unknown_strategy", e.to_string()))?;
+        .ok()
+        .filter(|id| RUN_STRATEGIES.contains(id))
+        .ok_or_else(|| unknown_run_strategy(name))?;
     if let Some(l) = q.limit
         && !(1..=MAX_RUN_LIMIT).contains(&l)
     {
-        return Err(bad_request(
-            "bad_limit",
-            format!("limit must be 1..={MAX_RUN_LIMIT}, not {l}"),
-        ));
+        return Err(bad_limit(l, MAX_RUN_LIMIT));
     }
     let seconds = |field: &str, v: Option<f64>, default_s: f64| match v {
         None => Ok(default_s),
@@ -312,13 +322,36 @@ fn run_request(q: &RunQuery) -> Result<Option<CycleRequest>, BadRequest> {
                 ));
             }
         },
-        StrategyId::Refresh => {
-            return Err(bad_request(
-                "unknown_strategy",
-                "refresh runs on each entry's expiry; it has no cycle".into(),
-            ));
-        }
+        StrategyId::Refresh => return Err(unknown_run_strategy(name)),
     }))
+}
+
+/// The strategies `POST /warming/run?strategy=` runs (`refresh` runs on
+/// each entry's expiry; it has no cycle).
+const RUN_STRATEGIES: [StrategyId; 5] = [
+    StrategyId::Popular,
+    StrategyId::Time,
+    StrategyId::Trending,
+    StrategyId::Predictive,
+    StrategyId::Sector,
+];
+
+/// 400 `unknown_strategy` listing the strategies a run accepts.
+fn unknown_run_strategy(name: &str) -> BadRequest {
+    let accepted: Vec<&str> = RUN_STRATEGIES.iter().map(|id| id.name()).collect();
+    bad_request(
+        "unknown_strategy",
+        format!(
+            "unknown strategy {:?}; a run takes one of: {}",
+            name.trim(),
+            accepted.join(", ")
+        ),
+    )
+}
+
+/// 400 `bad_limit`: `limit` outside `1..=max`.
+fn bad_limit(limit: usize, max: usize) -> BadRequest {
+    bad_request("bad_limit", format!("limit must be 1..={max}, not {limit}"))
 }
 
 #[utoipa::path(post, path = "/warming/run", tag = "admin", params(RunQuery),

@@ -28,14 +28,35 @@ pub(crate) fn positive(field: &str, value: Option<f64>, default: f64) -> Result<
     verdict(field, check::positive(v)).map(|()| v)
 }
 
-/// `value` (or `default` when left out), if finite and >= 0.
-pub(crate) fn non_negative(
+/// A duration in seconds: `value` (or `default` when left out), if finite
+/// and from `min_s` to a year ([`check::MAX_SECONDS`]). Durations above
+/// zero take `min_s` = [`check::MIN_SECONDS`] or a longer floor of their
+/// own (intervals); those that may be zero take 0.
+pub(crate) fn seconds(
     field: &str,
     value: Option<f64>,
     default: f64,
+    min_s: f64,
 ) -> Result<f64, ConfigError> {
     let v = value.unwrap_or(default);
-    verdict(field, check::non_negative(v)).map(|()| v)
+    verdict(field, check::seconds_from(v, min_s)).map(|()| v)
+}
+
+/// A duration in milliseconds: `value` (or `default`), from `min_ms` to a
+/// year.
+pub(crate) fn millis(
+    field: &str,
+    value: Option<u64>,
+    default: u64,
+    min_ms: u64,
+) -> Result<u64, ConfigError> {
+    let v = value.unwrap_or(default);
+    let max_ms = (check::MAX_SECONDS * 1000.0) as u64;
+    verdict(
+        field,
+        check::at_least(v, min_ms).and_then(|()| check::at_most(v, max_ms)),
+    )
+    .map(|()| v)
 }
 
 /// `value` (or `default` when left out), if a share from 0 to 1.
@@ -67,10 +88,10 @@ mod tests {
             "a.b: must be > 0"
         );
         assert_eq!(
-            non_negative("a.c", Some(-1.0), 0.0)
+            seconds("a.c", Some(-1.0), 0.0, 0.0)
                 .unwrap_err()
                 .to_string(),
-            "a.c: must be >= 0"
+            "a.c: must be a number of seconds from 0 to 31536000 (a year)"
         );
         assert_eq!(at_least("a.d", None, 8usize, 1).unwrap(), 8);
         assert_eq!(

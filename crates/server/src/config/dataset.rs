@@ -9,7 +9,9 @@ use std::sync::Arc;
 use prewarm_core::universe::{Membership, parse_universe};
 use regex::Regex;
 
-use super::check::{at_least, invalid, non_negative, positive};
+use prewarm_core::check::MIN_SECONDS;
+
+use super::check::{at_least, invalid, seconds};
 use super::error::ConfigError;
 use super::keys::validate_keys;
 pub use super::keys::{DEFAULT_KEY_PATTERN, KeyProblem, KeyRules};
@@ -170,7 +172,7 @@ pub(super) fn validate_dataset(
     };
     let url = UrlTemplate::parse(&url_text, Placeholder::Key, env)
         .map_err(|e| invalid(field("url"), e.to_string()))?;
-    let ttl_s = positive(&field("ttl_s"), raw.ttl_s, DEFAULT_TTL_S)?;
+    let ttl_s = seconds(&field("ttl_s"), raw.ttl_s, DEFAULT_TTL_S, MIN_SECONDS)?;
     let keys = validate_keys(
         name,
         raw.key_pattern.as_deref(),
@@ -200,7 +202,7 @@ pub(super) fn validate_dataset(
     };
     let swr_field = field("stale_while_revalidate_s");
     let stale_while_revalidate_s =
-        non_negative(&swr_field, raw.stale_while_revalidate_s, stale_grace_s)?;
+        seconds(&swr_field, raw.stale_while_revalidate_s, stale_grace_s, 0.0)?;
     if stale_while_revalidate_s > stale_grace_s {
         return Err(invalid(swr_field, "must be <= store.stale_grace_s"));
     }
@@ -216,10 +218,11 @@ pub(super) fn validate_dataset(
         url,
         headers,
         ttl_s,
-        negative_ttl_s: non_negative(
+        negative_ttl_s: seconds(
             &field("negative_ttl_s"),
             raw.negative_ttl_s,
             DEFAULT_NEGATIVE_TTL_S,
+            0.0,
         )?,
         keys,
         serve_stale: raw.serve_stale.unwrap_or(true),
@@ -304,7 +307,7 @@ fn validate_sidecar(
     Ok(SidecarConfig {
         redis_url,
         key_template,
-        ttl_s: positive(&field("ttl_s"), raw.ttl_s, ttl_s)?,
+        ttl_s: seconds(&field("ttl_s"), raw.ttl_s, ttl_s, MIN_SECONDS)?,
     })
 }
 

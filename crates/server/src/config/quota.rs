@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::check::{at_least, invalid, positive};
+use super::check::{at_least, invalid, seconds};
 use super::error::ConfigError;
 use super::raw::RawUpstream;
 use crate::upstream::quota::{MAX_RATE_PER_MIN, QuotaConfig};
@@ -14,7 +14,12 @@ pub(super) fn validate_quota(
     u: &RawUpstream,
     request_timeout: Duration,
 ) -> Result<Option<QuotaConfig>, ConfigError> {
-    let queue_s = positive("upstream.quota_queue_s", u.quota_queue_s, 3.0)?;
+    let queue_s = seconds(
+        "upstream.quota_queue_s",
+        u.quota_queue_s,
+        3.0,
+        prewarm_core::check::MIN_SECONDS,
+    )?;
     let Some(rate) = u.rate_limit_per_min else {
         if u.demand_reserve_per_min.is_some() {
             return Err(invalid(

@@ -23,7 +23,7 @@ use serde::Deserialize;
 
 use crate::store::Entry;
 
-use super::check::{invalid, positive};
+use super::check::{invalid, seconds};
 use super::dataset::DatasetConfig;
 use super::error::ConfigError;
 
@@ -55,7 +55,7 @@ pub(super) fn validate_session_ttl(
 ) -> Result<SessionTtls, ConfigError> {
     let field = |f: &str| format!("datasets.{name}.ttl_by_session.{f}");
     let seconds = |f: &str, v: Option<f64>| -> Result<SessionTtl, ConfigError> {
-        positive(&field(f), v, ttl_s).map(SessionTtl::Seconds)
+        seconds(&field(f), v, ttl_s, prewarm_core::check::MIN_SECONDS).map(SessionTtl::Seconds)
     };
     let closed = match (&raw.closed, raw.closed_s) {
         (Some(_), Some(_)) => {

@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::check::{at_least, fraction, invalid, non_negative, positive};
+use prewarm_core::check;
+
+use super::check::{at_least, fraction, invalid, millis, positive, seconds};
 pub use super::dataset::{
     BatchConfig, DEFAULT_KEY_PATTERN, DatasetConfig, SidecarConfig, UniverseFile,
 };
@@ -226,7 +228,11 @@ impl Default for UpstreamConfig {
     }
 }
 
-/// `value` (or `default`), finite and at least `other`'s value.
+/// Shortest `server.metrics_upkeep_interval_s`, seconds.
+pub const MIN_UPKEEP_INTERVAL_S: f64 = 0.1;
+
+/// `value` (or `default`) seconds, finite, at most a year and at least
+/// `other`'s value.
 fn at_least_field(
     field: &str,
     value: Option<f64>,
@@ -234,7 +240,7 @@ fn at_least_field(
     other_field: &str,
     other: f64,
 ) -> Result<f64, ConfigError> {
-    let v = non_negative(field, value, default)?;
+    let v = seconds(field, value, default, 0.0)?;
     if v < other {
         return Err(invalid(field, format!("must be >= {other_field}")));
     }
@@ -243,7 +249,17 @@ fn at_least_field(
 
 /// A positive number of seconds (or `default`) as a [`Duration`].
 fn secs(field: &str, value: Option<f64>, default: f64) -> Result<Duration, ConfigError> {
-    let v = positive(field, value, default)?;
+    secs_from(field, value, default, check::MIN_SECONDS)
+}
+
+/// [`secs`] with a floor of `min_s` seconds (intervals).
+fn secs_from(
+    field: &str,
+    value: Option<f64>,
+    default: f64,
+    min_s: f64,
+) -> Result<Duration, ConfigError> {
+    let v = seconds(field, value, default, min_s)?;
     Duration::try_from_secs_f64(v).map_err(|_| invalid(field, "too large"))
 }
 
@@ -328,11 +344,7 @@ impl RawConfig {
                 .state_dir
                 .clone()
                 .unwrap_or_else(|| DEFAULT_STATE_DIR.into()),
-            request_timeout: Duration::from_secs_f64(positive(
-                "server.request_timeout_s",
-                s.request_timeout_s,
-                10.0,
-            )?),
+            request_timeout: secs("server.request_timeout_s", s.request_timeout_s, 10.0)?,
             access_queue_capacity: at_least(
                 "server.access_queue_capacity",
                 s.access_queue_capacity,
@@ -346,11 +358,12 @@ impl RawConfig {
                 1,
             )?,
             max_batch_keys: at_least("server.max_batch_keys", s.max_batch_keys, 1_000, 1)?,
-            metrics_upkeep_interval: Duration::from_secs_f64(positive(
+            metrics_upkeep_interval: secs_from(
                 "server.metrics_upkeep_interval_s",
                 s.metrics_upkeep_interval_s,
                 5.0,
-            )?),
+                MIN_UPKEEP_INTERVAL_S,
+            )?,
             access_rate_limit_per_min: positive(
                 "server.access_rate_limit_per_min",
                 s.access_rate_limit_per_min,
@@ -397,8 +410,8 @@ impl RawConfig {
                 format!("must be {}", StoreBackend::FORMS),
             ));
         };
-        let base_ms = at_least("store.backoff_base_ms", s.backoff_base_ms, 1_000, 1)?;
-        let max_ms = s.backoff_max_ms.unwrap_or(30_000);
+        let base_ms = millis("store.backoff_base_ms", s.backoff_base_ms, 1_000, 1)?;
+        let max_ms = millis("store.backoff_max_ms", s.backoff_max_ms, 30_000, 0)?;
         if max_ms < base_ms {
             return Err(invalid(
                 "store.backoff_max_ms",
@@ -408,8 +421,8 @@ impl RawConfig {
         Ok(StoreConfig {
             backend,
             memory_limit_mb: at_least("store.memory_limit_mb", s.memory_limit_mb, 300, 1)?,
-            stale_grace_s: non_negative("store.stale_grace_s", s.stale_grace_s, 300.0)?,
-            timeout: Duration::from_millis(at_least("store.timeout_ms", s.timeout_ms, 250, 1)?),
+            stale_grace_s: seconds("store.stale_grace_s", s.stale_grace_s, 300.0, 0.0)?,
+            timeout: Duration::from_millis(millis("store.timeout_ms", s.timeout_ms, 250, 1)?),
             backoff: crate::store::Backoff {
                 base: Duration::from_millis(base_ms),
                 max: Duration::from_millis(max_ms),
@@ -421,10 +434,18 @@ impl RawConfig {
     fn validate_upstream(&self) -> Result<UpstreamConfig, ConfigError> {
         let u = &self.upstream;
         let d = UpstreamConfig::default();
-        let base_ms = u
-            .backoff_base_ms
-            .unwrap_or(d.backoff_base.as_millis() as u64);
-        let max_ms = u.backoff_max_ms.unwrap_or(d.backoff_max.as_millis() as u64);
+        let base_ms = millis(
+            "upstream.backoff_base_ms",
+            u.backoff_base_ms,
+            d.backoff_base.as_millis() as u64,
+            0,
+        )?;
+        let max_ms = millis(
+            "upstream.backoff_max_ms",
+            u.backoff_max_ms,
+            d.backoff_max.as_millis() as u64,
+            0,
+        )?;
         if max_ms < base_ms {
             return Err(invalid(
                 "upstream.backoff_max_ms",
@@ -432,7 +453,7 @@ impl RawConfig {
             ));
         }
         Ok(UpstreamConfig {
-            timeout: Duration::from_secs_f64(positive("upstream.timeout_s", u.timeout_s, 5.0)?),
+            timeout: secs("upstream.timeout_s", u.timeout_s, 5.0)?,
             max_concurrent: at_least(
                 "upstream.max_concurrent",
                 u.max_concurrent,
@@ -442,10 +463,11 @@ impl RawConfig {
             max_retries: u.max_retries.unwrap_or(d.max_retries),
             backoff_base: Duration::from_millis(base_ms),
             backoff_max: Duration::from_millis(max_ms),
-            retry_after_max_s: positive(
+            retry_after_max_s: seconds(
                 "upstream.retry_after_max_s",
                 u.retry_after_max_s,
                 d.retry_after_max_s,
+                check::MIN_SECONDS,
             )?,
             breaker_failures: at_least(
                 "upstream.breaker_failures",
@@ -453,10 +475,11 @@ impl RawConfig {
                 d.breaker_failures,
                 1,
             )?,
-            breaker_open_s: positive(
+            breaker_open_s: seconds(
                 "upstream.breaker_open_s",
                 u.breaker_open_s,
                 d.breaker_open_s,
+                check::MIN_SECONDS,
             )?,
             breaker_window_calls: at_least(
                 "upstream.breaker_window_calls",
@@ -475,10 +498,11 @@ impl RawConfig {
                 u.breaker_failure_ratio,
                 d.breaker_failure_ratio,
             )?,
-            failure_backoff_s: non_negative(
+            failure_backoff_s: seconds(
                 "upstream.failure_backoff_s",
                 u.failure_backoff_s,
                 d.failure_backoff_s,
+                0.0,
             )?,
             failure_backoff_max_s: at_least_field(
                 "upstream.failure_backoff_max_s",
@@ -487,10 +511,11 @@ impl RawConfig {
                 "upstream.failure_backoff_s",
                 u.failure_backoff_s.unwrap_or(d.failure_backoff_s),
             )?,
-            warm_backoff_base_s: positive(
+            warm_backoff_base_s: seconds(
                 "upstream.warm_backoff_base_s",
                 u.warm_backoff_base_s,
                 d.warm_backoff_base_s,
+                check::MIN_SECONDS,
             )?,
             warm_backoff_max_s: at_least_field(
                 "upstream.warm_backoff_max_s",

@@ -56,6 +56,10 @@ pub enum PurgeError {
     /// The driver runs no such dataset.
     #[error("unknown dataset {0:?}")]
     UnknownDataset(String),
+    /// The key is refused, as a read of it would be (the message names
+    /// the dataset's key pattern).
+    #[error("{0}")]
+    InvalidKey(String),
     /// The store failed; entries may be left.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -180,7 +184,8 @@ impl DatasetState {
 }
 
 /// Drops from `store` the entries of `keys` in `dataset`, or all of the
-/// dataset's when `keys` is `None`; returns how many were there.
+/// dataset's when `keys` is `None`; returns how many were there, or the
+/// store's error when any deletion failed (entries may be left).
 async fn drop_entries(
     store: Arc<dyn Store>,
     dataset: &str,
@@ -189,9 +194,15 @@ async fn drop_entries(
     let Some(keys) = keys else {
         return store.remove_dataset(dataset).await;
     };
+    // Every key is tried (the fallback drops its copies even when the
+    // backend fails); the first error is the answer.
     let mut purged = 0;
+    let mut failed = None;
     for key in keys {
-        purged += u64::from(store.remove(dataset, key).await?);
+        match store.remove(dataset, key).await {
+            Ok(was_there) => purged += u64::from(was_there),
+            Err(e) => failed = failed.or(Some(e)),
+        }
     }
-    Ok(purged)
+    failed.map_or(Ok(purged), Err)
 }

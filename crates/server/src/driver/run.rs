@@ -419,6 +419,19 @@ impl Driver {
             let _ = reply.send(Err(PurgeError::UnknownDataset(dataset)));
             return;
         };
+        // A key is purged under the name reads store it under.
+        let scope = match scope {
+            PurgeScope::Key { key } => match self.service.canonical_key(&dataset, &key) {
+                Ok(key) => PurgeScope::Key {
+                    key: key.to_string(),
+                },
+                Err(e) => {
+                    let _ = reply.send(Err(PurgeError::InvalidKey(e.to_string())));
+                    return;
+                }
+            },
+            other => other,
+        };
         self.purges
             .start(Arc::clone(self.service.store()), ds, scope, reply);
     }
@@ -446,7 +459,13 @@ impl Driver {
             warming_enabled: self.warming.enabled,
             session: cal.session_at(now_s),
             outside_sessions: self.warming.outside_sessions,
-            upstream_paused_until_s: (paused_until_s > now_s).then_some(paused_until_s),
+            upstream_paused_until_s: (paused_until_s > now_s && paused_until_s.is_finite())
+                .then_some(paused_until_s),
+            upstream_quota_held: self
+                .service
+                .upstream()
+                .quota_free_at_s(crate::upstream::Role::Warm)
+                .is_some(),
             warms_in_flight: self.slots.len(),
             max_concurrent: self.slots.max(),
             cycle_queued: self.cycles.queued(),

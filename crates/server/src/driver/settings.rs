@@ -237,15 +237,15 @@ impl DriverSettings {
         )?;
         verdict(
             "warming.pre_market_look_ahead_s",
-            check::positive(self.pre_market_look_ahead_s),
+            check::seconds_from(self.pre_market_look_ahead_s, check::MIN_SECONDS),
         )?;
         verdict(
             "warming.snapshot_interval_s",
-            check::positive(self.snapshot_interval_s),
+            check::seconds_from(self.snapshot_interval_s, MIN_SNAPSHOT_INTERVAL_S),
         )?;
         verdict(
             "warming.startup_deadline_s",
-            check::positive(self.startup_deadline_s),
+            check::seconds_from(self.startup_deadline_s, check::MIN_SECONDS),
         )
     }
 
@@ -254,6 +254,9 @@ impl DriverSettings {
         self.max_concurrent.unwrap_or(upstream_max_concurrent)
     }
 }
+
+/// Shortest `warming.snapshot_interval_s`, seconds.
+pub const MIN_SNAPSHOT_INTERVAL_S: f64 = 1.0;
 
 #[cfg(test)]
 mod tests {

@@ -36,8 +36,14 @@ pub struct DriverSnapshot {
     pub session: MarketSession,
     /// `warming.outside_sessions`.
     pub outside_sessions: OutsideSessions,
-    /// Set while upstream's 429 pause lasts: warming waits until then.
+    /// Set while warming waits on the upstream (a 429 pause, an open
+    /// circuit or the quota): until then (Unix seconds; `None` also when
+    /// the wait has no known end, as when the demand reserve takes the
+    /// whole quota).
     pub upstream_paused_until_s: Option<f64>,
+    /// Whether the upstream quota (`upstream.rate_limit_per_min` less the
+    /// demand reserve) leaves warming no call now.
+    pub upstream_quota_held: bool,
     /// Warming fetches in flight.
     pub warms_in_flight: usize,
     /// Bound on warming fetches in flight.
@@ -65,6 +71,7 @@ impl DriverSnapshot {
             session: MarketSession::Closed,
             outside_sessions: OutsideSessions::Run,
             upstream_paused_until_s: None,
+            upstream_quota_held: false,
             warms_in_flight: 0,
             max_concurrent: 0,
             cycle_queued: 0,

@@ -317,6 +317,13 @@ impl CacheService {
         self.events.record_access(event)
     }
 
+    /// The canonical form of `key` in `dataset` (upper-cased and aliased
+    /// as the dataset's config says, as reads see it), or why it is
+    /// refused ([`ReadError::UnknownDataset`], [`ReadError::InvalidKey`]).
+    pub fn canonical_key(&self, dataset: &str, key: &str) -> Result<Arc<str>, ReadError> {
+        self.checked(dataset, key).map(|(_, k)| k)
+    }
+
     /// The dataset and the canonical key of `key`, or why not.
     fn checked(
         &self,

@@ -120,8 +120,9 @@ impl CacheService {
         no_cache: bool,
     ) -> Decision {
         let fresh = cached.as_ref().filter(|e| ds.is_fresh(e, now_s));
+        // `no_cache` forwards whatever is cached, a negative entry too.
         if let Some(entry) = fresh
-            && (!no_cache || entry.negative)
+            && !no_cache
         {
             return Decision::Answer(Ok(Served {
                 entry: entry.clone(),

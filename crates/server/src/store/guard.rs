@@ -238,6 +238,20 @@ impl GuardedStore {
     }
 }
 
+impl GuardedStore {
+    /// A deletion in the backend: unlike reads and writes it has no
+    /// fallback, so a skipped or failed backend is
+    /// [`StoreError::Unavailable`] (the entry may still be there).
+    async fn delete_in_backend<T>(&self, op: StoreFuture<'_, T>) -> Result<T, StoreError> {
+        match self.try_backend(op).await {
+            Some(r) => r,
+            None => Err(StoreError::Unavailable {
+                retry_in_s: self.health.report().next_probe_in_s.unwrap_or(0.0),
+            }),
+        }
+    }
+}
+
 impl Store for GuardedStore {
     fn get<'a>(&'a self, dataset: &'a str, key: &'a str) -> StoreFuture<'a, Option<Entry>> {
         async move {
@@ -266,24 +280,36 @@ impl Store for GuardedStore {
         .boxed()
     }
 
+    /// Drops the fallback's copy, then the backend's. A backend that is
+    /// skipped (back-off) or fails is an error: a deletion is never
+    /// reported done while the backend may still hold the entry.
     fn remove<'a>(&'a self, dataset: &'a str, key: &'a str) -> StoreFuture<'a, bool> {
         async move {
             let in_fallback = self.fallback.remove(dataset, key).await?;
-            match self.try_backend(self.backend.remove(dataset, key)).await {
-                Some(r) => Ok(r? || in_fallback),
-                None => Ok(in_fallback),
-            }
+            let in_backend = self
+                .delete_in_backend(self.backend.remove(dataset, key))
+                .await?;
+            Ok(in_backend || in_fallback)
         }
         .boxed()
     }
 
+    /// Like [`Self::remove`] for every entry of `dataset`; counts each
+    /// key once, whether the fallback, the backend or both held it.
     fn remove_dataset<'a>(&'a self, dataset: &'a str) -> StoreFuture<'a, u64> {
         async move {
-            let in_fallback = self.fallback.remove_dataset(dataset).await?;
-            match self.try_backend(self.backend.remove_dataset(dataset)).await {
-                Some(r) => Ok(r? + in_fallback),
-                None => Ok(in_fallback),
+            let in_fallback = self.fallback.remove_dataset_keys(dataset).await;
+            let mut purged = in_fallback.len() as u64;
+            for key in &in_fallback {
+                // Counted already; only the backend's copy is left.
+                self.delete_in_backend(self.backend.remove(dataset, key))
+                    .await?;
             }
+            let rest = self
+                .delete_in_backend(self.backend.remove_dataset(dataset))
+                .await?;
+            purged += rest;
+            Ok(purged)
         }
         .boxed()
     }

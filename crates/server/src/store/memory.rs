@@ -147,6 +147,27 @@ impl MemoryStore {
         }
     }
 
+    /// Drops every entry of `dataset`; returns the keys (without the
+    /// dataset prefix) of those that were live.
+    pub async fn remove_dataset_keys(&self, dataset: &str) -> Vec<String> {
+        let prefix = cache_key(dataset, "");
+        let keys: Vec<Arc<String>> = self
+            .cache
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, _)| k)
+            .collect();
+        let now_s = self.clock.now_s();
+        let mut removed = Vec::new();
+        for k in keys {
+            let old = self.cache.remove(&*k).await;
+            if old.is_some_and(|s| s.retain_until_s > now_s) {
+                removed.push(k[prefix.len()..].to_string());
+            }
+        }
+        removed
+    }
+
     /// The cap in bytes.
     pub fn limit_bytes(&self) -> u64 {
         self.limit_bytes
@@ -205,23 +226,7 @@ impl Store for MemoryStore {
     }
 
     fn remove_dataset<'a>(&'a self, dataset: &'a str) -> StoreFuture<'a, u64> {
-        async move {
-            let prefix = cache_key(dataset, "");
-            let keys: Vec<Arc<String>> = self
-                .cache
-                .iter()
-                .filter(|(k, _)| k.starts_with(&prefix))
-                .map(|(k, _)| k)
-                .collect();
-            let now_s = self.clock.now_s();
-            let mut removed = 0;
-            for k in keys {
-                let old = self.cache.remove(&*k).await;
-                removed += u64::from(old.is_some_and(|s| s.retain_until_s > now_s));
-            }
-            Ok(removed)
-        }
-        .boxed()
+        async move { Ok(self.remove_dataset_keys(dataset).await.len() as u64) }.boxed()
     }
 
     fn len(&self) -> StoreFuture<'_, u64> {

@@ -77,6 +77,14 @@ pub enum StoreError {
     /// The backend could not be reached or answered an error.
     #[error("store backend: {0}")]
     Backend(String),
+    /// The backend is down (or skipped while it backs off after a
+    /// failure), so a deletion could not be made there; the next probe of
+    /// the backend is `retry_in_s` seconds away.
+    #[error("store backend unavailable; nothing was deleted from it (retry in {retry_in_s:.1} s)")]
+    Unavailable {
+        /// Seconds until the backend is tried again.
+        retry_in_s: f64,
+    },
     /// A stored value could not be decoded.
     #[error("corrupt stored value for {dataset}/{key}: {reason}")]
     Corrupt {

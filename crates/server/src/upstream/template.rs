@@ -55,6 +55,40 @@ pub enum TemplateError {
     /// Not an http(s) URL.
     #[error("must start with http:// or https://")]
     BadScheme,
+    /// With a sample key in place, the template is no valid URL (the
+    /// reason is the URL parser's; the template is not repeated, so no
+    /// secret is shown).
+    #[error("is not a valid URL with a key in place: {0}")]
+    BadUrl(String),
+    /// The placeholder sits in the scheme, host or port: keys may only
+    /// fill the path or the query.
+    #[error("{0} may only appear in the path or the query, not the host or port")]
+    PlaceholderInAuthority(&'static str),
+}
+
+/// The key put in place of the placeholder to check a template parses.
+const SAMPLE_KEY: &str = "SAMPLE";
+
+/// Checks that `resolved` (env values substituted) with a sample key in
+/// place of `placeholder` is an http(s) URL with a host, and that the
+/// placeholder lies after the authority (in the path or the query).
+fn check_url(resolved: &str, placeholder: Placeholder) -> Result<(), TemplateError> {
+    let after_scheme = resolved.find("://").map_or(0, |i| i + 3);
+    let authority_end = resolved[after_scheme..]
+        .find(['/', '?', '#'])
+        .map_or(resolved.len(), |i| after_scheme + i);
+    if resolved[..authority_end].contains(placeholder.text()) {
+        return Err(TemplateError::PlaceholderInAuthority(placeholder.text()));
+    }
+    let sample = resolved.replace(placeholder.text(), SAMPLE_KEY);
+    let url = url::Url::parse(&sample).map_err(|e| TemplateError::BadUrl(e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(TemplateError::BadScheme);
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(TemplateError::BadUrl("no host".into()));
+    }
+    Ok(())
 }
 
 /// A validated URL template with its env references resolved. Its `Debug`
@@ -76,7 +110,9 @@ impl std::fmt::Debug for UrlTemplate {
 }
 
 impl UrlTemplate {
-    /// Resolves `${NAME}` through `env` and checks scheme and placeholder.
+    /// Resolves `${NAME}` through `env` and checks scheme and placeholder,
+    /// and that with a key in place it parses as an http(s) URL whose
+    /// scheme, host and port hold no placeholder.
     pub fn parse(
         template: &str,
         placeholder: Placeholder,
@@ -89,6 +125,7 @@ impl UrlTemplate {
             return Err(TemplateError::MissingPlaceholder(placeholder.text()));
         }
         let (resolved, redactor) = substitute_env(template, env)?;
+        check_url(&resolved, placeholder)?;
         Ok(Self {
             resolved,
             shown: template.to_string(),
@@ -231,5 +268,35 @@ mod tests {
             UrlTemplate::parse("ftp://h/{key}", Placeholder::Key, &no_env).unwrap_err(),
             TemplateError::BadScheme
         );
+    }
+
+    #[test]
+    fn malformed_urls_and_placeholders_in_the_host_are_refused() {
+        let bad_url = [
+            "http://[::1/{key}",
+            "http://host name/{key}",
+            "http://127.0.0.1:99999/{key}",
+        ];
+        for t in bad_url {
+            let e = UrlTemplate::parse(t, Placeholder::Key, &env).unwrap_err();
+            assert!(matches!(e, TemplateError::BadUrl(_)), "{t}: {e}");
+        }
+        for t in [
+            "http://{key}/x",
+            "http://a.com:{key}/x",
+            "https://{key}.a.com/x",
+        ] {
+            let e = UrlTemplate::parse(t, Placeholder::Key, &env).unwrap_err();
+            assert_eq!(e, TemplateError::PlaceholderInAuthority("{key}"), "{t}");
+        }
+        let e = UrlTemplate::parse("http://{keys}/q", Placeholder::Keys, &env).unwrap_err();
+        assert_eq!(e, TemplateError::PlaceholderInAuthority("{keys}"));
+        for t in [
+            "http://127.0.0.1:8080/v1/{key}",
+            "https://a.com/q?s={key}&apiKey=${API_KEY}",
+            "http://[::1]:9/{key}",
+        ] {
+            assert!(UrlTemplate::parse(t, Placeholder::Key, &env).is_ok(), "{t}");
+        }
     }
 }

@@ -385,3 +385,41 @@ fn learned_fields_are_served(bodies: &std::collections::HashMap<&str, Value>) {
     let counted: u64 = rows.iter().filter_map(|r| r["examples"].as_u64()).sum();
     assert_eq!(Some(counted), model["trained_examples"].as_u64());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pattern_limits_out_of_range_and_unrunnable_strategies_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, _sim) = daemon(dir.path()).await;
+    let app = app(&d, Some(TOKEN), false);
+    for uri in [
+        "/warming/patterns?limit=0",
+        "/warming/patterns?limit=1001",
+        "/warming/patterns?limit=5000",
+    ] {
+        let (status, body) = call(&app, Method::GET, uri, Some(TOKEN)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+        assert_eq!(error_code(&body), "bad_limit", "{uri}: {body}");
+    }
+    for uri in ["/warming/patterns?limit=1", "/warming/patterns?limit=1000"] {
+        let (status, body) = call(&app, Method::GET, uri, Some(TOKEN)).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+    }
+    // The strategies an unknown one lists are exactly those a run takes.
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/warming/run?strategy=astrology",
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let message = serde_json::from_str::<Value>(&body).unwrap()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!message.contains("refresh"), "{message}");
+    for name in ["popular", "time", "trending", "predictive", "sector"] {
+        assert!(message.contains(name), "{name} in {message}");
+    }
+    d.shutdown().await.unwrap();
+}

@@ -262,3 +262,21 @@ async fn the_etag_is_kept_by_the_redis_store() {
     );
     d.shutdown().await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn no_cache_on_a_negative_entry_fetches_again() {
+    let rec = recording::spawn().await;
+    let d = daemon(&rec, "negative_ttl_s = 60").await;
+    assert_eq!(get_with(&d, "NOPE", &[]).await.status(), 404);
+    tick(1.0).await;
+    let r = get_with(&d, "NOPE", &[]).await;
+    assert_eq!(header(&r, "x-cache"), "HIT", "the negative entry answers");
+    assert_eq!(rec.calls_for("NOPE"), 1);
+    let r = get_with(&d, "NOPE", &[("cache-control", "no-cache")]).await;
+    assert_eq!(
+        (r.status().as_u16(), header(&r, "x-cache")),
+        (404, "MISS".into())
+    );
+    assert_eq!(rec.calls_for("NOPE"), 2, "no-cache asked the upstream");
+    d.shutdown().await.unwrap();
+}

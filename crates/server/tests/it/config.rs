@@ -17,11 +17,11 @@ fn bad_values_name_their_field() {
     let cases = [
         (
             "[datasets.quote]\nttl_s = 0\n",
-            "datasets.quote.ttl_s: must be > 0",
+            "datasets.quote.ttl_s: must be a number of seconds from 0.001",
         ),
         (
             "[datasets.quote]\nttl_s = -5\n",
-            "datasets.quote.ttl_s: must be > 0",
+            "datasets.quote.ttl_s: must be a number of seconds from 0.001",
         ),
         (
             "[datasets.quote]\nkey_pattern = \"[A-\"\n",
@@ -47,7 +47,7 @@ fn bad_values_name_their_field() {
         ("[server]\nlisten = \"localhost\"\n", "server.listen:"),
         (
             "[server]\nrequest_timeout_s = 0\n",
-            "server.request_timeout_s: must be > 0",
+            "server.request_timeout_s: must be a number of seconds from 0.001",
         ),
         ("[store]\nbackend = \"mongo\"\n", "store.backend:"),
         (
@@ -68,11 +68,11 @@ fn bad_values_name_their_field() {
         ),
         (
             "[upstream]\nbreaker_open_s = 0\n",
-            "upstream.breaker_open_s: must be > 0",
+            "upstream.breaker_open_s: must be a number of seconds from 0.001",
         ),
         (
             "[upstream]\nretry_after_max_s = -1\n",
-            "upstream.retry_after_max_s: must be > 0",
+            "upstream.retry_after_max_s: must be a number of seconds from 0.001",
         ),
         (
             "[upstream]\nfailure_backoff_s = 5\nfailure_backoff_max_s = 1\n",
@@ -80,7 +80,7 @@ fn bad_values_name_their_field() {
         ),
         (
             "[upstream]\nwarm_backoff_base_s = 0\n",
-            "upstream.warm_backoff_base_s: must be > 0",
+            "upstream.warm_backoff_base_s: must be a number of seconds from 0.001",
         ),
         (
             "[store]\nstale_grace_s = 10\n[datasets.quote]\nstale_while_revalidate_s = 20\n",
@@ -366,15 +366,15 @@ fn connection_settings_default_and_bad_values_name_their_field() {
         ),
         (
             "[server]\nheader_read_timeout_s = 0\n",
-            "server.header_read_timeout_s: must be > 0",
+            "server.header_read_timeout_s: must be a number of seconds from 0.001 to 31536000 (a year)",
         ),
         (
             "[server]\nkeep_alive_idle_s = -1\n",
-            "server.keep_alive_idle_s: must be > 0",
+            "server.keep_alive_idle_s: must be a number of seconds from 0.001 to 31536000 (a year)",
         ),
         (
             "[server]\nkeep_alive_idle_s = 1e300\n",
-            "server.keep_alive_idle_s: too large",
+            "server.keep_alive_idle_s: must be a number of seconds from 0.001 to 31536000 (a year)",
         ),
         (
             "[server]\naccess_rate_limit_per_min = 0\n",
@@ -383,4 +383,217 @@ fn connection_settings_default_and_bad_values_name_their_field() {
     ] {
         assert_eq!(err(toml), want, "{toml}");
     }
+}
+
+/// Every duration setting, as `(table, key, field, may_be_zero)`; the
+/// table's other lines make the rest of the config valid.
+const DURATION_FIELDS: &[(&str, &str, &str, bool)] = &[
+    (
+        "[server]",
+        "request_timeout_s",
+        "server.request_timeout_s",
+        false,
+    ),
+    (
+        "[server]",
+        "metrics_upkeep_interval_s",
+        "server.metrics_upkeep_interval_s",
+        false,
+    ),
+    (
+        "[server]",
+        "header_read_timeout_s",
+        "server.header_read_timeout_s",
+        false,
+    ),
+    (
+        "[server]",
+        "body_read_timeout_s",
+        "server.body_read_timeout_s",
+        false,
+    ),
+    (
+        "[server]",
+        "write_timeout_s",
+        "server.write_timeout_s",
+        false,
+    ),
+    (
+        "[server]",
+        "keep_alive_idle_s",
+        "server.keep_alive_idle_s",
+        false,
+    ),
+    ("[store]", "stale_grace_s", "store.stale_grace_s", true),
+    ("[upstream]", "timeout_s", "upstream.timeout_s", false),
+    (
+        "[upstream]",
+        "retry_after_max_s",
+        "upstream.retry_after_max_s",
+        false,
+    ),
+    (
+        "[upstream]",
+        "breaker_open_s",
+        "upstream.breaker_open_s",
+        false,
+    ),
+    (
+        "[upstream]",
+        "failure_backoff_s",
+        "upstream.failure_backoff_s",
+        true,
+    ),
+    (
+        "[upstream]",
+        "failure_backoff_max_s",
+        "upstream.failure_backoff_max_s",
+        true,
+    ),
+    (
+        "[upstream]",
+        "warm_backoff_base_s",
+        "upstream.warm_backoff_base_s",
+        false,
+    ),
+    (
+        "[upstream]",
+        "warm_backoff_max_s",
+        "upstream.warm_backoff_max_s",
+        true,
+    ),
+    (
+        "[upstream]\nrate_limit_per_min = 60",
+        "quota_queue_s",
+        "upstream.quota_queue_s",
+        false,
+    ),
+    ("[datasets.quote]", "ttl_s", "datasets.quote.ttl_s", false),
+    (
+        "[datasets.quote]",
+        "negative_ttl_s",
+        "datasets.quote.negative_ttl_s",
+        true,
+    ),
+    (
+        "[datasets.quote]",
+        "stale_while_revalidate_s",
+        "datasets.quote.stale_while_revalidate_s",
+        true,
+    ),
+    (
+        "[datasets.quote.ttl_by_session]",
+        "regular_s",
+        "datasets.quote.ttl_by_session.regular_s",
+        false,
+    ),
+    (
+        "[datasets.quote.sidecar]\nredis = \"redis://127.0.0.1:6379\"\nkey_template = \"q:{key}\"",
+        "ttl_s",
+        "datasets.quote.sidecar.ttl_s",
+        false,
+    ),
+    (
+        "[warming]",
+        "snapshot_interval_s",
+        "warming.snapshot_interval_s",
+        false,
+    ),
+    (
+        "[warming]",
+        "pre_market_look_ahead_s",
+        "warming.pre_market_look_ahead_s",
+        false,
+    ),
+    (
+        "[warming]",
+        "startup_deadline_s",
+        "warming.startup_deadline_s",
+        false,
+    ),
+    (
+        "[warming]",
+        "popular_interval_s",
+        "warming.popular_interval_s",
+        false,
+    ),
+    (
+        "[warming.strategy]",
+        "trending_interval_s",
+        "warming.strategy.trending_interval_s",
+        false,
+    ),
+    (
+        "[warming.strategy]",
+        "sector_interval_s",
+        "warming.strategy.sector_interval_s",
+        false,
+    ),
+];
+
+#[test]
+fn out_of_range_durations_are_config_errors_naming_the_field_not_panics() {
+    for &(table, key, field, may_be_zero) in DURATION_FIELDS {
+        let fine = validate(&format!("{table}\n{key} = 5\n"));
+        assert!(fine.is_ok(), "{field} = 5: {:?}", fine.err());
+        for value in ["1e20", "1e-300", "nan", "inf", "-inf", "-1"] {
+            if may_be_zero && value == "1e-300" {
+                continue; // as good as 0, which such a field allows
+            }
+            let toml = format!("{table}\n{key} = {value}\n");
+            let got = std::panic::catch_unwind(|| validate(&toml))
+                .unwrap_or_else(|_| panic!("{field} = {value} panicked"));
+            let e = got
+                .err()
+                .unwrap_or_else(|| panic!("{field} = {value} accepted"));
+            assert!(e.to_string().contains(field), "{field} = {value}: {e}");
+        }
+    }
+}
+
+#[test]
+fn intervals_below_their_floor_are_refused() {
+    for (toml, field) in [
+        (
+            "[server]\nmetrics_upkeep_interval_s = 0.05\n",
+            "server.metrics_upkeep_interval_s",
+        ),
+        (
+            "[warming]\nsnapshot_interval_s = 0.5\n",
+            "warming.snapshot_interval_s",
+        ),
+    ] {
+        assert!(err(toml).contains(field), "{toml}");
+    }
+    for (toml, field) in [
+        (
+            "[store]\ntimeout_ms = 9223372036854775807\n",
+            "store.timeout_ms",
+        ),
+        (
+            "[store]\nbackoff_max_ms = 9223372036854775807\n",
+            "store.backoff_max_ms",
+        ),
+        (
+            "[upstream]\nbackoff_max_ms = 9223372036854775807\n",
+            "upstream.backoff_max_ms",
+        ),
+    ] {
+        assert!(err(toml).contains(field), "{toml}");
+    }
+}
+
+#[test]
+fn malformed_upstream_url_templates_are_refused_naming_the_field() {
+    for url in [
+        "http://[::1/{key}",
+        "http://host name/{key}",
+        "http://127.0.0.1:99999/{key}",
+        "http://{key}/x",
+    ] {
+        let e = err(&format!("[datasets.quote]\nurl = \"{url}\"\n"));
+        assert!(e.starts_with("datasets.quote.url: "), "{url}: {e}");
+    }
+    let e = err("[datasets.quote]\nurl = \"http://x/{key}\"\nbatch_url = \"http://{keys}/q\"\n");
+    assert!(e.starts_with("datasets.quote.batch_url: "), "{e}");
 }

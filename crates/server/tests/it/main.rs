@@ -18,6 +18,7 @@ mod failing_upstream;
 mod openapi;
 mod proxy;
 mod purge;
+mod purge_outage;
 mod quota;
 mod rate_limit;
 mod recording;

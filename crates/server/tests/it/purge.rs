@@ -150,3 +150,53 @@ async fn purging_is_disabled_without_an_admin_token() {
     }
     d.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misspelt_purge_parameter_is_refused_and_purge_keys_are_read_keys() {
+    let upstream = sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = TestCfg::new(upstream.addr());
+    c.state_dir = dir.path().join("state");
+    c.extra = format!(
+        "uppercase_keys = true\naliases = {{ \"BRKB\" = \"BRK.B\" }}\n\n[admin]\ntoken = \"{TOKEN}\"\n\n[warming]\nstrategies = \"none\"\n"
+    );
+    let mut d = c.start().await;
+    d.start_driver().expect("driver starts");
+    for key in ["AAPL", "MSFT", "BRK.B"] {
+        assert_eq!(read(&d, key).await, "MISS");
+    }
+    let store = Arc::clone(d.service.store());
+
+    // A misspelt or unknown parameter never widens the purge.
+    for (path, name) in [
+        ("/cache/quote?grop=Tech", "grop"),
+        ("/cache/quote?Group=Tech", "Group"),
+        ("/cache/quote?group=Tech&x=1", "x"),
+        ("/cache/quote/AAPL?group=Tech", "group"),
+    ] {
+        let (status, body) = purge(&d, path, Some(TOKEN)).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "bad_parameter", "{path}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(&format!("{name:?}")), "{path}: {message}");
+    }
+    assert_eq!(store.len().await.unwrap(), 3, "refused purges drop nothing");
+
+    // Keys are upper-cased and aliased as reads are.
+    let (status, body) = purge(&d, "/cache/quote/aapl", Some(TOKEN)).await;
+    assert_eq!((status, body["purged"].as_u64()), (200, Some(1)), "{body}");
+    assert_eq!(body["key"], "AAPL");
+    assert_eq!(read(&d, "AAPL").await, "MISS");
+    let (status, body) = purge(&d, "/cache/quote/brkb", Some(TOKEN)).await;
+    assert_eq!((status, body["purged"].as_u64()), (200, Some(1)), "{body}");
+    assert_eq!(read(&d, "BRK.B").await, "MISS");
+
+    // A key no read accepts is refused, naming the pattern.
+    let (status, body) = purge(&d, "/cache/quote/a%20b", Some(TOKEN)).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_key");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("key pattern"), "{message}");
+    assert_eq!(read(&d, "MSFT").await, "HIT", "other keys stay");
+    d.shutdown().await.unwrap();
+}

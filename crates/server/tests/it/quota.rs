@@ -150,3 +150,26 @@ async fn demand_beyond_the_quota_is_answered_stale_or_queued_then_503_with_retry
     assert_eq!(rec.calls(), 6);
     d.shutdown().await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_quota_that_holds_warming_shows_as_quota_not_a_pause_without_an_end() {
+    let rec = recording::spawn().await;
+    let mut cfg = TestCfg::new(rec.addr);
+    cfg.url = Some(rec.url());
+    // Demand keeps the whole quota: warming never has a call.
+    cfg.upstream_extra = "rate_limit_per_min = 10\ndemand_reserve_per_min = 10\n".into();
+    let mut d = cfg.start_paused(&TokioClock::default()).await;
+    d.start_driver().expect("driver starts");
+    assert_eq!(read(&d, "AAPL").await.status(), 200);
+    d.driver().unwrap().sync().await.unwrap();
+    let status: Value = http()
+        .get(format!("http://{}/warming/status", d.admin_addr))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["upstream"]["health"], "quota", "{status}");
+    d.shutdown().await.unwrap();
+}

@@ -49,14 +49,53 @@ fn closed_port() -> SocketAddr {
 /// Captures every log line (TRACE and up) of this thread until the guard
 /// drops. Tests run on a current-thread runtime: every task runs on this
 /// thread, under this subscriber.
+///
+/// tracing caches whether a log line is wanted once per line, for the
+/// whole process, and while at most one subscriber is registered it asks
+/// only the thread that reaches the line first: a test on another thread,
+/// with no subscriber, would mark the line unwanted and this capture would
+/// miss it. The [`Anchor`] stays registered for the life of the process,
+/// so every line is asked again of each thread's own subscriber; the
+/// rebuild afterwards revives lines marked unwanted before.
 fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
+    static ANCHOR: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+    ANCHOR.get_or_init(|| tracing::Dispatch::new(Anchor));
     let logs = Captured::default();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
         .with_writer(logs.clone())
         .with_ansi(false)
         .finish();
-    (logs, tracing::subscriber::set_default(subscriber))
+    let guard = tracing::subscriber::set_default(subscriber);
+    tracing::callsite::rebuild_interest_cache();
+    (logs, guard)
+}
+
+/// A subscriber that records nothing but keeps every log line's interest
+/// at "sometimes" (decided per event by the thread's own subscriber).
+struct Anchor;
+
+impl tracing::Subscriber for Anchor {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::TRACE)
+    }
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        false
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
 }
 
 /// Runs a daemon whose quote URL is `url`, makes `requests`, and returns
