@@ -78,7 +78,7 @@ fn per_dataset(view: &DriverSnapshot, part: impl Fn(&DatasetView) -> Value) -> V
 
 #[utoipa::path(get, path = "/warming/stats", tag = "admin",
     responses(
-        (status = 200, description = "`{at_s, store, datasets: {NAME: {since_start, today, last_minute, last_hour, total, budget_tokens, warm_rate_per_min, queued_candidates, cost_ratio_recent, price, warm_outcomes}}}`: hit rate, API calls, warming fetches and efficiency per dataset and strategy", body = Object),
+        (status = 200, description = "`{at_s, store, datasets: {NAME: {since_start, today, last_minute, last_hour, total, budget_tokens, warm_rate_per_min, queued_candidates, cost_ratio_recent, price, warm_outcomes, history}}}`: hit rate, API calls, warming fetches and efficiency per dataset and strategy; `history`: the last hour in 10 s buckets (`bucket_s`, `points` of `start_s`, requests, hits, demand_fetches, warm_fetches)", body = Object),
         (status = 401, description = "Under admin.protect_reads: missing or wrong admin token", body = crate::openapi::ErrorBody),
         (status = 503, description = "`warming_not_running`", body = crate::openapi::ErrorBody),
     ),
@@ -116,7 +116,7 @@ pub(super) async fn stats(State(st): State<AdminState>) -> Response {
 
 #[utoipa::path(get, path = "/warming/status", tag = "admin",
     responses(
-        (status = 200, description = "`{running, enabled, session, schedules, upstream, store, warms_in_flight, cycles, events, jobs, datasets}`: the driver, its schedules, the market session and the health of upstream and store", body = Object),
+        (status = 200, description = "`{running, enabled, session, exchange_tz, schedules, upstream, store, warms_in_flight, cycles, startup, events, jobs, datasets}`: the driver, its schedules, the market session, the health of upstream (`ok`, `paused`, `quota`) and store, and the start-up cycle's progress", body = Object),
         (status = 401, description = "Under admin.protect_reads: missing or wrong admin token", body = crate::openapi::ErrorBody),
         (status = 503, description = "`warming_not_running`", body = crate::openapi::ErrorBody),
     ),
