@@ -35,6 +35,7 @@ use crate::time::UnixInstant;
 use crate::tracker::{AccessContext, Tracker, TrackerStats};
 use rustc_hash::FxHashSet;
 
+mod batch;
 mod config;
 mod cycle;
 pub mod handover;
@@ -75,6 +76,10 @@ pub struct WarmOrder {
     pub strategy: StrategyId,
     /// When the engine issued it.
     pub issued_at_s: UnixSeconds,
+    /// Whether it rides in the upstream call of the order issued just
+    /// before it (a batch call, module `batch`): it counts no call and
+    /// spent no token. The driver fetches it in that order's call.
+    pub rides_along: bool,
 }
 
 /// The engine of one dataset.
@@ -112,6 +117,9 @@ pub struct Engine {
     /// What a restored snapshot's `cache` section handed over, until the
     /// start-up cycle takes it (module `handover`).
     handover: Vec<HandedOver>,
+    /// The batch call of the last paid order, while keys may ride along
+    /// in it (module `batch`).
+    open_call: Option<batch::OpenCall>,
 }
 
 impl Engine {
@@ -154,6 +162,7 @@ impl Engine {
             now_s: f64::NEG_INFINITY,
             latency: LatencyWindow::default(),
             handover: Vec::new(),
+            open_call: None,
         })
     }
 
@@ -447,6 +456,9 @@ impl Engine {
     /// cost cap allow one and a candidate beats the price. Call until it
     /// returns `None`.
     pub fn poll_warm(&mut self, now_s: UnixSeconds) -> Option<WarmOrder> {
+        if let Some(order) = self.poll_ride_along(now_s) {
+            return Some(order);
+        }
         let view = self.budget_view(now_s);
         // The hard account first: whatever the price, the cap holds.
         if view.tokens < 1.0 || !self.cost.may_warm() {
@@ -475,8 +487,10 @@ impl Engine {
         Some(self.issue(now_s, (c.key, c.strategy, f64::from(c.value)), Pay::Token))
     }
 
-    /// Counts a warming order of `key`, paid by `pay`: one call in the
-    /// figures and the cost account, in flight until it ends.
+    /// Counts a warming order of `key`, paid by `pay`: a paid order is one
+    /// call in the figures and the cost account and opens a batch call
+    /// (module `batch`); a riding one counts a key, no call. In flight
+    /// until it ends.
     fn issue(
         &mut self,
         now_s: UnixSeconds,
@@ -487,14 +501,20 @@ impl Engine {
             let took = self.budget.try_take(now_s);
             debug_assert!(took, "tokens were checked by the caller");
         }
-        self.cost.on_call(now_s);
-        self.stats.record(now_s, Event::WarmFetch(strategy));
-        self.token_value += TOKEN_VALUE_WEIGHT * (value - self.token_value);
+        if pay == Pay::RideAlong {
+            self.stats.record(now_s, Event::WarmRideAlong(strategy));
+        } else {
+            self.cost.on_call(now_s);
+            self.stats.record(now_s, Event::WarmFetch(strategy));
+            self.token_value += TOKEN_VALUE_WEIGHT * (value - self.token_value);
+            self.open_batch_call(now_s);
+        }
         self.in_flight.insert(key);
         WarmOrder {
             key,
             strategy,
             issued_at_s: now_s,
+            rides_along: pay == Pay::RideAlong,
         }
     }
 
@@ -503,6 +523,7 @@ impl Engine {
     /// refused before calling, or was never performed): its call is taken
     /// back from the figures ([`crate::stats`]) and from the cost account,
     /// so they count the calls that were made. Its token stays spent.
+    /// Never for an order that rides along: it counted no call.
     pub fn take_back_warm_call(&mut self, issued_at_s: UnixSeconds, strategy: StrategyId) {
         self.stats
             .record(issued_at_s, Event::WarmTakenBack(strategy));
@@ -590,6 +611,8 @@ enum Pay {
     Token,
     /// The start-up burst (module `startup`).
     StartupBurst,
+    /// Nothing: the key rides in the open batch call (module `batch`).
+    RideAlong,
 }
 
 /// The budget and its prices as the strategies and the planner see them.

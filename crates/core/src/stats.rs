@@ -16,8 +16,12 @@ use std::collections::VecDeque;
 /// Counters of one strategy.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct StrategyCounters {
-    /// Warming fetches charged to the strategy.
+    /// Warming fetches charged to the strategy (keys fetched, those that
+    /// rode in another key's batch call included).
     pub warm_fetches: u64,
+    /// Of those, the keys that rode in a batch call another warming order
+    /// paid for: fetched without an upstream call of their own.
+    pub warm_batched: u64,
     /// Of those, the ones that served at least one hit.
     pub warm_used: u64,
     /// Hits on entries the strategy fetched.
@@ -46,6 +50,7 @@ impl Counters {
         self.demand_fetches += other.demand_fetches;
         for (s, o) in self.per_strategy.iter_mut().zip(&other.per_strategy) {
             s.warm_fetches += o.warm_fetches;
+            s.warm_batched += o.warm_batched;
             s.warm_used += o.warm_used;
             s.hits += o.hits;
         }
@@ -59,9 +64,19 @@ impl Counters {
     pub fn warm_used(&self) -> u64 {
         self.per_strategy.iter().map(|s| s.warm_used).sum()
     }
-    /// Demand plus warming fetches.
+    /// Warming keys of all strategies that rode in another order's batch
+    /// call.
+    pub fn warm_batched(&self) -> u64 {
+        self.per_strategy.iter().map(|s| s.warm_batched).sum()
+    }
+    /// Upstream calls warming made: its fetches less the keys that rode
+    /// in a batch call.
+    pub fn warm_calls(&self) -> u64 {
+        self.warm_fetches().saturating_sub(self.warm_batched())
+    }
+    /// Upstream calls: demand fetches plus warming calls.
     pub fn api_calls(&self) -> u64 {
-        self.demand_fetches + self.warm_fetches()
+        self.demand_fetches + self.warm_calls()
     }
     /// Requests that were not hits.
     pub fn misses(&self) -> u64 {
@@ -85,6 +100,11 @@ impl Counters {
             }
             Event::DemandFetch => self.demand_fetches += 1,
             Event::WarmFetch(s) => self.per_strategy[s.index()].warm_fetches += 1,
+            Event::WarmRideAlong(s) => {
+                let c = &mut self.per_strategy[s.index()];
+                c.warm_fetches += 1;
+                c.warm_batched += 1;
+            }
             Event::WarmTakenBack(s) => {
                 let n = &mut self.per_strategy[s.index()].warm_fetches;
                 *n = n.saturating_sub(1);
@@ -106,8 +126,11 @@ pub enum Event {
     },
     /// A demand fetch.
     DemandFetch,
-    /// A warming fetch.
+    /// A warming fetch that pays for an upstream call.
     WarmFetch(StrategyId),
+    /// A warming fetch that rides in the batch call of the order before
+    /// it: a key fetched, no call of its own.
+    WarmRideAlong(StrategyId),
     /// A warming fetch counted when its order was issued that made no
     /// upstream call after all; recorded at the order's issue time.
     WarmTakenBack(StrategyId),
@@ -167,14 +190,7 @@ impl Series {
         let mut total = Counters::default();
         for (start, c) in self.buckets() {
             if start + self.bucket_s > since_s {
-                total.requests += c.requests;
-                total.hits += c.hits;
-                total.demand_fetches += c.demand_fetches;
-                for (t, s) in total.per_strategy.iter_mut().zip(c.per_strategy.iter()) {
-                    t.warm_fetches += s.warm_fetches;
-                    t.warm_used += s.warm_used;
-                    t.hits += s.hits;
-                }
+                total.merge(c);
             }
         }
         total

@@ -41,6 +41,12 @@ pub struct EngineConfig {
     /// Replay sets it from `--latency-ms`; the daemon updates it from the
     /// measured latency ([`crate::engine::Engine::set_upstream_latency_s`]).
     pub upstream_latency_s: f64,
+    /// Most keys one warming call fetches (≥ 1): the upstream's batch
+    /// endpoint's limit (the daemon's `batch_max_keys` when the dataset
+    /// has a `batch_url`, replay's `--batch-max-keys`). Each call counts
+    /// once in the figures and the cost cap; the keys after the first ride
+    /// along (module `batch`). 1: a call per key.
+    pub warm_batch_max_keys: usize,
 }
 
 /// The daemon's cost window: counts halve every trading day and its night.
@@ -59,6 +65,7 @@ impl Default for EngineConfig {
             series_max_buckets: None,
             cost_half_life_s: None,
             upstream_latency_s: 0.0,
+            warm_batch_max_keys: 1,
         }
     }
 }
@@ -137,6 +144,9 @@ impl EngineConfig {
             field: "upstream_latency_s",
             problem,
         })?;
+        if self.warm_batch_max_keys == 0 {
+            return bad("warm_batch_max_keys", "must be at least 1");
+        }
         self.warming.validate()?;
         self.tracker.validate()?;
         Ok(())

@@ -7,7 +7,9 @@
 //! while the engine's budget lasts; the others are skipped for want of
 //! budget. The caller asked for these keys, so no value threshold applies,
 //! but the tokens are the same ones the planner spends: a cycle never
-//! exceeds the warming rate. Like every order, each is charged to its
+//! exceeds the warming rate. With batched warming (module `batch`), each
+//! token pays for a call of up to `warm_batch_max_keys` keys of the cycle,
+//! in order. Like every order, each is charged to its
 //! strategy and ends with [`Engine::on_fetched`]; the driver measures
 //! duration and failures (the core has no clock and makes no calls).
 
@@ -87,7 +89,8 @@ pub enum SkipReason {
 pub struct CyclePlan {
     /// The strategy charged.
     pub strategy: StrategyId,
-    /// Fetches to make; their tokens are spent.
+    /// Fetches to make; their tokens are spent (one per call: an order
+    /// that rides along is fetched in the call of the one before it).
     pub orders: Vec<WarmOrder>,
     /// Keys not fetched, and why.
     pub skipped: Vec<(KeyId, SkipReason)>,
@@ -104,6 +107,7 @@ impl Engine {
             skipped: Vec::new(),
         };
         let mut seen = rustc_hash::FxHashSet::default();
+        self.close_batch_call();
         for key in self.cycle_keys(now_s, req) {
             if !seen.insert(key) {
                 continue;
@@ -113,6 +117,7 @@ impl Engine {
                 Err(reason) => plan.skipped.push((key, reason)),
             }
         }
+        self.close_batch_call();
         plan
     }
 
@@ -222,11 +227,15 @@ impl Engine {
         if self.in_flight.contains(&key) {
             return Err(SkipReason::InFlight);
         }
+        // A requested fetch is worth the key's own chance of a hit.
+        let value = self.strategies.keys.get(key).keep_fresh(now_s, ttl_s).p_hit;
+        if self.take_seat(now_s) {
+            // In the batch call of the cycle's last paid order: free.
+            return Ok(self.issue(now_s, (key, strategy, value), super::Pay::RideAlong));
+        }
         if self.budget.tokens_at(now_s) < 1.0 || !self.cost.may_warm() {
             return Err(SkipReason::NoBudget);
         }
-        // A requested fetch is worth the key's own chance of a hit.
-        let value = self.strategies.keys.get(key).keep_fresh(now_s, ttl_s).p_hit;
         Ok(self.issue(now_s, (key, strategy, value), super::Pay::Token))
     }
 }

@@ -19,6 +19,10 @@
 //! `tests`), and ordinary warming waits until the traffic has earned the
 //! loan back, so that over the cap's window the cap holds.
 //!
+//! With batched warming (module `batch`), each call of the burst fetches
+//! up to `warm_batch_max_keys` keys: the next keys in rank with a positive
+//! value ride along in it, whatever the price.
+//!
 //! Charged to: `popular` for popular and handed-over keys, `time` for the
 //! time-of-day profile's; a disabled strategy's keys are not considered.
 
@@ -33,7 +37,8 @@ use rustc_hash::FxHashMap;
 /// What the start-up cycle decided.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct StartupPlan {
-    /// Fetches to make now; each is counted in the cost account.
+    /// Fetches to make now; each that does not ride along in the call of
+    /// the one before it is an API call counted in the cost account.
     pub orders: Vec<WarmOrder>,
     /// Distinct keys considered.
     pub candidates: usize,
@@ -110,7 +115,14 @@ impl Engine {
         });
         let loan = self.cfg.warming.startup_allowance();
         let mut left = loan;
+        self.close_batch_call();
         for (key, c, value) in ranked {
+            // A seat in the last paid call costs nothing (module `batch`).
+            if value > 0.0 && self.take_seat(now_s) {
+                let order = self.issue(now_s, (key, c.strategy, value), Pay::RideAlong);
+                plan.orders.push(order);
+                continue;
+            }
             // The price of the account as the loan is spent.
             if value <= self.cost.threshold_with(loan) || value <= 0.0 {
                 plan.below_price += 1;
@@ -124,6 +136,7 @@ impl Engine {
             let order = self.issue(now_s, (key, c.strategy, value), Pay::StartupBurst);
             plan.orders.push(order);
         }
+        self.close_batch_call();
         plan
     }
 
