@@ -43,6 +43,11 @@ pub struct ReplayArgs {
     /// --ttl. E.g. `pre=60,regular=15,after=60,closed=until_open`.
     #[arg(long = "ttl-by-session", value_name = "SPEC")]
     ttl_by_session: Option<String>,
+    /// Most keys one warming call fetches, as through an upstream batch
+    /// endpoint (the daemon's `batch_max_keys`): each call spends one token
+    /// and counts once in the API calls and the cost cap. 1: a call per key.
+    #[arg(long = "batch-max-keys", value_name = "N", default_value_t = 1)]
+    batch_max_keys: usize,
     /// Warming fetches allowed per minute (token bucket, burst equal to
     /// it). Default: the config's `warming.rate_limit_per_min`, else 100.
     #[arg(
@@ -206,6 +211,7 @@ fn engine_config(args: &ReplayArgs) -> Result<EngineConfig> {
         capacity_entries: args.capacity_entries,
         warming: w,
         upstream_latency_s: args.latency_ms / 1000.0,
+        warm_batch_max_keys: args.batch_max_keys,
         ..EngineConfig::default()
     };
     cfg.validate().map_err(|e| named_by_flag(e, args))?;
@@ -217,6 +223,7 @@ fn engine_config(args: &ReplayArgs) -> Result<EngineConfig> {
 fn named_by_flag(e: prewarm_core::engine::ConfigError, args: &ReplayArgs) -> anyhow::Error {
     let flag = match e.field {
         "ttl_s" => Some(("--ttl", Some(args.ttl_s.to_string()))),
+        "warm_batch_max_keys" => Some(("--batch-max-keys", Some(args.batch_max_keys.to_string()))),
         "capacity_entries" => Some(("--capacity", args.capacity_entries.map(|c| c.to_string()))),
         "warming.max_cost_ratio" => Some((
             "--max-cost-ratio",

@@ -109,6 +109,11 @@ impl Counters {
                 let n = &mut self.per_strategy[s.index()].warm_fetches;
                 *n = n.saturating_sub(1);
             }
+            Event::RideAlongTakenBack(s) => {
+                let c = &mut self.per_strategy[s.index()];
+                c.warm_fetches = c.warm_fetches.saturating_sub(1);
+                c.warm_batched = c.warm_batched.saturating_sub(1);
+            }
             Event::WarmUsed(s) => self.per_strategy[s.index()].warm_used += 1,
         }
     }
@@ -134,6 +139,9 @@ pub enum Event {
     /// A warming fetch counted when its order was issued that made no
     /// upstream call after all; recorded at the order's issue time.
     WarmTakenBack(StrategyId),
+    /// A key that was to ride in a batch call and was not fetched by it;
+    /// recorded at the order's issue time.
+    RideAlongTakenBack(StrategyId),
     /// A warming fetch served its first hit.
     WarmUsed(StrategyId),
 }

@@ -67,6 +67,13 @@ pub fn render(r: &ReplayReport) -> String {
             r.latency_ms, b.coalesced, b.coalesced_wait_s, w.coalesced, w.coalesced_wait_s
         );
     }
+    if r.warm_batch_max_keys > 1 {
+        let _ = writeln!(
+            s,
+            "\nbatch calls of up to {} keys: {} warming fetches in {} calls; the bound may fetch {} keys per token",
+            r.warm_batch_max_keys, w.warm_fetches, w.warm_calls, r.warm_batch_max_keys
+        );
+    }
     let gap = r.bound.hit_rate - b.hit_rate;
     let closed = if gap > 0.0 {
         (w.hit_rate - b.hit_rate) / gap

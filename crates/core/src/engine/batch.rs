@@ -24,6 +24,8 @@
 
 use super::{Engine, Pay, WarmOrder, still_needed};
 use crate::UnixSeconds;
+use crate::stats::Event;
+use crate::strategy::StrategyId;
 
 /// The batch call of the last paid order, while it has seats.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -87,7 +89,20 @@ impl Engine {
         };
         let seated = self.take_seat(now_s);
         debug_assert!(seated, "the seat was checked above");
-        Some(self.issue(now_s, (c.key, c.strategy, f64::from(c.value)), Pay::RideAlong))
+        Some(self.issue(
+            now_s,
+            (c.key, c.strategy, f64::from(c.value)),
+            Pay::RideAlong,
+        ))
+    }
+
+    /// A riding order of `strategy` issued at `issued_at_s` whose key its
+    /// call did not fetch (the call was not made, or the key joined a
+    /// fetch already in flight): the key is taken back from the figures.
+    /// It counted no call, so the cost account is unchanged.
+    pub fn take_back_ride_along(&mut self, issued_at_s: UnixSeconds, strategy: StrategyId) {
+        self.stats
+            .record(issued_at_s, Event::RideAlongTakenBack(strategy));
     }
 }
 

@@ -182,9 +182,19 @@ impl CycleBook {
         self.queue.len()
     }
 
-    /// The next order to issue, first queued first.
-    pub(super) fn next_order(&mut self) -> Option<Order> {
-        self.queue.pop_front()
+    /// The next call to issue, first queued first: an order and the
+    /// orders queued after it that ride along in its call.
+    pub(super) fn next_call(&mut self) -> Option<Vec<Order>> {
+        let first = self.queue.pop_front()?;
+        let dataset = first.dataset;
+        let mut call = vec![first];
+        while let Some(next) = self.queue.front()
+            && next.rides_along
+            && next.dataset == dataset
+        {
+            call.extend(self.queue.pop_front());
+        }
+        Some(call)
     }
 
     /// Shutdown: takes every order still queued; none will be issued, and
@@ -312,13 +322,8 @@ impl CycleBook {
             }
             for o in plan.orders {
                 ds.cycle_fetches[o.strategy.index()] += 1;
-                self.queue.push_back(Order {
-                    dataset: ix,
-                    key: ds.engine.keys().name(o.key).to_string(),
-                    strategy: o.strategy,
-                    cycle: Some(id),
-                    issued_at_s: o.issued_at_s,
-                });
+                self.queue
+                    .push_back(Order::from_engine(ix, &ds.engine, &o, Some(id)));
                 ordered += 1;
             }
         }
@@ -452,9 +457,11 @@ mod tests {
         assert_eq!((summary.ordered, book.queued()), (2, 2));
         let popular = prewarm_core::strategy::StrategyId::Popular.index();
         assert_eq!(datasets[0].cycle_fetches[popular], 2);
-        let first = book.next_order().expect("queued");
+        let call = book.next_call().expect("queued");
+        assert_eq!(call.len(), 1, "the test dataset has no batch endpoint");
+        let first = &call[0];
         assert_eq!((first.key.as_str(), first.cycle), ("A", Some(0)));
-        book.count_down(T + 1.0, 0, key_of(&first), None);
+        book.count_down(T + 1.0, 0, key_of(first), None);
         assert!(rx.try_recv().is_err(), "one order still out");
         assert_eq!(book.figures().in_progress, 1);
         let rest = book.take_queued();

@@ -29,6 +29,7 @@ pub fn engine_config(
     ttl_by_session: Option<SessionTtls>,
     warming: &WarmingConfig,
     enabled: bool,
+    warm_batch_max_keys: usize,
 ) -> EngineConfig {
     let mut warming = warming.clone();
     if !enabled {
@@ -52,6 +53,9 @@ pub fn engine_config(
         // Until fetches are measured; then the measured latency
         // (`Engine::set_upstream_latency_s`).
         upstream_latency_s: 0.0,
+        // One warming call per batch of keys where the dataset has a batch
+        // endpoint (the service fetches riding keys in their call).
+        warm_batch_max_keys,
     }
 }
 
@@ -154,7 +158,14 @@ impl DatasetState {
         driver: &DriverSettings,
         state_dir: &Path,
     ) -> Result<Self, ConfigError> {
-        let cfg = engine_config(ds.ttl_s, ds.ttl_by_session, engine, driver.enabled);
+        let batch_keys = ds.batch.as_ref().map_or(1, |b| b.max_keys);
+        let cfg = engine_config(
+            ds.ttl_s,
+            ds.ttl_by_session,
+            engine,
+            driver.enabled,
+            batch_keys,
+        );
         let rate_per_min = cfg.warming.rate_limit_per_min;
         let gate = SessionGate::new(
             driver.outside_sessions,
@@ -251,23 +262,40 @@ impl DatasetState {
         self.open_warm_orders.insert(key.to_string(), false);
     }
 
-    /// Ends a warming order: the engine stops counting its key in flight
-    /// (what it stored reached the engine through its fetch event,
-    /// [`Self::on_fetch`]). An order whose fetch never reported itself made
-    /// no upstream call (it joined a fetch in flight, was refused before
-    /// calling, or was never performed): its call is taken back from the
-    /// engine's figures and, for a cycle's, from the cycle fetches, so
-    /// every counter of upstream calls agrees. By name: the order's id may
-    /// have been released meanwhile if a failed fetch's event ended it.
-    pub(super) fn end_warm_order(&mut self, at_s: f64, order: &Order) {
+    /// Whether the fetch of the open warm order of `key` reported itself.
+    pub(super) fn warm_order_called(&self, key: &str) -> bool {
+        self.open_warm_orders.get(key).copied().unwrap_or(false)
+    }
+
+    /// Ends a warming order of a call that reached the upstream or not
+    /// (`call_made`): the engine stops counting its key in flight (what it
+    /// stored reached the engine through its fetch event,
+    /// [`Self::on_fetch`]). An order whose fetch never reported itself
+    /// fetched nothing (it joined a fetch in flight, was refused before
+    /// calling, or was never performed): a riding order's key is taken
+    /// back; a paying order's call is taken back unless its batch call was
+    /// made for other keys. Taken back from the engine's figures and, for
+    /// a cycle's, from the cycle fetches, so every counter of upstream
+    /// calls agrees. By name: the order's id may have been released
+    /// meanwhile if a failed fetch's event ended it.
+    pub(super) fn end_warm_order(&mut self, at_s: f64, order: &Order, call_made: bool) {
         let called = self.open_warm_orders.remove(&order.key).unwrap_or(false);
-        if !called {
-            self.engine
-                .take_back_warm_call(order.issued_at_s, order.strategy);
-            if order.cycle.is_some() {
-                let n = &mut self.cycle_fetches[order.strategy.index()];
-                *n = n.saturating_sub(1);
+        let taken_back = match (called, order.rides_along, call_made) {
+            (true, ..) | (false, false, true) => false,
+            (false, true, _) => {
+                self.engine
+                    .take_back_ride_along(order.issued_at_s, order.strategy);
+                true
             }
+            (false, false, false) => {
+                self.engine
+                    .take_back_warm_call(order.issued_at_s, order.strategy);
+                true
+            }
+        };
+        if taken_back && order.cycle.is_some() {
+            let n = &mut self.cycle_fetches[order.strategy.index()];
+            *n = n.saturating_sub(1);
         }
         if let Some(id) = self.engine.keys().get(&order.key) {
             self.engine

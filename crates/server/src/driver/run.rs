@@ -136,8 +136,8 @@ impl Driver {
                 biased;
                 _ = &mut self.stop => break,
                 () = self.merger.recv(), if self.merger.is_open() => self.apply_events(),
-                Some(ended) = self.slots.next_ended(), if !self.slots.is_empty() => {
-                    self.end_order(ended);
+                Some(call) = self.slots.next_ended(), if !self.slots.is_empty() => {
+                    self.end_call(call);
                 }
                 Some(done) = self.saver.next_done(), if !self.saver.is_idle() => {
                     self.on_saved(done);
@@ -289,9 +289,9 @@ impl Driver {
             return;
         }
         while self.slots.has_free()
-            && let Some(order) = self.cycles.next_order()
+            && let Some(call) = self.cycles.next_call()
         {
-            self.issue(order);
+            self.issue(call);
         }
         let n = self.datasets.len();
         let cal = self.schedule.calendar().clone();
@@ -309,38 +309,52 @@ impl Driver {
                 continue;
             };
             ds.gate.admit(&cal, now_s);
-            let order = Order {
-                dataset: ix,
-                key: ds.engine.keys().name(w.key).to_string(),
-                strategy: w.strategy,
-                cycle: None,
-                issued_at_s: w.issued_at_s,
-            };
-            self.issue(order);
+            // The keys that ride in this order's batch call (module
+            // `batch` of the engine), if the dataset has a batch endpoint.
+            let mut call = vec![Order::from_engine(ix, &ds.engine, &w, None)];
+            while let Some(r) = ds.engine.poll_ride_along(now_s) {
+                call.push(Order::from_engine(ix, &ds.engine, &r, None));
+            }
+            self.issue(call);
             idle = 0;
         }
         self.next_dataset = if n == 0 { 0 } else { i % n };
     }
 
-    fn issue(&mut self, order: Order) {
-        let ds = &mut self.datasets[order.dataset];
-        ds.open_warm_order(&order.key);
+    /// Issues one warming call: `call`'s orders, all of one dataset.
+    fn issue(&mut self, call: Vec<Order>) {
+        let Some(first) = call.first() else { return };
+        let ds = &mut self.datasets[first.dataset];
+        for order in &call {
+            ds.open_warm_order(&order.key);
+        }
         let dataset = ds.name.clone();
-        self.slots.spawn(&self.service, dataset, order);
+        self.slots.spawn(&self.service, dataset, call);
     }
 
-    /// Ends one warm order, the only place any order ends, whatever became
-    /// of it: its outcome is counted, the engine stops counting it in
-    /// flight, and its cycle, if any, counts it down.
-    fn end_order(&mut self, ended: Ended) {
+    /// Ends the orders of one warming call, the only place any order ends,
+    /// whatever became of it: each outcome is counted, the engine stops
+    /// counting it in flight, and its cycle, if any, counts it down.
+    fn end_call(&mut self, call: Vec<Ended>) {
         // A fetch the call made or joined reported itself before the call
         // returned: the engine learns what was stored before the order ends.
         self.apply_events();
         let now_s = self.time.engine_now_s();
+        // Whether the call reached the upstream: a fetch of any of its
+        // keys reported itself.
+        let call_made = call
+            .iter()
+            .any(|e| self.datasets[e.order.dataset].warm_order_called(&e.order.key));
+        for ended in call {
+            self.end_order(now_s, ended, call_made);
+        }
+    }
+
+    fn end_order(&mut self, now_s: f64, ended: Ended, call_made: bool) {
         let Ended { order, end } = ended;
         let ds = &mut self.datasets[order.dataset];
         end.tally(&mut ds.outcomes, &ds.name, &order.key);
-        ds.end_warm_order(now_s, &order);
+        ds.end_warm_order(now_s, &order, call_made);
         if let Some(cycle) = order.cycle {
             let key = CycleKey {
                 dataset: ds.name.to_string(),
@@ -483,7 +497,7 @@ impl Driver {
         tracing::info!(in_flight = self.slots.len(), "warming driver stopping");
         for order in self.cycles.take_queued() {
             let end = OrderEnd::Dropped;
-            self.end_order(Ended { order, end });
+            self.end_call(vec![Ended { order, end }]);
         }
         self.finish_warms().await;
         self.apply_events();
@@ -502,7 +516,7 @@ impl Driver {
         let deadline = Instant::now() + self.shutdown_grace;
         while !self.slots.is_empty() {
             match tokio::time::timeout_at(deadline, self.slots.next_ended()).await {
-                Ok(Some(ended)) => self.end_order(ended),
+                Ok(Some(call)) => self.end_call(call),
                 Ok(None) => break,
                 Err(_) => {
                     tracing::warn!(
@@ -510,8 +524,8 @@ impl Driver {
                         "warms still in flight at shutdown: abandoned"
                     );
                     self.slots.abort_all();
-                    while let Some(ended) = self.slots.next_ended().await {
-                        self.end_order(ended);
+                    while let Some(call) = self.slots.next_ended().await {
+                        self.end_call(call);
                     }
                     break;
                 }

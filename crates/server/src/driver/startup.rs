@@ -175,13 +175,7 @@ impl Startup {
         for (ix, ds) in datasets.iter_mut().enumerate() {
             for o in ds.engine.plan_startup(now_s).orders {
                 ds.cycle_fetches[o.strategy.index()] += 1;
-                orders.push(Order {
-                    dataset: ix,
-                    key: ds.engine.keys().name(o.key).to_string(),
-                    strategy: o.strategy,
-                    cycle: None,
-                    issued_at_s: o.issued_at_s,
-                });
+                orders.push(Order::from_engine(ix, &ds.engine, &o, None));
             }
         }
         self.progress.planned = orders.len();

@@ -1,12 +1,15 @@
 //! The warm slots: warm orders (the engines' own and the cycles') become
-//! `CacheService::warm` calls in spawned tasks, at most
-//! `warming.max_concurrent` at once. Each comes back as one [`Ended`]
-//! order, whatever happened to its task (returned, panicked, aborted), and
-//! the driver ends it in one place.
+//! warming calls in spawned tasks, at most `warming.max_concurrent` at
+//! once. A call is one order and the orders that ride along in it (batched
+//! warming: `CacheService::warm_batch`), else one key
+//! (`CacheService::warm`). Each order comes back as one [`Ended`],
+//! whatever happened to its call's task (returned, panicked, aborted), and
+//! the driver ends the call's orders in one place.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use prewarm_core::engine::{Engine, WarmOrder};
 use prewarm_core::strategy::StrategyId;
 use tokio::task::{self, JoinSet};
 
@@ -27,6 +30,29 @@ pub(super) struct Order {
     pub(super) cycle: Option<u64>,
     /// When the engine issued it (and counted its call), engine seconds.
     pub(super) issued_at_s: f64,
+    /// Whether it rides in the call of the order before it (the engine
+    /// counted no call for it).
+    pub(super) rides_along: bool,
+}
+
+impl Order {
+    /// The order of the engine's `order` of dataset `dataset` (its key
+    /// named now), for cycle `cycle` if any.
+    pub(super) fn from_engine(
+        dataset: usize,
+        engine: &Engine,
+        order: &WarmOrder,
+        cycle: Option<u64>,
+    ) -> Self {
+        Order {
+            dataset,
+            key: engine.keys().name(order.key).to_string(),
+            strategy: order.strategy,
+            cycle,
+            issued_at_s: order.issued_at_s,
+            rides_along: order.rides_along,
+        }
+    }
 }
 
 /// What a warming call returned.
@@ -84,15 +110,15 @@ impl OrderEnd {
     }
 }
 
-/// The warming calls in flight, each with its order.
+/// The warming calls in flight, each with its orders.
 pub(super) struct WarmSlots {
     /// Most calls in flight at once (`warming.max_concurrent`, by
     /// default upstream's limit).
     max: usize,
-    calls: JoinSet<WarmCall>,
-    /// The order of each call in `calls`, by task id, so that a task that
-    /// panics or is aborted still ends its order.
-    orders: HashMap<task::Id, Order>,
+    calls: JoinSet<Vec<WarmCall>>,
+    /// The orders of each call in `calls`, by task id, so that a task that
+    /// panics or is aborted still ends its orders.
+    orders: HashMap<task::Id, Vec<Order>>,
 }
 
 impl WarmSlots {
@@ -125,29 +151,42 @@ impl WarmSlots {
         self.calls.len() < self.max
     }
 
-    /// Issues the warming call of `order` on `service`, dataset `dataset`.
-    pub(super) fn spawn(&mut self, service: &Arc<CacheService>, dataset: Arc<str>, order: Order) {
+    /// Issues the warming call of `call` (an order and those riding along
+    /// in it, all of dataset `dataset`) on `service`.
+    pub(super) fn spawn(
+        &mut self,
+        service: &Arc<CacheService>,
+        dataset: Arc<str>,
+        call: Vec<Order>,
+    ) {
         let svc = Arc::clone(service);
-        let (key, strategy) = (order.key.clone(), order.strategy);
-        let task = self
-            .calls
-            .spawn(async move { svc.warm(&dataset, &key, strategy).await });
-        self.orders.insert(task.id(), order);
+        let keys: Vec<(String, StrategyId)> =
+            call.iter().map(|o| (o.key.clone(), o.strategy)).collect();
+        let task = self.calls.spawn(async move {
+            match keys.as_slice() {
+                [(key, strategy)] => vec![svc.warm(&dataset, key, *strategy).await],
+                _ => svc.warm_batch(&dataset, &keys).await,
+            }
+        });
+        self.orders.insert(task.id(), call);
     }
 
-    /// The next order whose call ends; `None` when none is in flight.
-    /// Cancel safe.
-    pub(super) async fn next_ended(&mut self) -> Option<Ended> {
+    /// The orders of the next call that ends, each with its end; `None`
+    /// when none is in flight. Cancel safe.
+    pub(super) async fn next_ended(&mut self) -> Option<Vec<Ended>> {
         loop {
-            let (id, end) = match self.calls.join_next_with_id().await? {
-                Ok((id, r)) => (id, OrderEnd::Returned(r)),
+            let (id, mut results) = match self.calls.join_next_with_id().await? {
+                Ok((id, r)) => (id, r.into_iter().map(OrderEnd::Returned).collect()),
                 Err(e) => {
                     tracing::error!(error = %e, "warming task failed");
-                    (e.id(), OrderEnd::Lost)
+                    (e.id(), Vec::new())
                 }
             };
-            if let Some(order) = self.orders.remove(&id) {
-                return Some(Ended { order, end });
+            if let Some(orders) = self.orders.remove(&id) {
+                // A task that ended early ends its other orders as lost.
+                results.resize_with(orders.len(), || OrderEnd::Lost);
+                let ended = orders.into_iter().zip(results);
+                return Some(ended.map(|(order, end)| Ended { order, end }).collect());
             }
         }
     }

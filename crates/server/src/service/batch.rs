@@ -176,30 +176,46 @@ impl CacheService {
             let rest = leaders.split_off(leaders.len().min(batch.max_keys));
             let chunk = std::mem::replace(&mut leaders, rest);
             let load = Load::demand(chunk.iter().all(|(_, _, stale, _)| *stale), deadline);
+            let chunk = chunk
+                .into_iter()
+                .map(|(key, promise, _, _)| (key, promise, FetchOrigin::Demand))
+                .collect();
             let (svc, ds, batch) = (Arc::clone(self), Arc::clone(ds), batch.clone());
             tokio::spawn(async move { svc.load_batch(&ds, &batch, chunk, load).await });
         }
     }
 
-    async fn load_batch(
+    /// One upstream call through the batch endpoint for the keys of
+    /// `chunk` (each with its flight's promise and origin: all demand, or
+    /// all warming), each stored, reported and completed as a single
+    /// load's would be. A key missing from the answer fails alone.
+    pub(super) async fn load_batch(
         &self,
         ds: &DatasetConfig,
         batch: &BatchConfig,
-        chunk: Vec<Leader>,
+        chunk: Vec<(Arc<str>, KeyPromise, FetchOrigin)>,
         load: Load,
     ) {
-        let keys: Vec<&str> = chunk.iter().map(|(k, _, _, _)| k.as_ref()).collect();
+        let keys: Vec<&str> = chunk.iter().map(|(k, _, _)| k.as_ref()).collect();
         let url = batch.url.render_keys(&keys);
+        let warming = chunk
+            .iter()
+            .any(|(_, _, o)| matches!(o, FetchOrigin::Warm(_)));
+        let (role, kind) = if warming {
+            (Role::Warm, "warm")
+        } else {
+            (Role::Demand, "demand")
+        };
         let started = std::time::Instant::now();
-        let call = self.call(Role::Demand, load);
+        let call = self.call(role, load);
         let fetched = self.upstream.get_with(&url, ds.headers.map(), call).await;
         let took = started.elapsed();
-        super::load::record_upstream_call(&ds.name, "demand", took, fetched.is_ok());
+        super::load::record_upstream_call(&ds.name, kind, took, fetched.is_ok());
         let split = match fetched {
             Ok(fetched) => split_batch(batch, &fetched.body).map_err(FetchError::BadBatch),
             Err(e) => Err(e),
         };
-        for (key, promise, _, _) in chunk {
+        for (key, promise, origin) in chunk {
             let result = match &split {
                 Err(e) => Err(e.clone()),
                 Ok(bodies) => match bodies.get(key.as_ref()) {
@@ -208,7 +224,7 @@ impl CacheService {
                 },
             };
             let took_s = result.is_ok().then_some(took.as_secs_f64());
-            self.complete_fetch(ds, &key, FetchOrigin::Demand, (result, took_s), promise)
+            self.complete_fetch(ds, &key, origin, (result, took_s), promise)
                 .await;
         }
     }

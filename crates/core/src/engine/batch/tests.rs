@@ -31,7 +31,10 @@ struct Calls {
 impl Calls {
     fn take(&mut self, o: &WarmOrder) {
         if o.rides_along {
-            let last = self.sizes.last_mut().expect("a riding order follows a paid one");
+            let last = self
+                .sizes
+                .last_mut()
+                .expect("a riding order follows a paid one");
             assert_eq!(last.0, o.issued_at_s, "rides only at its call's instant");
             last.1 += 1;
         } else {
@@ -53,8 +56,7 @@ fn access(e: &mut Engine, calls: &mut Calls, now_s: f64, key: KeyId) {
         e.handle_timeout(t);
         drain(e, calls, t);
     }
-    if let crate::engine::Lookup::Miss { .. } = e.on_access(now_s, key, &AccessContext::default())
-    {
+    if let crate::engine::Lookup::Miss { .. } = e.on_access(now_s, key, &AccessContext::default()) {
         e.on_fetched(now_s, key, FetchOrigin::Demand, true);
     }
     drain(e, calls, now_s);
