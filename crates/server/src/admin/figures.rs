@@ -44,7 +44,7 @@ pub fn period(f: &Figures) -> Value {
         "used": f.warm_used,
         "wasted": warmed.saturating_sub(f.warm_used),
         "efficiency": f.efficiency,
-        "api_calls": {"demand": f.demand_fetches, "warming": warmed, "total": f.api_calls},
+        "api_calls": {"demand": f.demand_fetches, "warming": f.warm_calls, "total": f.api_calls},
         "demand_only_api_calls": demand_only,
         "cost_ratio": if demand_only == 0 { 1.0 } else { f.api_calls as f64 / demand_only as f64 },
         "strategies": strategies(f),

@@ -174,15 +174,18 @@ pub struct Figures {
     pub hit_rate: f64,
     /// Upstream calls made because of a miss.
     pub demand_fetches: u64,
-    /// Warming fetches, cycles included.
+    /// Warming fetches (keys), cycles included.
     pub warm_fetches: u64,
+    /// Upstream calls warming made: `warm_fetches` less the keys that rode
+    /// in another key's batch call (equal without a batch endpoint).
+    pub warm_calls: u64,
     /// Of `warm_fetches`, those of cycles (pre-market, run, `warm_*`).
     pub cycle_warm_fetches: u64,
     /// Warming fetches whose entry served a hit.
     pub warm_used: u64,
     /// warm_used / warm_fetches.
     pub efficiency: f64,
-    /// Demand plus warming fetches.
+    /// Demand fetches plus warming calls.
     pub api_calls: u64,
     /// API calls the engine's no-warming shadow made on the same accesses
     /// (what the traffic would have cost without warming, measured).
@@ -232,6 +235,7 @@ impl Figures {
             hit_rate: ratio(c.hits, c.requests),
             demand_fetches: c.demand_fetches,
             warm_fetches: c.warm_fetches(),
+            warm_calls: c.warm_calls(),
             cycle_warm_fetches: cycle,
             warm_used: c.warm_used(),
             efficiency: ratio(c.warm_used(), c.warm_fetches()),
@@ -252,6 +256,7 @@ pub fn counters_since(a: &Counters, b: &Counters) -> Counters {
     };
     for (x, y) in d.per_strategy.iter_mut().zip(b.per_strategy.iter()) {
         x.warm_fetches = x.warm_fetches.saturating_sub(y.warm_fetches);
+        x.warm_batched = x.warm_batched.saturating_sub(y.warm_batched);
         x.warm_used = x.warm_used.saturating_sub(y.warm_used);
         x.hits = x.hits.saturating_sub(y.hits);
     }

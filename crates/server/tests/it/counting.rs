@@ -23,15 +23,28 @@ const KEYS: [&str; 5] = ["AAPL", "MSFT", "NVDA", "AMD", "TSLA"];
 const TTL_S: f64 = 60.0;
 
 async fn start(sim: &SimHandle, dir: &std::path::Path, clock: Arc<SteppedClock>) -> Running {
+    start_as(DATASET, false, sim, dir, clock).await
+}
+
+/// The daemon on dataset `dataset`, warming through the batch endpoint
+/// when `batch`.
+async fn start_as(
+    dataset: &str,
+    batch: bool,
+    sim: &SimHandle,
+    dir: &std::path::Path,
+    clock: Arc<SteppedClock>,
+) -> Running {
     let mut c = TestCfg::new(sim.addr());
     c.ttl_s = TTL_S;
+    c.batch = batch;
     c.state_dir = dir.to_path_buf();
     c.extra = "[warming]\nstrategies = \"popular\"\nmax_cost_ratio = 1000\n\
                rate_limit_per_min = 1000\noutside_sessions = \"run\"\n"
         .into();
     let toml = c
         .toml()
-        .replace("[datasets.quote]", &format!("[datasets.{DATASET}]"));
+        .replace("[datasets.quote]", &format!("[datasets.{dataset}]"));
     let mut config = prewarm_server::config::RawConfig::from_toml(&toml, "counting.toml")
         .expect("parses")
         .validate(&|_| None)
@@ -171,5 +184,111 @@ async fn cycle_warming_is_counted_once_by_every_counter() {
         "{after}"
     );
     assert!(cycle_warmed > 0, "{after}");
+    d.shutdown().await.unwrap();
+}
+
+/// Batched warming: keys of one warming call go out in one upstream batch
+/// call. Every counter of calls counts that call once (the upstream's,
+/// `prewarm_upstream_calls_total`, the stats' API calls, the cost
+/// account), and the keys it fetched are counted as warming fetches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_warming_call_counts_once_against_every_counter_of_calls() {
+    const BATCHED: &str = "tallybatch";
+    let sim = support::sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(SteppedClock::default());
+    let d = start_as(BATCHED, true, &sim, dir.path(), clock.clone()).await;
+    let h = http();
+    let keys: Vec<String> = (0..30).map(|i| format!("K{i:02}")).collect();
+    for key in &keys {
+        for _ in 0..2 {
+            let url = format!("http://{}/v1/{BATCHED}/{key}", d.proxy_addr);
+            assert_eq!(support::get(&h, url).await.status(), 200);
+        }
+    }
+    let demand_calls = sim.stats().quote_requests;
+    assert_eq!(demand_calls, 30, "one demand call per key");
+    // A cycle of all 30 keys once every entry went stale: batch calls
+    // (the engine's own warming may refresh some first, in batch calls
+    // too: the counts below hold whichever warmed them).
+    clock.advance_s(3.0 * TTL_S);
+    settle(&d).await;
+    let r = admin(
+        &d,
+        reqwest::Method::POST,
+        &format!("/warming/run?strategy=popular&limit=30&dataset={BATCHED}"),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let report: Value = r.json().await.unwrap();
+    assert!(
+        report["failed"].as_array().is_some_and(Vec::is_empty),
+        "{report}"
+    );
+    settle(&d).await;
+    let stats: Value = admin(&d, reqwest::Method::GET, "/warming/stats")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let page = admin(&d, reqwest::Method::GET, "/metrics")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let seen = sim.stats();
+    let ds = &stats["datasets"][BATCHED];
+    let total = &ds["since_start"];
+    let n = |v: &Value| v.as_u64().unwrap_or_else(|| panic!("a count: {v}"));
+    let warm_calls = n(&total["api_calls"]["warming"]);
+    let warmed = n(&total["warmed"]);
+    assert!(warmed >= 30, "every key warmed at least once: {total}");
+    assert!(seen.batch_requests >= 1, "{seen:?}");
+    assert_eq!(
+        seen.quote_requests, demand_calls,
+        "warming made no single call"
+    );
+    assert_eq!(warm_calls, seen.batch_requests, "{total}");
+    assert!(warm_calls < warmed, "keys in fewer calls: {total}");
+    assert_eq!(
+        n(&total["api_calls"]["total"]),
+        seen.quote_requests + seen.batch_requests
+    );
+    let metric = metric_sum(
+        &page,
+        "prewarm_upstream_calls_total",
+        &[("dataset", BATCHED), ("kind", "warm")],
+    ) as u64;
+    assert_eq!(metric, warm_calls, "warm calls: metrics vs stats");
+    assert_eq!(n(&ds["warm_outcomes"]["fetched"]), warmed, "{ds}");
+    // The cost account counts calls: demand plus the batch calls.
+    let ratio = total["cost_ratio"].as_f64().expect("cost ratio");
+    let shadow = n(&total["demand_only_api_calls"]);
+    let expected = (demand_calls + warm_calls) as f64 / shadow as f64;
+    assert!((ratio - expected).abs() < 1e-9, "{total}");
+
+    // The engine's own warming: the keys, read again, come due together
+    // and are refreshed in batch calls, never one call per key.
+    for key in &keys {
+        let url = format!("http://{}/v1/{BATCHED}/{key}", d.proxy_addr);
+        assert_eq!(support::get(&h, url).await.status(), 200);
+    }
+    clock.advance_s(TTL_S - 1.0);
+    settle(&d).await;
+    let after = sim.stats();
+    assert_eq!(after.quote_requests, demand_calls, "{after:?}");
+    assert!(after.batch_requests > seen.batch_requests, "{after:?}");
+    let stats: Value = admin(&d, reqwest::Method::GET, "/warming/stats")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let total = &stats["datasets"][BATCHED]["since_start"];
+    assert_eq!(
+        n(&total["api_calls"]["warming"]),
+        after.batch_requests,
+        "{total}"
+    );
+    assert!(n(&total["warmed"]) > after.batch_requests, "{total}");
     d.shutdown().await.unwrap();
 }
