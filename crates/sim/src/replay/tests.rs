@@ -125,6 +125,30 @@ fn warming_under_latency_keeps_the_cap_and_counts_every_request_once() {
     assert!(w.warm_fetches > 0);
 }
 
+/// Batch calls: more keys warmed, each call counted once in the API
+/// calls and under the cap, and the report says how many calls.
+#[test]
+fn batch_calls_warm_more_keys_and_count_once_under_the_cap() {
+    let lines = workload(4000, 7);
+    let tr = owned_trace(&lines);
+    let run = |batch: usize| {
+        let mut cfg = ReplayConfig::default();
+        cfg.engine.warming.max_cost_ratio = 1.1;
+        cfg.engine.warm_batch_max_keys = batch;
+        replay(&tr, &cfg, &mut |_, _| {}).unwrap().report
+    };
+    let (one, ten) = (run(1), run(10));
+    assert_eq!(one.warmed.warm_calls, one.warmed.warm_fetches);
+    let w = &ten.warmed;
+    assert_eq!(ten.warm_batch_max_keys, 10);
+    assert!(w.warm_calls < w.warm_fetches, "{w:?}");
+    assert!(w.warm_fetches <= 10 * w.warm_calls, "{w:?}");
+    assert_eq!(w.api_calls, w.demand_fetches + w.warm_calls);
+    let burst = 100.0;
+    assert!(w.api_calls as f64 <= 1.1 * ten.baseline.api_calls as f64 + burst);
+    assert!(w.hits >= one.warmed.hits, "{w:?} vs {:?}", one.warmed);
+}
+
 #[test]
 fn a_latency_with_a_capacity_is_refused_naming_the_field() {
     let tr = trace(&[(1.0, "a", "c")]);
