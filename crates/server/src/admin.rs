@@ -15,6 +15,7 @@
 //!
 //! The warming routes answer 503 until the engine driver runs.
 
+pub mod answers;
 pub mod assets;
 pub mod auth;
 pub mod figures;

@@ -15,12 +15,9 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::{admin, proxy};
 
-// The types below describe JSON the handlers build with `json!`; a test
-// checks real answers against them.
-
-/// Every error body of both listeners.
+/// Every error body of both listeners (what [`proxy::error_response`]
+/// writes).
 #[derive(Debug, Serialize, ToSchema)]
-#[allow(dead_code, reason = "describes what `proxy::error_response` writes")]
 pub struct ErrorBody {
     /// What went wrong.
     pub error: ErrorDetail,
@@ -28,13 +25,15 @@ pub struct ErrorBody {
 
 /// The `error` object of an [`ErrorBody`].
 #[derive(Debug, Serialize, ToSchema)]
-#[allow(dead_code, reason = "describes what `proxy::error_response` writes")]
 pub struct ErrorDetail {
     /// Machine-readable code, e.g. `unknown_dataset`, `invalid_key`,
     /// `upstream_timeout`, `unauthorized`, `rate_limited`.
     pub code: String,
     /// What a person reads; names the field or key at fault.
     pub message: String,
+    /// `invalid_access` only: every item at fault (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<proxy::access::ItemError>>,
 }
 
 /// One key's answer in a batch read (`GET`/`POST /v1/{dataset}`): the
@@ -75,7 +74,6 @@ pub struct AccessItem {
 
 /// The 202 answer of `POST /v1/access`.
 #[derive(Debug, Serialize, ToSchema)]
-#[allow(dead_code, reason = "describes what `proxy::access::feed` writes")]
 pub struct AccessAccepted {
     /// Items queued for the engine.
     pub accepted: u64,
@@ -157,12 +155,37 @@ Errors are JSON `{\"error\":{\"code\",\"message\"}}`. docs/api.md has a curl exa
 )]
 pub struct ApiDoc;
 
-/// The document as JSON, built once.
+/// The document as JSON, built once, its object schemas closed
+/// ([`close_objects`]).
 pub fn json() -> &'static str {
     static DOC: OnceLock<String> = OnceLock::new();
     DOC.get_or_init(|| {
-        ApiDoc::openapi()
-            .to_pretty_json()
+        serde_json::to_value(ApiDoc::openapi())
+            .map(|mut doc| {
+                close_objects(&mut doc);
+                doc
+            })
+            .and_then(|doc| serde_json::to_string_pretty(&doc))
             .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     })
+}
+
+/// Gives every object schema of `doc` that lists its `properties` and says
+/// nothing of others `additionalProperties: false`: the answers are typed
+/// structs, so a field the schema lacks is drift, and a validator reports
+/// it. Maps (`additionalProperties` set) are left as they are.
+pub fn close_objects(doc: &mut serde_json::Value) {
+    use serde_json::Value;
+    match doc {
+        Value::Object(obj) => {
+            let lists_properties = obj.get("properties").is_some_and(Value::is_object)
+                && obj.get("type").and_then(Value::as_str) == Some("object");
+            if lists_properties && !obj.contains_key("additionalProperties") {
+                obj.insert("additionalProperties".into(), Value::Bool(false));
+            }
+            obj.values_mut().for_each(close_objects);
+        }
+        Value::Array(items) => items.iter_mut().for_each(close_objects),
+        _ => {}
+    }
 }

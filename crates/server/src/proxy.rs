@@ -65,7 +65,13 @@ pub fn router(
 
 /// A JSON error response.
 pub fn error_response(status: StatusCode, code: &str, message: String) -> Response {
-    let body = json!({"error": {"code": code, "message": message}});
+    let body = crate::openapi::ErrorBody {
+        error: crate::openapi::ErrorDetail {
+            code: code.to_string(),
+            message,
+            errors: None,
+        },
+    };
     (status, Json(body)).into_response()
 }
 

@@ -88,6 +88,7 @@ impl DayKind {
 
 /// The market session (see the glossary's "session (market)").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MarketSession {
     /// No trading: outside 04:00–20:00, or a weekend or holiday.

@@ -6,6 +6,7 @@ use super::{CostCap, PRICE_STEP_S, PricePoint};
 
 /// The cost cap's price, its account and the price's recent history.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PriceFigures {
     /// The price: the multiplier `λ` of the cap (0 while calls run under
     /// it).

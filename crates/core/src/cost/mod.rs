@@ -77,6 +77,7 @@ const HISTORY_LEN: usize = 1440;
 
 /// One point of the price's history.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PricePoint {
     /// When it was set.
     pub at_s: UnixSeconds,

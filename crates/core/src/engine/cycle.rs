@@ -74,6 +74,7 @@ impl CycleRequest {
 
 /// Why a cycle did not fetch a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SkipReason {
     /// Its entry is fresh.

@@ -6,6 +6,7 @@ use super::reliability::ReliabilityRow;
 
 /// What the model learned and how well it predicted.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModelFigures {
     /// Examples the model trained on (every proposed candidate, once its
     /// window closed or its key was requested).

@@ -8,6 +8,7 @@
 
 /// One row: examples whose score fell in `[lo, lo + 0.1)`.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReliabilityRow {
     /// Lower edge of the score range.
     pub lo: f64,

@@ -8,6 +8,7 @@ use serde::Serialize;
 /// A key with a score (meaning depends on the query). The key is a
 /// [`KeyId`]; [`NameKeys::named`] gives the `String` form the API shows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeyScore<K = KeyId> {
     /// The key.
     pub key: K,
@@ -18,6 +19,7 @@ pub struct KeyScore<K = KeyId> {
 
 /// A key whose short-window rate rises above its own baseline.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TrendingKey<K = KeyId> {
     /// The key.
     pub key: K,
@@ -31,6 +33,7 @@ pub struct TrendingKey<K = KeyId> {
 
 /// A predicted next key with its calibrated confidence.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Prediction<K = KeyId> {
     /// The key predicted to follow.
     pub key: K,
@@ -40,6 +43,7 @@ pub struct Prediction<K = KeyId> {
 
 /// A group's share of all accesses, short against long.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GroupTrend {
     /// The group name.
     pub group: String,
@@ -53,6 +57,7 @@ pub struct GroupTrend {
 
 /// Counters and a summary of the tracker.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TrackerStats {
     /// Keys tracked now.
     pub tracked_keys: usize,

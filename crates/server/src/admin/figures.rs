@@ -2,70 +2,153 @@
 //! demand-only, times in ET and UTC. Windowed hit rates come from the
 //! engine's own history ([`crate::driver::history`]).
 
+use std::collections::BTreeMap;
+
 use prewarm_core::calendar::ExchangeCalendar;
 use prewarm_core::stats::ratio;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::driver::Figures;
 
-/// Per strategy: fetches, used, wasted, efficiency, hits.
-pub fn strategies(f: &Figures) -> Value {
-    let map: serde_json::Map<String, Value> = f
-        .strategies
+/// One strategy's warming figures over a period.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StrategyPeriod {
+    /// Warming fetches charged to it, cycles included.
+    pub warmed: u64,
+    /// Of `warmed`, those the engine ordered by itself (not cycles).
+    pub engine_warmed: u64,
+    /// Of `warmed`, those of cycles (pre-market, `POST /warming/run`).
+    pub cycle_warmed: u64,
+    /// Of `warmed`, the fetches whose entry served a hit.
+    pub used: u64,
+    /// `warmed - used`: fetches no request used.
+    pub wasted: u64,
+    /// `used / warmed`, in [0, 1] (0 before any fetch).
+    pub efficiency: f64,
+    /// Hits on entries it fetched.
+    pub hits: u64,
+}
+
+/// Per strategy name (`popular`, `time`, ...): fetches, used, wasted,
+/// efficiency, hits; only strategies that did anything.
+pub fn strategies(f: &Figures) -> BTreeMap<String, StrategyPeriod> {
+    f.strategies
         .iter()
         .map(|(name, s)| {
             // The engine counts cycle fetches among its warming fetches.
             let warmed = s.warm_fetches;
-            let v = json!({
-                "warmed": warmed,
-                "engine_warmed": warmed.saturating_sub(s.cycle_warm_fetches),
-                "cycle_warmed": s.cycle_warm_fetches,
-                "used": s.warm_used,
-                "wasted": warmed.saturating_sub(s.warm_used),
-                "efficiency": ratio(s.warm_used, warmed),
-                "hits": s.hits,
-            });
+            let v = StrategyPeriod {
+                warmed,
+                engine_warmed: warmed.saturating_sub(s.cycle_warm_fetches),
+                cycle_warmed: s.cycle_warm_fetches,
+                used: s.warm_used,
+                wasted: warmed.saturating_sub(s.warm_used),
+                efficiency: ratio(s.warm_used, warmed),
+                hits: s.hits,
+            };
             (name.to_string(), v)
         })
-        .collect();
-    Value::Object(map)
+        .collect()
+}
+
+/// Upstream calls of a period, by cause.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ApiCalls {
+    /// Calls made because of a miss.
+    pub demand: u64,
+    /// Upstream calls warming made, cycles included (a batch call that
+    /// carried several keys counts once).
+    pub warming: u64,
+    /// `demand + warming`.
+    pub total: u64,
+}
+
+/// Totals of one period (since start, or today) with waste and cost
+/// against demand-only.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Period {
+    /// Accesses.
+    pub requests: u64,
+    /// Accesses that hit (by the engine's model of the cache).
+    pub hits: u64,
+    /// `hits / requests`, in [0, 1] (0 without requests).
+    pub hit_rate: f64,
+    /// Warming fetches (keys), cycles included.
+    pub warmed: u64,
+    /// Of `warmed`, the fetches whose entry served a hit.
+    pub used: u64,
+    /// `warmed - used`: fetches no request used.
+    pub wasted: u64,
+    /// `used / warmed`, in [0, 1] (0 before any fetch).
+    pub efficiency: f64,
+    /// Upstream calls by cause.
+    pub api_calls: ApiCalls,
+    /// The calls the engine's no-warming shadow made on the same accesses
+    /// (what the traffic would have cost without warming, measured).
+    pub demand_only_api_calls: u64,
+    /// `api_calls.total / demand_only_api_calls` (1 before the shadow made
+    /// any call): above 1 warming costs calls.
+    pub cost_ratio: f64,
+    /// Per strategy name.
+    pub strategies: BTreeMap<String, StrategyPeriod>,
 }
 
 /// Totals of one period with waste and cost against demand-only: the
 /// calls the engine's no-warming shadow made on the same accesses.
-pub fn period(f: &Figures) -> Value {
+pub fn period(f: &Figures) -> Period {
     let warmed = f.warm_fetches; // cycle fetches included
     let demand_only = f.shadow_api_calls;
-    json!({
-        "requests": f.requests,
-        "hits": f.hits,
-        "hit_rate": f.hit_rate,
-        "warmed": warmed,
-        "used": f.warm_used,
-        "wasted": warmed.saturating_sub(f.warm_used),
-        "efficiency": f.efficiency,
-        "api_calls": {"demand": f.demand_fetches, "warming": f.warm_calls, "total": f.api_calls},
-        "demand_only_api_calls": demand_only,
-        "cost_ratio": if demand_only == 0 { 1.0 } else { f.api_calls as f64 / demand_only as f64 },
-        "strategies": strategies(f),
-    })
+    Period {
+        requests: f.requests,
+        hits: f.hits,
+        hit_rate: f.hit_rate,
+        warmed,
+        used: f.warm_used,
+        wasted: warmed.saturating_sub(f.warm_used),
+        efficiency: f.efficiency,
+        api_calls: ApiCalls {
+            demand: f.demand_fetches,
+            warming: f.warm_calls,
+            total: f.api_calls,
+        },
+        demand_only_api_calls: demand_only,
+        cost_ratio: if demand_only == 0 {
+            1.0
+        } else {
+            f.api_calls as f64 / demand_only as f64
+        },
+        strategies: strategies(f),
+    }
 }
 
 /// The exchange's time zone (IANA name), in which `et` times are given.
 pub const EXCHANGE_TZ: &str = "America/New_York";
 
-/// `at_s` in UTC and New York time (RFC 3339-like text).
-pub fn times(at_s: Option<f64>) -> Value {
-    let Some(s) = at_s else {
-        return Value::Null;
-    };
-    let utc = chrono::DateTime::from_timestamp(s.floor() as i64, 0)
+/// An instant in three forms.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Times {
+    /// Unix seconds.
+    pub unix_s: f64,
+    /// UTC, `YYYY-MM-DDTHH:MM:SSZ` (null outside chrono's range).
+    pub utc: Option<String>,
+    /// New York time, `YYYY-MM-DD HH:MM:SS ET`.
+    pub et: String,
+}
+
+/// `at_s` (Unix seconds) in UTC and New York time (RFC 3339-like text).
+pub fn times(at_s: f64) -> Times {
+    let utc = chrono::DateTime::from_timestamp(at_s.floor() as i64, 0)
         .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
     let et = ExchangeCalendar::nyse()
-        .local_date_time(s)
+        .local_date_time(at_s)
         .format("%Y-%m-%d %H:%M:%S ET")
         .to_string();
-    json!({"unix_s": s, "utc": utc, "et": et})
+    Times {
+        unix_s: at_s,
+        utc,
+        et,
+    }
 }
 
 #[cfg(test)]
@@ -93,10 +176,10 @@ mod tests {
     fn period_reports_waste_and_cost_against_the_shadow() {
         let c = popular_warmed(4, 3);
         let p = period(&Figures::new(&c, &[0; StrategyId::COUNT], 8));
-        assert_eq!(p["wasted"], 1);
-        assert_eq!(p["demand_only_api_calls"], 8);
-        assert_eq!(p["cost_ratio"], 9.0 / 8.0);
-        assert_eq!(p["strategies"]["popular"]["wasted"], 1);
+        assert_eq!(p.wasted, 1);
+        assert_eq!(p.demand_only_api_calls, 8);
+        assert_eq!(p.cost_ratio, 9.0 / 8.0);
+        assert_eq!(p.strategies["popular"].wasted, 1);
     }
 
     #[test]
@@ -106,23 +189,20 @@ mod tests {
         let mut cycles = [0; StrategyId::COUNT];
         cycles[StrategyId::Popular.index()] = 3;
         let p = period(&Figures::new(&c, &cycles, 6));
-        assert_eq!(p["warmed"], 4);
-        assert_eq!(p["wasted"], 3);
-        assert_eq!(p["api_calls"]["warming"], 4);
-        assert_eq!(p["api_calls"]["total"], 9, "demand plus warming");
-        assert_eq!(p["cost_ratio"], 9.0 / 6.0);
-        let s = &p["strategies"]["popular"];
-        assert_eq!(
-            (&s["warmed"], &s["engine_warmed"], &s["cycle_warmed"]),
-            (&4.into(), &1.into(), &3.into())
-        );
+        assert_eq!(p.warmed, 4);
+        assert_eq!(p.wasted, 3);
+        assert_eq!(p.api_calls.warming, 4);
+        assert_eq!(p.api_calls.total, 9, "demand plus warming");
+        assert_eq!(p.cost_ratio, 9.0 / 6.0);
+        let s = &p.strategies["popular"];
+        assert_eq!((s.warmed, s.engine_warmed, s.cycle_warmed), (4, 1, 3));
     }
 
     #[test]
     fn times_are_shown_in_utc_and_new_york() {
-        let t = times(Some(1_718_719_200.0));
-        assert_eq!(t["utc"], "2024-06-18T14:00:00Z");
-        assert_eq!(t["et"], "2024-06-18 10:00:00 ET");
+        let t = times(1_718_719_200.0);
+        assert_eq!(t.utc.as_deref(), Some("2024-06-18T14:00:00Z"));
+        assert_eq!(t.et, "2024-06-18 10:00:00 ET");
     }
 
     #[test]

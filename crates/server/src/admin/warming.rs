@@ -24,12 +24,12 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
 
 use prewarm_core::strategy::StrategyId;
 
-use super::{AdminState, figures};
-use crate::driver::{CycleRequest, DatasetView, DriverGone, DriverSnapshot};
+use super::AdminState;
+use super::answers::{PatternsAnswer, SaveAnswer, StatsAnswer, StatusAnswer};
+use crate::driver::{CycleRequest, DriverGone, WarmReport};
 use crate::proxy::error_response;
 
 /// Most keys a patterns list returns.
@@ -66,19 +66,9 @@ pub(super) fn unknown_dataset(
     })
 }
 
-/// A JSON object of `part(dataset)` by dataset name.
-fn per_dataset(view: &DriverSnapshot, part: impl Fn(&DatasetView) -> Value) -> Value {
-    let map: Map<String, Value> = view
-        .datasets
-        .iter()
-        .map(|(name, d)| (name.clone(), part(d)))
-        .collect();
-    Value::Object(map)
-}
-
 #[utoipa::path(get, path = "/warming/stats", tag = "admin",
     responses(
-        (status = 200, description = "`{at_s, store, datasets: {NAME: {since_start, today, last_minute, last_hour, total, budget_tokens, warm_rate_per_min, queued_candidates, cost_ratio_recent, price, warm_outcomes, history}}}`: hit rate, API calls, warming fetches and efficiency per dataset and strategy; `history`: the last hour in 10 s buckets (`bucket_s`, `points` of `start_s`, requests, hits, demand_fetches, warm_fetches)", body = Object),
+        (status = 200, description = "Per dataset: hit rate, API calls, warming fetches and efficiency, per strategy too; the cost cap's price; the last hour in 10 s buckets", body = StatsAnswer),
         (status = 401, description = "Under admin.protect_reads: missing or wrong admin token", body = crate::openapi::ErrorBody),
         (status = 503, description = "`warming_not_running`", body = crate::openapi::ErrorBody),
     ),
@@ -87,36 +77,12 @@ pub(super) async fn stats(State(st): State<AdminState>) -> Response {
     let Some(c) = st.warming.get() else {
         return not_running();
     };
-    let view = c.view();
-    let datasets: Map<String, Value> = view
-        .datasets
-        .iter()
-        .map(|(name, d)| {
-            let window = |s| d.history.window(view.at_s, s);
-            let v = json!({
-                "since_start": figures::period(&d.total),
-                "today": figures::period(&d.today),
-                "last_minute": window(60.0),
-                "last_hour": window(3600.0),
-                "total": d.total,
-                "budget_tokens": d.budget_tokens,
-                "warm_rate_per_min": d.warm_rate_per_min,
-                "queued_candidates": d.queued_candidates,
-                "cost_ratio_recent": d.cost_ratio_recent,
-                "price": d.price,
-                "warm_outcomes": d.warm_outcomes,
-                "history": d.history,
-            });
-            (name.clone(), v)
-        })
-        .collect();
-    Json(json!({"at_s": view.at_s, "store": st.store.report(), "datasets": datasets}))
-        .into_response()
+    Json(StatsAnswer::of(&c.view(), st.store.report())).into_response()
 }
 
 #[utoipa::path(get, path = "/warming/status", tag = "admin",
     responses(
-        (status = 200, description = "`{running, enabled, session, exchange_tz, schedules, upstream, store, warms_in_flight, cycles, startup, events, jobs, datasets}`: the driver, its schedules, the market session, the health of upstream (`ok`, `paused`, `quota`) and store, and the start-up cycle's progress", body = Object),
+        (status = 200, description = "The driver, its schedules, the market session, the health of upstream and store, the start-up cycle's progress, and per dataset its gate, TTLs, tracker and snapshot", body = StatusAnswer),
         (status = 401, description = "Under admin.protect_reads: missing or wrong admin token", body = crate::openapi::ErrorBody),
         (status = 503, description = "`warming_not_running`", body = crate::openapi::ErrorBody),
     ),
@@ -125,59 +91,7 @@ pub(super) async fn status(State(st): State<AdminState>) -> Response {
     let Some(c) = st.warming.get() else {
         return not_running();
     };
-    let view = c.view();
-    let datasets = per_dataset(&view, |d| {
-        json!({
-            "gate": d.gate,
-            "ttl_s": d.ttl_s,
-            "budget_tokens": d.budget_tokens,
-            "tracker": d.tracker,
-            "snapshot": d.snapshot,
-            "snapshot_age_s": d.snapshot.last_saved_s.map(|s| (view.at_s - s).max(0.0)),
-        })
-    });
-    let schedules: Vec<Value> = view
-        .jobs
-        .iter()
-        .map(|j| {
-            json!({
-                "job": j.kind,
-                "last_run": figures::times(j.last_run_s),
-                "next_run": figures::times(Some(j.next_run_s)),
-                "last_outcome": j.last_outcome,
-            })
-        })
-        .collect();
-    let paused = view.upstream_paused_until_s.is_some_and(|u| u > view.at_s);
-    // The quota's hold is its own state: it is no failure of the upstream.
-    let upstream_health = match (view.upstream_quota_held, paused) {
-        (true, _) => "quota",
-        (false, true) => "paused",
-        (false, false) => "ok",
-    };
-    Json(json!({
-        "at_s": view.at_s,
-        "now": figures::times(Some(view.at_s)),
-        "exchange_tz": figures::EXCHANGE_TZ,
-        "running": true,
-        "enabled": view.warming_enabled,
-        "schedules": schedules,
-        "upstream": {"health": upstream_health, "paused_until_s": view.upstream_paused_until_s},
-        "store": st.store.report(),
-        "warming_enabled": view.warming_enabled,
-        "session": view.session,
-        "outside_sessions": view.outside_sessions,
-        "upstream_paused_until_s": view.upstream_paused_until_s,
-        "warms_in_flight": view.warms_in_flight,
-        "max_concurrent": view.max_concurrent,
-        "cycle_queued": view.cycle_queued,
-        "cycles": view.cycles,
-        "startup": view.startup,
-        "events": view.events,
-        "jobs": view.jobs,
-        "datasets": datasets,
-    }))
-    .into_response()
+    Json(StatusAnswer::of(&c.view(), st.store.report())).into_response()
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -192,7 +106,7 @@ pub(super) struct PatternsQuery {
 
 #[utoipa::path(get, path = "/warming/patterns", tag = "admin", params(PatternsQuery),
     responses(
-        (status = 200, description = "`{datasets: [{dataset, popular, trending, upcoming, groups, predicted?, model}]}`: what the trackers learned", body = Object),
+        (status = 200, description = "What the trackers learned, per dataset", body = PatternsAnswer),
         (status = 400, description = "`bad_limit`: limit outside 1..=1000", body = crate::openapi::ErrorBody),
         (status = 404, description = "`unknown_dataset`", body = crate::openapi::ErrorBody),
         (status = 401, description = "Under admin.protect_reads: missing or wrong admin token", body = crate::openapi::ErrorBody),
@@ -215,7 +129,7 @@ pub(super) async fn patterns(
         return resp;
     }
     match c.patterns(q.dataset, limit, q.key).await {
-        Ok(p) => Json(json!({"datasets": p})).into_response(),
+        Ok(datasets) => Json(PatternsAnswer { datasets }).into_response(),
         Err(e) => gone(e),
     }
 }
@@ -356,7 +270,7 @@ fn bad_limit(limit: usize, max: usize) -> BadRequest {
 
 #[utoipa::path(post, path = "/warming/run", tag = "admin", params(RunQuery),
     responses(
-        (status = 200, description = "Once its fetches are back: `{strategies, ordered, warmed: [{dataset, key, strategy}], skipped: [{dataset, key, reason}], failed: [{dataset, key, error}], duration_ms}`", body = Object),
+        (status = 200, description = "Once its fetches are back: what the cycle warmed, skipped and failed", body = WarmReport),
         (status = 400, description = "`unknown_strategy`, `bad_limit`, `bad_seconds`, `missing_keys`, `missing_group`", body = crate::openapi::ErrorBody),
         (status = 404, description = "`unknown_dataset`", body = crate::openapi::ErrorBody),
         (status = 409, description = "`cycle_refused` (warming disabled)", body = crate::openapi::ErrorBody),
@@ -379,7 +293,7 @@ pub(super) async fn run(State(st): State<AdminState>, Query(q): Query<RunQuery>)
     match c.warm(q.dataset, req.map(|r| vec![r])).await {
         Ok(report) => match &report.refused {
             Some(why) => error_response(StatusCode::CONFLICT, "cycle_refused", why.clone()),
-            None => Json(json!(report)).into_response(),
+            None => Json(report).into_response(),
         },
         Err(e) => gone(e),
     }
@@ -387,8 +301,8 @@ pub(super) async fn run(State(st): State<AdminState>, Query(q): Query<RunQuery>)
 
 #[utoipa::path(post, path = "/warming/save", tag = "admin",
     responses(
-        (status = 200, description = "`{saved: [{dataset, path, bytes, error}]}`", body = Object),
-        (status = 500, description = "A snapshot could not be written (`saved[].error`)", body = Object),
+        (status = 200, description = "Every snapshot saved", body = SaveAnswer),
+        (status = 500, description = "A snapshot could not be written (`saved[].error`)", body = SaveAnswer),
         (status = 401, description = "Missing or wrong admin token", body = crate::openapi::ErrorBody),
         (status = 403, description = "No admin token configured (`disabled`)", body = crate::openapi::ErrorBody),
         (status = 503, description = "`warming_not_running`", body = crate::openapi::ErrorBody),
@@ -406,7 +320,7 @@ pub(super) async fn save(State(st): State<AdminState>) -> Response {
             } else {
                 StatusCode::OK
             };
-            (status, Json(json!({"saved": reports}))).into_response()
+            (status, Json(SaveAnswer { saved: reports })).into_response()
         }
         Err(e) => gone(e),
     }

@@ -27,7 +27,7 @@ use super::settings::DriverSettings;
 use super::warm::Order;
 
 /// What a warming cycle did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct WarmReport {
     /// The strategies the cycle ran (its fetches are charged to them).
     pub strategies: Vec<&'static str>,
@@ -47,7 +47,7 @@ pub struct WarmReport {
 }
 
 /// One key a cycle warmed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CycleKey {
     /// The dataset.
     pub dataset: String,
@@ -58,7 +58,7 @@ pub struct CycleKey {
 }
 
 /// One key a cycle skipped.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SkippedKey {
     /// The dataset.
     pub dataset: String,
@@ -71,7 +71,7 @@ pub struct SkippedKey {
 }
 
 /// One key whose cycle fetch failed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FailedKey {
     /// The dataset.
     pub dataset: String,
@@ -84,7 +84,7 @@ pub struct FailedKey {
 }
 
 /// Cycle counters, for `/warming/status`.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, utoipa::ToSchema)]
 pub struct CycleFigures {
     /// Cycles started since the daemon started.
     pub started: u64,
@@ -99,7 +99,7 @@ pub struct CycleFigures {
 }
 
 /// The counts of one completed cycle.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, utoipa::ToSchema)]
 pub struct CycleSummary {
     /// When it completed, unix seconds.
     pub at_s: f64,

@@ -74,7 +74,7 @@ pub fn snapshot_path(state_dir: &Path, dataset: &str) -> PathBuf {
 pub type CycleCounts = [u64; StrategyId::COUNT];
 
 /// Store evictions of one dataset since start.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, utoipa::ToSchema)]
 pub struct Evictions {
     /// Eviction events applied.
     pub events: u64,
@@ -83,7 +83,7 @@ pub struct Evictions {
 }
 
 /// Outcomes of warming calls (engine orders and cycles).
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, utoipa::ToSchema)]
 pub struct WarmOutcomes {
     /// Fetched and stored by the warming call.
     pub fetched: u64,
@@ -96,7 +96,7 @@ pub struct WarmOutcomes {
 }
 
 /// Snapshot file state.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct SnapshotInfo {
     /// The file.
     pub path: String,

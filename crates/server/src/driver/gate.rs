@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::settings::OutsideSessions;
 
 /// What the gate does right now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GateState {
     /// Warming at the full rate.

@@ -11,7 +11,7 @@ use prewarm_core::stats::{Counters, Series, ratio};
 use serde::Serialize;
 
 /// One bucket of the history.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct HistoryPoint {
     /// Start of the bucket, Unix seconds.
     pub start_s: f64,
@@ -27,7 +27,7 @@ pub struct HistoryPoint {
 
 /// The buckets of the last hour, oldest first; buckets with no event are
 /// left out.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct History {
     /// Width of a bucket, seconds.
     pub bucket_s: f64,
@@ -36,7 +36,7 @@ pub struct History {
 }
 
 /// Requests and hits over a window, as `/warming/stats` reports them.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Window {
     /// Span the history actually covers, seconds (shorter than asked until
     /// the daemon has run that long).

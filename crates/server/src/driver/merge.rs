@@ -32,7 +32,7 @@ enum EventKind {
 }
 
 /// Event counters of the driver.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, utoipa::ToSchema)]
 pub struct EventFigures {
     /// Access events applied.
     pub accesses: u64,
@@ -45,6 +45,7 @@ pub struct EventFigures {
     /// Always 0, kept for the shape of `/warming/status`: fetch events
     /// carry the engine's strategy id, so none has an unknown origin.
     #[serde(serialize_with = "always_zero")]
+    #[schema(value_type = u64)]
     pub unknown_origin: (),
     /// Store eviction events applied (the memory store's size cap).
     pub evictions: u64,

@@ -73,7 +73,7 @@ pub struct SaveJob {
 }
 
 /// What one save did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SaveReport {
     /// Dataset name.
     pub dataset: String,

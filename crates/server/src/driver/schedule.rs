@@ -15,7 +15,7 @@ use prewarm_core::calendar::ExchangeCalendar;
 use serde::Serialize;
 
 /// Which job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobKind {
     /// The pre-market warming cycle.
@@ -38,7 +38,7 @@ enum When {
 }
 
 /// One scheduled job with its last and next run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Job {
     /// Which job.
     pub kind: JobKind,

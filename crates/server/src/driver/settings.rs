@@ -21,7 +21,7 @@ use crate::config::error::ConfigError;
 
 /// What warming does while the market is closed (nights, weekends,
 /// holidays; pre-market and after-hours count as open).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OutsideSessions {
     /// Warm as during sessions.
@@ -71,7 +71,7 @@ impl<'de> Deserialize<'de> for OutsideSessions {
 
 /// When the start-up cycle runs after a restart, against `/readyz`
 /// (`warming.startup`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StartupMode {
     /// `/readyz` answers 503 until the cycle is done or

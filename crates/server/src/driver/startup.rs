@@ -30,7 +30,7 @@ use super::warm::Order;
 use crate::service::CacheService;
 
 /// Where the start-up cycle is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StartupState {
     /// Not run: `warming.startup = "off"` or warming disabled.
@@ -44,7 +44,7 @@ pub enum StartupState {
 }
 
 /// The start-up cycle's progress, for `/warming/status` and the dashboard.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StartupProgress {
     /// `warming.startup`.
     pub mode: StartupMode,

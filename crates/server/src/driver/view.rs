@@ -14,6 +14,7 @@ use prewarm_core::strategy::StrategyId;
 use prewarm_core::tracker::{
     GroupTrend, KeyScore, NameKeys, Prediction, TrackerStats, TrendingKey,
 };
+use prewarm_core::ttl::SessionTtls;
 use serde::Serialize;
 
 use super::cycle::CycleFigures;
@@ -92,6 +93,10 @@ pub const PRICE_POINTS: usize = 200;
 pub struct DatasetView {
     /// Freshness lifetime, seconds.
     pub ttl_s: f64,
+    /// `[datasets.NAME.ttl_by_session]`: the TTL per market session, when
+    /// set (it then overrides `ttl_s` session by session).
+    #[serde(skip)]
+    pub ttl_by_session: Option<SessionTtls>,
     /// Warming budget, fetches per minute.
     pub warm_rate_per_min: f64,
     /// Warming tokens available now.
@@ -139,6 +144,7 @@ impl DatasetView {
         let today = counters_since(&total, &ds.day_start.0);
         DatasetView {
             ttl_s: ds.engine.config().ttl_s,
+            ttl_by_session: ds.engine.config().ttl_by_session,
             warm_rate_per_min: ds.engine.config().warming.rate_limit_per_min,
             budget_tokens: ds.engine.budget_tokens(now_s),
             queued_candidates: ds.engine.queued_candidates(),
@@ -164,7 +170,7 @@ impl DatasetView {
 }
 
 /// Counters with the derived ratios, as `prewarm replay` reports them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Figures {
     /// Accesses.
     pub requests: u64,
@@ -195,7 +201,7 @@ pub struct Figures {
 }
 
 /// One strategy's counters.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct StrategyFigures {
     /// Warming fetches charged to it, cycles included.
     pub warm_fetches: u64,
@@ -264,7 +270,7 @@ pub fn counters_since(a: &Counters, b: &Counters) -> Counters {
 }
 
 /// What the tracker learned, for `/warming/patterns`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Patterns {
     /// The dataset.
     pub dataset: String,

@@ -24,12 +24,13 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use prewarm_core::budget::TokenBucket;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::{AppState, error_response};
 use crate::config::DatasetConfig;
 use crate::events::AccessEvent;
 use crate::http::{SHOWN_KEY_CHARS, shown_key};
+use crate::openapi::{AccessAccepted, ErrorBody, ErrorDetail};
 
 /// Most items in one access batch.
 pub const MAX_ACCESS_ITEMS: usize = 10_000;
@@ -42,7 +43,7 @@ pub const MAX_GROUPS_PER_ITEM: usize = prewarm_core::tracker::MAX_GROUPS_PER_KEY
 pub const MAX_GROUP_NAME_BYTES: usize = 64;
 
 /// One item's problem.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ItemError {
     /// Index in the array.
     pub index: usize,
@@ -150,21 +151,25 @@ pub(super) async fn feed(State(st): State<AppState>, body: axum::body::Bytes) ->
                 .into_iter()
                 .filter(|e| st.service.record_access(e.clone()))
                 .count();
-            let body = json!({"accepted": accepted, "dropped": total - accepted});
+            let body = AccessAccepted {
+                accepted: accepted as u64,
+                dropped: (total - accepted) as u64,
+            };
             (StatusCode::ACCEPTED, Json(body)).into_response()
         }
         Err(errors) => {
-            let list: Vec<Value> = errors
-                .iter()
-                .map(|e| json!({"index": e.index, "field": e.field, "message": e.message}))
-                .collect();
             let first = &errors[0];
             let message = format!(
                 "item {} field {}: {}",
                 first.index, first.field, first.message
             );
-            let body =
-                json!({"error": {"code": "invalid_access", "message": message, "errors": list}});
+            let body = ErrorBody {
+                error: ErrorDetail {
+                    code: "invalid_access".into(),
+                    message,
+                    errors: Some(errors),
+                },
+            };
             (StatusCode::BAD_REQUEST, Json(body)).into_response()
         }
     }
@@ -360,6 +365,7 @@ fn required_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str,
 mod tests {
     use super::*;
     use crate::config::RawConfig;
+    use serde_json::json;
 
     #[test]
     fn groups_are_bounded_in_count_and_length_and_deduplicated() {
