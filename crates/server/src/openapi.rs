@@ -7,9 +7,11 @@
 //! the admin listener's routers and checks that every route (path and
 //! method) is in the document, so the two cannot drift apart.
 
+use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use serde::Serialize;
+use serde_json::Value;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
@@ -170,22 +172,113 @@ pub fn json() -> &'static str {
     })
 }
 
-/// Gives every object schema of `doc` that lists its `properties` and says
-/// nothing of others `additionalProperties: false`: the answers are typed
+/// Forbids the fields a schema of `doc` does not list: every object
+/// schema that lists its `properties` and says nothing of others gets
+/// `additionalProperties: false`, and a composition (`allOf`, what
+/// `#[serde(flatten)]` gives) `unevaluatedProperties: false`, its parts
+/// and the components they name left open. The answers are typed
 /// structs, so a field the schema lacks is drift, and a validator reports
 /// it. Maps (`additionalProperties` set) are left as they are.
-pub fn close_objects(doc: &mut serde_json::Value) {
-    use serde_json::Value;
+pub fn close_objects(doc: &mut Value) {
+    let mut parts = BTreeSet::new();
+    composed_parts(doc, &mut parts);
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for (name, schema) in schemas.iter_mut() {
+            if !parts.contains(name) {
+                close(schema);
+            }
+        }
+    }
+    if let Some(paths) = doc.get_mut("paths") {
+        close(paths);
+    }
+}
+
+/// The components named by a part of an `allOf` anywhere in `doc`.
+fn composed_parts(doc: &Value, out: &mut BTreeSet<String>) {
     match doc {
         Value::Object(obj) => {
+            for part in obj
+                .get("allOf")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(name) = part
+                    .get("$ref")
+                    .and_then(Value::as_str)
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                {
+                    out.insert(name.to_string());
+                }
+            }
+            obj.values().for_each(|v| composed_parts(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| composed_parts(v, out)),
+        _ => {}
+    }
+}
+
+/// [`close_objects`] on one schema and everything below it.
+fn close(schema: &mut Value) {
+    match schema {
+        Value::Object(obj) => {
+            if let Some(Value::Array(parts)) = obj.get_mut("allOf") {
+                // The parts stay open (each sees only its own fields);
+                // their fields' schemas are closed.
+                for part in parts.iter_mut() {
+                    if let Some(Value::Object(props)) = part.get_mut("properties") {
+                        props.values_mut().for_each(close);
+                    }
+                }
+                obj.insert("unevaluatedProperties".into(), Value::Bool(false));
+                return;
+            }
             let lists_properties = obj.get("properties").is_some_and(Value::is_object)
                 && obj.get("type").and_then(Value::as_str) == Some("object");
             if lists_properties && !obj.contains_key("additionalProperties") {
                 obj.insert("additionalProperties".into(), Value::Bool(false));
             }
-            obj.values_mut().for_each(close_objects);
+            obj.values_mut().for_each(close);
         }
-        Value::Array(items) => items.iter_mut().for_each(close_objects),
+        Value::Array(items) => items.iter_mut().for_each(close),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn objects_are_closed_but_maps_and_the_parts_of_a_composition_stay_open() {
+        let mut doc = json!({
+            "components": {"schemas": {
+                "Plain": {"type": "object", "properties": {"a": {"type": "integer"}}},
+                "Map": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "Scope": {"oneOf": [{"type": "object", "properties": {"key": {}}}]},
+                "Report": {"allOf": [
+                    {"$ref": "#/components/schemas/Scope"},
+                    {"type": "object", "properties": {"n": {"type": "object", "properties": {"x": {}}}}},
+                ]},
+            }},
+        });
+        close_objects(&mut doc);
+        let s = &doc["components"]["schemas"];
+        assert_eq!(s["Plain"]["additionalProperties"], false);
+        assert_eq!(s["Map"]["additionalProperties"]["type"], "integer");
+        assert!(s["Scope"]["oneOf"][0].get("additionalProperties").is_none());
+        let report = &s["Report"];
+        assert_eq!(report["unevaluatedProperties"], false);
+        assert!(report["allOf"][1].get("additionalProperties").is_none());
+        assert_eq!(
+            report["allOf"][1]["properties"]["n"]["additionalProperties"],
+            false
+        );
     }
 }

@@ -80,6 +80,7 @@ const HISTORY_LEN: usize = 1440;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PricePoint {
     /// When it was set.
+    #[cfg_attr(feature = "openapi", schema(value_type = f64))]
     pub at_s: UnixSeconds,
     /// The multiplier `λ`.
     pub lambda: f64,

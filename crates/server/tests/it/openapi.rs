@@ -1,7 +1,9 @@
 //! The generated OpenAPI document cannot drift from the routers: every
 //! route the proxy and admin routers serve (path and method, read from the
 //! routers themselves) is in it, and it documents nothing they do not
-//! serve.
+//! serve. Nor from the answers: each JSON answer of a live daemon
+//! validates (JSON Schema 2020-12) against the schema the daemon serves
+//! for it, whose objects forbid fields they do not list.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -9,8 +11,10 @@ use std::sync::atomic::AtomicBool;
 
 use axum::Router;
 use prewarm_server::admin::{self, AdminAuth, WarmingSlot};
+use prewarm_server::serve::Running;
 use prewarm_server::store::{MemoryStore, StoreHealth};
-use serde_json::Value;
+use prewarm_server::upstream_sim::SimHandle;
+use serde_json::{Value, json};
 
 use crate::support::{TestCfg, service_with_store};
 
@@ -137,4 +141,221 @@ fn the_document_names_its_schemas_and_security() {
     for field in served.as_object().unwrap().keys() {
         assert!(fields.contains_key(field), "HealthReport.{field}");
     }
+}
+
+/// A validator of what the document's `path` `verb` answers with `code`:
+/// the response's schema, with the document's `components` beside it so
+/// its `$ref`s resolve.
+fn validator(doc: &Value, path: &str, verb: &str, code: &str) -> jsonschema::Validator {
+    let response = &doc["paths"][path][verb]["responses"][code];
+    let mut schema = response["content"]["application/json"]["schema"].clone();
+    assert!(schema.is_object(), "{verb} {path} {code} has a JSON schema");
+    schema["components"] = doc["components"].clone();
+    jsonschema::draft202012::new(&schema)
+        .unwrap_or_else(|e| panic!("{verb} {path} {code}: the schema compiles: {e}"))
+}
+
+/// The schema's complaints about `body`, each with the JSON path at fault.
+fn complaints(doc: &Value, route: (&str, &str, &str), body: &Value) -> Vec<String> {
+    let (verb, path, code) = route;
+    let v = validator(doc, path, verb, code);
+    v.iter_errors(body)
+        .map(|e| format!("{verb} {path} {code} at {}: {e}", e.instance_path()))
+        .collect()
+}
+
+/// One answer of the live daemon: status and JSON body.
+async fn answer(req: reqwest::RequestBuilder) -> (u16, Value) {
+    let resp = req.send().await.expect("the daemon answers");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.expect("a JSON body"))
+}
+
+const ADMIN_TOKEN: &str = "openapi-admin-token";
+
+/// A daemon on the upstream-sim with an admin token, a TTL by session and
+/// some traffic, its driver caught up.
+async fn daemon_with_traffic(dir: &std::path::Path) -> (Running, SimHandle) {
+    let upstream = crate::support::sim(|_| {}).await;
+    let mut cfg = TestCfg::new(upstream.addr());
+    cfg.state_dir = dir.to_path_buf();
+    cfg.extra = format!(
+        "[datasets.quote.ttl_by_session]\nregular_s = 15\nclosed = \"until_open\"\n\
+         [admin]\ntoken = \"{ADMIN_TOKEN}\"\n"
+    );
+    let mut d = cfg.start().await;
+    d.start_driver().expect("driver starts");
+    let c = crate::support::http();
+    for key in ["AAPL", "MSFT", "AAPL", "IBM", "AAPL"] {
+        let r = crate::support::get(&c, format!("http://{}/v1/quote/{key}", d.proxy_addr)).await;
+        assert_eq!(r.status(), 200);
+    }
+    d.driver().unwrap().sync().await.unwrap();
+    (d, upstream)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_admin_answer_validates_against_its_served_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, _sim) = daemon_with_traffic(dir.path()).await;
+    let c = crate::support::http();
+    let admin = format!("http://{}", d.admin_addr);
+    let doc: Value = c
+        .get(format!("{admin}/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let routes = [
+        ("get", "/warming/stats", "/warming/stats"),
+        ("get", "/warming/status", "/warming/status"),
+        (
+            "get",
+            "/warming/patterns",
+            "/warming/patterns?limit=5&key=AAPL",
+        ),
+        ("post", "/warming/run", "/warming/run"),
+        (
+            "post",
+            "/warming/run",
+            "/warming/run?strategy=popular&limit=3",
+        ),
+        ("post", "/warming/save", "/warming/save"),
+        ("delete", "/cache/{dataset}/{key}", "/cache/quote/IBM"),
+        ("delete", "/cache/{dataset}", "/cache/quote"),
+    ];
+    let mut found = Vec::new();
+    let mut bodies = std::collections::HashMap::new();
+    for (verb, path, uri) in routes {
+        let method = reqwest::Method::from_bytes(verb.to_uppercase().as_bytes()).unwrap();
+        let req = c.request(method, format!("{admin}{uri}"));
+        let (status, body) = answer(req.bearer_auth(ADMIN_TOKEN)).await;
+        assert_eq!(status, 200, "{verb} {uri}: {body}");
+        found.extend(complaints(&doc, (verb, path, "200"), &body));
+        bodies.insert(uri, body);
+    }
+    // The proxy's access feed and an error body, under the same rule.
+    let proxy = format!("http://{}", d.proxy_addr);
+    let feed = |items: Value| {
+        c.post(format!("{proxy}/v1/access"))
+            .bearer_auth(crate::support::ACCESS_TOKEN)
+            .json(&items)
+    };
+    let (status, body) = answer(feed(json!([{"dataset": "quote", "key": "AAPL"}]))).await;
+    assert_eq!(status, 202, "{body}");
+    found.extend(complaints(&doc, ("post", "/v1/access", "202"), &body));
+    let (status, body) = answer(feed(json!([{"dataset": "nope", "key": "AAPL"}]))).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["errors"].is_array(), "{body}");
+    found.extend(complaints(&doc, ("post", "/v1/access", "400"), &body));
+    assert!(found.is_empty(), "answers off their schemas: {found:#?}");
+    learned_fields_are_served(&bodies);
+    let status = &bodies["/warming/status"]["datasets"]["quote"];
+    assert_eq!(status["ttl_by_session"]["closed"], "until_open", "{status}");
+    d.shutdown().await.unwrap();
+}
+
+/// The price (in `/warming/stats`) and the model's calibration (in
+/// `/warming/patterns`) are served.
+fn learned_fields_are_served(bodies: &std::collections::HashMap<&str, Value>) {
+    let price = &bodies["/warming/stats"]["datasets"]["quote"]["price"];
+    let history = price["history"].as_array().expect("price history");
+    assert!(
+        !history.is_empty(),
+        "the price has a point once traffic ran"
+    );
+    assert!(history.len() <= 200, "{} points", history.len());
+    let api_calls = price["api_calls"].as_u64().expect("api_calls");
+    let since_start = &bodies["/warming/stats"]["datasets"]["quote"]["since_start"];
+    assert_eq!(Some(api_calls), since_start["api_calls"]["total"].as_u64());
+    assert_eq!(
+        price["shadow_api_calls"], since_start["demand_only_api_calls"],
+        "cost against demand-only is measured on the shadow"
+    );
+    let model = &bodies["/warming/patterns?limit=5&key=AAPL"]["datasets"][0]["model"];
+    let rows = model["calibration"].as_array().expect("calibration rows");
+    assert_eq!(rows.len(), 10, "one row per tenth");
+    let counted: u64 = rows.iter().filter_map(|r| r["examples"].as_u64()).sum();
+    assert_eq!(Some(counted), model["trained_examples"].as_u64());
+}
+
+#[test]
+fn a_field_the_schema_lacks_fails_validation() {
+    let doc: Value = serde_json::from_str(prewarm_server::openapi::json()).unwrap();
+    let route = ("post", "/warming/save", "200");
+    let ok = json!({"saved": [{"dataset": "quote", "path": "/s", "bytes": 3, "error": null}]});
+    assert_eq!(complaints(&doc, route, &ok), Vec::<String>::new());
+    let renamed = json!({"saved": [{"dataset": "quote", "file": "/s", "bytes": 3, "error": null}]});
+    assert!(
+        !complaints(&doc, route, &renamed).is_empty(),
+        "a renamed field"
+    );
+    let added = json!({"saved": [], "extra": 1});
+    assert!(
+        !complaints(&doc, route, &added).is_empty(),
+        "an added field"
+    );
+}
+
+/// The field names and enum values of `schema` (not those of the
+/// components it names), into `out`.
+fn names_in(schema: &Value, out: &mut BTreeSet<String>) {
+    match schema {
+        Value::Object(obj) => {
+            if let Some(props) = obj.get("properties").and_then(Value::as_object) {
+                out.extend(props.keys().cloned());
+            }
+            for v in obj
+                .get("enum")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                out.insert(format!("={}", v.as_str().unwrap_or_default()));
+            }
+            obj.values().for_each(|v| names_in(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| names_in(v, out)),
+        _ => {}
+    }
+}
+
+/// One line per component schema: its name, then its field names and
+/// (`=value`) enum values, sorted.
+fn surface(doc: &Value) -> String {
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    let mut text = String::new();
+    for (name, schema) in schemas {
+        let mut names = BTreeSet::new();
+        names_in(schema, &mut names);
+        let names: Vec<String> = names.into_iter().collect();
+        text += &format!("{name}: {}\n", names.join(" "));
+    }
+    text
+}
+
+/// The field names of every answer are a contract with the Python client
+/// (clients/python) and the dashboard (crates/server/assets): a rename, an
+/// addition or a removal must show in `openapi_fields.txt` beside this
+/// file, reviewed with the clients. `PREWARM_BLESS=1` rewrites the file.
+#[test]
+fn the_answers_field_names_are_the_reviewed_ones() {
+    let doc: Value = serde_json::from_str(prewarm_server::openapi::json()).unwrap();
+    let served = surface(&doc);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/openapi_fields.txt");
+    if std::env::var_os("PREWARM_BLESS").is_some() {
+        std::fs::write(&path, &served).unwrap();
+    }
+    let reviewed = std::fs::read_to_string(&path).unwrap_or_default();
+    let lines = |t: &str| t.lines().map(str::to_string).collect::<BTreeSet<_>>();
+    let (served, reviewed) = (lines(&served), lines(&reviewed));
+    let new: Vec<_> = served.difference(&reviewed).collect();
+    let gone: Vec<_> = reviewed.difference(&served).collect();
+    assert!(
+        new.is_empty() && gone.is_empty(),
+        "the schemas' fields changed (update the clients, then run with PREWARM_BLESS=1):\n\
+         served now: {new:#?}\nreviewed: {gone:#?}"
+    );
 }

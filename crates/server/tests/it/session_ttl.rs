@@ -46,3 +46,47 @@ async fn an_entry_fetched_while_closed_is_a_hit_later_in_the_closed_session() {
 fn clock_now(d: &prewarm_server::serve::Running) -> f64 {
     d.service.clock().now_s()
 }
+
+/// `/warming/status` of a daemon whose dataset section ends with `extra`:
+/// the `quote` dataset's entry.
+async fn quote_status(extra: &str) -> serde_json::Value {
+    let sim = support::sim(|_| {}).await;
+    let mut cfg = TestCfg::new(sim.addr());
+    let dir = tempfile::tempdir().unwrap();
+    cfg.state_dir = dir.path().to_path_buf();
+    cfg.extra = extra.into();
+    let mut d = cfg.start().await;
+    d.start_driver().expect("driver starts");
+    d.driver().unwrap().sync().await.unwrap();
+    let url = format!("http://{}/warming/status", d.admin_addr);
+    let status: serde_json::Value = support::get(&support::http(), url)
+        .await
+        .json()
+        .await
+        .unwrap();
+    d.shutdown().await.unwrap();
+    status["datasets"]["quote"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warming_status_shows_each_sessions_ttl() {
+    let quote =
+        quote_status("[datasets.quote.ttl_by_session]\nregular_s = 15\nclosed = \"until_open\"\n")
+            .await;
+    assert_eq!(quote["ttl_s"], 30.0, "{quote}");
+    let by_session = &quote["ttl_by_session"];
+    assert_eq!(by_session["regular"], 15.0, "{quote}");
+    assert_eq!(by_session["closed"], "until_open", "{quote}");
+    assert_eq!(
+        by_session["pre_market"], 30.0,
+        "a session left out keeps ttl_s"
+    );
+    assert_eq!(by_session["after_hours"], 30.0, "{quote}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warming_status_shows_no_session_ttls_when_none_is_set() {
+    let quote = quote_status("").await;
+    assert_eq!(quote["ttl_s"], 30.0, "{quote}");
+    assert!(quote["ttl_by_session"].is_null(), "{quote}");
+}
