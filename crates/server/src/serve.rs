@@ -293,7 +293,16 @@ async fn build(
     }
     let redactor = Arc::new(config.redactor());
     for ds in config.datasets.values() {
-        tracing::info!(dataset = %ds.name, url = %redactor.redact(ds.url.shown()), ttl_s = ds.ttl_s, "dataset");
+        // `pre=60,regular=15,after=60,closed=until_open`, as `prewarm replay
+        // --ttl-by-session` takes it; `none` when the TTL is flat.
+        let by_session = ds.ttl_by_session.map_or("none".into(), |t| t.to_string());
+        tracing::info!(
+            dataset = %ds.name,
+            url = %redactor.redact(ds.url.shown()),
+            ttl_s = ds.ttl_s,
+            ttl_by_session = %by_session,
+            "dataset"
+        );
     }
     let upstream = Arc::new(UpstreamClient::new(
         config.upstream.clone(),

@@ -200,14 +200,7 @@ async fn every_admin_answer_validates_against_its_served_schema() {
     let (d, _sim) = daemon_with_traffic(dir.path()).await;
     let c = crate::support::http();
     let admin = format!("http://{}", d.admin_addr);
-    let doc: Value = c
-        .get(format!("{admin}/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, doc) = answer(c.get(format!("{admin}/openapi.json"))).await;
     let routes = [
         ("get", "/warming/stats", "/warming/stats"),
         ("get", "/warming/status", "/warming/status"),

@@ -11,8 +11,9 @@ use crate::support::{self, TestCfg, get, http};
 
 const SECRET: &str = "sk_live_9f8e7d6c5b4a";
 
+/// Log output captured by [`capture_logs`].
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -32,7 +33,8 @@ impl<'a> MakeWriter<'a> for Captured {
 }
 
 impl Captured {
-    fn text(&self) -> String {
+    /// Everything logged so far.
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
 }
@@ -57,7 +59,7 @@ fn closed_port() -> SocketAddr {
 /// miss it. The [`Anchor`] stays registered for the life of the process,
 /// so every line is asked again of each thread's own subscriber; the
 /// rebuild afterwards revives lines marked unwanted before.
-fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
+pub(crate) fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
     static ANCHOR: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
     ANCHOR.get_or_init(|| tracing::Dispatch::new(Anchor));
     let logs = Captured::default();

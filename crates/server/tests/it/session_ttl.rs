@@ -90,3 +90,22 @@ async fn warming_status_shows_no_session_ttls_when_none_is_set() {
     assert_eq!(quote["ttl_s"], 30.0, "{quote}");
     assert!(quote["ttl_by_session"].is_null(), "{quote}");
 }
+
+#[tokio::test]
+async fn the_start_up_log_shows_each_datasets_session_ttls() {
+    let (logs, _guard) = crate::redaction::capture_logs();
+    let sim = support::sim(|_| {}).await;
+    let mut cfg = TestCfg::new(sim.addr());
+    cfg.extra = "[datasets.quote.ttl_by_session]\nregular_s = 15\nclosed = \"until_open\"\n".into();
+    let d = cfg.start().await;
+    d.shutdown().await.unwrap();
+    let text = logs.text();
+    let line = text
+        .lines()
+        .find(|l| l.contains("dataset=quote") && l.contains("ttl_s="))
+        .unwrap_or_else(|| panic!("no dataset line in:\n{text}"));
+    assert!(
+        line.contains("ttl_by_session=pre=30,regular=15,after=30,closed=until_open"),
+        "{line}"
+    );
+}
