@@ -3,6 +3,7 @@
 //! and after a run, what the daemon is set to, and, when warming made no
 //! call while on, what held it.
 
+use prewarm_core::ttl::{SessionTtl, SessionTtls};
 use serde_json::Value;
 
 /// The daemon's admin API, when one is given.
@@ -24,6 +25,8 @@ pub(crate) struct DaemonFigures {
     /// Hits on entries a warming fetch stored.
     warmed_hits: u64,
     ttl_s: f64,
+    /// The TTL per market session, when the dataset sets one.
+    ttl_by_session: Option<SessionTtls>,
     warm_rate_per_min: f64,
     pub(crate) warming_enabled: bool,
 }
@@ -48,6 +51,7 @@ impl DaemonFigures {
             warm_used: n(&p["used"])?,
             warmed_hits,
             ttl_s: status["datasets"][dataset]["ttl_s"].as_f64()?,
+            ttl_by_session: session_ttls(&status["datasets"][dataset]["ttl_by_session"]),
             warm_rate_per_min: d["warm_rate_per_min"].as_f64()?,
             warming_enabled: status["warming_enabled"].as_bool()?,
         })
@@ -107,6 +111,21 @@ impl Daemon {
     }
 }
 
+/// `ttl_by_session` of a dataset in `/warming/status`: each session's
+/// seconds or `"until_open"`; `None` when null (a flat TTL) or malformed.
+fn session_ttls(v: &Value) -> Option<SessionTtls> {
+    let one = |session: &str| match &v[session] {
+        Value::String(w) if w == "until_open" => Some(SessionTtl::UntilOpen),
+        n => n.as_f64().map(SessionTtl::Seconds),
+    };
+    Some(SessionTtls {
+        pre_market: one("pre_market")?,
+        regular: one("regular")?,
+        after_hours: one("after_hours")?,
+        closed: one("closed")?,
+    })
+}
+
 /// Why warming made no call while on, from the `/warming/stats` and
 /// `/warming/status` bodies: one line naming what holds it (the upstream
 /// pause, the session gate, the budget, the cost cap), else the figures.
@@ -152,12 +171,7 @@ fn why_no_warming(stats: &Value, status: &Value, dataset: &str) -> String {
 
 /// What the daemon is set to, and what `speed` does to it.
 pub(crate) fn describe_daemon(f: &DaemonFigures, speed: f64) {
-    println!(
-        "daemon: TTL {} s, warming {} (budget {}/min)",
-        f.ttl_s,
-        if f.warming_enabled { "on" } else { "off" },
-        f.warm_rate_per_min
-    );
+    println!("{}", settings_line(f));
     if (speed - 1.0).abs() > 1e-9 {
         println!(
             "note: at {speed}x the daemon's TTL covers {:.0} trace seconds and its budget is {:.1} fetches \
@@ -167,6 +181,21 @@ pub(crate) fn describe_daemon(f: &DaemonFigures, speed: f64) {
             f.warm_rate_per_min / speed,
         );
     }
+}
+
+/// `daemon: TTL 30 s (by session pre=30,regular=15,after=30,closed=until_open),
+/// warming on (budget 100/min)`: the session TTLs in the spec form
+/// `prewarm replay --ttl-by-session` takes, when the dataset sets them.
+fn settings_line(f: &DaemonFigures) -> String {
+    let by_session = f
+        .ttl_by_session
+        .map_or(String::new(), |t| format!(" (by session {t})"));
+    format!(
+        "daemon: TTL {} s{by_session}, warming {} (budget {}/min)",
+        f.ttl_s,
+        if f.warming_enabled { "on" } else { "off" },
+        f.warm_rate_per_min
+    )
 }
 
 /// The daemon's figures over the run.
@@ -214,6 +243,7 @@ mod tests {
             (50, 40, 10, 9)
         );
         assert_eq!((f.warm_used, f.warmed_hits, f.ttl_s), (7, 15, 60.0));
+        assert!(f.ttl_by_session.is_none(), "no ttl_by_session: a flat TTL");
         assert!(DaemonFigures::from_json(&stats, &status, "bars").is_none());
         let before = DaemonFigures {
             requests: 20,
@@ -225,6 +255,33 @@ mod tests {
         assert_eq!(
             (d.requests, d.hits, d.warmed_hits, d.demand_calls),
             (30, 30, 10, 0)
+        );
+    }
+
+    #[test]
+    fn the_settings_line_shows_the_session_ttls() {
+        let stats = serde_json::json!({"datasets": {"quote": {
+            "warm_rate_per_min": 100.0,
+            "since_start": {"requests": 0, "hits": 0, "used": 0, "strategies": {},
+                            "api_calls": {"demand": 0, "warming": 0, "total": 0}},
+        }}});
+        let by_session = serde_json::json!({"pre_market": 30.0, "regular": 15.0,
+                                            "after_hours": 30.0, "closed": "until_open"});
+        let status = serde_json::json!({"warming_enabled": true, "datasets": {"quote": {
+            "ttl_s": 30.0, "ttl_by_session": by_session}}});
+        let f = DaemonFigures::from_json(&stats, &status, "quote").unwrap();
+        assert_eq!(
+            settings_line(&f),
+            "daemon: TTL 30 s (by session pre=30,regular=15,after=30,closed=until_open), \
+             warming on (budget 100/min)"
+        );
+        let flat = DaemonFigures {
+            ttl_by_session: None,
+            ..f
+        };
+        assert_eq!(
+            settings_line(&flat),
+            "daemon: TTL 30 s, warming on (budget 100/min)"
         );
     }
 
