@@ -435,7 +435,11 @@ impl Engine {
         if ok {
             let Displaced { .. } = self.cache.insert(key, now_s, origin);
             let expires_s = self.cache.entry(key).map(|e| e.expires_at_s);
-            self.cost.rejudge(now_s, key, expires_s);
+            if origin == FetchOrigin::Demand {
+                self.cost.on_demand_landed(now_s, key, expires_s);
+            } else {
+                self.cost.rejudge(now_s, key, expires_s);
+            }
             let (strategies, mut ctx) = self.split();
             strategies.on_fetched(&mut ctx, now_s, key);
         }

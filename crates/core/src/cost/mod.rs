@@ -16,6 +16,18 @@
 //! miss adds `c ≥ 1` to the right and at most 1 to the left; a lost hit
 //! moves one unit from `R` to `C`), so at the end `C ≤ c·S + b`.
 //!
+//! **Twin fetches.** The shadow's fetch lands `L` after the access, `L`
+//! the latency the engine plans with (the 90th percentile measured, in
+//! the daemon); a real fetch lands after its own latency. When the engine
+//! and the shadow miss at the same access, the engine's demand fetch *is*
+//! the shadow's: a cache without warming would have made that same call
+//! and stored its answer at the same instant. So when that demand fetch
+//! lands, the shadow's entry takes its landing and expiry
+//! ([`CostCap::on_demand_landed`]). Otherwise every demand fetch faster
+//! than `L` would leave its key at risk for a TTL (the real entry expiring
+//! before the shadow's by the difference), and those phantom risks alone
+//! would hold the account at the cap and starve warming.
+//!
 //! **The price.** The account alone would spend greedily until the cap and
 //! then starve. The price `λ` is the Lagrange multiplier of the cap,
 //! learned online by dual descent from the calls actually made: every
@@ -123,6 +135,10 @@ pub struct CostCap {
     shadow_expiry_s: Vec<f64>,
     /// Per key: when its risk ends (NaN: not at risk).
     risk_until_s: Vec<f64>,
+    /// Per key: whether the shadow's entry was fetched at an access the
+    /// engine missed too, so that the engine's demand fetch is the same
+    /// upstream call ("Twin fetches" in the module docs).
+    shadow_twin: Vec<bool>,
     risk_exits: BinaryHeap<Reverse<RiskExit>>,
     at_risk: u64,
     calls: f64,
@@ -150,6 +166,7 @@ impl CostCap {
             shadow_fetched_s: Vec::new(),
             shadow_expiry_s: Vec::new(),
             risk_until_s: Vec::new(),
+            shadow_twin: Vec::new(),
             risk_exits: BinaryHeap::new(),
             at_risk: 0,
             calls: 0.0,
@@ -185,6 +202,7 @@ impl CostCap {
             self.shadow_fetched_s.resize(ix + 1, f64::NAN);
             self.shadow_expiry_s.resize(ix + 1, f64::NAN);
             self.risk_until_s.resize(ix + 1, f64::NAN);
+            self.shadow_twin.resize(ix + 1, false);
         }
         ix
     }
@@ -209,6 +227,8 @@ impl CostCap {
             self.shadow_expiry_s[ix] = self.shadow_expiry(now_s, ttl);
             self.shadow_calls += 1.0;
             self.shadow_total += 1;
+            // The engine misses too: its demand fetch is the shadow's.
+            self.shadow_twin[ix] = !real_expires_s.is_some_and(|e| now_s < e);
         }
         self.rejudge(now_s, key, real_expires_s);
     }
@@ -232,12 +252,38 @@ impl CostCap {
         if let Some(e) = self.shadow_expiry_s.get_mut(ix) {
             *e = f64::NAN;
         }
+        if let Some(t) = self.shadow_twin.get_mut(ix) {
+            *t = false;
+        }
         if let Some(r) = self.risk_until_s.get_mut(ix)
             && !r.is_nan()
         {
             *r = f64::NAN;
             self.at_risk -= 1;
         }
+    }
+
+    /// The engine's demand fetch of `key` landed at `now_s`, its entry
+    /// expiring at `real_expires_s`. When the shadow fetched at the same
+    /// miss, this is the shadow's fetch too: its entry lands now, with the
+    /// same expiry ("Twin fetches" in the module docs). Then the key is
+    /// judged again ([`CostCap::rejudge`]).
+    pub fn on_demand_landed(
+        &mut self,
+        now_s: UnixSeconds,
+        key: KeyId,
+        real_expires_s: Option<f64>,
+    ) {
+        let ix = self.slot(key);
+        let twin = std::mem::take(&mut self.shadow_twin[ix]);
+        if twin
+            && let Some(e) = real_expires_s
+            && self.shadow_fetched_s[ix] <= now_s
+            && now_s < e
+        {
+            self.shadow_expiry_s[ix] = e;
+        }
+        self.rejudge(now_s, key, real_expires_s);
     }
 
     /// An API call of the engine (demand, or a warming order issued).

@@ -148,3 +148,56 @@ fn a_call_taken_back_frees_the_account_and_leaves_the_totals() {
     a.on_call(700.0);
     assert_eq!(a.totals().0, 1);
 }
+
+#[test]
+fn a_demand_fetch_faster_than_the_planned_latency_leaves_no_key_at_risk() {
+    // The daemon plans with the 90th percentile latency (0.5 s); most
+    // fetches are faster (0.1 s). Before twin fetches, each such miss left
+    // its key at risk for a TTL and the account starved warming.
+    let mut a = CostCap::new(1.25, 10.0, None);
+    a.set_latency_s(0.5);
+    let rule = crate::ttl::TtlRule::from(60.0);
+    for i in 0..100u32 {
+        let (k, t) = (KeyId(i), f64::from(i));
+        a.on_access(t, k, &rule, None);
+        a.on_call(t);
+        a.on_demand_landed(t + 0.1, k, Some(t + 0.1 + 60.0));
+    }
+    assert_eq!(a.at_risk(), 0);
+    assert!(
+        a.may_warm(),
+        "100 calls for 100 shadow calls: room under the cap"
+    );
+    // The shadow's entry is the real one: an access just after the real
+    // expiry is a miss for both (one call each), not a lost hit.
+    a.on_access(60.2, KeyId(0), &rule, Some(60.1));
+    assert_eq!(a.totals().1, 101);
+    // A fetch slower than planned: the shadow's entry waits for it too.
+    let k = KeyId(500);
+    a.on_access(200.0, k, &rule, None);
+    a.on_demand_landed(201.0, k, Some(261.0));
+    a.on_access(260.7, k, &rule, Some(261.0));
+    assert_eq!(
+        a.totals().1,
+        102,
+        "covered by the landed fetch: no shadow call"
+    );
+    assert_eq!(a.at_risk(), 0);
+}
+
+#[test]
+fn a_warmed_hit_the_shadow_missed_is_still_at_risk_with_twin_fetches() {
+    let mut a = CostCap::new(1.25, 10.0, None);
+    a.set_latency_s(0.5);
+    let rule = crate::ttl::TtlRule::from(60.0);
+    let k = KeyId(0);
+    // The engine warmed k at 0 (fresh until 60); the access at 30 hits
+    // while the shadow fetches: not a twin, the risk stays.
+    a.on_call(0.0);
+    a.rejudge(0.0, k, Some(60.0));
+    a.on_access(30.0, k, &rule, Some(60.0));
+    assert_eq!(a.at_risk(), 1);
+    // A later demand landing of another fetch does not align it.
+    a.on_demand_landed(30.2, k, Some(60.0));
+    assert_eq!(a.at_risk(), 1, "the shadow's fetch was not the engine's");
+}
