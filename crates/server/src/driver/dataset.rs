@@ -276,8 +276,10 @@ impl DatasetState {
     /// back; a paying order's call is taken back unless its batch call was
     /// made for other keys. Taken back from the engine's figures and, for
     /// a cycle's, from the cycle fetches, so every counter of upstream
-    /// calls agrees. By name: the order's id may have been released
-    /// meanwhile if a failed fetch's event ended it.
+    /// calls agrees. A paying order whose batch call was made for other
+    /// keys but did not fetch its own is a wasted warming fetch. By name:
+    /// the order's id may have been released meanwhile if a failed fetch's
+    /// event ended it.
     pub(super) fn end_warm_order(&mut self, at_s: f64, order: &Order, call_made: bool) {
         let called = self.open_warm_orders.remove(&order.key).unwrap_or(false);
         let taken_back = match (called, order.rides_along, call_made) {
@@ -298,8 +300,11 @@ impl DatasetState {
             *n = n.saturating_sub(1);
         }
         if let Some(id) = self.engine.keys().get(&order.key) {
-            self.engine
-                .on_fetched(at_s, id, FetchOrigin::Warm(order.strategy), false);
+            if !called && !taken_back {
+                let origin = FetchOrigin::Warm(order.strategy);
+                self.engine.on_fetched(at_s, id, origin, false);
+            }
+            self.engine.end_warm_order(id);
         }
     }
 
