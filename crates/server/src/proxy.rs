@@ -30,7 +30,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::service::{CacheService, ReadError, ReadOptions};
 use crate::upstream::FetchError;
