@@ -56,6 +56,27 @@ def test_get_many_reads_in_batches_with_per_key_results(daemon: Daemon) -> None:
             c.get_many(keys, dataset="nope")
 
 
+def test_get_many_items_carry_cache_status_max_age_and_etag(daemon: Daemon) -> None:
+    with Client(daemon.url, daemon.admin_url) as c:
+        first = c.get_many(["SGE1", "bad key"])
+        miss, bad = first["SGE1"], first["bad key"]
+        assert miss.cache == "MISS" and miss.cache_status is not None
+        assert miss.cache_status.startswith("prewarm; fwd=miss; fwd-status=200; stored; ttl=")
+        assert isinstance(miss.max_age_s, int) and miss.max_age_s > 0
+        assert miss.etag is not None and miss.etag.startswith('"')
+        assert isinstance(bad.error, prewarm.BadRequest)
+        assert bad.cache_status == "prewarm; fwd=miss; detail=invalid_key"
+        assert bad.max_age_s is None and bad.etag is None
+        hit = c.get_many(["SGE1"])["SGE1"]
+        single = c.get("SGE1")
+        assert hit.cache == single.cache == "HIT"
+        assert hit.etag == single.etag == miss.etag, "the entry's ETag, as a single read gives it"
+        assert hit.cache_status is not None and hit.cache_status.startswith("prewarm; hit; ttl=")
+        assert single.cache_status is not None and single.cache_status.startswith("prewarm; hit; ttl=")
+        assert single.max_age_s is not None and hit.max_age_s is not None
+        assert 0 <= single.max_age_s <= hit.max_age_s <= miss.max_age_s
+
+
 def test_track_access_reaches_the_tracker(client: Client) -> None:
     for _ in range(3):
         assert client.track_access("SGT", groups=["SyncSector"])

@@ -11,6 +11,15 @@
 //!
 //! Keys are dense [`KeyId`]s from a [`KeyTable`]; the model stores a small
 //! fixed-size slot per key, so a lookup is an index, not a hash.
+//!
+//! The model also settles warming fetches ([`CacheModel::take_wasted`]): a
+//! warming fetch whose entry leaves the cache without having served a hit
+//! (expired, replaced by a newer fetch, evicted, removed) is *wasted* at
+//! that moment; one whose entry is still fresh and unused is neither used
+//! nor wasted yet.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 use crate::UnixSeconds;
 use crate::strategy::StrategyId;
@@ -39,6 +48,9 @@ pub struct CachedEntry {
     pub origin: FetchOrigin,
     /// Whether it has served a hit since it was fetched.
     pub used: bool,
+    /// Whether it was settled as a wasted warming fetch (it expired
+    /// unused); never together with a counted first hit.
+    pub wasted: bool,
 }
 
 impl CachedEntry {
@@ -55,6 +67,41 @@ impl CachedEntry {
     /// Seconds the entry is fresh for in all (`expires_at_s - fetched_at_s`).
     pub fn life_s(&self) -> f64 {
         self.expires_at_s - self.fetched_at_s
+    }
+
+    /// The strategy of a warming fetch not settled yet (neither used nor
+    /// wasted), else `None`.
+    fn unsettled_warm(&self) -> Option<StrategyId> {
+        match self.origin {
+            FetchOrigin::Warm(s) if !self.used && !self.wasted => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// When a warming fetch's entry expires: (expiry, key, fetch time; the
+/// fetch time tells the entry from a later one of the same key).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct WarmExpiry {
+    expires_at_s: UnixSeconds,
+    key: KeyId,
+    fetched_at_s: UnixSeconds,
+}
+
+impl Eq for WarmExpiry {}
+
+impl Ord for WarmExpiry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.expires_at_s
+            .total_cmp(&other.expires_at_s)
+            .then(self.key.0.cmp(&other.key.0))
+            .then(self.fetched_at_s.total_cmp(&other.fetched_at_s))
+    }
+}
+
+impl PartialOrd for WarmExpiry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -93,6 +140,12 @@ pub struct CacheModel {
     len: usize,
     head: u32,
     tail: u32,
+    /// Expiries of warming fetches' entries, soonest first.
+    warm_expiries: BinaryHeap<Reverse<WarmExpiry>>,
+    /// Wasted warming fetches not taken yet: (strategy, when).
+    wasted: Vec<(StrategyId, UnixSeconds)>,
+    /// The latest instant the model was told of.
+    latest_s: UnixSeconds,
 }
 
 impl CacheModel {
@@ -107,6 +160,9 @@ impl CacheModel {
             len: 0,
             head: NIL,
             tail: NIL,
+            warm_expiries: BinaryHeap::new(),
+            wasted: Vec::new(),
+            latest_s: f64::NEG_INFINITY,
         }
     }
 
@@ -194,14 +250,49 @@ impl CacheModel {
     }
 
     /// Marks the entry of `key` as having served a hit. Returns whether this
-    /// was its first hit.
+    /// was its first hit (never for an entry already settled as wasted: a
+    /// late report of a hit on it).
     pub fn mark_used(&mut self, key: KeyId) -> bool {
         match self.slots.get_mut(key.ix()).and_then(|s| s.entry.as_mut()) {
             Some(e) if !e.used => {
                 e.used = true;
-                true
+                !e.wasted
             }
             _ => false,
+        }
+    }
+
+    /// The warming fetches wasted up to `now_s`, each as (strategy, when),
+    /// once: those whose entry left the cache unused since the last call
+    /// (replaced, evicted, removed) and those whose entry expired unused
+    /// by `now_s` (at its expiry). A warming fetch in the cache, fresh and
+    /// unused, is in neither (pending).
+    pub fn take_wasted(&mut self, now_s: UnixSeconds) -> Vec<(StrategyId, UnixSeconds)> {
+        self.latest_s = self.latest_s.max(now_s);
+        while let Some(Reverse(x)) = self.warm_expiries.peek().copied() {
+            if x.expires_at_s > now_s {
+                break;
+            }
+            self.warm_expiries.pop();
+            let slot = self
+                .slots
+                .get_mut(x.key.ix())
+                .and_then(|s| s.entry.as_mut());
+            if let Some(e) = slot.filter(|e| e.fetched_at_s == x.fetched_at_s)
+                && let Some(s) = e.unsettled_warm()
+            {
+                e.wasted = true;
+                self.wasted.push((s, e.expires_at_s));
+            }
+        }
+        std::mem::take(&mut self.wasted)
+    }
+
+    /// Notes that `e` left the cache at `now_s`: wasted if it was a warming
+    /// fetch never used (when it expired, if that came first).
+    fn left(&mut self, e: &CachedEntry, now_s: UnixSeconds) {
+        if let Some(s) = e.unsettled_warm() {
+            self.wasted.push((s, now_s.min(e.expires_at_s)));
         }
     }
 
@@ -224,7 +315,16 @@ impl CacheModel {
             expires_at_s: self.ttl.expires_at(now_s),
             origin,
             used: false,
+            wasted: false,
         };
+        self.latest_s = self.latest_s.max(now_s);
+        if let FetchOrigin::Warm(_) = origin {
+            self.warm_expiries.push(Reverse(WarmExpiry {
+                expires_at_s: new.expires_at_s,
+                key,
+                fetched_at_s: now_s,
+            }));
+        }
         let replaced = self.slots[key.ix()].entry.replace(new);
         let mut evicted = None;
         if replaced.is_none() {
@@ -244,16 +344,25 @@ impl CacheModel {
             self.len -= 1;
             evicted = e.map(|e| (KeyId(victim), e));
         }
+        if let Some(e) = replaced {
+            self.left(&e, now_s);
+        }
+        if let Some((_, e)) = evicted {
+            self.left(&e, now_s);
+        }
         Displaced { replaced, evicted }
     }
 
-    /// Removes the entry of `key` (e.g. the daemon's store evicted it).
+    /// Removes the entry of `key` (e.g. the daemon's store evicted it);
+    /// an unused warming fetch's entry is wasted at the latest instant the
+    /// model was told of ([`CacheModel::take_wasted`]).
     pub fn remove(&mut self, key: KeyId) -> Option<CachedEntry> {
         let e = self.slots.get_mut(key.ix())?.entry.take()?;
         self.len -= 1;
         if self.capacity.is_some() {
             self.unlink(key.0);
         }
+        self.left(&e, self.latest_s);
         Some(e)
     }
 
@@ -314,74 +423,4 @@ pub fn is_fresh_until(fetched_at: UnixInstant, expires_at: UnixInstant, now: Uni
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_rule_is_half_open_and_never_before_the_fetch() {
-        let (f, ttl) = (UnixInstant(100.0), Seconds(60.0));
-        assert!(is_fresh(f, ttl, UnixInstant(100.0)));
-        assert!(is_fresh(f, ttl, UnixInstant(159.999)));
-        assert!(!is_fresh(f, ttl, UnixInstant(160.0)));
-        assert!(!is_fresh(f, ttl, UnixInstant(99.0)));
-        let never = UnixInstant(f64::NEG_INFINITY);
-        assert!(!is_fresh(never, ttl, UnixInstant(0.0)));
-    }
-
-    #[test]
-    fn freshness_boundaries_are_half_open() {
-        let mut c = CacheModel::new(60.0, None);
-        let k = KeyId(3);
-        assert_eq!(c.freshness(k, 0.0), Freshness::Absent);
-        c.insert(k, 100.0, FetchOrigin::Demand);
-        assert!(matches!(c.freshness(k, 100.0), Freshness::Fresh(_)));
-        assert!(matches!(c.freshness(k, 159.999), Freshness::Fresh(_)));
-        assert!(matches!(c.freshness(k, 160.0), Freshness::Stale(_)));
-        assert!(
-            matches!(c.freshness(k, 99.0), Freshness::Stale(_)),
-            "not fresh before its fetch"
-        );
-        assert_eq!(c.fresh_for_s(k, 130.0), 30.0);
-    }
-
-    #[test]
-    fn keys_lists_the_held_entries_only() {
-        let mut c = CacheModel::new(60.0, None);
-        for k in [5, 1, 3] {
-            c.insert(KeyId(k), 0.0, FetchOrigin::Demand);
-        }
-        c.remove(KeyId(3));
-        assert_eq!(c.keys().collect::<Vec<_>>(), [KeyId(1), KeyId(5)]);
-    }
-
-    #[test]
-    fn lru_evicts_least_recently_accessed() {
-        let mut c = CacheModel::new(60.0, Some(2));
-        let (a, b, d) = (KeyId(0), KeyId(1), KeyId(2));
-        c.insert(a, 0.0, FetchOrigin::Demand);
-        c.insert(b, 1.0, FetchOrigin::Warm(StrategyId::Popular));
-        c.touch(a);
-        let out = c.insert(d, 2.0, FetchOrigin::Demand);
-        let (victim, e) = out.evicted.expect("over capacity");
-        assert_eq!(victim, b);
-        assert_eq!(e.origin, FetchOrigin::Warm(StrategyId::Popular));
-        assert_eq!(c.len(), 2);
-        assert!(c.entry(b).is_none());
-        assert!(c.entry(a).is_some() && c.entry(d).is_some());
-    }
-
-    #[test]
-    fn replacing_reports_the_old_entry_and_resets_used() {
-        let mut c = CacheModel::new(60.0, Some(4));
-        let k = KeyId(0);
-        c.insert(k, 0.0, FetchOrigin::Warm(StrategyId::Refresh));
-        assert!(c.mark_used(k));
-        assert!(!c.mark_used(k), "only the first hit counts");
-        let out = c.insert(k, 10.0, FetchOrigin::Demand);
-        assert!(out.replaced.unwrap().used);
-        assert!(!c.entry(k).unwrap().used);
-        assert_eq!(c.len(), 1);
-        assert_eq!(c.remove(k).unwrap().fetched_at_s, 10.0);
-        assert!(c.is_empty());
-    }
-}
+mod tests;

@@ -4,7 +4,9 @@
 //! The engine's settings and the daemon's config check with these, so a
 //! rule and its message exist once. Each rule answers `Ok(())` or the
 //! problem; the caller names the field (`warming.refresh_fraction: must be
-//! between 0 and 1`). NaN breaks every rule.
+//! between 0 and 1`). NaN breaks every rule, and a non-finite value (`inf`,
+//! `-inf`, NaN) breaking a rule of numbers is told that it must be finite
+//! (`must be a finite number > 0`), not that it is out of range.
 
 use std::fmt::Display;
 
@@ -13,30 +15,27 @@ pub type Problem = String;
 
 /// A finite number above zero (seconds, factors, lifts).
 pub fn positive(v: f64) -> Result<(), Problem> {
-    rule(v.is_finite() && v > 0.0, "must be > 0")
+    number_rule(v, v > 0.0, "", "> 0")
 }
 
 /// A finite number of zero or more (rates, bursts, grace periods).
 pub fn non_negative(v: f64) -> Result<(), Problem> {
-    rule(v.is_finite() && v >= 0.0, "must be >= 0")
+    number_rule(v, v >= 0.0, "", ">= 0")
 }
 
 /// A share or a chance: 0 to 1, both included.
 pub fn fraction(v: f64) -> Result<(), Problem> {
-    rule((0.0..=1.0).contains(&v), "must be between 0 and 1")
+    number_rule(v, (0.0..=1.0).contains(&v), "", "between 0 and 1")
 }
 
 /// A share strictly inside 0 and 1 (both excluded).
 pub fn open_fraction(v: f64) -> Result<(), Problem> {
-    rule(v > 0.0 && v < 1.0, "must be strictly between 0 and 1")
+    number_rule(v, v > 0.0 && v < 1.0, "", "strictly between 0 and 1")
 }
 
 /// A finite number of at least `min` (ratios).
 pub fn finite_at_least(v: f64, min: f64) -> Result<(), Problem> {
-    rule(
-        v.is_finite() && v >= min,
-        &format!("must be a number of at least {min}"),
-    )
+    number_rule(v, v >= min, "a number ", &format!("of at least {min}"))
 }
 
 /// A count (or any ordered value) of at least `min`.
@@ -68,10 +67,19 @@ pub const MIN_SECONDS: f64 = 0.001;
 /// A finite number of seconds from `min` to [`MAX_SECONDS`] (durations,
 /// intervals, timeouts).
 pub fn seconds_from(v: f64, min: f64) -> Result<(), Problem> {
-    rule(
-        v.is_finite() && v >= min && v <= MAX_SECONDS,
-        &format!("must be a number of seconds from {min} to {MAX_SECONDS} (a year)"),
-    )
+    let range = format!("of seconds from {min} to {MAX_SECONDS} (a year)");
+    number_rule(v, v >= min && v <= MAX_SECONDS, "a number ", &range)
+}
+
+/// A rule of numbers: `holds` for a finite `v`, else `must be {noun}{bound}`
+/// (`must be > 0`, `must be a number of at least 1`); a non-finite `v`
+/// breaks it as `must be a finite number {bound}`.
+fn number_rule(v: f64, holds: bool, noun: &str, bound: &str) -> Result<(), Problem> {
+    if !v.is_finite() {
+        Err(format!("must be a finite number {bound}"))
+    } else {
+        rule(holds, &format!("must be {noun}{bound}"))
+    }
 }
 
 fn rule(holds: bool, problem: &str) -> Result<(), Problem> {
@@ -109,5 +117,38 @@ mod tests {
         for rule in [positive, non_negative, fraction, open_fraction] {
             assert!(rule(f64::NAN).is_err());
         }
+    }
+
+    #[test]
+    fn infinity_and_nan_are_told_to_be_finite_not_out_of_range() {
+        for v in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+            assert_eq!(positive(v).unwrap_err(), "must be a finite number > 0");
+            assert_eq!(non_negative(v).unwrap_err(), "must be a finite number >= 0");
+            assert_eq!(
+                fraction(v).unwrap_err(),
+                "must be a finite number between 0 and 1"
+            );
+            assert_eq!(
+                open_fraction(v).unwrap_err(),
+                "must be a finite number strictly between 0 and 1"
+            );
+            assert_eq!(
+                finite_at_least(v, 1.0).unwrap_err(),
+                "must be a finite number of at least 1"
+            );
+            assert_eq!(
+                seconds_from(v, 1.0).unwrap_err(),
+                "must be a finite number of seconds from 1 to 31536000 (a year)"
+            );
+        }
+        // Finite values keep their words.
+        assert_eq!(
+            seconds_from(0.0, 1.0).unwrap_err(),
+            "must be a number of seconds from 1 to 31536000 (a year)"
+        );
+        assert_eq!(
+            open_fraction(1.0).unwrap_err(),
+            "must be strictly between 0 and 1"
+        );
     }
 }

@@ -210,6 +210,7 @@ impl Engine {
     pub fn on_access(&mut self, now_s: UnixSeconds, key: KeyId, ctx: &AccessContext<'_>) -> Lookup {
         debug_assert!(self.keys.is_live(key), "{key:?} was released");
         self.now_s = self.now_s.max(now_s);
+        self.settle_waste(now_s);
         // The bucket is full at the first request: start its clock now.
         self.budget.available(now_s);
         let found_expires_s = self.cache.entry(key).map(|e| e.expires_at_s);
@@ -266,6 +267,14 @@ impl Engine {
             latency_s: self.cfg.upstream_latency_s,
         };
         (&mut self.strategies, ctx)
+    }
+
+    /// Counts the warming fetches the cache model settled as wasted by
+    /// `now_s` ([`CacheModel::take_wasted`]), each at its own time.
+    fn settle_waste(&mut self, now_s: UnixSeconds) {
+        for (s, at_s) in self.cache.take_wasted(now_s) {
+            self.stats.record(at_s, Event::WarmWasted(s));
+        }
     }
 
     fn count_hit(&mut self, now_s: UnixSeconds, key: KeyId, origin: FetchOrigin) {
@@ -423,17 +432,22 @@ impl Engine {
     /// Records a completed fetch of `key`, landed at `now_s`. A demand
     /// fetch counts as an API call here, unless its start was reported
     /// ([`Engine::on_fetch_started`]); a warming fetch was counted when
-    /// its order was issued. A failed fetch (`ok == false`) stores nothing.
+    /// its order was issued. A failed fetch (`ok == false`) stores nothing;
+    /// a failed warming fetch in flight counts as wasted.
     pub fn on_fetched(&mut self, now_s: UnixSeconds, key: KeyId, origin: FetchOrigin, ok: bool) {
         debug_assert!(self.keys.is_live(key), "{key:?} was released");
         if origin == FetchOrigin::Demand && !self.demand_in_flight.remove(&key) {
             self.count_demand_call(now_s);
         }
-        if let FetchOrigin::Warm(_) = origin {
-            self.in_flight.remove(&key);
+        if let FetchOrigin::Warm(s) = origin
+            && self.in_flight.remove(&key)
+            && !ok
+        {
+            self.stats.record(now_s, Event::WarmWasted(s));
         }
         if ok {
             let Displaced { .. } = self.cache.insert(key, now_s, origin);
+            self.settle_waste(now_s);
             let expires_s = self.cache.entry(key).map(|e| e.expires_at_s);
             if origin == FetchOrigin::Demand {
                 self.cost.on_demand_landed(now_s, key, expires_s);
@@ -450,6 +464,18 @@ impl Engine {
         }
     }
 
+    /// Ends a warming order of `key` whose fetch, if it made one, was
+    /// reported already ([`Engine::on_fetched`]): the key is no longer in
+    /// flight. Counts nothing: an order that fetched nothing is taken back
+    /// ([`Engine::take_back_warm_call`], [`Engine::take_back_ride_along`])
+    /// or reported failed.
+    pub fn end_warm_order(&mut self, key: KeyId) {
+        self.in_flight.remove(&key);
+        if !self.tracker.is_tracked(key) {
+            self.pending_release.insert(key);
+        }
+    }
+
     /// Records that the store dropped `key` (daemon: eviction, expiry).
     pub fn on_evicted(&mut self, key: KeyId) {
         self.cache.remove(key);
@@ -460,6 +486,7 @@ impl Engine {
     /// cost cap allow one and a candidate beats the price. Call until it
     /// returns `None`.
     pub fn poll_warm(&mut self, now_s: UnixSeconds) -> Option<WarmOrder> {
+        self.settle_waste(now_s);
         if let Some(order) = self.poll_ride_along(now_s) {
             return Some(order);
         }
@@ -594,6 +621,7 @@ impl Engine {
     /// Runs what is due at `now_s`. Follow with `poll_warm(now_s)`.
     pub fn handle_timeout(&mut self, now_s: UnixSeconds) {
         self.now_s = self.now_s.max(now_s);
+        self.settle_waste(now_s);
         self.strategies.learner.advance(now_s);
         self.cost.advance(now_s);
         let (strategies, mut ctx) = self.split();

@@ -6,7 +6,12 @@
 //! - a hit is credited to a strategy when the entry it hit was last fetched
 //!   by a warming fetch of that strategy;
 //! - a warming fetch is *used* when its entry served at least one hit before
-//!   it went stale or was replaced.
+//!   it went stale or was replaced;
+//! - it is *wasted* when its entry left the cache without serving one:
+//!   it expired, was replaced by a newer fetch, evicted or purged
+//!   ([`crate::cache::CacheModel::take_wasted`]), or the fetch failed;
+//! - until then it is *pending* (in flight, or its entry is fresh and
+//!   unused), so warming fetches = used + wasted + pending.
 
 use crate::UnixSeconds;
 use crate::strategy::StrategyId;
@@ -24,8 +29,31 @@ pub struct StrategyCounters {
     pub warm_batched: u64,
     /// Of those, the ones that served at least one hit.
     pub warm_used: u64,
+    /// Of those, the ones whose entry left the cache unused (or that
+    /// failed).
+    pub warm_wasted: u64,
     /// Hits on entries the strategy fetched.
     pub hits: u64,
+}
+
+impl StrategyCounters {
+    /// Warming fetches neither used nor wasted yet: in flight, or their
+    /// entry is fresh and unused. Over a period that is not the whole run
+    /// it is the period's fetches less what the period settled (never
+    /// below 0).
+    pub fn warm_pending(&self) -> u64 {
+        self.warm_fetches
+            .saturating_sub(self.warm_used)
+            .saturating_sub(self.warm_wasted)
+    }
+
+    fn add(&mut self, o: &StrategyCounters) {
+        self.warm_fetches += o.warm_fetches;
+        self.warm_batched += o.warm_batched;
+        self.warm_used += o.warm_used;
+        self.warm_wasted += o.warm_wasted;
+        self.hits += o.hits;
+    }
 }
 
 /// Counters over some period.
@@ -49,10 +77,7 @@ impl Counters {
         self.hits += other.hits;
         self.demand_fetches += other.demand_fetches;
         for (s, o) in self.per_strategy.iter_mut().zip(&other.per_strategy) {
-            s.warm_fetches += o.warm_fetches;
-            s.warm_batched += o.warm_batched;
-            s.warm_used += o.warm_used;
-            s.hits += o.hits;
+            s.add(o);
         }
     }
 
@@ -63,6 +88,15 @@ impl Counters {
     /// Used warming fetches of all strategies.
     pub fn warm_used(&self) -> u64 {
         self.per_strategy.iter().map(|s| s.warm_used).sum()
+    }
+    /// Wasted warming fetches of all strategies.
+    pub fn warm_wasted(&self) -> u64 {
+        self.per_strategy.iter().map(|s| s.warm_wasted).sum()
+    }
+    /// Pending warming fetches of all strategies
+    /// ([`StrategyCounters::warm_pending`]).
+    pub fn warm_pending(&self) -> u64 {
+        self.per_strategy.iter().map(|s| s.warm_pending()).sum()
     }
     /// Warming keys of all strategies that rode in another order's batch
     /// call.
@@ -115,6 +149,7 @@ impl Counters {
                 c.warm_batched = c.warm_batched.saturating_sub(1);
             }
             Event::WarmUsed(s) => self.per_strategy[s.index()].warm_used += 1,
+            Event::WarmWasted(s) => self.per_strategy[s.index()].warm_wasted += 1,
         }
     }
 }
@@ -144,6 +179,8 @@ pub enum Event {
     RideAlongTakenBack(StrategyId),
     /// A warming fetch served its first hit.
     WarmUsed(StrategyId),
+    /// A warming fetch's entry left the cache unused, or the fetch failed.
+    WarmWasted(StrategyId),
 }
 
 /// Counters in consecutive time buckets, keeping the newest `max_buckets`.
@@ -307,6 +344,29 @@ mod tests {
         s.record(70.0, Event::WarmTakenBack(StrategyId::Popular));
         s.record(70.0, Event::WarmTakenBack(StrategyId::Popular));
         assert_eq!(s.total.warm_fetches(), 0, "never below zero");
+    }
+
+    #[test]
+    fn warm_fetches_are_used_wasted_or_pending() {
+        let mut s = Stats::default().with_series(Series::new(60.0, 10));
+        for _ in 0..4 {
+            s.record(0.0, Event::WarmFetch(StrategyId::Popular));
+        }
+        let popular = |s: &Stats| *s.total.strategy(StrategyId::Popular);
+        assert_eq!(popular(&s).warm_pending(), 4, "fresh and unused: pending");
+        s.record(5.0, Event::WarmUsed(StrategyId::Popular));
+        s.record(70.0, Event::WarmWasted(StrategyId::Popular));
+        let p = popular(&s);
+        assert_eq!((p.warm_used, p.warm_wasted, p.warm_pending()), (1, 1, 2));
+        assert_eq!(
+            p.warm_fetches,
+            p.warm_used + p.warm_wasted + p.warm_pending()
+        );
+        assert_eq!(s.total.warm_wasted(), 1);
+        assert_eq!(s.total.warm_pending(), 2);
+        let late = s.series()[0].sum_since(60.0);
+        assert_eq!((late.warm_fetches(), late.warm_wasted()), (0, 1));
+        assert_eq!(late.warm_pending(), 0, "never below 0 in a window");
     }
 
     #[test]

@@ -38,22 +38,7 @@ pub struct ErrorDetail {
     pub errors: Option<Vec<proxy::access::ItemError>>,
 }
 
-/// One key's answer in a batch read (`GET`/`POST /v1/{dataset}`): the
-/// value, or the key's own error.
-#[derive(Debug, Serialize, ToSchema)]
-#[allow(dead_code, reason = "describes what the batch read writes")]
-pub struct BatchEntry {
-    /// `HIT`, `MISS` or `STALE` (absent on error).
-    pub cache: Option<String>,
-    /// Whole seconds since the fetch (absent on error).
-    pub age_s: Option<u64>,
-    /// The upstream's body: its JSON, or a string if it is not JSON.
-    #[schema(value_type = Object)]
-    pub data: Option<serde_json::Value>,
-    /// `{"code","status","message"}` when this key failed.
-    #[schema(value_type = Object)]
-    pub error: Option<serde_json::Value>,
-}
+pub use crate::proxy::batch_entry::{BatchEntry, BatchItemError};
 
 /// One item of `POST /v1/access`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -141,6 +126,7 @@ Errors are JSON `{\"error\":{\"code\",\"message\"}}`. docs/api.md has a curl exa
         ErrorDetail,
         proxy::KeysBody,
         BatchEntry,
+        BatchItemError,
         AccessItem,
         AccessAccepted,
         crate::driver::PurgeReport,

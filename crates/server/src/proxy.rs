@@ -7,7 +7,9 @@
 //!   forces a fetch ([`cache_headers`]). A key the upstream answered 404
 //!   for is answered 404 from its negative entry.
 //! - `GET /v1/{dataset}?keys=A,B` and `POST /v1/{dataset}` with
-//!   `{"keys":[...]}`: a JSON object keyed by key; per-key errors inside.
+//!   `{"keys":[...]}`: a JSON object keyed by key, each item with the cache
+//!   facts a single read gives as headers ([`batch_entry`]); per-key errors
+//!   inside.
 //! - `POST /v1/access`: the sidecar access feed (see [`crate::proxy::access`]).
 //!
 //! The client is named by the `X-Client-Id` header. Errors are JSON
@@ -16,6 +18,7 @@
 //! body: the details go to the logs, redacted.
 
 pub mod access;
+pub mod batch_entry;
 pub mod cache_headers;
 
 use std::sync::Arc;
@@ -27,9 +30,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
-use crate::service::{BatchItem, CacheService, ReadError, ReadOptions};
+use crate::service::{CacheService, ReadError, ReadOptions};
 use crate::upstream::FetchError;
 
 /// Header naming the client for access tracking.
@@ -244,8 +246,8 @@ pub(crate) struct KeysBody {
     params(("dataset" = String, Path, description = "Dataset, e.g. `quote`"), KeysQuery,
            ("X-Client-Id" = Option<String>, Header, description = "Names the client for access tracking")),
     responses(
-        (status = 200, description = "A JSON object keyed by key: each a `BatchEntry` (value or that key's error)",
-         body = std::collections::HashMap<String, crate::openapi::BatchEntry>),
+        (status = 200, description = "A JSON object keyed by key: each a `BatchEntry` (value with its cache status, max-age and ETag, or that key's error)",
+         body = std::collections::HashMap<String, batch_entry::BatchEntry>),
         (status = 400, description = "`missing_keys`, `too_many_keys`, `invalid_body`, `invalid_key`", body = crate::openapi::ErrorBody),
         (status = 404, description = "`unknown_dataset`", body = crate::openapi::ErrorBody),
     )
@@ -278,8 +280,8 @@ async fn get_many(
            ("X-Client-Id" = Option<String>, Header, description = "Names the client for access tracking")),
     request_body = KeysBody,
     responses(
-        (status = 200, description = "A JSON object keyed by key: each a `BatchEntry` (value or that key's error)",
-         body = std::collections::HashMap<String, crate::openapi::BatchEntry>),
+        (status = 200, description = "A JSON object keyed by key: each a `BatchEntry` (value with its cache status, max-age and ETag, or that key's error)",
+         body = std::collections::HashMap<String, batch_entry::BatchEntry>),
         (status = 400, description = "`missing_keys`, `too_many_keys`, `invalid_body`, `invalid_key`", body = crate::openapi::ErrorBody),
         (status = 404, description = "`unknown_dataset`", body = crate::openapi::ErrorBody),
     )
@@ -331,41 +333,16 @@ async fn batch(st: &AppState, dataset: &str, keys: Vec<String>, headers: &Header
         Err(_) => vec!["error"],
     };
     record_request(&st.service, dataset, &results, started.elapsed());
-    match read {
-        Ok(items) => {
-            let mut out = serde_json::Map::new();
-            for item in items {
-                let (key, value) = batch_item_json(&st.service, item);
-                out.insert(key, value);
-            }
-            (StatusCode::OK, Json(Value::Object(out))).into_response()
+    match (read, st.service.dataset(dataset)) {
+        (Ok(items), Some(ds)) => {
+            let now_s = st.service.clock().now_s();
+            let out: std::collections::BTreeMap<String, batch_entry::BatchEntry> = items
+                .into_iter()
+                .map(|item| batch_entry::BatchEntry::of(ds, item, now_s))
+                .collect();
+            (StatusCode::OK, Json(out)).into_response()
         }
-        Err(e) => read_error_response(&e),
+        (Ok(_), None) => read_error_response(&ReadError::UnknownDataset(dataset.to_string())),
+        (Err(e), _) => read_error_response(&e),
     }
-}
-
-fn batch_item_json(svc: &CacheService, item: BatchItem) -> (String, Value) {
-    let value = match item.result {
-        Ok(served) if served.entry.negative => json!({
-            "cache": served.status.as_str(),
-            "age_s": served.entry.age_s(svc.clock().now_s()),
-            "error": {"code": "upstream_not_found", "status": 404, "message": "upstream answered HTTP 404"},
-        }),
-        Ok(served) => {
-            let data = serde_json::from_slice::<Value>(&served.entry.body).unwrap_or_else(|_| {
-                Value::String(String::from_utf8_lossy(&served.entry.body).into_owned())
-            });
-            json!({
-                "cache": served.status.as_str(),
-                "age_s": served.entry.age_s(svc.clock().now_s()),
-                "data": data,
-            })
-        }
-        Err(e) => {
-            let (status, code) = classify(&e);
-            let message = public_message(&e);
-            json!({"error": {"code": code, "status": status.as_u16(), "message": message}})
-        }
-    };
-    (item.key, value)
 }

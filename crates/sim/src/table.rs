@@ -83,19 +83,21 @@ pub fn render(r: &ReplayReport) -> String {
     let _ = writeln!(s);
     let _ = writeln!(
         s,
-        "miss reduction {}, warming efficiency {} ({} of {} warming fetches used), gap to bound closed {}",
+        "miss reduction {}, warming efficiency {} ({} of {} warming fetches used, {} wasted, {} pending), gap to bound closed {}",
         pct(w.miss_reduction),
         pct(w.warming_efficiency),
         w.warm_used,
         w.warm_fetches,
+        w.warm_wasted,
+        w.warm_pending,
         pct(closed)
     );
     if !w.strategies.is_empty() {
         let _ = writeln!(s);
         let _ = writeln!(
             s,
-            "{:<12} {:>12} {:>10} {:>10} {:>11}",
-            "strategy", "warm fetches", "used", "hits", "efficiency"
+            "{:<12} {:>12} {:>10} {:>10} {:>10} {:>10} {:>11}",
+            "strategy", "warm fetches", "used", "wasted", "pending", "hits", "efficiency"
         );
         for (name, f) in &w.strategies {
             let eff = if f.warm_fetches == 0 {
@@ -105,10 +107,12 @@ pub fn render(r: &ReplayReport) -> String {
             };
             let _ = writeln!(
                 s,
-                "{:<12} {:>12} {:>10} {:>10} {:>11}",
+                "{:<12} {:>12} {:>10} {:>10} {:>10} {:>10} {:>11}",
                 name,
                 f.warm_fetches,
                 f.warm_used,
+                f.warm_wasted,
+                f.warm_pending,
                 f.hits,
                 pct(eff)
             );

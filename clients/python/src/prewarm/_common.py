@@ -83,6 +83,13 @@ class Reading:
     ``HIT``, ``MISS`` or ``STALE``; ``age_s``: whole seconds since the
     fetch. In :meth:`Client.get_many` a key that failed has ``data`` and
     ``cache`` ``None`` and its typed error in ``error``.
+
+    The cache facts, from the headers of a single read or the fields of a
+    batch item: ``cache_status``: the ``Cache-Status`` (RFC 9211) text,
+    e.g. ``prewarm; hit; ttl=42`` (also on a failed batch item);
+    ``max_age_s``: seconds of freshness left (``Cache-Control: max-age``,
+    0 when stale); ``etag``: the upstream's ``ETag``, ``None`` when it gave
+    none. Each is ``None`` when the daemon did not say.
     """
 
     key: str
@@ -90,6 +97,9 @@ class Reading:
     cache: Optional[str]
     age_s: Optional[int]
     error: Optional[APIError] = None
+    cache_status: Optional[str] = None
+    max_age_s: Optional[int] = None
+    etag: Optional[str] = None
 
     @property
     def ok(self) -> bool:
@@ -122,6 +132,15 @@ def body_of(resp: httpx.Response) -> Any:
         return resp.text
 
 
+def max_age_of(cache_control: Optional[str]) -> Optional[int]:
+    """The ``max-age`` seconds of a ``Cache-Control`` value, if any."""
+    for directive in (cache_control or "").split(","):
+        name, _, value = directive.strip().partition("=")
+        if name.lower() == "max-age" and value.isdigit():
+            return int(value)
+    return None
+
+
 def reading_of(key: str, resp: httpx.Response) -> Reading:
     """The reading of a ``GET /v1/{dataset}/{key}`` success."""
     age = resp.headers.get("age")
@@ -130,7 +149,15 @@ def reading_of(key: str, resp: httpx.Response) -> Reading:
         data=body_of(resp),
         cache=resp.headers.get("x-cache"),
         age_s=int(age) if age and age.isdigit() else None,
+        cache_status=resp.headers.get("cache-status"),
+        max_age_s=max_age_of(resp.headers.get("cache-control")),
+        etag=resp.headers.get("etag"),
     )
+
+
+def optional_int(value: Any) -> Optional[int]:
+    """``value`` when it is a whole number (not a bool), else ``None``."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def readings_of(answer: Mapping[str, Any]) -> Dict[str, Reading]:
@@ -138,13 +165,18 @@ def readings_of(answer: Mapping[str, Any]) -> Dict[str, Reading]:
     out: Dict[str, Reading] = {}
     for key, item in answer.items():
         err = item.get("error") if isinstance(item, dict) else None
+        facts = {
+            "cache_status": item.get("cache_status"),
+            "max_age_s": optional_int(item.get("max_age_s")),
+            "etag": item.get("etag"),
+        }
         if isinstance(err, dict):
             status = int(err.get("status", 502))
             code = str(err.get("code", ""))
             error = error_class(status, code)(status, code, str(err.get("message", "")), item)
-            out[key] = Reading(key, None, None, None, error)
+            out[key] = Reading(key, None, None, None, error, **facts)
         else:
-            out[key] = Reading(key, item.get("data"), item.get("cache"), item.get("age_s"))
+            out[key] = Reading(key, item.get("data"), item.get("cache"), item.get("age_s"), **facts)
     return out
 
 

@@ -22,8 +22,12 @@ pub struct StrategyPeriod {
     pub cycle_warmed: u64,
     /// Of `warmed`, the fetches whose entry served a hit.
     pub used: u64,
-    /// `warmed - used`: fetches no request used.
+    /// Of `warmed`, the fetches whose entry left the cache unused
+    /// (expired, replaced, evicted, purged) or that failed.
     pub wasted: u64,
+    /// Of `warmed`, the fetches neither used nor wasted yet: in flight, or
+    /// fresh and not yet read (`warmed = used + wasted + pending`).
+    pub pending: u64,
     /// `used / warmed`, in [0, 1] (0 before any fetch).
     pub efficiency: f64,
     /// Hits on entries it fetched.
@@ -31,7 +35,7 @@ pub struct StrategyPeriod {
 }
 
 /// Per strategy name (`popular`, `time`, ...): fetches, used, wasted,
-/// efficiency, hits; only strategies that did anything.
+/// pending, efficiency, hits; only strategies that did anything.
 pub fn strategies(f: &Figures) -> BTreeMap<String, StrategyPeriod> {
     f.strategies
         .iter()
@@ -43,7 +47,8 @@ pub fn strategies(f: &Figures) -> BTreeMap<String, StrategyPeriod> {
                 engine_warmed: warmed.saturating_sub(s.cycle_warm_fetches),
                 cycle_warmed: s.cycle_warm_fetches,
                 used: s.warm_used,
-                wasted: warmed.saturating_sub(s.warm_used),
+                wasted: s.warm_wasted,
+                pending: s.warm_pending,
                 efficiency: ratio(s.warm_used, warmed),
                 hits: s.hits,
             };
@@ -78,8 +83,14 @@ pub struct Period {
     pub warmed: u64,
     /// Of `warmed`, the fetches whose entry served a hit.
     pub used: u64,
-    /// `warmed - used`: fetches no request used.
+    /// Of `warmed`, the fetches whose entry left the cache unused
+    /// (expired, replaced, evicted, purged) or that failed.
     pub wasted: u64,
+    /// Of `warmed`, the fetches neither used nor wasted yet: in flight, or
+    /// fresh and not yet read. Since start `warmed = used + wasted +
+    /// pending`; over today, the day's fetches less what the day settled
+    /// (never below 0).
+    pub pending: u64,
     /// `used / warmed`, in [0, 1] (0 before any fetch).
     pub efficiency: f64,
     /// Upstream calls by cause.
@@ -105,7 +116,8 @@ pub fn period(f: &Figures) -> Period {
         hit_rate: f.hit_rate,
         warmed,
         used: f.warm_used,
-        wasted: warmed.saturating_sub(f.warm_used),
+        wasted: f.warm_wasted,
+        pending: f.warm_pending,
         efficiency: f.efficiency,
         api_calls: ApiCalls {
             demand: f.demand_fetches,
@@ -159,22 +171,22 @@ mod tests {
     use super::*;
 
     /// 10 requests, 5 hits, 5 demand fetches; `popular` warmed `warmed`
-    /// times, `used` of them served a hit.
-    fn popular_warmed(warmed: u64, used: u64) -> Counters {
+    /// times, `used` of them served a hit, `wasted` left the cache unused.
+    fn popular_warmed(warmed: u64, used: u64, wasted: u64) -> Counters {
         let mut c = Counters {
             requests: 10,
             hits: 5,
             demand_fetches: 5,
             ..Counters::default()
         };
-        c.per_strategy[StrategyId::Popular.index()].warm_fetches = warmed;
-        c.per_strategy[StrategyId::Popular.index()].warm_used = used;
+        let s = &mut c.per_strategy[StrategyId::Popular.index()];
+        (s.warm_fetches, s.warm_used, s.warm_wasted) = (warmed, used, wasted);
         c
     }
 
     #[test]
     fn period_reports_waste_and_cost_against_the_shadow() {
-        let c = popular_warmed(4, 3);
+        let c = popular_warmed(4, 2, 1);
         let p = period(&Figures::new(&c, &[0; StrategyId::COUNT], 8));
         assert_eq!(p.wasted, 1);
         assert_eq!(p.demand_only_api_calls, 8);
@@ -183,9 +195,24 @@ mod tests {
     }
 
     #[test]
+    fn fresh_unused_warming_fetches_are_pending_not_wasted() {
+        let none = [0; StrategyId::COUNT];
+        // Right after a start-up cycle: 6 fetched, none requested yet.
+        let p = period(&Figures::new(&popular_warmed(6, 0, 0), &none, 5));
+        assert_eq!((p.wasted, p.pending), (0, 6));
+        // Later: 3 used, 2 expired unused, 1 still fresh.
+        let p = period(&Figures::new(&popular_warmed(6, 3, 2), &none, 5));
+        let s = &p.strategies["popular"];
+        assert_eq!((p.used, p.wasted, p.pending), (3, 2, 1));
+        assert_eq!((s.used, s.wasted, s.pending), (3, 2, 1));
+        assert_eq!(p.used + p.wasted + p.pending, p.warmed);
+        assert_eq!(s.used + s.wasted + s.pending, s.warmed);
+    }
+
+    #[test]
     fn cycle_fetches_count_once_among_the_warming_calls() {
         // 4 warming fetches, 3 of them by cycles.
-        let c = popular_warmed(4, 1);
+        let c = popular_warmed(4, 1, 3);
         let mut cycles = [0; StrategyId::COUNT];
         cycles[StrategyId::Popular.index()] = 3;
         let p = period(&Figures::new(&c, &cycles, 6));

@@ -126,7 +126,7 @@ fn render_view(out: &mut String, v: &DriverSnapshot) {
     }
     let mut f = Family { out };
     type Pick = fn(&crate::driver::view::StrategyFigures) -> u64;
-    let per_strategy: [(&str, &str, Pick); 3] = [
+    let per_strategy: [(&str, &str, Pick); 4] = [
         (
             "prewarm_warm_fetches_total",
             "Warming fetches per strategy (engine orders plus cycles).",
@@ -136,6 +136,11 @@ fn render_view(out: &mut String, v: &DriverSnapshot) {
             "prewarm_warm_used_total",
             "Warming fetches whose entry served a hit, per strategy.",
             |s| s.warm_used,
+        ),
+        (
+            "prewarm_warm_wasted_total",
+            "Warming fetches whose entry left the cache unused, or that failed, per strategy.",
+            |s| s.warm_wasted,
         ),
         (
             "prewarm_warm_hits_total",

@@ -276,8 +276,10 @@ impl DatasetState {
     /// back; a paying order's call is taken back unless its batch call was
     /// made for other keys. Taken back from the engine's figures and, for
     /// a cycle's, from the cycle fetches, so every counter of upstream
-    /// calls agrees. By name: the order's id may have been released
-    /// meanwhile if a failed fetch's event ended it.
+    /// calls agrees. A paying order whose batch call was made for other
+    /// keys but did not fetch its own is a wasted warming fetch. By name:
+    /// the order's id may have been released meanwhile if a failed fetch's
+    /// event ended it.
     pub(super) fn end_warm_order(&mut self, at_s: f64, order: &Order, call_made: bool) {
         let called = self.open_warm_orders.remove(&order.key).unwrap_or(false);
         let taken_back = match (called, order.rides_along, call_made) {
@@ -298,8 +300,11 @@ impl DatasetState {
             *n = n.saturating_sub(1);
         }
         if let Some(id) = self.engine.keys().get(&order.key) {
-            self.engine
-                .on_fetched(at_s, id, FetchOrigin::Warm(order.strategy), false);
+            if !called && !taken_back {
+                let origin = FetchOrigin::Warm(order.strategy);
+                self.engine.on_fetched(at_s, id, origin, false);
+            }
+            self.engine.end_warm_order(id);
         }
     }
 
@@ -414,5 +419,46 @@ mod tests {
         ds.on_evicted(&eviction("C", t + 4.0, t));
         assert_eq!(ds.engine.cache().len(), 1);
         assert_eq!((ds.evictions.events, ds.evictions.cached), (3, 1));
+    }
+
+    /// An engine order of `key` (read at `t`, stale at `t + 100`), opened.
+    fn open_order(ds: &mut DatasetState, t: f64, key: &str) -> Order {
+        let id = ds.engine.intern(key);
+        let ctx = AccessContext::default();
+        ds.engine.on_access(t, id, &ctx);
+        ds.on_fetch(t, &fetch(key, t));
+        let plan = ds.engine.warm_popular(t + 100.0, 10);
+        assert_eq!(plan.orders.len(), 1, "{plan:?}");
+        let o = plan.orders[0];
+        ds.open_warm_order(key);
+        Order {
+            dataset: 0,
+            key: key.into(),
+            strategy: o.strategy,
+            cycle: None,
+            issued_at_s: o.issued_at_s,
+            rides_along: o.rides_along,
+        }
+    }
+
+    /// (fetches, wasted, pending) of the order's strategy.
+    fn settled(ds: &DatasetState, o: &Order) -> (u64, u64, u64) {
+        let s = ds.engine.stats().total.strategy(o.strategy);
+        (s.warm_fetches, s.warm_wasted, s.warm_pending())
+    }
+
+    #[test]
+    fn a_warm_order_whose_batch_call_left_out_its_key_is_wasted_not_pending() {
+        let mut ds = state();
+        let t = 1_718_719_200.0;
+        let o = open_order(&mut ds, t, "A");
+        assert_eq!(settled(&ds, &o), (1, 0, 1), "in flight");
+        ds.end_warm_order(t + 101.0, &o, true);
+        assert_eq!(settled(&ds, &o), (1, 1, 0));
+        // An order that made no call is taken back: nothing wasted.
+        let mut ds = state();
+        let o = open_order(&mut ds, t, "B");
+        ds.end_warm_order(t + 101.0, &o, false);
+        assert_eq!(settled(&ds, &o), (0, 0, 0));
     }
 }

@@ -13,8 +13,8 @@
 //! - Every warm order, an engine's or a cycle's, ends exactly once and in one
 //!   place, whatever became of its call (returned, panicked, aborted, never
 //!   issued): the events queued so far are applied first, then the engine
-//!   stops counting the order in flight (`on_fetched(ok = false)`, which
-//!   stores nothing) and its cycle counts it down.
+//!   stops counting the order in flight (`end_warm_order`, which stores
+//!   and counts nothing) and its cycle counts it down.
 //! - At most `warming.max_concurrent` warming fetches are in flight; none
 //!   is issued while upstream's 429 pause lasts, nor past the
 //!   outside-session gate ([`gate`]).
@@ -102,7 +102,7 @@
 //!   is lost, or at shutdown it was never issued): it first applies the
 //!   events queued so far (the flight's event was sent before the call
 //!   returned), then ends the order in the engine with
-//!   `on_fetched(ok = false)`, which only clears the in-flight mark.
+//!   `end_warm_order`, which only clears the in-flight mark.
 //! - Evictions: the memory store reports every entry it drops to respect
 //!   its size cap (including a new entry its admission policy refuses) as
 //!   an `EvictionEvent` on its own channel, naming the entry's

@@ -189,6 +189,12 @@ pub struct Figures {
     pub cycle_warm_fetches: u64,
     /// Warming fetches whose entry served a hit.
     pub warm_used: u64,
+    /// Warming fetches whose entry left the cache unused (expired,
+    /// replaced, evicted, purged) or that failed.
+    pub warm_wasted: u64,
+    /// Warming fetches neither used nor wasted yet: in flight or fresh and
+    /// unused ([`prewarm_core::stats::StrategyCounters::warm_pending`]).
+    pub warm_pending: u64,
     /// warm_used / warm_fetches.
     pub efficiency: f64,
     /// Demand fetches plus warming calls.
@@ -209,6 +215,10 @@ pub struct StrategyFigures {
     pub cycle_warm_fetches: u64,
     /// Of its fetches, the ones that served a hit.
     pub warm_used: u64,
+    /// Of its fetches, the ones wasted ([`Figures::warm_wasted`]).
+    pub warm_wasted: u64,
+    /// Of its fetches, the ones pending ([`Figures::warm_pending`]).
+    pub warm_pending: u64,
     /// Hits on entries it fetched.
     pub hits: u64,
 }
@@ -230,6 +240,8 @@ impl Figures {
                         warm_fetches: s.warm_fetches,
                         cycle_warm_fetches: m,
                         warm_used: s.warm_used,
+                        warm_wasted: s.warm_wasted,
+                        warm_pending: s.warm_pending(),
                         hits: s.hits,
                     },
                 );
@@ -244,6 +256,8 @@ impl Figures {
             warm_calls: c.warm_calls(),
             cycle_warm_fetches: cycle,
             warm_used: c.warm_used(),
+            warm_wasted: c.warm_wasted(),
+            warm_pending: c.warm_pending(),
             efficiency: ratio(c.warm_used(), c.warm_fetches()),
             api_calls: c.api_calls(),
             shadow_api_calls,
@@ -264,6 +278,7 @@ pub fn counters_since(a: &Counters, b: &Counters) -> Counters {
         x.warm_fetches = x.warm_fetches.saturating_sub(y.warm_fetches);
         x.warm_batched = x.warm_batched.saturating_sub(y.warm_batched);
         x.warm_used = x.warm_used.saturating_sub(y.warm_used);
+        x.warm_wasted = x.warm_wasted.saturating_sub(y.warm_wasted);
         x.hits = x.hits.saturating_sub(y.hits);
     }
     d

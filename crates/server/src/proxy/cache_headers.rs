@@ -96,9 +96,38 @@ pub fn none_match(request: &HeaderMap, etag: &str) -> bool {
         .any(|t| t.trim() == "*" || opaque(t) == ours)
 }
 
+/// What a served read's cache headers say, as values: a single read
+/// writes them as headers ([`served_response`]), a batch read as fields of
+/// each item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheFacts {
+    /// The `Cache-Status` value ([`cache_status`]).
+    pub cache_status: String,
+    /// The `Cache-Control: max-age` value, seconds: the freshness left, 0
+    /// for a stale answer.
+    pub max_age_s: u64,
+    /// The upstream's `ETag` of the entry (never for a negative entry).
+    pub etag: Option<String>,
+}
+
+/// The cache facts of `served` at `now_s`.
+pub fn cache_facts(ds: &DatasetConfig, served: &Served, now_s: f64) -> CacheFacts {
+    let ttl_s = ttl_left_s(ds, served, now_s);
+    let max_age_s = if served.status == CacheStatus::Stale {
+        0
+    } else {
+        ttl_s.max(0).unsigned_abs()
+    };
+    CacheFacts {
+        cache_status: cache_status(served, ttl_s),
+        max_age_s,
+        etag: served.entry.etag.clone().filter(|_| !served.entry.negative),
+    }
+}
+
 /// The answer to a served read: the body (or 404 for a negative entry,
 /// 304 when `If-None-Match` matches its `ETag`) with `X-Cache`, `Age`,
-/// `Cache-Status`, `Cache-Control` and `ETag`.
+/// `Cache-Status`, `Cache-Control` and `ETag` ([`cache_facts`]).
 pub fn served_response(
     ds: &DatasetConfig,
     served: Served,
@@ -106,14 +135,8 @@ pub fn served_response(
     now_s: f64,
 ) -> Response {
     let age = served.entry.age_s(now_s);
-    let ttl_s = ttl_left_s(ds, &served, now_s);
-    let status_text = cache_status(&served, ttl_s);
-    let max_age = if served.status == CacheStatus::Stale {
-        0
-    } else {
-        ttl_s.max(0)
-    };
-    let etag = served.entry.etag.clone().filter(|_| !served.entry.negative);
+    let facts = cache_facts(ds, &served, now_s);
+    let etag = facts.etag;
     let mut resp = if served.entry.negative {
         super::error_response(
             StatusCode::NOT_FOUND,
@@ -137,10 +160,10 @@ pub fn served_response(
     let h = resp.headers_mut();
     h.insert("x-cache", HeaderValue::from_static(served.status.as_str()));
     h.insert(header::AGE, HeaderValue::from(age));
-    if let Ok(v) = HeaderValue::from_str(&status_text) {
+    if let Ok(v) = HeaderValue::from_str(&facts.cache_status) {
         h.insert(CACHE_STATUS, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&format!("max-age={max_age}")) {
+    if let Ok(v) = HeaderValue::from_str(&format!("max-age={}", facts.max_age_s)) {
         h.insert(header::CACHE_CONTROL, v);
     }
     if let Some(v) = etag.and_then(|t| HeaderValue::from_str(&t).ok()) {
@@ -149,11 +172,16 @@ pub fn served_response(
     resp
 }
 
+/// The `Cache-Status` value of an error answer with error `code`.
+pub fn error_status(code: &str) -> String {
+    format!("{CACHE_NAME}; fwd=miss; detail={code}")
+}
+
 /// Adds `Cache-Status` (`fwd=miss; detail=CODE`) and `Cache-Control:
 /// no-store` to an error answer.
 pub fn mark_error(resp: &mut Response, code: &str) {
     let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&format!("{CACHE_NAME}; fwd=miss; detail={code}")) {
+    if let Ok(v) = HeaderValue::from_str(&error_status(code)) {
         h.insert(CACHE_STATUS, v);
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

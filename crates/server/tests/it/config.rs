@@ -597,3 +597,30 @@ fn malformed_upstream_url_templates_are_refused_naming_the_field() {
     let e = err("[datasets.quote]\nurl = \"http://x/{key}\"\nbatch_url = \"http://{keys}/q\"\n");
     assert!(e.starts_with("datasets.quote.batch_url: "), "{e}");
 }
+
+#[test]
+fn an_infinite_or_nan_setting_is_told_to_be_finite_not_out_of_range() {
+    for v in ["inf", "-inf", "nan"] {
+        for (toml, want) in [
+            (
+                format!("[server]\naccess_rate_limit_per_min = {v}\n"),
+                "server.access_rate_limit_per_min: must be a finite number > 0",
+            ),
+            (
+                format!("[warming]\nrate_limit_per_min = {v}\n"),
+                "warming.rate_limit_per_min: must be a finite number >= 0",
+            ),
+            (
+                format!("[upstream]\nbreaker_failure_ratio = {v}\n"),
+                "upstream.breaker_failure_ratio: must be a finite number between 0 and 1",
+            ),
+            (
+                format!("[server]\nrequest_timeout_s = {v}\n"),
+                "server.request_timeout_s: must be a finite number of seconds from 0.001",
+            ),
+        ] {
+            let e = err(&toml);
+            assert!(e.contains(want), "{toml}: {e}");
+        }
+    }
+}

@@ -2,8 +2,9 @@
 //! saw them, as `prewarm_upstream_calls_total` counts them, and as
 //! `/warming/stats` reports them; warming fetches per strategy in the
 //! stats, in `prewarm_warm_fetches_total` and in the warm outcomes; and
-//! efficiency from the same figures. Checked after warming cycles
-//! (`POST /warming/run`) and after the engine's own warming.
+//! efficiency from the same figures; warming fetches are used, wasted or
+//! pending, and add up. Checked after warming cycles (`POST /warming/run`)
+//! and after the engine's own warming.
 //!
 //! The dataset has its own name so that the process-wide Prometheus
 //! recorder, shared by every test of this binary, holds only its series.
@@ -117,6 +118,11 @@ async fn assert_counters_agree(d: &Running, sim: &SimHandle) -> Value {
     assert_eq!(n(&total["warmed"]), warming, "{total}");
     assert_eq!(n(&ds["total"]["warm_fetches"]), warming, "{ds}");
     assert_eq!(n(&ds["warm_outcomes"]["fetched"]), warming, "{ds}");
+    assert_eq!(
+        n(&total["used"]) + n(&total["wasted"]) + n(&total["pending"]),
+        warming,
+        "{total}"
+    );
     let strategies = total["strategies"].as_object().expect("per strategy");
     let per_strategy: u64 = strategies.values().map(|s| n(&s["warmed"])).sum();
     assert_eq!(per_strategy, warming, "{total}");
@@ -129,6 +135,11 @@ async fn assert_counters_agree(d: &Running, sim: &SimHandle) -> Value {
         assert_eq!(exported, n(&s["warmed"]), "{name}: metrics vs stats");
         assert_eq!(
             n(&s["engine_warmed"]) + n(&s["cycle_warmed"]),
+            n(&s["warmed"]),
+            "{name}: {s}"
+        );
+        assert_eq!(
+            n(&s["used"]) + n(&s["wasted"]) + n(&s["pending"]),
             n(&s["warmed"]),
             "{name}: {s}"
         );
@@ -163,8 +174,9 @@ async fn cycle_warming_is_counted_once_by_every_counter() {
     assert!(engine_warmed > 0, "the engine warmed nothing: {before}");
 
     // Three cycles of five keys, each after every entry went stale.
-    let mut cycle_warmed = 0;
+    let (mut cycle_warmed, mut last_cycle) = (0, 0);
     for _ in 0..3 {
+        cycle_warmed += last_cycle;
         clock.advance_s(3.0 * TTL_S);
         let r = admin(
             &d,
@@ -174,9 +186,18 @@ async fn cycle_warming_is_counted_once_by_every_counter() {
         .await;
         assert_eq!(r.status(), 200);
         let report: Value = r.json().await.unwrap();
-        cycle_warmed += report["warmed"].as_array().expect("warmed").len() as u64;
+        last_cycle = report["warmed"].as_array().expect("warmed").len() as u64;
     }
     let after = assert_counters_agree(&d, &sim).await;
+    let count = |v: &Value, k: &str| v[k].as_u64().unwrap();
+    // The first two cycles' entries expired unread: wasted. The last
+    // cycle's are fresh and unread: pending, not wasted.
+    assert!(
+        count(&after, "wasted") >= count(&before, "wasted") + cycle_warmed,
+        "{before}\n{after}"
+    );
+    assert!(count(&after, "pending") >= last_cycle, "{after}");
+    cycle_warmed += last_cycle;
     let popular = &after["strategies"]["popular"];
     assert_eq!(
         popular["cycle_warmed"].as_u64(),

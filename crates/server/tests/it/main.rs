@@ -4,6 +4,7 @@
 
 mod access_feed;
 mod admin;
+mod batch_items;
 mod cache_semantics;
 mod coalescing;
 mod config;

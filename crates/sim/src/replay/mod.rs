@@ -70,6 +70,11 @@ pub struct StrategyFigures {
     pub warm_fetches: u64,
     /// Of those, the ones that served a hit.
     pub warm_used: u64,
+    /// Of those, the ones whose entry left the cache unused
+    /// ([`prewarm_core::stats`]).
+    pub warm_wasted: u64,
+    /// Of those, the ones still fresh and unused when the trace ended.
+    pub warm_pending: u64,
     /// Hits on entries the strategy fetched.
     pub hits: u64,
 }
@@ -98,6 +103,12 @@ pub struct WarmedFigures {
     pub cost_ratio: f64,
     /// Warming fetches that served a hit.
     pub warm_used: u64,
+    /// Warming fetches whose entry left the cache unused (expired,
+    /// replaced, evicted).
+    pub warm_wasted: u64,
+    /// Warming fetches whose entry was still fresh and unused when the
+    /// trace ended: warm_fetches = warm_used + warm_wasted + warm_pending.
+    pub warm_pending: u64,
     /// warm_used / warm_fetches.
     pub warming_efficiency: f64,
     /// 1 - misses / the baseline's misses.
@@ -338,6 +349,8 @@ pub fn warmed_figures(
             let f = StrategyFigures {
                 warm_fetches: s.warm_fetches,
                 warm_used: s.warm_used,
+                warm_wasted: s.warm_wasted,
+                warm_pending: s.warm_pending(),
                 hits: s.hits,
             };
             (id.name().to_string(), f)
@@ -354,6 +367,8 @@ pub fn warmed_figures(
         api_calls: c.api_calls(),
         cost_ratio: ratio(c.api_calls(), baseline_api_calls),
         warm_used: c.warm_used(),
+        warm_wasted: c.warm_wasted(),
+        warm_pending: c.warm_pending(),
         warming_efficiency: ratio(c.warm_used(), c.warm_fetches()),
         miss_reduction: if baseline_misses == 0 {
             0.0

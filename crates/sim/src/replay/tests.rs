@@ -209,6 +209,18 @@ fn timer_warms_take_effect_before_the_next_request() {
     assert!(time.warm_used >= 10, "{time:?}");
     // Accounting: every request is a hit or a demand fetch.
     assert_eq!(c.hits + c.demand_fetches, c.requests);
+    // Every warming fetch is used, wasted, or (one key: at most its entry
+    // and a fetch in flight) still pending when the trace ends; none is
+    // counted twice.
+    for id in StrategyId::ALL {
+        let s = c.strategy(id);
+        assert_eq!(
+            s.warm_used + s.warm_wasted + s.warm_pending(),
+            s.warm_fetches,
+            "{s:?}"
+        );
+    }
+    assert!(c.warm_pending() <= 2, "{c:?}");
 }
 
 /// The engine leads by the latency it is given: a key read every 5 s is
