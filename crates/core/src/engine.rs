@@ -464,6 +464,22 @@ impl Engine {
         }
     }
 
+    /// Records that a fetch of `key` (`origin`) was refused before any
+    /// call reached the upstream (the daemon's quota, a host's hold, an
+    /// open breaker): no API call is counted, nothing is stored. A warming
+    /// order's call is taken back when the order ends
+    /// ([`Engine::take_back_warm_call`]). Not for a demand fetch whose
+    /// start was reported ([`Engine::on_fetch_started`] counted its call).
+    pub fn on_fetch_not_sent(&mut self, key: KeyId, origin: FetchOrigin) {
+        debug_assert!(self.keys.is_live(key), "{key:?} was released");
+        if origin == FetchOrigin::Demand {
+            self.demand_in_flight.remove(&key);
+        }
+        if !self.tracker.is_tracked(key) {
+            self.pending_release.insert(key);
+        }
+    }
+
     /// Ends a warming order of `key` whose fetch, if it made one, was
     /// reported already ([`Engine::on_fetched`]): the key is no longer in
     /// flight. Counts nothing: an order that fetched nothing is taken back
@@ -480,6 +496,16 @@ impl Engine {
     pub fn on_evicted(&mut self, key: KeyId) {
         self.cache.remove(key);
         self.cost.rejudge(self.now_s, key, None);
+    }
+
+    /// Records that `key` was purged (an operator's request): the entry
+    /// is gone, and the cost cap's shadow drops its entry too, as a cache
+    /// without warming would have been purged alike. The next access is
+    /// then a miss for both, not a risk charged to warming (which would
+    /// hold warming back for a TTL after every purge).
+    pub fn on_purged(&mut self, key: KeyId) {
+        self.cache.remove(key);
+        self.cost.forget(key);
     }
 
     /// The next warming fetch to make at `now_s`, if the budget and the

@@ -59,6 +59,10 @@ pub struct FetchEvent {
     /// How long the upstream call took, seconds, when one was made and
     /// succeeded (the engine plans its lead times with these).
     pub upstream_s: Option<f64>,
+    /// Whether an upstream call was made: `false` when the quota, the
+    /// host's hold or the breaker refused it before it was sent, so it
+    /// counts as no API call.
+    pub sent: bool,
 }
 
 /// A store dropped an entry to respect its size cap.
@@ -219,6 +223,7 @@ mod tests {
             origin: FetchOrigin::Demand,
             ok: true,
             upstream_s: None,
+            sent: true,
         };
         assert!(!sink.record_fetch(ev));
         assert_eq!(sink.counters().dropped_fetches.load(Ordering::Relaxed), 1);

@@ -298,3 +298,28 @@ fn groups_given_with_accesses_make_a_sector_cycle_name_the_co_members() {
     let aapl = e.keys().get("AAPL").unwrap();
     assert_eq!(e.tracker().groups_of(aapl), ["Tech", "watchlist-1"]);
 }
+
+#[test]
+fn a_purge_leaves_no_key_at_risk_that_holds_warming_back() {
+    let mut e = engine("popular", 100.0);
+    let keys: Vec<KeyId> = (0..50).map(|i| e.intern(&format!("K{i}"))).collect();
+    for k in &keys {
+        access(&mut e, 0.0, *k);
+    }
+    for k in &keys {
+        e.on_purged(*k);
+    }
+    assert_eq!(e.cost_cap().at_risk(), 0, "the shadow was purged too");
+    // An eviction, unlike a purge, is the real cache's own loss: at risk.
+    let mut evicted = engine("popular", 100.0);
+    let k = evicted.intern("A");
+    access(&mut evicted, 0.0, k);
+    evicted.on_evicted(k);
+    assert_eq!(evicted.cost_cap().at_risk(), 1);
+    // After the purge, the next accesses miss for both: no lost hit.
+    for k in &keys {
+        access(&mut e, 1.0, *k);
+    }
+    assert_eq!(e.cost_cap().at_risk(), 0);
+    assert_eq!(e.cost_cap().totals(), (100, 100));
+}

@@ -223,6 +223,12 @@ impl DatasetState {
     /// Applies a completed fetch at `at_s` (already clamped).
     pub fn on_fetch(&mut self, at_s: f64, ev: &FetchEvent) {
         let key = self.engine.intern(&ev.key);
+        if !ev.sent {
+            // Refused before the upstream (quota, hold, breaker): no call,
+            // and a warm order's call is taken back when it ends.
+            self.engine.on_fetch_not_sent(key, ev.origin);
+            return;
+        }
         if let Some(took_s) = ev.upstream_s {
             self.engine.observe_upstream_latency(at_s, took_s);
         }
@@ -359,6 +365,7 @@ mod tests {
             origin: FetchOrigin::Demand,
             ok: true,
             upstream_s: None,
+            sent: true,
         }
     }
 
@@ -390,6 +397,7 @@ mod tests {
             let at_s = t + 20.0 * i as f64;
             let ev = FetchEvent {
                 upstream_s: Some(took_s),
+                sent: true,
                 ..fetch("A", at_s)
             };
             ds.on_fetch(at_s, &ev);

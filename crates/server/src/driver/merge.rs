@@ -264,6 +264,7 @@ mod tests {
             origin: FetchOrigin::Demand,
             ok: true,
             upstream_s: None,
+            sent: true,
         });
         // Sent after the fetch, at the same time: applied before it, a miss.
         sink.record_access(access("quote", T));

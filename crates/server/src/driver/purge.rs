@@ -178,7 +178,7 @@ impl DatasetState {
             None => self.engine.cache().keys().collect(),
         };
         for id in ids {
-            self.engine.on_evicted(id);
+            self.engine.on_purged(id);
         }
     }
 }

@@ -376,6 +376,7 @@ mod tests {
                 origin: FetchOrigin::Demand,
                 ok: true,
                 upstream_s: None,
+                sent: true,
             };
             ds.on_fetch(t, &ev);
         }

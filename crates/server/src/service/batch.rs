@@ -208,9 +208,11 @@ impl CacheService {
         };
         let started = std::time::Instant::now();
         let call = self.call(role, load);
-        let fetched = self.upstream.get_with(&url, ds.headers.map(), call).await;
+        let (fetched, sent) = self.upstream.get_sent(&url, ds.headers.map(), call).await;
         let took = started.elapsed();
-        super::load::record_upstream_call(&ds.name, kind, took, fetched.is_ok());
+        if sent {
+            super::load::record_upstream_call(&ds.name, kind, took, fetched.is_ok());
+        }
         let split = match fetched {
             Ok(fetched) => split_batch(batch, &fetched.body).map_err(FetchError::BadBatch),
             Err(e) => Err(e),
@@ -224,7 +226,7 @@ impl CacheService {
                 },
             };
             let took_s = result.is_ok().then_some(took.as_secs_f64());
-            self.complete_fetch(ds, &key, origin, (result, took_s), promise)
+            self.complete_fetch(ds, &key, origin, (result, took_s, sent), promise)
                 .await;
         }
     }

@@ -66,8 +66,8 @@ enum Loaded {
     Fetched(Entry, f64),
     /// Another flight stored a fresh entry meanwhile; no call was made.
     AlreadyFresh(Entry),
-    /// The fetch failed.
-    Failed(FetchError),
+    /// The fetch failed; whether a call reached the upstream.
+    Failed(FetchError, bool),
 }
 
 impl CacheService {
@@ -128,9 +128,11 @@ impl CacheService {
         };
         let started = std::time::Instant::now();
         let call = self.call(role, load);
-        let result = self.upstream.get_with(&url, ds.headers.map(), call).await;
+        let (result, sent) = self.upstream.get_sent(&url, ds.headers.map(), call).await;
         let took = started.elapsed();
-        record_upstream_call(&ds.name, kind, took, result.is_ok());
+        if sent {
+            record_upstream_call(&ds.name, kind, took, result.is_ok());
+        }
         match result {
             Ok(fetched) => Loaded::Fetched(
                 self.store_fetched(ds, key, fetched).await,
@@ -139,7 +141,7 @@ impl CacheService {
             Err(FetchError::Status { status: 404, .. }) if ds.negative_ttl_s > 0.0 => {
                 Loaded::Fetched(self.store_negative(ds, key).await, took.as_secs_f64())
             }
-            Err(e) => Loaded::Failed(e),
+            Err(e) => Loaded::Failed(e, sent),
         }
     }
 
@@ -207,28 +209,29 @@ impl CacheService {
         match loaded {
             Loaded::AlreadyFresh(entry) => promise.complete(Ok(entry)),
             Loaded::Fetched(entry, took_s) => {
-                self.complete_fetch(ds, key, origin, (Ok(entry), Some(took_s)), promise)
+                self.complete_fetch(ds, key, origin, (Ok(entry), Some(took_s), true), promise)
                     .await
             }
-            Loaded::Failed(e) => {
-                self.complete_fetch(ds, key, origin, (Err(e), None), promise)
+            Loaded::Failed(e, sent) => {
+                self.complete_fetch(ds, key, origin, (Err(e), None, sent), promise)
                     .await
             }
         }
     }
 
     /// Reports the fetch, completes the promise, writes the sidecar.
-    /// `outcome` is the result and how long the upstream call took
-    /// (seconds), when one was made and succeeded.
+    /// `outcome` is the result, how long the upstream call took (seconds)
+    /// when one was made and succeeded, and whether a call reached the
+    /// upstream at all.
     pub(super) async fn complete_fetch(
         &self,
         ds: &DatasetConfig,
         key: &str,
         origin: FetchOrigin,
-        outcome: (FetchResult, Option<f64>),
+        outcome: (FetchResult, Option<f64>, bool),
         promise: KeyPromise,
     ) {
-        let (result, upstream_s) = outcome;
+        let (result, upstream_s, sent) = outcome;
         // A negative entry answers the read but is no fetched value.
         let ok = result.as_ref().is_ok_and(|e| !e.negative);
         let label = match &origin {
@@ -253,6 +256,7 @@ impl CacheService {
             origin,
             ok,
             upstream_s: upstream_s.filter(|_| ok),
+            sent,
         });
         if let Err(e) = &result {
             tracing::warn!(dataset = %ds.name, key, error = %self.upstream.redactor().redact(&e.to_string()), "upstream fetch failed");

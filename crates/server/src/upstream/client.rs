@@ -273,6 +273,30 @@ impl UpstreamClient {
         headers: &HeaderMap,
         call: Call,
     ) -> Result<Fetched, FetchError> {
+        self.get_sent(url, headers, call).await.0
+    }
+
+    /// [`UpstreamClient::get_with`], and whether any attempt reached the
+    /// host: `false` when the quota, the host's hold or the breaker refused
+    /// the call before it was sent (no API call was made).
+    pub async fn get_sent(
+        &self,
+        url: &str,
+        headers: &HeaderMap,
+        call: Call,
+    ) -> (Result<Fetched, FetchError>, bool) {
+        let mut sent = false;
+        let result = self.get_counting(url, headers, call, &mut sent).await;
+        (result, sent)
+    }
+
+    async fn get_counting(
+        &self,
+        url: &str,
+        headers: &HeaderMap,
+        call: Call,
+        sent: &mut bool,
+    ) -> Result<Fetched, FetchError> {
         let gate = self.gate(url);
         let queue_until = self
             .quota
@@ -282,6 +306,7 @@ impl UpstreamClient {
         loop {
             let admission = self.admit_within_quota(&gate, &call, queue_until).await?;
             let attempt = self.attempt(url, headers, call.deadline).await;
+            *sent |= !matches!(attempt, Err(Attempt::NotSent(_)));
             let now_s = self.clock.now_s();
             let e = match attempt {
                 Ok(fetched) => {

@@ -173,3 +173,35 @@ async fn a_quota_that_holds_warming_shows_as_quota_not_a_pause_without_an_end() 
     assert_eq!(status["upstream"]["health"], "quota", "{status}");
     d.shutdown().await.unwrap();
 }
+
+/// Reads the quota refused before any call count no API call: the
+/// stats' demand calls are the upstream's calls (regression: each 503
+/// `upstream_quota_exhausted` counted as a demand call).
+#[tokio::test(start_paused = true)]
+async fn reads_the_quota_refused_count_no_api_call() {
+    let rec = recording::spawn().await;
+    let mut cfg = TestCfg::new(rec.addr);
+    cfg.url = Some(rec.url());
+    cfg.upstream_extra = "rate_limit_per_min = 5\nquota_queue_s = 1\n".into();
+    cfg.extra = "[warming]\nstrategies = \"none\"\n".into();
+    let mut d = cfg.start_paused(&TokioClock::default()).await;
+    d.start_driver().expect("driver starts");
+    let mut refused = 0;
+    for k in ["A", "B", "C", "D", "E", "F", "G", "H"] {
+        refused += usize::from(read(&d, k).await.status() == 503);
+    }
+    assert_eq!((rec.calls(), refused), (5, 3));
+    d.driver().unwrap().sync().await.unwrap();
+    let stats: Value = http()
+        .get(format!("http://{}/warming/stats", d.admin_addr))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let calls = &stats["datasets"]["quote"]["since_start"]["api_calls"];
+    assert_eq!(calls["demand"], 5, "{stats}");
+    assert_eq!(calls["total"], 5, "{stats}");
+    d.shutdown().await.unwrap();
+}
