@@ -21,6 +21,8 @@ pub(crate) struct DaemonFigures {
     hits: u64,
     demand_calls: u64,
     pub(crate) warming_calls: u64,
+    /// Keys warming fetched (more than its calls with batch calls).
+    warmed_keys: u64,
     warm_used: u64,
     /// Hits on entries a warming fetch stored.
     warmed_hits: u64,
@@ -48,6 +50,7 @@ impl DaemonFigures {
             hits: n(&p["hits"])?,
             demand_calls: n(&p["api_calls"]["demand"])?,
             warming_calls: n(&p["api_calls"]["warming"])?,
+            warmed_keys: n(&p["warmed"])?,
             warm_used: n(&p["used"])?,
             warmed_hits,
             ttl_s: status["datasets"][dataset]["ttl_s"].as_f64()?,
@@ -64,6 +67,7 @@ impl DaemonFigures {
             hits: self.hits.saturating_sub(before.hits),
             demand_calls: self.demand_calls.saturating_sub(before.demand_calls),
             warming_calls: self.warming_calls.saturating_sub(before.warming_calls),
+            warmed_keys: self.warmed_keys.saturating_sub(before.warmed_keys),
             warm_used: self.warm_used.saturating_sub(before.warm_used),
             warmed_hits: self.warmed_hits.saturating_sub(before.warmed_hits),
             ..*self
@@ -208,13 +212,14 @@ pub(crate) fn print_daemon_run(f: &DaemonFigures) {
         }
     };
     println!(
-        "daemon during the run: {} requests, hit rate {:.1}%; upstream calls {} = {} demand + {} warming ({} used); \
+        "daemon during the run: {} requests, hit rate {:.1}%; upstream calls {} = {} demand + {} warming (fetching {} keys, {} used); \
          {} hits on warmed entries ({:.1}% of hits)",
         f.requests,
         pct(f.hits, f.requests),
         f.demand_calls + f.warming_calls,
         f.demand_calls,
         f.warming_calls,
+        f.warmed_keys,
         f.warm_used,
         f.warmed_hits,
         pct(f.warmed_hits, f.hits),
@@ -230,7 +235,7 @@ mod tests {
         let stats = serde_json::json!({"datasets": {"quote": {
             "warm_rate_per_min": 100.0,
             "since_start": {
-                "requests": 50, "hits": 40, "used": 7,
+                "requests": 50, "hits": 40, "used": 7, "warmed": 25,
                 "api_calls": {"demand": 10, "warming": 9, "total": 19},
                 "strategies": {"time": {"hits": 12}, "refresh": {"hits": 3}},
             },
@@ -243,6 +248,7 @@ mod tests {
             (50, 40, 10, 9)
         );
         assert_eq!((f.warm_used, f.warmed_hits, f.ttl_s), (7, 15, 60.0));
+        assert_eq!(f.warmed_keys, 25, "keys, beside the 9 warming calls");
         assert!(f.ttl_by_session.is_none(), "no ttl_by_session: a flat TTL");
         assert!(DaemonFigures::from_json(&stats, &status, "bars").is_none());
         let before = DaemonFigures {
@@ -262,7 +268,7 @@ mod tests {
     fn the_settings_line_shows_the_session_ttls() {
         let stats = serde_json::json!({"datasets": {"quote": {
             "warm_rate_per_min": 100.0,
-            "since_start": {"requests": 0, "hits": 0, "used": 0, "strategies": {},
+            "since_start": {"requests": 0, "hits": 0, "used": 0, "warmed": 0, "strategies": {},
                             "api_calls": {"demand": 0, "warming": 0, "total": 0}},
         }}});
         let by_session = serde_json::json!({"pre_market": 30.0, "regular": 15.0,

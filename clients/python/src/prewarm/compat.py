@@ -99,7 +99,7 @@ def track_symbol_access(symbol: str, context: Optional[Mapping[str, Any]] = None
 class WarmResult(Dict[str, Any]):
     """A warming cycle's result: ``symbols_warmed`` (count),
     ``duration_seconds``, ``symbols`` (the keys warmed), ``skipped``,
-    ``skipped_by_reason`` (``fresh``, ``in_flight``, ``no_budget``...),
+    ``skipped_by_reason`` (``fresh``, ``in_flight``, ``no_budget``, ``cost_cap``...),
     ``failed``; keys readable as attributes too."""
 
     def __getattr__(self, name: str) -> Any:

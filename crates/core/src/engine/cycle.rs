@@ -81,8 +81,11 @@ pub enum SkipReason {
     Fresh,
     /// A fetch of it is already in flight.
     InFlight,
-    /// The warming budget ran out.
+    /// The warming budget (the token bucket) ran out.
     NoBudget,
+    /// The cost cap has no room for another call now
+    /// (`warming.max_cost_ratio`; it frees as demand earns it).
+    CostCap,
 }
 
 /// What a cycle decided: orders to perform, keys skipped.
@@ -234,8 +237,11 @@ impl Engine {
             // In the batch call of the cycle's last paid order: free.
             return Ok(self.issue(now_s, (key, strategy, value), super::Pay::RideAlong));
         }
-        if self.budget.tokens_at(now_s) < 1.0 || !self.cost.may_warm() {
+        if self.budget.tokens_at(now_s) < 1.0 {
             return Err(SkipReason::NoBudget);
+        }
+        if !self.cost.may_warm() {
+            return Err(SkipReason::CostCap);
         }
         Ok(self.issue(now_s, (key, strategy, value), super::Pay::Token))
     }

@@ -5,8 +5,7 @@
 use crate::keys::{KeyId, KeyTable};
 use serde::Serialize;
 
-/// A key with a score (meaning depends on the query). The key is a
-/// [`KeyId`]; [`NameKeys::named`] gives the `String` form the API shows.
+/// A key with a score (meaning depends on the query).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeyScore<K = KeyId> {

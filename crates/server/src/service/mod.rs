@@ -204,7 +204,9 @@ pub enum WarmError {
     },
     /// Warming is not done for a key the upstream does not know (a
     /// negative entry holds it).
-    #[error("the key is unknown upstream (negative entry); not warmed")]
+    #[error(
+        "the upstream does not know the key (404, kept as a negative entry for negative_ttl_s)"
+    )]
     Negative,
     /// The fetch failed.
     #[error("{0}")]
