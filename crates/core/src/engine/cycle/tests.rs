@@ -182,3 +182,36 @@ fn warm_trending_fetches_a_bursting_key_and_what_follows_it() {
     // each of QUIET's hourly accesses).
     assert_eq!(names(&e, &plan), ["QUIET", "STEADY"]);
 }
+
+#[test]
+fn a_cycle_the_cost_cap_stops_says_cost_cap_not_no_budget() {
+    // Cap 1.0 with a burst of 2 calls: 4 demand calls leave room for 2
+    // warming calls; the bucket (100 tokens) is far from empty.
+    let mut cfg = EngineConfig {
+        ttl_s: 60.0,
+        ..EngineConfig::default()
+    };
+    cfg.warming.rate_limit_per_min = 100.0;
+    cfg.warming.burst = Some(2.0);
+    cfg.warming.max_cost_ratio = 1.0;
+    cfg.warming.strategies = StrategySet::parse_list("none").unwrap();
+    let mut e = Engine::new(cfg).unwrap();
+    for (i, k) in ["A", "B", "C", "D"].into_iter().enumerate() {
+        for _ in 0..=i {
+            access(&mut e, 0.0, k, None);
+        }
+    }
+    let plan = e.warm_popular(100.0, 10);
+    assert_eq!(names(&e, &plan), ["D", "C"], "the 2 calls of room");
+    for o in &plan.orders {
+        e.on_fetched(100.0, o.key, FetchOrigin::Warm(StrategyId::Popular), true);
+    }
+    // A minute on, the bucket is full again but no demand earned room.
+    assert!(e.budget_tokens(200.0) >= 2.0);
+    let plan = e.warm_popular(200.0, 10);
+    assert!(plan.orders.is_empty(), "{plan:?}");
+    assert_eq!(
+        skipped(&e, &plan, SkipReason::CostCap),
+        ["D", "C", "B", "A"]
+    );
+}
