@@ -95,6 +95,9 @@ def main() -> None:
           f"session={status['session']}")
     for job, at in sorted(status["next_runs"].items()):
         print(f"  next {job}: {at}")
+    # The daemon's figures are a view it renews a few times a second: give
+    # it a moment to count the scan that just ended.
+    time.sleep(0.5)
     stats = get_warmer().get_stats()
     print(f"daemon hit rate since start: {stats['hit_rate']:.1%}; "
           f"warmed {stats['total_warmed']} {stats['by_strategy']}")
