@@ -341,10 +341,13 @@ impl Driver {
         self.apply_events();
         let now_s = self.time.engine_now_s();
         // Whether the call reached the upstream: a fetch of any of its
-        // keys reported itself.
-        let call_made = call
-            .iter()
-            .any(|e| self.datasets[e.order.dataset].warm_order_called(&e.order.key));
+        // keys reported itself, or its task was lost (aborted at shutdown,
+        // panicked) and may have sent it: counted, so that the cost
+        // account never undercounts.
+        let call_made = call.iter().any(|e| {
+            matches!(e.end, OrderEnd::Lost)
+                || self.datasets[e.order.dataset].warm_order_called(&e.order.key)
+        });
         for ended in call {
             self.end_order(now_s, ended, call_made);
         }

@@ -210,13 +210,14 @@ impl CacheService {
         let call = self.call(role, load);
         let (fetched, sent) = self.upstream.get_sent(&url, ds.headers.map(), call).await;
         let took = started.elapsed();
-        if sent {
-            super::load::record_upstream_call(&ds.name, kind, took, fetched.is_ok());
-        }
         let split = match fetched {
             Ok(fetched) => split_batch(batch, &fetched.body).map_err(FetchError::BadBatch),
             Err(e) => Err(e),
         };
+        if sent {
+            // An answer that cannot be split is a failed call.
+            super::load::record_upstream_call(&ds.name, kind, took, split.is_ok());
+        }
         for (key, promise, origin) in chunk {
             let result = match &split {
                 Err(e) => Err(e.clone()),
