@@ -400,6 +400,14 @@ impl Engine {
         }
     }
 
+    /// Records that the demand fetch just reported ([`Engine::on_fetched`])
+    /// rode in a batch call another key of the same call counted (a
+    /// client's batch read): the figures count that call once. The cost
+    /// account keeps counting the key, as its shadow counts each miss.
+    pub fn on_demand_rode_along(&mut self, now_s: UnixSeconds) {
+        self.stats.record(now_s, Event::DemandRodeAlong);
+    }
+
     fn count_demand_call(&mut self, now_s: UnixSeconds) {
         self.stats.record(now_s, Event::DemandFetch);
         self.cost.on_call(now_s);

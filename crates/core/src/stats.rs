@@ -63,8 +63,12 @@ pub struct Counters {
     pub requests: u64,
     /// Accesses that found a fresh entry.
     pub hits: u64,
-    /// Upstream calls made because of a miss.
+    /// Keys fetched because of a miss (each an upstream call, unless it
+    /// rode in a batch call: `demand_batched`).
     pub demand_fetches: u64,
+    /// Of those, keys fetched in a batch call (a client's batch read)
+    /// that another key of the same call already counted.
+    pub demand_batched: u64,
     /// Per strategy, indexed by [`StrategyId::index`].
     pub per_strategy: [StrategyCounters; StrategyId::COUNT],
 }
@@ -76,6 +80,7 @@ impl Counters {
         self.requests += other.requests;
         self.hits += other.hits;
         self.demand_fetches += other.demand_fetches;
+        self.demand_batched += other.demand_batched;
         for (s, o) in self.per_strategy.iter_mut().zip(&other.per_strategy) {
             s.add(o);
         }
@@ -108,9 +113,14 @@ impl Counters {
     pub fn warm_calls(&self) -> u64 {
         self.warm_fetches().saturating_sub(self.warm_batched())
     }
-    /// Upstream calls: demand fetches plus warming calls.
+    /// Upstream calls demand made: its fetches less the keys that rode in
+    /// a batch call.
+    pub fn demand_calls(&self) -> u64 {
+        self.demand_fetches.saturating_sub(self.demand_batched)
+    }
+    /// Upstream calls: demand calls plus warming calls.
     pub fn api_calls(&self) -> u64 {
-        self.demand_fetches + self.warm_calls()
+        self.demand_calls() + self.warm_calls()
     }
     /// Requests that were not hits.
     pub fn misses(&self) -> u64 {
@@ -133,6 +143,7 @@ impl Counters {
                 }
             }
             Event::DemandFetch => self.demand_fetches += 1,
+            Event::DemandRodeAlong => self.demand_batched += 1,
             Event::WarmFetch(s) => self.per_strategy[s.index()].warm_fetches += 1,
             Event::WarmRideAlong(s) => {
                 let c = &mut self.per_strategy[s.index()];
@@ -166,6 +177,10 @@ pub enum Event {
     },
     /// A demand fetch.
     DemandFetch,
+    /// The demand fetch just counted rode in a batch call another key of
+    /// the call counted (the figures count calls once; the cost account
+    /// counts keys, as its shadow does).
+    DemandRodeAlong,
     /// A warming fetch that pays for an upstream call.
     WarmFetch(StrategyId),
     /// A warming fetch that rides in the batch call of the order before

@@ -63,6 +63,9 @@ pub struct FetchEvent {
     /// host's hold or the breaker refused it before it was sent, so it
     /// counts as no API call.
     pub sent: bool,
+    /// Whether the fetch rode in a batch call that an earlier key of the
+    /// same call counts (the call counts once).
+    pub batched: bool,
 }
 
 /// A store dropped an entry to respect its size cap.
@@ -224,6 +227,7 @@ mod tests {
             ok: true,
             upstream_s: None,
             sent: true,
+            batched: false,
         };
         assert!(!sink.record_fetch(ev));
         assert_eq!(sink.counters().dropped_fetches.load(Ordering::Relaxed), 1);

@@ -120,7 +120,7 @@ pub fn period(f: &Figures) -> Period {
         pending: f.warm_pending,
         efficiency: f.efficiency,
         api_calls: ApiCalls {
-            demand: f.demand_fetches,
+            demand: f.demand_calls,
             warming: f.warm_calls,
             total: f.api_calls,
         },

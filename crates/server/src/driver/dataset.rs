@@ -233,6 +233,9 @@ impl DatasetState {
             self.engine.observe_upstream_latency(at_s, took_s);
         }
         self.engine.on_fetched(at_s, key, ev.origin, ev.ok);
+        if ev.batched && ev.origin == FetchOrigin::Demand {
+            self.engine.on_demand_rode_along(at_s);
+        }
         if let FetchOrigin::Warm(_) = ev.origin
             && let Some(called) = self.open_warm_orders.get_mut(&*ev.key)
         {
@@ -366,6 +369,7 @@ mod tests {
             ok: true,
             upstream_s: None,
             sent: true,
+            batched: false,
         }
     }
 
@@ -398,6 +402,7 @@ mod tests {
             let ev = FetchEvent {
                 upstream_s: Some(took_s),
                 sent: true,
+                batched: false,
                 ..fetch("A", at_s)
             };
             ds.on_fetch(at_s, &ev);

@@ -265,6 +265,7 @@ mod tests {
             ok: true,
             upstream_s: None,
             sent: true,
+            batched: false,
         });
         // Sent after the fetch, at the same time: applied before it, a miss.
         sink.record_access(access("quote", T));

@@ -178,8 +178,11 @@ pub struct Figures {
     pub hits: u64,
     /// hits / requests.
     pub hit_rate: f64,
-    /// Upstream calls made because of a miss.
+    /// Keys fetched because of a miss.
     pub demand_fetches: u64,
+    /// Upstream calls made because of a miss: `demand_fetches` less the
+    /// keys that rode in a client batch read's call.
+    pub demand_calls: u64,
     /// Warming fetches (keys), cycles included.
     pub warm_fetches: u64,
     /// Upstream calls warming made: `warm_fetches` less the keys that rode
@@ -252,6 +255,7 @@ impl Figures {
             hits: c.hits,
             hit_rate: ratio(c.hits, c.requests),
             demand_fetches: c.demand_fetches,
+            demand_calls: c.demand_calls(),
             warm_fetches: c.warm_fetches(),
             warm_calls: c.warm_calls(),
             cycle_warm_fetches: cycle,
@@ -272,6 +276,7 @@ pub fn counters_since(a: &Counters, b: &Counters) -> Counters {
         requests: a.requests.saturating_sub(b.requests),
         hits: a.hits.saturating_sub(b.hits),
         demand_fetches: a.demand_fetches.saturating_sub(b.demand_fetches),
+        demand_batched: a.demand_batched.saturating_sub(b.demand_batched),
         per_strategy: a.per_strategy,
     };
     for (x, y) in d.per_strategy.iter_mut().zip(b.per_strategy.iter()) {
@@ -377,6 +382,7 @@ mod tests {
                 ok: true,
                 upstream_s: None,
                 sent: true,
+                batched: false,
             };
             ds.on_fetch(t, &ev);
         }

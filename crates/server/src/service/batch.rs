@@ -218,7 +218,7 @@ impl CacheService {
             // An answer that cannot be split is a failed call.
             super::load::record_upstream_call(&ds.name, kind, took, split.is_ok());
         }
-        for (key, promise, origin) in chunk {
+        for (i, (key, promise, origin)) in chunk.into_iter().enumerate() {
             let result = match &split {
                 Err(e) => Err(e.clone()),
                 Ok(bodies) => match bodies.get(key.as_ref()) {
@@ -227,7 +227,12 @@ impl CacheService {
                 },
             };
             let took_s = result.is_ok().then_some(took.as_secs_f64());
-            self.complete_fetch(ds, &key, origin, (result, took_s, sent), promise)
+            let call = super::load::Called {
+                upstream_s: took_s,
+                sent,
+                batched: i > 0,
+            };
+            self.complete_fetch(ds, &key, origin, (result, call), promise)
                 .await;
         }
     }

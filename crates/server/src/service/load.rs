@@ -14,6 +14,28 @@ use crate::events::{FetchEvent, FetchOrigin};
 use crate::store::Entry;
 use crate::upstream::{Call, FetchError, Fetched, RateLimitPolicy, Role};
 
+/// What is known of the upstream call behind a fetch's result.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Called {
+    /// How long it took, seconds, when it was made (and succeeded).
+    pub(super) upstream_s: Option<f64>,
+    /// Whether it reached the upstream (not refused before sending).
+    pub(super) sent: bool,
+    /// Whether the key rode in a batch call an earlier key counts.
+    pub(super) batched: bool,
+}
+
+impl Called {
+    /// A call that was sent, alone or first of its batch.
+    pub(super) fn sent(upstream_s: Option<f64>) -> Self {
+        Called {
+            upstream_s,
+            sent: true,
+            batched: false,
+        }
+    }
+}
+
 /// The promise of one key's flight.
 pub(super) type KeyPromise = Promise<FlightKey, FetchResult>;
 
@@ -209,29 +231,32 @@ impl CacheService {
         match loaded {
             Loaded::AlreadyFresh(entry) => promise.complete(Ok(entry)),
             Loaded::Fetched(entry, took_s) => {
-                self.complete_fetch(ds, key, origin, (Ok(entry), Some(took_s), true), promise)
+                let call = Called::sent(Some(took_s));
+                self.complete_fetch(ds, key, origin, (Ok(entry), call), promise)
                     .await
             }
             Loaded::Failed(e, sent) => {
-                self.complete_fetch(ds, key, origin, (Err(e), None, sent), promise)
+                let call = Called {
+                    sent,
+                    ..Called::sent(None)
+                };
+                self.complete_fetch(ds, key, origin, (Err(e), call), promise)
                     .await
             }
         }
     }
 
     /// Reports the fetch, completes the promise, writes the sidecar.
-    /// `outcome` is the result, how long the upstream call took (seconds)
-    /// when one was made and succeeded, and whether a call reached the
-    /// upstream at all.
+    /// `outcome` is the result and what is known of the call.
     pub(super) async fn complete_fetch(
         &self,
         ds: &DatasetConfig,
         key: &str,
         origin: FetchOrigin,
-        outcome: (FetchResult, Option<f64>, bool),
+        outcome: (FetchResult, Called),
         promise: KeyPromise,
     ) {
-        let (result, upstream_s, sent) = outcome;
+        let (result, call) = outcome;
         // A negative entry answers the read but is no fetched value.
         let ok = result.as_ref().is_ok_and(|e| !e.negative);
         let label = match &origin {
@@ -255,8 +280,9 @@ impl CacheService {
             at_s,
             origin,
             ok,
-            upstream_s: upstream_s.filter(|_| ok),
-            sent,
+            upstream_s: call.upstream_s.filter(|_| ok),
+            sent: call.sent,
+            batched: call.batched,
         });
         if let Err(e) = &result {
             tracing::warn!(dataset = %ds.name, key, error = %self.upstream.redactor().redact(&e.to_string()), "upstream fetch failed");

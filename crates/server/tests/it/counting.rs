@@ -307,3 +307,47 @@ async fn a_batch_warming_call_counts_once_against_every_counter_of_calls() {
     assert!(n(&total["warmed"]) > warm_calls, "{total}");
     d.shutdown().await.unwrap();
 }
+
+/// A client's batch read of several missing keys is one upstream call:
+/// `/warming/stats` counts it once, as the upstream and
+/// `prewarm_upstream_calls_total` do (regression: it counted one demand
+/// call per key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_batch_read_counts_one_demand_call_per_upstream_call() {
+    const DATASET_B: &str = "tallyreads";
+    let sim = support::sim(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(SteppedClock::default());
+    let d = start_as(DATASET_B, true, &sim, dir.path(), clock).await;
+    let keys: Vec<String> = (0..25).map(|i| format!("R{i:02}")).collect();
+    let url = format!(
+        "http://{}/v1/{DATASET_B}?keys={}",
+        d.proxy_addr,
+        keys.join(",")
+    );
+    assert_eq!(support::get(&http(), url).await.status(), 200);
+    settle(&d).await;
+    let stats: Value = admin(&d, reqwest::Method::GET, "/warming/stats")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let page = admin(&d, reqwest::Method::GET, "/metrics")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let seen = sim.stats();
+    let ds = &stats["datasets"][DATASET_B];
+    let calls = &ds["since_start"]["api_calls"];
+    let demand = metric_sum(
+        &page,
+        "prewarm_upstream_calls_total",
+        &[("dataset", DATASET_B), ("kind", "demand")],
+    ) as u64;
+    assert_eq!(seen.batch_requests, 1, "{seen:?}");
+    assert_eq!(calls["demand"].as_u64(), Some(demand), "{calls}");
+    assert_eq!(demand, seen.batch_requests + seen.quote_requests);
+    assert_eq!(ds["total"]["demand_fetches"], 25, "keys are still keys");
+    d.shutdown().await.unwrap();
+}
