@@ -67,6 +67,21 @@ async fn admin(d: &Running, method: reqwest::Method, path: &str) -> reqwest::Res
         .expect("admin answers")
 }
 
+/// `/warming/stats` and the `/metrics` page, read now.
+async fn stats_and_metrics(d: &Running) -> (Value, String) {
+    let stats = admin(d, reqwest::Method::GET, "/warming/stats")
+        .await
+        .json()
+        .await
+        .expect("stats JSON");
+    let page = admin(d, reqwest::Method::GET, "/metrics")
+        .await
+        .text()
+        .await
+        .expect("metrics text");
+    (stats, page)
+}
+
 /// Waits until no warming fetch or cycle is in flight (bounded).
 async fn settle(d: &Running) {
     let driver = d.driver().expect("driver");
@@ -249,16 +264,7 @@ async fn a_batch_warming_call_counts_once_against_every_counter_of_calls() {
         "{report}"
     );
     settle(&d).await;
-    let stats: Value = admin(&d, reqwest::Method::GET, "/warming/stats")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let page = admin(&d, reqwest::Method::GET, "/metrics")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let (stats, page) = stats_and_metrics(&d).await;
     let seen = sim.stats();
     let ds = &stats["datasets"][BATCHED];
     let total = &ds["since_start"];
@@ -295,11 +301,7 @@ async fn a_batch_warming_call_counts_once_against_every_counter_of_calls() {
     settle(&d).await;
     let after = sim.stats();
     assert!(after.batch_requests > seen.batch_requests, "{after:?}");
-    let stats: Value = admin(&d, reqwest::Method::GET, "/warming/stats")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (stats, _) = stats_and_metrics(&d).await;
     let total = &stats["datasets"][BATCHED]["since_start"];
     let warm_calls = n(&total["api_calls"]["warming"]);
     assert_eq!(n(&total["api_calls"]["total"]), upstream_calls(&after));
@@ -327,16 +329,7 @@ async fn a_client_batch_read_counts_one_demand_call_per_upstream_call() {
     );
     assert_eq!(support::get(&http(), url).await.status(), 200);
     settle(&d).await;
-    let stats: Value = admin(&d, reqwest::Method::GET, "/warming/stats")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let page = admin(&d, reqwest::Method::GET, "/metrics")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let (stats, page) = stats_and_metrics(&d).await;
     let seen = sim.stats();
     let ds = &stats["datasets"][DATASET_B];
     let calls = &ds["since_start"]["api_calls"];
