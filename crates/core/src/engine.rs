@@ -208,6 +208,29 @@ impl Engine {
     /// Records a client access at `now_s` and answers whether it hits.
     /// Never call this for a warming fetch.
     pub fn on_access(&mut self, now_s: UnixSeconds, key: KeyId, ctx: &AccessContext<'_>) -> Lookup {
+        self.access(now_s, key, ctx, false)
+    }
+
+    /// Records a client access at `now_s` that asked past the cache (HTTP
+    /// `Cache-Control: no-cache`): a miss whatever is cached (a demand
+    /// fetch follows), and a call for the cost cap's no-warming shadow
+    /// too, which would have honoured it alike.
+    pub fn on_forced_access(
+        &mut self,
+        now_s: UnixSeconds,
+        key: KeyId,
+        ctx: &AccessContext<'_>,
+    ) -> Lookup {
+        self.access(now_s, key, ctx, true)
+    }
+
+    fn access(
+        &mut self,
+        now_s: UnixSeconds,
+        key: KeyId,
+        ctx: &AccessContext<'_>,
+        forced: bool,
+    ) -> Lookup {
         debug_assert!(self.keys.is_live(key), "{key:?} was released");
         self.now_s = self.now_s.max(now_s);
         self.settle_waste(now_s);
@@ -219,7 +242,7 @@ impl Engine {
         self.strategies.learner.advance(now_s);
         self.strategies.learner.on_access(key, now_s);
         let (lookup, hit) = match self.cache.freshness(key, now_s) {
-            Freshness::Fresh(e) => {
+            Freshness::Fresh(e) if !forced => {
                 self.count_hit(now_s, key, e.origin);
                 let age_s = now_s - e.fetched_at_s;
                 (
@@ -238,13 +261,17 @@ impl Engine {
                         credited: None,
                     },
                 );
-                let stale = matches!(other, Freshness::Stale(_));
+                let stale = !matches!(other, Freshness::Absent);
                 (Lookup::Miss { stale }, None)
             }
         };
         self.cache.touch(key);
-        self.cost
-            .on_access(now_s, key, self.cache.ttl_rule(), found_expires_s);
+        if forced {
+            self.cost.on_forced_access(now_s, key, found_expires_s);
+        } else {
+            let ttl = self.cache.ttl_rule();
+            self.cost.on_access(now_s, key, ttl, found_expires_s);
+        }
         self.tracker.track_access(key, now_s, ctx);
         if self.tracker.has_dropped() {
             self.release_dropped(now_s);

@@ -37,6 +37,9 @@ pub struct AccessEvent {
     pub at_s: f64,
     /// Whether a fresh entry was found.
     pub hit: bool,
+    /// Whether the client asked past the cache (`Cache-Control:
+    /// no-cache`): a miss and a demand fetch whatever was cached.
+    pub forced: bool,
     /// Groups the client says the key belongs to (a sector, a watchlist),
     /// learned as membership like a universe file's; empty for proxied
     /// reads.
@@ -201,6 +204,7 @@ mod tests {
             client: None,
             at_s: 1.0,
             hit: false,
+            forced: false,
             groups: Box::default(),
         }
     }

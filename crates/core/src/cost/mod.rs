@@ -139,6 +139,9 @@ pub struct CostCap {
     /// engine missed too, so that the engine's demand fetch is the same
     /// upstream call ("Twin fetches" in the module docs).
     shadow_twin: Vec<bool>,
+    /// Per key: a forced (`no-cache`) read waits for the engine's demand
+    /// fetch, which the shadow counts when it lands.
+    shadow_forced: Vec<bool>,
     risk_exits: BinaryHeap<Reverse<RiskExit>>,
     at_risk: u64,
     calls: f64,
@@ -167,6 +170,7 @@ impl CostCap {
             shadow_expiry_s: Vec::new(),
             risk_until_s: Vec::new(),
             shadow_twin: Vec::new(),
+            shadow_forced: Vec::new(),
             risk_exits: BinaryHeap::new(),
             at_risk: 0,
             calls: 0.0,
@@ -203,6 +207,7 @@ impl CostCap {
             self.shadow_expiry_s.resize(ix + 1, f64::NAN);
             self.risk_until_s.resize(ix + 1, f64::NAN);
             self.shadow_twin.resize(ix + 1, false);
+            self.shadow_forced.resize(ix + 1, false);
         }
         ix
     }
@@ -222,15 +227,43 @@ impl CostCap {
         let f = self.shadow_fetched_s[ix];
         // In flight or fresh: the shadow makes no call.
         let covered = f <= now_s && now_s < self.shadow_expiry_s[ix];
+        // An ordinary access joins or follows whatever a forced read
+        // started; only the forced read's own fetch is counted for it.
+        self.shadow_forced[ix] = false;
         if !covered {
-            self.shadow_fetched_s[ix] = now_s;
-            self.shadow_expiry_s[ix] = self.shadow_expiry(now_s, ttl);
-            self.shadow_calls += 1.0;
-            self.shadow_total += 1;
             // The engine misses too: its demand fetch is the shadow's.
-            self.shadow_twin[ix] = !real_expires_s.is_some_and(|e| now_s < e);
+            let twin = !real_expires_s.is_some_and(|e| now_s < e);
+            self.shadow_fetch(now_s, ix, ttl, twin);
         }
         self.rejudge(now_s, key, real_expires_s);
+    }
+
+    /// A client access of `key` at `now_s` that asked past the cache
+    /// (`no-cache`), finding the engine's entry expiring at
+    /// `real_expires_s`: a cache without warming would have honoured it
+    /// alike, so the engine's demand fetch for it is the shadow's too. The
+    /// shadow counts that call when it lands ([`CostCap::on_demand_landed`]):
+    /// forced reads that join one fetch make one call in both.
+    pub fn on_forced_access(
+        &mut self,
+        now_s: UnixSeconds,
+        key: KeyId,
+        real_expires_s: Option<f64>,
+    ) {
+        self.advance(now_s);
+        let ix = self.slot(key);
+        self.shadow_forced[ix] = true;
+        self.rejudge(now_s, key, real_expires_s);
+    }
+
+    /// The shadow fetches slot `ix` at `now_s` (one call); `twin`: the
+    /// engine's demand fetch for the same access is the same call.
+    fn shadow_fetch(&mut self, now_s: UnixSeconds, ix: usize, ttl: &TtlRule, twin: bool) {
+        self.shadow_fetched_s[ix] = now_s;
+        self.shadow_expiry_s[ix] = self.shadow_expiry(now_s, ttl);
+        self.shadow_calls += 1.0;
+        self.shadow_total += 1;
+        self.shadow_twin[ix] = twin;
     }
 
     /// Whether the shadow holds an entry of `key` not yet expired at
@@ -255,6 +288,9 @@ impl CostCap {
         if let Some(t) = self.shadow_twin.get_mut(ix) {
             *t = false;
         }
+        if let Some(t) = self.shadow_forced.get_mut(ix) {
+            *t = false;
+        }
         if let Some(r) = self.risk_until_s.get_mut(ix)
             && !r.is_nan()
         {
@@ -275,6 +311,14 @@ impl CostCap {
         real_expires_s: Option<f64>,
     ) {
         let ix = self.slot(key);
+        if std::mem::take(&mut self.shadow_forced[ix]) {
+            // A forced read's fetch: the shadow makes it too, now.
+            self.shadow_fetched_s[ix] = now_s;
+            self.shadow_expiry_s[ix] = real_expires_s.unwrap_or(now_s);
+            self.shadow_calls += 1.0;
+            self.shadow_total += 1;
+            self.shadow_twin[ix] = true;
+        }
         let twin = std::mem::take(&mut self.shadow_twin[ix]);
         if twin
             && let Some(e) = real_expires_s

@@ -323,3 +323,34 @@ fn a_purge_leaves_no_key_at_risk_that_holds_warming_back() {
     assert_eq!(e.cost_cap().at_risk(), 0);
     assert_eq!(e.cost_cap().totals(), (100, 100));
 }
+
+#[test]
+fn a_no_cache_read_is_a_miss_and_a_call_for_the_shadow_too() {
+    let mut e = engine("none", 100.0);
+    let k = e.intern("AAPL");
+    access(&mut e, 0.0, k);
+    // Fresh, but the client asks past the cache.
+    let l = e.on_forced_access(10.0, k, &AccessContext::default());
+    assert_eq!(l, Lookup::Miss { stale: true });
+    e.on_fetched(10.1, k, FetchOrigin::Demand, true);
+    let t = e.stats().total;
+    assert_eq!((t.requests, t.hits, t.demand_fetches), (2, 0, 2));
+    // Regression: the shadow counted no call for it, so each no-cache
+    // read raised the cost ratio (and held warming back).
+    assert_eq!(e.cost_cap().totals(), (2, 2));
+    assert_eq!(
+        e.cost_cap().at_risk(),
+        0,
+        "the demand fetch is the shadow's twin"
+    );
+    // Five forced reads joining one fetch: one call in both.
+    for i in 0..5 {
+        let l = e.on_forced_access(20.0 + f64::from(i) * 0.1, k, &AccessContext::default());
+        assert!(matches!(l, Lookup::Miss { .. }));
+    }
+    e.on_fetched(20.6, k, FetchOrigin::Demand, true);
+    assert_eq!(e.cost_cap().totals(), (3, 3));
+    // An ordinary read afterwards hits, in both.
+    assert!(matches!(access(&mut e, 30.0, k), Lookup::Hit { .. }));
+    assert_eq!(e.cost_cap().totals(), (3, 3));
+}

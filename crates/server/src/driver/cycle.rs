@@ -418,6 +418,7 @@ mod tests {
                     client: None,
                     at_s: T,
                     hit: false,
+                    forced: false,
                     groups: Box::default(),
                 };
                 ds.on_access(T, &ev);

@@ -217,7 +217,11 @@ impl DatasetState {
             client: ev.client.as_deref(),
             groups: &groups,
         };
-        self.engine.on_access(at_s, key, &ctx);
+        if ev.forced {
+            self.engine.on_forced_access(at_s, key, &ctx);
+        } else {
+            self.engine.on_access(at_s, key, &ctx);
+        }
     }
 
     /// Applies a completed fetch at `at_s` (already clamped).

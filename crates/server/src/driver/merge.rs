@@ -246,6 +246,7 @@ mod tests {
             client: None,
             at_s,
             hit: false,
+            forced: false,
             groups: Box::default(),
         }
     }

@@ -408,6 +408,7 @@ mod tests {
                 client: None,
                 at_s,
                 hit: false,
+                forced: false,
                 groups: Box::default(),
             };
             ds.on_access(at_s, &ev);

@@ -302,6 +302,7 @@ fn validate_item<'d>(
         client,
         at_s,
         hit,
+        forced: false,
         groups: groups_of(obj.get("groups"))?,
     })
 }

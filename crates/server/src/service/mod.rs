@@ -347,13 +347,16 @@ impl CacheService {
         Ok((Arc::clone(ds), canonical.as_ref().into()))
     }
 
-    fn access(&self, ds: &DatasetConfig, key: &str, client: Option<&str>, at_s: f64, hit: bool) {
+    /// Records a proxied read's access (`read`: its client and whether
+    /// it asked past the cache).
+    fn access(&self, ds: &DatasetConfig, key: &str, read: ReadOptions<'_>, at_s: f64, hit: bool) {
         self.record_access(AccessEvent {
             dataset: ds.name.clone(),
             key: key.into(),
-            client: client.map(Into::into),
+            client: read.client.map(Into::into),
             at_s,
             hit,
+            forced: read.no_cache,
             groups: Box::default(),
         });
     }

@@ -106,7 +106,7 @@ impl CacheService {
             return;
         }
         let hit = fresh.is_some() && !options.no_cache;
-        self.access(ds, key, options.client, now_s, hit);
+        self.access(ds, key, options, now_s, hit);
     }
 
     /// Decides a read of `key` that found `cached` at `now_s`; `no_cache`

@@ -280,3 +280,38 @@ async fn no_cache_on_a_negative_entry_fetches_again() {
     assert_eq!(rec.calls_for("NOPE"), 2, "no-cache asked the upstream");
     d.shutdown().await.unwrap();
 }
+
+/// `no-cache` reads are misses and calls a cache without warming makes
+/// too: the cost ratio stays 1 (regression: the shadow counted no call
+/// for them, so each raised the ratio and held warming back).
+#[tokio::test(start_paused = true)]
+async fn no_cache_reads_are_calls_the_no_warming_shadow_makes_too() {
+    let rec = recording::spawn().await;
+    let mut d = daemon(&rec, "").await;
+    d.start_driver().expect("driver starts");
+    assert_eq!(get_with(&d, "MSFT", &[]).await.status(), 200);
+    for _ in 0..3 {
+        let r = get_with(&d, "MSFT", &[("cache-control", "no-cache")]).await;
+        assert_eq!(header(&r, "x-cache"), "MISS");
+    }
+    assert_eq!(rec.calls_for("MSFT"), 4);
+    d.driver().unwrap().sync().await.unwrap();
+    let stats: Value = http()
+        .get(format!("http://{}/warming/stats", d.admin_addr))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let p = &stats["datasets"]["quote"]["since_start"];
+    assert_eq!(
+        (p["requests"].as_u64(), p["hits"].as_u64()),
+        (Some(4), Some(0)),
+        "{p}"
+    );
+    assert_eq!(p["api_calls"]["total"], 4, "{p}");
+    assert_eq!(p["demand_only_api_calls"], 4, "{p}");
+    assert_eq!(p["cost_ratio"], 1.0, "{p}");
+    d.shutdown().await.unwrap();
+}
