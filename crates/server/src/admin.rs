@@ -66,25 +66,39 @@ pub fn router(
         store,
         metrics: prometheus::install(),
     };
-    let reads = Router::new()
-        .route("/warming/stats", get(warming::stats))
-        .route("/warming/status", get(warming::status))
-        .route("/warming/patterns", get(warming::patterns))
-        .route("/metrics", get(metrics))
-        .route_layer(from_fn_with_state(auth.clone(), auth::require_read));
-    let writes = Router::new()
-        .route("/warming/run", post(warming::run))
-        .route("/warming/save", post(warming::save))
-        .route("/cache/{dataset}", delete(purge::dataset))
-        .route("/cache/{dataset}/{key}", delete(purge::key))
-        .route_layer(from_fn_with_state(auth, auth::require_write));
+    // The token is checked per method route, so that a method a path does
+    // not serve answers 405 before any token is asked for.
+    let read = || from_fn_with_state(auth.clone(), auth::require_read);
+    let write = || from_fn_with_state(auth.clone(), auth::require_write);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/", get(assets::dashboard))
         .route("/openapi.json", get(assets::openapi))
-        .merge(reads)
-        .merge(writes)
+        .route("/warming/stats", get(warming::stats).route_layer(read()))
+        .route("/warming/status", get(warming::status).route_layer(read()))
+        .route(
+            "/warming/patterns",
+            get(warming::patterns).route_layer(read()),
+        )
+        .route("/metrics", get(metrics).route_layer(read()))
+        .route("/warming/run", post(warming::run).route_layer(write()))
+        .route("/warming/save", post(warming::save).route_layer(write()))
+        .route(
+            "/cache/{dataset}",
+            delete(purge::dataset).route_layer(write()),
+        )
+        .route(
+            "/cache/{dataset}/{key}",
+            delete(purge::key).route_layer(write()),
+        )
+        .fallback(|| async {
+            crate::proxy::error_response(
+                axum::http::StatusCode::NOT_FOUND,
+                "not_found",
+                "no such route".into(),
+            )
+        })
         .with_state(state)
 }
 

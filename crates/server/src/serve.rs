@@ -296,9 +296,18 @@ async fn build(
         // `pre=60,regular=15,after=60,closed=until_open`, as `prewarm replay
         // --ttl-by-session` takes it; `none` when the TTL is flat.
         let by_session = ds.ttl_by_session.map_or("none".into(), |t| t.to_string());
+        // The batch endpoint warming and batch reads go through, if any.
+        let batch_url = ds.batch.as_ref().map_or("none".into(), |b| {
+            format!(
+                "{} (up to {} keys)",
+                redactor.redact(b.url.shown()),
+                b.max_keys
+            )
+        });
         tracing::info!(
             dataset = %ds.name,
             url = %redactor.redact(ds.url.shown()),
+            batch_url = %batch_url,
             ttl_s = ds.ttl_s,
             ttl_by_session = %by_session,
             "dataset"

@@ -270,14 +270,14 @@ impl Driver {
             }
         };
         tracing::info!(job = ?job, %outcome, "scheduled job ran");
-        self.schedule.record(job, outcome);
+        self.schedule.record(job, outcome, now_s);
         self.publisher.mark_dirty();
     }
 
     fn on_saved(&mut self, done: Result<Saved, JoinError>) {
         let now_s = self.time.now_s();
         if let Some(outcome) = Saver::finished(done, &mut self.datasets, now_s) {
-            self.schedule.record(JobKind::Snapshot, outcome);
+            self.schedule.record(JobKind::Snapshot, outcome, now_s);
             self.publisher.mark_dirty();
         }
     }

@@ -148,10 +148,12 @@ impl Schedule {
         due
     }
 
-    /// Records what the last run of `kind` did.
-    pub fn record(&mut self, kind: JobKind, outcome: String) {
+    /// Records what the last run of `kind`, ending at `at_s`, did; a run
+    /// asked for outside the schedule (`POST /warming/save`) is a run too.
+    pub fn record(&mut self, kind: JobKind, outcome: String, at_s: f64) {
         if let Some(j) = self.jobs.iter_mut().find(|j| j.kind == kind) {
             j.last_outcome = Some(outcome);
+            j.last_run_s = Some(j.last_run_s.map_or(at_s, |t| t.max(at_s)));
         }
     }
 
@@ -203,7 +205,24 @@ mod tests {
         assert!(due.contains(&JobKind::Snapshot));
         assert_eq!(next_of(&s, JobKind::Snapshot), late + 900.0);
         assert!(s.take_due(late).is_empty());
-        s.record(JobKind::Snapshot, "saved 1 dataset".into());
+        s.record(JobKind::Snapshot, "saved 1 dataset".into(), late + 1.0);
         assert_eq!(s.jobs()[1].last_outcome.as_deref(), Some("saved 1 dataset"));
+    }
+
+    #[test]
+    fn a_run_outside_the_schedule_sets_its_last_run() {
+        let mut s = schedule(FRIDAY_8_S);
+        s.record(
+            JobKind::Snapshot,
+            "saved 1 dataset".into(),
+            FRIDAY_8_S + 5.0,
+        );
+        let job = s
+            .jobs()
+            .iter()
+            .find(|j| j.kind == JobKind::Snapshot)
+            .unwrap();
+        assert_eq!(job.last_run_s, Some(FRIDAY_8_S + 5.0));
+        assert_eq!(job.last_outcome.as_deref(), Some("saved 1 dataset"));
     }
 }

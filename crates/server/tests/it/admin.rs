@@ -261,3 +261,32 @@ async fn pattern_limits_out_of_range_and_unrunnable_strategies_are_refused() {
     }
     d.shutdown().await.unwrap();
 }
+
+/// A method a path does not serve answers 405 before any token is asked
+/// for, and an unknown path the proxy's JSON 404 (regressions: 401 for
+/// `GET /warming/run` without a token; a plain "Not Found").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_method_is_405_before_the_token_and_unknown_routes_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, _sim) = daemon(dir.path()).await;
+    let app = app(&d, Some(TOKEN), true);
+    for path in WRITES {
+        let (status, _) = call(&app, Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
+    }
+    let (status, _) = call(&app, Method::POST, "/warming/stats", None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    let (status, _) = call(&app, Method::GET, "/warming/stats", None).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the right method still needs it"
+    );
+    let (status, body) = call(&app, Method::GET, "/no/such/route", None).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::NOT_FOUND, "not_found".into())
+    );
+    assert!(body.contains("no such route"), "{body}");
+    d.shutdown().await.unwrap();
+}

@@ -96,6 +96,7 @@ async fn the_start_up_log_shows_each_datasets_session_ttls() {
     let (logs, _guard) = crate::redaction::capture_logs();
     let sim = support::sim(|_| {}).await;
     let mut cfg = TestCfg::new(sim.addr());
+    cfg.batch = true;
     cfg.extra = "[datasets.quote.ttl_by_session]\nregular_s = 15\nclosed = \"until_open\"\n".into();
     let d = cfg.start().await;
     d.shutdown().await.unwrap();
@@ -106,6 +107,10 @@ async fn the_start_up_log_shows_each_datasets_session_ttls() {
         .unwrap_or_else(|| panic!("no dataset line in:\n{text}"));
     assert!(
         line.contains("ttl_by_session=pre=30,regular=15,after=30,closed=until_open"),
+        "{line}"
+    );
+    assert!(
+        line.contains("/v1/quotes?") && line.contains("(up to 100 keys)"),
         "{line}"
     );
 }
