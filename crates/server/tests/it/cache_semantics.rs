@@ -296,14 +296,7 @@ async fn no_cache_reads_are_calls_the_no_warming_shadow_makes_too() {
     }
     assert_eq!(rec.calls_for("MSFT"), 4);
     d.driver().unwrap().sync().await.unwrap();
-    let stats: Value = http()
-        .get(format!("http://{}/warming/stats", d.admin_addr))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = support::admin_json(&d, "/warming/stats").await;
     let p = &stats["datasets"]["quote"]["since_start"];
     assert_eq!(
         (p["requests"].as_u64(), p["hits"].as_u64()),

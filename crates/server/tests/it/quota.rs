@@ -162,14 +162,7 @@ async fn a_quota_that_holds_warming_shows_as_quota_not_a_pause_without_an_end() 
     d.start_driver().expect("driver starts");
     assert_eq!(read(&d, "AAPL").await.status(), 200);
     d.driver().unwrap().sync().await.unwrap();
-    let status: Value = http()
-        .get(format!("http://{}/warming/status", d.admin_addr))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = support::admin_json(&d, "/warming/status").await;
     assert_eq!(status["upstream"]["health"], "quota", "{status}");
     d.shutdown().await.unwrap();
 }
@@ -192,14 +185,7 @@ async fn reads_the_quota_refused_count_no_api_call() {
     }
     assert_eq!((rec.calls(), refused), (5, 3));
     d.driver().unwrap().sync().await.unwrap();
-    let stats: Value = http()
-        .get(format!("http://{}/warming/stats", d.admin_addr))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = support::admin_json(&d, "/warming/stats").await;
     let calls = &stats["datasets"]["quote"]["since_start"]["api_calls"];
     assert_eq!(calls["demand"], 5, "{stats}");
     assert_eq!(calls["total"], 5, "{stats}");

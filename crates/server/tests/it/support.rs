@@ -470,3 +470,16 @@ pub fn redis_tls() -> Option<(RedisGuard, Vec<u8>)> {
     std::mem::forget(dir);
     Some((guard, pem))
 }
+
+/// The JSON answer of the admin route `path` (e.g. `/warming/stats`),
+/// read over HTTP as a client would, without a token.
+pub async fn admin_json(d: &Running, path: &str) -> serde_json::Value {
+    http()
+        .get(format!("http://{}{path}", d.admin_addr))
+        .send()
+        .await
+        .expect("the admin listener answers")
+        .json()
+        .await
+        .expect("a JSON answer")
+}
