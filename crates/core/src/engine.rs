@@ -38,6 +38,7 @@ use rustc_hash::FxHashSet;
 mod batch;
 mod config;
 mod cycle;
+mod flights;
 pub mod handover;
 mod keys;
 mod startup;
@@ -93,11 +94,9 @@ pub struct Engine {
     stats: Stats,
     tracker: Tracker,
     strategies: Strategies,
-    /// Keys with a warming fetch issued and not yet reported back.
-    in_flight: FxHashSet<KeyId>,
-    /// Keys with a demand fetch reported started
-    /// ([`Engine::on_fetch_started`]) and not yet reported back.
-    demand_in_flight: FxHashSet<KeyId>,
+    /// Warming orders out, demand fetches started or awaited (module
+    /// `flights`).
+    flights: flights::Flights,
     /// Untracked keys whose ids wait to be released (module `keys`).
     pending_release: FxHashSet<KeyId>,
     /// Scratch list of the keys the tracker dropped.
@@ -151,8 +150,7 @@ impl Engine {
             stats,
             tracker,
             strategies: Strategies::new(cfg.warming.clone(), ttl),
-            in_flight: FxHashSet::default(),
-            demand_in_flight: FxHashSet::default(),
+            flights: flights::Flights::default(),
             pending_release: FxHashSet::default(),
             dropped: Vec::new(),
             next_release_check_s: f64::NEG_INFINITY,
@@ -422,9 +420,36 @@ impl Engine {
     /// [`Engine::on_fetched`] reports it back.
     pub fn on_fetch_started(&mut self, now_s: UnixSeconds, key: KeyId) {
         debug_assert!(self.keys.is_live(key), "{key:?} was released");
-        if self.demand_in_flight.insert(key) {
+        if self.flights.demand.insert(key) {
             self.count_demand_call(now_s);
         }
+    }
+
+    /// Records that `key`'s client read at `now_s` missed and the driver
+    /// fetches it on demand, reporting the fetch when it lands
+    /// ([`Engine::on_fetched`]) or is refused ([`Engine::on_fetch_not_sent`]),
+    /// by `until_s` at the latest (the driver's longest fetch, Unix s).
+    /// Until then no warming order is issued for `key`: it would pay a
+    /// second call for what the demand fetch brings (module `flights`).
+    /// Counts nothing; a driver that reports starts
+    /// ([`Engine::on_fetch_started`]) needs no call of this.
+    pub fn on_demand_fetch_awaited(
+        &mut self,
+        now_s: UnixSeconds,
+        key: KeyId,
+        until_s: UnixSeconds,
+    ) {
+        debug_assert!(self.keys.is_live(key), "{key:?} was released");
+        if until_s > now_s {
+            self.flights.await_demand(key, until_s);
+        }
+    }
+
+    /// Whether a fetch of `key` is under way at `now_s` as far as the
+    /// engine knows (a warming order out, a demand fetch started or
+    /// awaited), so no warming order is issued for it.
+    pub fn fetch_under_way(&self, key: KeyId, now_s: UnixSeconds) -> bool {
+        self.flights.under_way(key, now_s)
     }
 
     /// Records that the demand fetch just reported ([`Engine::on_fetched`])
@@ -471,11 +496,13 @@ impl Engine {
     /// a failed warming fetch in flight counts as wasted.
     pub fn on_fetched(&mut self, now_s: UnixSeconds, key: KeyId, origin: FetchOrigin, ok: bool) {
         debug_assert!(self.keys.is_live(key), "{key:?} was released");
-        if origin == FetchOrigin::Demand && !self.demand_in_flight.remove(&key) {
+        if origin == FetchOrigin::Demand && !self.flights.demand_reported(key) {
             self.count_demand_call(now_s);
         }
+        // A read that joined a warming fetch awaited this one.
+        self.flights.forget(key);
         if let FetchOrigin::Warm(s) = origin
-            && self.in_flight.remove(&key)
+            && self.flights.warm.remove(&key)
             && !ok
         {
             self.stats.record(now_s, Event::WarmWasted(s));
@@ -508,7 +535,7 @@ impl Engine {
     pub fn on_fetch_not_sent(&mut self, key: KeyId, origin: FetchOrigin) {
         debug_assert!(self.keys.is_live(key), "{key:?} was released");
         if origin == FetchOrigin::Demand {
-            self.demand_in_flight.remove(&key);
+            self.flights.demand_reported(key);
         }
         if !self.tracker.is_tracked(key) {
             self.pending_release.insert(key);
@@ -521,7 +548,7 @@ impl Engine {
     /// ([`Engine::take_back_warm_call`], [`Engine::take_back_ride_along`])
     /// or reported failed.
     pub fn end_warm_order(&mut self, key: KeyId) {
-        self.in_flight.remove(&key);
+        self.flights.warm.remove(&key);
         if !self.tracker.is_tracked(key) {
             self.pending_release.insert(key);
         }
@@ -565,15 +592,14 @@ impl Engine {
         {
             return None;
         }
-        let (in_flight, demand) = (&self.in_flight, &self.demand_in_flight);
+        let flights = &self.flights;
         let c = self.planner.pop_best(now_s, |c| {
             // Never spend on a key that stays fresh long enough anyway, or
             // that a fetch already in flight will make fresh, or whose
             // fetch now would expire no later than its entry (a closed
             // spell under `until_open`).
             still_needed(cache, c)
-                && !in_flight.contains(&c.key)
-                && !demand.contains(&c.key)
+                && !flights.under_way(c.key, now_s)
                 && cache.fetch_would_extend(c.key, now_s)
         })?;
         Some(self.issue(now_s, (c.key, c.strategy, f64::from(c.value)), Pay::Token))
@@ -601,7 +627,7 @@ impl Engine {
             self.token_value += TOKEN_VALUE_WEIGHT * (value - self.token_value);
             self.open_batch_call(now_s);
         }
-        self.in_flight.insert(key);
+        self.flights.warm.insert(key);
         WarmOrder {
             key,
             strategy,
@@ -691,6 +717,7 @@ impl Engine {
         self.planner.advance(now_s, |c| still_needed(cache, c));
         self.release_dropped(now_s);
         if now_s >= self.next_release_check_s {
+            self.flights.expire(now_s);
             self.recheck_pending(now_s);
             self.next_release_check_s = now_s + keys::RELEASE_RECHECK_S;
         }

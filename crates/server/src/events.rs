@@ -40,10 +40,33 @@ pub struct AccessEvent {
     /// Whether the client asked past the cache (`Cache-Control:
     /// no-cache`): a miss and a demand fetch whatever was cached.
     pub forced: bool,
+    /// Whether a demand fetch of the key follows this access (a proxied
+    /// read that missed: it fetches, joins a fetch, or revalidates), so
+    /// the engine does not warm the key until that fetch is reported.
+    /// `false` for hits and for accesses reported through `/v1/access`.
+    pub fetch_follows: bool,
     /// Groups the client says the key belongs to (a sector, a watchlist),
     /// learned as membership like a universe file's; empty for proxied
     /// reads.
     pub groups: Box<[Arc<str>]>,
+}
+
+#[cfg(test)]
+impl AccessEvent {
+    /// A client's miss of `dataset`/`key` at `at_s`, reported with no
+    /// fetch following (as `/v1/access` reports one), for tests.
+    pub(crate) fn reported_miss(dataset: &str, key: &str, at_s: f64) -> Self {
+        Self {
+            dataset: dataset.into(),
+            key: key.into(),
+            client: None,
+            at_s,
+            hit: false,
+            forced: false,
+            fetch_follows: false,
+            groups: Box::default(),
+        }
+    }
 }
 
 /// One completed upstream fetch (or failed attempt) for a key.
@@ -198,15 +221,7 @@ mod tests {
     use super::*;
 
     fn access(key: &str) -> AccessEvent {
-        AccessEvent {
-            dataset: "quote".into(),
-            key: key.into(),
-            client: None,
-            at_s: 1.0,
-            hit: false,
-            forced: false,
-            groups: Box::default(),
-        }
+        AccessEvent::reported_miss("quote", key, 1.0)
     }
 
     #[test]

@@ -76,12 +76,11 @@ impl Engine {
             self.close_batch_call();
             return None;
         }
-        let (cache, in_flight, demand) = (&self.cache, &self.in_flight, &self.demand_in_flight);
+        let (cache, flights) = (&self.cache, &self.flights);
         let Some(c) = self.planner.pop_best(now_s, |c| {
             c.value > 0.0
                 && still_needed(cache, c)
-                && !in_flight.contains(&c.key)
-                && !demand.contains(&c.key)
+                && !flights.under_way(c.key, now_s)
                 && cache.fetch_would_extend(c.key, now_s)
         }) else {
             self.close_batch_call();

@@ -228,7 +228,7 @@ impl Engine {
         if self.cache.is_fresh_at(key, UnixInstant(now_s)) {
             return Err(SkipReason::Fresh);
         }
-        if self.in_flight.contains(&key) {
+        if self.flights.under_way(key, now_s) {
             return Err(SkipReason::InFlight);
         }
         // A requested fetch is worth the key's own chance of a hit.

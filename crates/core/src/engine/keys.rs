@@ -40,8 +40,7 @@ impl Engine {
     /// Whether anything but the key table refers to `key` at `now_s`.
     fn refers_to(&self, key: KeyId, now_s: UnixSeconds) -> bool {
         self.tracker.is_tracked(key)
-            || self.in_flight.contains(&key)
-            || self.demand_in_flight.contains(&key)
+            || self.flights.under_way(key, now_s)
             || self.planner.queued_for(key) > 0
             || self.cache.holds_unexpired(key, UnixInstant(now_s))
             || self.cost.holds_unexpired(key, now_s)
@@ -85,11 +84,12 @@ impl Engine {
     fn release(&mut self, key: KeyId) {
         debug_assert!(
             !self.tracker.is_tracked(key)
-                && !self.in_flight.contains(&key)
-                && !self.demand_in_flight.contains(&key)
+                && !self.flights.warm.contains(&key)
+                && !self.flights.demand.contains(&key)
         );
         self.cache.remove(key);
         self.cost.forget(key);
+        self.flights.forget(key);
         self.strategies.forget(key);
         self.pending_release.remove(&key);
         self.keys.release(key);

@@ -96,7 +96,8 @@ impl Engine {
         let mut ranked = Vec::with_capacity(considered.len());
         for (key, c) in considered {
             plan.handed_over += usize::from(c.hot);
-            if self.cache.is_fresh_at(key, UnixInstant(now_s)) || self.in_flight.contains(&key) {
+            if self.cache.is_fresh_at(key, UnixInstant(now_s)) || self.flights.under_way(key, now_s)
+            {
                 plan.fresh += 1;
                 continue;
             }

@@ -354,3 +354,41 @@ fn a_no_cache_read_is_a_miss_and_a_call_for_the_shadow_too() {
     assert!(matches!(access(&mut e, 30.0, k), Lookup::Hit { .. }));
     assert_eq!(e.cost_cap().totals(), (3, 3));
 }
+
+/// Regression: between a read's miss and its demand fetch's report, the
+/// key looked absent, and the daemon's warming paid a second call for
+/// it (a flaky count of batch calls upstream).
+#[test]
+fn a_key_whose_demand_fetch_is_awaited_is_not_warmed_until_it_lands() {
+    let run = |awaited: bool| {
+        let mut e = engine("popular,refresh,predictive,trending", 1000.0);
+        let keys: Vec<KeyId> = (0..25).map(|i| e.intern(&format!("K{i}"))).collect();
+        let mut orders = Vec::new();
+        for round in 0..40 {
+            let now_s = f64::from(round) * 61.0;
+            while let Some(t) = e.next_timeout().filter(|t| *t <= now_s) {
+                e.handle_timeout(t);
+            }
+            for k in &keys {
+                if let Lookup::Miss { .. } = e.on_access(now_s, *k, &AccessContext::default())
+                    && awaited
+                {
+                    e.on_demand_fetch_awaited(now_s, *k, now_s + 30.0);
+                }
+            }
+            while let Some(o) = e.poll_warm(now_s) {
+                orders.push(o.key);
+                e.on_fetched(now_s, o.key, FetchOrigin::Warm(o.strategy), true);
+            }
+            for k in &keys {
+                e.on_fetched(now_s + 0.05, *k, FetchOrigin::Demand, true);
+            }
+        }
+        orders.len()
+    };
+    assert_eq!(run(true), 0, "every key was on its way by demand");
+    assert!(
+        run(false) > 0,
+        "unawaited, the same reads draw warming orders"
+    );
+}

@@ -412,16 +412,7 @@ mod tests {
         let mut ds = test_dataset();
         for (key, n) in [("A", 3), ("B", 2), ("C", 1)] {
             for _ in 0..n {
-                let ev = AccessEvent {
-                    dataset: "quote".into(),
-                    key: key.into(),
-                    client: None,
-                    at_s: T,
-                    hit: false,
-                    forced: false,
-                    groups: Box::default(),
-                };
-                ds.on_access(T, &ev);
+                ds.on_access(T, &AccessEvent::reported_miss("quote", key, T));
             }
         }
         vec![ds]

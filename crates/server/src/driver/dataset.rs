@@ -142,6 +142,11 @@ pub struct DatasetState {
     /// cycles never order a key in flight): whether the order's own fetch
     /// reported itself, i.e. made an upstream call.
     open_warm_orders: HashMap<String, bool>,
+    /// The longest a demand fetch takes from its read to its report,
+    /// seconds ([`crate::upstream::UpstreamClient::longest_demand_fetch_s`]):
+    /// how long at most the engine holds warming of a key whose demand
+    /// fetch is awaited (0: not at all).
+    pub demand_wait_s: f64,
 }
 
 /// Most keys remembered in [`DatasetState`]'s recent evictions. An
@@ -194,6 +199,7 @@ impl DatasetState {
             evictions: Evictions::default(),
             recent_evictions: HashMap::new(),
             open_warm_orders: HashMap::new(),
+            demand_wait_s: 0.0,
         };
         state.apply_universe();
         Ok(state)
@@ -221,6 +227,10 @@ impl DatasetState {
             self.engine.on_forced_access(at_s, key, &ctx);
         } else {
             self.engine.on_access(at_s, key, &ctx);
+        }
+        if ev.fetch_follows {
+            let until_s = at_s + self.demand_wait_s;
+            self.engine.on_demand_fetch_awaited(at_s, key, until_s);
         }
     }
 
@@ -477,5 +487,44 @@ mod tests {
         let o = open_order(&mut ds, t, "B");
         ds.end_warm_order(t + 101.0, &o, false);
         assert_eq!(settled(&ds, &o), (0, 0, 0));
+    }
+
+    fn access(key: &str, at_s: f64, fetch_follows: bool) -> AccessEvent {
+        AccessEvent {
+            fetch_follows,
+            ..AccessEvent::reported_miss("quote", key, at_s)
+        }
+    }
+
+    /// Regression: a proxied miss's key looked absent until its demand
+    /// fetch was reported, and warming paid a second call for it.
+    #[test]
+    fn a_proxied_miss_holds_warming_of_its_key_until_its_fetch_is_reported() {
+        let mut ds = state();
+        ds.demand_wait_s = 30.0;
+        let t = 1_718_719_200.0;
+        let id = |ds: &mut DatasetState, k: &str| ds.engine.intern(k);
+        ds.on_access(t, &access("A", t, true));
+        let a = id(&mut ds, "A");
+        assert!(ds.engine.fetch_under_way(a, t + 1.0));
+        ds.on_fetch(t + 0.2, &fetch("A", t + 0.2));
+        assert!(!ds.engine.fetch_under_way(a, t + 1.0), "reported");
+        // Refused before the upstream: reported too.
+        ds.on_access(t + 40.0, &access("A", t + 40.0, true));
+        let refused = FetchEvent {
+            sent: false,
+            ok: false,
+            ..fetch("A", t + 40.1)
+        };
+        ds.on_fetch(t + 40.1, &refused);
+        assert!(!ds.engine.fetch_under_way(a, t + 41.0));
+        // A lost report holds the key no longer than the longest fetch.
+        ds.on_access(t + 80.0, &access("A", t + 80.0, true));
+        assert!(ds.engine.fetch_under_way(a, t + 109.0));
+        assert!(!ds.engine.fetch_under_way(a, t + 110.0));
+        // An access reported through `/v1/access` is fetched by no one.
+        ds.on_access(t, &access("B", t, false));
+        let b = id(&mut ds, "B");
+        assert!(!ds.engine.fetch_under_way(b, t + 1.0));
     }
 }

@@ -240,15 +240,7 @@ mod tests {
     }
 
     fn access(dataset: &str, at_s: f64) -> AccessEvent {
-        AccessEvent {
-            dataset: dataset.into(),
-            key: "A".into(),
-            client: None,
-            at_s,
-            hit: false,
-            forced: false,
-            groups: Box::default(),
-        }
+        AccessEvent::reported_miss(dataset, "A", at_s)
     }
 
     #[test]

@@ -422,6 +422,7 @@ pub fn spawn(
                     source,
                 },
             )?;
+        state.demand_wait_s = service.upstream().longest_demand_fetch_s();
         persist::restore(&mut state);
         datasets.push(state);
     }

@@ -402,16 +402,7 @@ mod tests {
         let mut ds = test_dataset();
         let t = 1_718_719_200.0;
         let access = |ds: &mut DatasetState, key: &str, at_s: f64| {
-            let ev = AccessEvent {
-                dataset: "quote".into(),
-                key: key.into(),
-                client: None,
-                at_s,
-                hit: false,
-                forced: false,
-                groups: Box::default(),
-            };
-            ds.on_access(at_s, &ev);
+            ds.on_access(at_s, &AccessEvent::reported_miss("quote", key, at_s));
         };
         // Two keys, then one of them again past its 30 s TTL: the shadow
         // fetches three times.

@@ -303,6 +303,7 @@ fn validate_item<'d>(
         at_s,
         hit,
         forced: false,
+        fetch_follows: false,
         groups: groups_of(obj.get("groups"))?,
     })
 }

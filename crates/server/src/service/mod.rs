@@ -357,6 +357,7 @@ impl CacheService {
             at_s,
             hit,
             forced: read.no_cache,
+            fetch_follows: !hit,
             groups: Box::default(),
         });
     }

@@ -239,10 +239,24 @@ impl UpstreamClient {
     /// `timeout × (max_retries + 1) + backoff_max × max_retries`. Clients
     /// may give up earlier; the flight does not.
     pub fn flight_deadline(&self) -> Instant {
+        Instant::now() + self.flight_budget()
+    }
+
+    /// How long a flight may take: every attempt and retry of the
+    /// configured limits (see [`UpstreamClient::flight_deadline`]).
+    pub fn flight_budget(&self) -> Duration {
         let retries = self.cfg.max_retries;
-        let budget = self.cfg.timeout.saturating_mul(retries.saturating_add(1))
-            + self.cfg.backoff_max.saturating_mul(retries);
-        Instant::now() + budget
+        self.cfg.timeout.saturating_mul(retries.saturating_add(1))
+            + self.cfg.backoff_max.saturating_mul(retries)
+    }
+
+    /// The longest a demand fetch can take from the read that starts it
+    /// to its report, seconds: a wait in the quota's queue, then a whole
+    /// flight. The driver holds warming of a key that long at most while
+    /// its demand fetch is awaited.
+    pub fn longest_demand_fetch_s(&self) -> f64 {
+        let queue_s = self.quota.as_ref().map_or(0.0, |q| q.config().queue_s);
+        queue_s + self.flight_budget().as_secs_f64()
     }
 
     /// Configured concurrency limit.
