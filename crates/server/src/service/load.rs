@@ -229,7 +229,20 @@ impl CacheService {
         promise: KeyPromise,
     ) {
         match loaded {
-            Loaded::AlreadyFresh(entry) => promise.complete(Ok(entry)),
+            Loaded::AlreadyFresh(entry) => {
+                // No call went; the engine stops awaiting this demand fetch.
+                self.events.record_fetch(FetchEvent {
+                    dataset: ds.name.clone(),
+                    key: key.into(),
+                    at_s: self.clock.now_s(),
+                    origin,
+                    ok: false,
+                    upstream_s: None,
+                    sent: false,
+                    batched: false,
+                });
+                promise.complete(Ok(entry));
+            }
             Loaded::Fetched(entry, took_s) => {
                 let call = Called::sent(Some(took_s));
                 self.complete_fetch(ds, key, origin, (Ok(entry), call), promise)

@@ -348,8 +348,16 @@ impl CacheService {
     }
 
     /// Records a proxied read's access (`read`: its client and whether
-    /// it asked past the cache).
-    fn access(&self, ds: &DatasetConfig, key: &str, read: ReadOptions<'_>, at_s: f64, hit: bool) {
+    /// it asked past the cache; `hit`, and whether a demand fetch of the
+    /// key follows).
+    fn access(
+        &self,
+        ds: &DatasetConfig,
+        key: &str,
+        read: ReadOptions<'_>,
+        at_s: f64,
+        (hit, fetch_follows): (bool, bool),
+    ) {
         self.record_access(AccessEvent {
             dataset: ds.name.clone(),
             key: key.into(),
@@ -357,7 +365,7 @@ impl CacheService {
             at_s,
             hit,
             forced: read.no_cache,
-            fetch_follows: !hit,
+            fetch_follows,
             groups: Box::default(),
         });
     }

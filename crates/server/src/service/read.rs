@@ -35,6 +35,18 @@ pub(super) enum Decision {
     },
 }
 
+/// What a read found in the store, and whether a demand fetch follows it
+/// ([`CacheService::fetch_follows`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Found<'a> {
+    /// The stored entry, if any.
+    pub(super) cached: Option<&'a Entry>,
+    /// When the read looked, Unix seconds.
+    pub(super) now_s: f64,
+    /// Whether a demand fetch of the key follows the read.
+    pub(super) fetch_follows: bool,
+}
+
 /// Unix seconds until which `entry` may be answered stale (exclusive, as
 /// the store keeps it: its expiry (`fetched_at_s + ttl_s` under a flat
 /// TTL) `+ stale_grace_s`).
@@ -68,8 +80,14 @@ impl CacheService {
         let deadline = Instant::now() + self.request_timeout;
         let cached = self.store_get(&ds, &key).await;
         let now_s = self.clock.now_s();
-        self.access_found(&ds, &key, options, cached.as_ref(), now_s);
-        match self.decide(&ds, &key, cached, now_s, options.no_cache) {
+        let decision = self.decide(&ds, &key, cached.clone(), now_s, options.no_cache);
+        let found = Found {
+            cached: cached.as_ref(),
+            now_s,
+            fetch_follows: self.fetch_follows(&ds, &key, &decision),
+        };
+        self.access_found(&ds, &key, options, found);
+        match decision {
             Decision::Answer(answer) => answer,
             Decision::Revalidate(served) => Ok(self.revalidate(&ds, &key, served)),
             Decision::Fetch { stale, reason } => {
@@ -90,7 +108,7 @@ impl CacheService {
         }
     }
 
-    /// Records the access of a read that found `cached` at `now_s` (a hit
+    /// Records the access of a read that found what `found` says (a hit
     /// iff fresh and not skipped by `no_cache`); none for a fresh negative
     /// entry (an unknown key is no warming target).
     pub(super) fn access_found(
@@ -98,15 +116,33 @@ impl CacheService {
         ds: &DatasetConfig,
         key: &str,
         options: ReadOptions<'_>,
-        cached: Option<&Entry>,
-        now_s: f64,
+        found: Found<'_>,
     ) {
-        let fresh = cached.filter(|e| ds.is_fresh(e, now_s));
+        let fresh = found.cached.filter(|e| ds.is_fresh(e, found.now_s));
         if fresh.is_some_and(|e| e.negative) {
             return;
         }
         let hit = fresh.is_some() && !options.no_cache;
-        self.access(ds, key, options, now_s, hit);
+        let fetch_follows = found.fetch_follows && !hit;
+        self.access(ds, key, options, found.now_s, (hit, fetch_follows));
+    }
+
+    /// Whether a demand fetch of `key` follows `decision` and is reported
+    /// when it lands or is refused: the read waits on the key's flight, or
+    /// its stale answer's refresh can start. An answer from the failure
+    /// memo, or stale because upstream is held back or the quota spent,
+    /// fetches nothing.
+    pub(super) fn fetch_follows(
+        &self,
+        ds: &DatasetConfig,
+        key: &Arc<str>,
+        decision: &Decision,
+    ) -> bool {
+        match decision {
+            Decision::Answer(_) => false,
+            Decision::Revalidate(_) => self.may_refresh(ds, key),
+            Decision::Fetch { .. } => true,
+        }
     }
 
     /// Decides a read of `key` that found `cached` at `now_s`; `no_cache`
@@ -205,17 +241,10 @@ impl CacheService {
     /// its last fetch failed recently, its host is held back or the
     /// upstream quota has no call free (false). Nobody waits for it.
     fn refresh_in_background(self: &Arc<Self>, ds: &Arc<DatasetConfig>, key: &Arc<str>) -> bool {
-        let flight: FlightKey = (ds.name.clone(), key.clone());
-        let now_s = self.clock.now_s();
-        if self.failures.recall(&flight, now_s).is_some()
-            || self.upstream.quota_free_at_s(Role::Demand).is_some()
-            || self
-                .upstream
-                .refusal(&ds.url.render_key(key), Role::Demand)
-                .is_some()
-        {
+        if !self.may_refresh(ds, key) {
             return false;
         }
+        let flight: FlightKey = (ds.name.clone(), key.clone());
         if let Flight::Leader(promise, _) = self.flights.join_or_lead(flight) {
             let load = Load::refresh();
             self.spawn_load(
@@ -227,6 +256,20 @@ impl CacheService {
             );
         }
         true
+    }
+
+    /// Whether a background refresh of `key` may start now: its last
+    /// fetch did not fail recently, its host is not held back and the
+    /// upstream quota has a call free.
+    fn may_refresh(&self, ds: &DatasetConfig, key: &Arc<str>) -> bool {
+        let flight: FlightKey = (ds.name.clone(), key.clone());
+        let now_s = self.clock.now_s();
+        self.failures.recall(&flight, now_s).is_none()
+            && self.upstream.quota_free_at_s(Role::Demand).is_none()
+            && self
+                .upstream
+                .refusal(&ds.url.render_key(key), Role::Demand)
+                .is_none()
     }
 
     /// Waits for a flight until the client's `deadline`, and no longer

@@ -12,6 +12,7 @@ mod connections;
 mod counting;
 mod cycles;
 mod dashboard;
+mod demand_awaited;
 mod driver;
 mod errors;
 mod evictions;
