@@ -41,9 +41,11 @@ pub struct AccessEvent {
     /// no-cache`): a miss and a demand fetch whatever was cached.
     pub forced: bool,
     /// Whether a demand fetch of the key follows this access (a proxied
-    /// read that missed: it fetches, joins a fetch, or revalidates), so
-    /// the engine does not warm the key until that fetch is reported.
-    /// `false` for hits and for accesses reported through `/v1/access`.
+    /// read that missed and fetches, joins a flight, or starts a refresh),
+    /// so the engine does not warm the key until that fetch is reported.
+    /// `false` for hits, for misses answered without a fetch (the failure
+    /// memo; stale while upstream is held back or the quota spent) and
+    /// for accesses reported through `/v1/access`.
     pub fetch_follows: bool,
     /// Groups the client says the key belongs to (a sector, a watchlist),
     /// learned as membership like a universe file's; empty for proxied
