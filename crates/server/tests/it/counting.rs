@@ -344,3 +344,73 @@ async fn a_client_batch_read_counts_one_demand_call_per_upstream_call() {
     assert_eq!(ds["total"]["demand_fetches"], 25, "keys are still keys");
     d.shutdown().await.unwrap();
 }
+
+/// Client misses racing the engine's batched warming of the same keys:
+/// each key's demand fetch holds its warming, and every counter of calls
+/// still agrees with the upstream's own count, per kind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_misses_and_batched_warming_agree_on_every_count_of_calls() {
+    const RACED: &str = "tallyraced";
+    let sim = support::sim(|c| c.latency_ms = 20).await;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(SteppedClock::default());
+    let d = start_as(RACED, true, &sim, dir.path(), clock.clone()).await;
+    let h = http();
+    let keys: Vec<String> = (0..30).map(|i| format!("C{i:02}")).collect();
+    let read_all = |rounds: usize| {
+        let reads = keys.iter().flat_map(|key| {
+            let url = format!("http://{}/v1/{RACED}/{key}", d.proxy_addr);
+            let h = h.clone();
+            (0..rounds).map(move |_| {
+                let (h, url) = (h.clone(), url.clone());
+                async move { support::get(&h, url).await.status() }
+            })
+        });
+        futures::future::join_all(reads)
+    };
+    for status in read_all(2).await {
+        assert_eq!(status, 200);
+    }
+    for _ in 0..3 {
+        // Every entry expires while warming comes due: the reads miss as
+        // the engine orders its batch calls.
+        clock.advance_s(TTL_S + 1.0);
+        for status in read_all(3).await {
+            assert_eq!(status, 200);
+        }
+        settle(&d).await;
+    }
+    let (stats, page) = stats_and_metrics(&d).await;
+    let seen = sim.stats();
+    let total = &stats["datasets"][RACED]["since_start"];
+    let n = |v: &Value| v.as_u64().unwrap_or_else(|| panic!("a count: {v}"));
+    let metric = |kind: &str| {
+        metric_sum(
+            &page,
+            "prewarm_upstream_calls_total",
+            &[("dataset", RACED), ("kind", kind)],
+        ) as u64
+    };
+    let (demand, warming) = (
+        n(&total["api_calls"]["demand"]),
+        n(&total["api_calls"]["warming"]),
+    );
+    assert_eq!(
+        metric("demand"),
+        demand,
+        "demand calls: metrics vs stats: {total}"
+    );
+    assert_eq!(
+        metric("warm"),
+        warming,
+        "warm calls: metrics vs stats: {total}"
+    );
+    assert_eq!(
+        demand + warming,
+        seen.quote_requests + seen.batch_requests,
+        "stats vs upstream: {total} {seen:?}"
+    );
+    assert_eq!(n(&total["api_calls"]["total"]), demand + warming, "{total}");
+    assert!(warming > 0, "warming raced the reads: {total}");
+    d.shutdown().await.unwrap();
+}
