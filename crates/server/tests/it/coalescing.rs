@@ -3,10 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::{BoxFuture, join_all};
-use prewarm_server::clock::{Clock, SystemClock};
+use futures::future::join_all;
 use prewarm_server::service::ReadError;
-use prewarm_server::store::{Entry, MemoryStore, Store, StoreFuture};
 use prewarm_server::upstream::FetchError;
 use serde_json::Value;
 
@@ -139,47 +137,16 @@ async fn cancelled_leader_does_not_strand_waiters() {
     d.shutdown().await.unwrap();
 }
 
-/// A memory store that panics when asked to store key `BOOM`: fault
-/// injection into the real load path.
-#[derive(Debug)]
-struct PanicOnPut(MemoryStore);
-
-impl Store for PanicOnPut {
-    fn get<'a>(&'a self, dataset: &'a str, key: &'a str) -> StoreFuture<'a, Option<Entry>> {
-        self.0.get(dataset, key)
-    }
-    fn put<'a>(
-        &'a self,
-        dataset: &'a str,
-        key: &'a str,
-        entry: Entry,
-        ttl_s: f64,
-    ) -> StoreFuture<'a, ()> {
-        let inner: BoxFuture<'a, _> = self.0.put(dataset, key, entry, ttl_s);
-        Box::pin(async move {
-            assert_ne!(key, "BOOM", "injected loader panic");
-            inner.await
-        })
-    }
-    fn remove<'a>(&'a self, dataset: &'a str, key: &'a str) -> StoreFuture<'a, bool> {
-        self.0.remove(dataset, key)
-    }
-    fn remove_dataset<'a>(&'a self, dataset: &'a str) -> StoreFuture<'a, u64> {
-        self.0.remove_dataset(dataset)
-    }
-    fn len(&self) -> StoreFuture<'_, u64> {
-        self.0.len()
-    }
-    fn approx_bytes(&self) -> StoreFuture<'_, u64> {
-        self.0.approx_bytes()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panicking_loader_gives_waiters_an_error_not_a_hang() {
     let sim = support::sim(|c| c.latency_ms = 100).await;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = Arc::new(PanicOnPut(MemoryStore::new(8, 60.0, clock)));
+    // Fault injection into the real load path: storing `BOOM` panics.
+    let mut store = support::HookedStore::new(8, 60.0);
+    store.on_put = Box::new(|key| {
+        assert_ne!(key, "BOOM", "injected loader panic");
+        true
+    });
+    let store = Arc::new(store);
     let (svc, _events) = support::service_with_store(&TestCfg::new(sim.addr()), store);
     let reads = join_all((0..10).map(|_| {
         let svc = svc.clone();

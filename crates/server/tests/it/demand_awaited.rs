@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use prewarm_server::clock::{Clock, SystemClock};
 use prewarm_server::events::{EventReceivers, FetchOrigin};
 use prewarm_server::service::CacheService;
-use prewarm_server::store::{Entry, MemoryStore, Store, StoreFuture};
+use prewarm_server::store::{Entry, MemoryStore};
 
 use crate::support::{self, TestCfg};
 
@@ -94,40 +94,6 @@ async fn a_revalidating_read_whose_refresh_did_not_start_promises_no_demand_fetc
     assert_eq!(promised_and_reported(&mut events, "MSFT"), (0, 0));
 }
 
-/// A memory store whose first read of each key misses (a replica that
-/// lags a write), so a read's flight finds the key already fresh.
-#[derive(Debug)]
-struct LaggingStore(MemoryStore, Mutex<HashSet<String>>);
-
-impl Store for LaggingStore {
-    fn get<'a>(&'a self, dataset: &'a str, key: &'a str) -> StoreFuture<'a, Option<Entry>> {
-        let first = self.1.lock().expect("not poisoned").insert(key.to_string());
-        let inner = self.0.get(dataset, key);
-        Box::pin(async move { if first { Ok(None) } else { inner.await } })
-    }
-    fn put<'a>(
-        &'a self,
-        dataset: &'a str,
-        key: &'a str,
-        entry: Entry,
-        ttl_s: f64,
-    ) -> StoreFuture<'a, ()> {
-        self.0.put(dataset, key, entry, ttl_s)
-    }
-    fn remove<'a>(&'a self, dataset: &'a str, key: &'a str) -> StoreFuture<'a, bool> {
-        self.0.remove(dataset, key)
-    }
-    fn remove_dataset<'a>(&'a self, dataset: &'a str) -> StoreFuture<'a, u64> {
-        self.0.remove_dataset(dataset)
-    }
-    fn len(&self) -> StoreFuture<'_, u64> {
-        self.0.len()
-    }
-    fn approx_bytes(&self) -> StoreFuture<'_, u64> {
-        self.0.approx_bytes()
-    }
-}
-
 /// Regression: a read that missed but whose flight found the key stored
 /// fresh meanwhile made no call and reported nothing, so warming of its
 /// key was held for the longest fetch.
@@ -135,11 +101,11 @@ impl Store for LaggingStore {
 async fn a_flight_that_finds_its_key_already_fresh_reports_its_demand_fetch() {
     let sim = support::sim(|_| {}).await;
     let cfg = TestCfg::new(sim.addr());
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = LaggingStore(
-        MemoryStore::new(8, cfg.stale_grace_s, clock),
-        Mutex::default(),
-    );
+    // A store whose first read of each key misses (a replica that lags a
+    // write), so the read's flight finds the key already fresh.
+    let mut store = support::HookedStore::new(8, cfg.stale_grace_s);
+    let read_before = Mutex::new(HashSet::new());
+    store.on_get = Box::new(move |key| !read_before.lock().unwrap().insert(key.to_string()));
     let (svc, mut events) = support::service_with_store(&cfg, Arc::new(store));
     let fresh = Entry {
         fetched_at_s: svc.clock().now_s(),

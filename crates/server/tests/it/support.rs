@@ -483,3 +483,83 @@ pub async fn admin_json(d: &Running, path: &str) -> serde_json::Value {
         .await
         .expect("a JSON answer")
 }
+
+/// A check a [`HookedStore`] runs on a key before reading or writing it.
+pub type KeyHook = Box<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// A memory store whose reads and writes pass a test's hooks first:
+/// fault injection into the real read and load paths.
+pub struct HookedStore {
+    /// The store behind the hooks.
+    pub inner: prewarm_server::store::MemoryStore,
+    /// Run before each read of a key: `false` makes the read miss.
+    pub on_get: KeyHook,
+    /// Run before each write of a key (it may panic): `false` drops it.
+    pub on_put: KeyHook,
+}
+
+impl HookedStore {
+    /// A store of `memory_limit_mb` over the system clock, hooks passing
+    /// everything.
+    pub fn new(memory_limit_mb: u64, stale_grace_s: f64) -> Self {
+        let clock: Arc<dyn prewarm_server::clock::Clock> =
+            Arc::new(prewarm_server::clock::SystemClock);
+        Self {
+            inner: prewarm_server::store::MemoryStore::new(memory_limit_mb, stale_grace_s, clock),
+            on_get: Box::new(|_| true),
+            on_put: Box::new(|_| true),
+        }
+    }
+}
+
+impl std::fmt::Debug for HookedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HookedStore").finish_non_exhaustive()
+    }
+}
+
+impl prewarm_server::store::Store for HookedStore {
+    fn get<'a>(
+        &'a self,
+        dataset: &'a str,
+        key: &'a str,
+    ) -> prewarm_server::store::StoreFuture<'a, Option<prewarm_server::store::Entry>> {
+        if (self.on_get)(key) {
+            self.inner.get(dataset, key)
+        } else {
+            Box::pin(async { Ok(None) })
+        }
+    }
+    fn put<'a>(
+        &'a self,
+        dataset: &'a str,
+        key: &'a str,
+        entry: prewarm_server::store::Entry,
+        ttl_s: f64,
+    ) -> prewarm_server::store::StoreFuture<'a, ()> {
+        if (self.on_put)(key) {
+            self.inner.put(dataset, key, entry, ttl_s)
+        } else {
+            Box::pin(async { Ok(()) })
+        }
+    }
+    fn remove<'a>(
+        &'a self,
+        dataset: &'a str,
+        key: &'a str,
+    ) -> prewarm_server::store::StoreFuture<'a, bool> {
+        self.inner.remove(dataset, key)
+    }
+    fn remove_dataset<'a>(
+        &'a self,
+        dataset: &'a str,
+    ) -> prewarm_server::store::StoreFuture<'a, u64> {
+        self.inner.remove_dataset(dataset)
+    }
+    fn len(&self) -> prewarm_server::store::StoreFuture<'_, u64> {
+        self.inner.len()
+    }
+    fn approx_bytes(&self) -> prewarm_server::store::StoreFuture<'_, u64> {
+        self.inner.approx_bytes()
+    }
+}
