@@ -169,6 +169,42 @@ mod tests {
         assert!(e.cache().len() <= 5, "expired entries went with their keys");
     }
 
+    /// A flood of distinct keys whose demand fetches are awaited and never
+    /// reported (lost reports): each key is held for its longest fetch
+    /// only, then its id goes back; the awaited map and the key table stay
+    /// small, and a reused id holds nothing of the key it named before.
+    #[test]
+    fn awaited_demand_fetches_never_reported_leave_no_key_or_hold_behind() {
+        const WAIT_S: f64 = 19.0;
+        let mut e = engine("none", 4);
+        let mut held_at_most = 0;
+        for i in 0..500 {
+            let now_s = f64::from(i) * 10.0;
+            while let Some(t) = e.next_timeout().filter(|&t| t <= now_s) {
+                e.handle_timeout(t);
+            }
+            let key = e.intern(&format!("K{i}"));
+            e.on_access(now_s, key, &AccessContext::default());
+            e.on_demand_fetch_awaited(now_s, key, now_s + WAIT_S);
+            held_at_most = held_at_most.max(e.flights.awaited_len());
+        }
+        // Expired holds go at the next release check (every 60 s): those
+        // of the last 60 + 19 s at most, one key each 10 s.
+        assert!(held_at_most <= 8, "{held_at_most} awaited at once");
+        assert!(e.keys().len() <= 4 + 8, "{} keys live", e.keys().len());
+        assert!(e.keys().id_bound() <= 4 + 8 + 1, "ids reused");
+        let now_s = 4995.0;
+        for i in 490..500 {
+            let awaited = now_s < f64::from(i) * 10.0 + WAIT_S;
+            let key = e.keys().get(&format!("K{i}"));
+            assert!(key.is_some() || !awaited, "K{i} is awaited: kept");
+            let held = key.is_some_and(|k| e.fetch_under_way(k, now_s));
+            assert_eq!(held, awaited, "K{i}");
+        }
+        let fresh = e.intern("NEW");
+        assert!(!e.fetch_under_way(fresh, now_s), "a reused id is not held");
+    }
+
     #[test]
     fn a_key_with_a_fresh_entry_waits_until_it_expires() {
         let mut e = engine("none", 1);
