@@ -8,6 +8,7 @@ use prewarm_server::service::ReadError;
 use prewarm_server::upstream::FetchError;
 use serde_json::Value;
 
+use crate::hooked_store::HookedStore;
 use crate::support::{self, TestCfg, header, http, sim_stats};
 
 async fn concurrent_gets(url: &str, n: usize) -> Vec<(u16, String, Value)> {
@@ -141,7 +142,7 @@ async fn cancelled_leader_does_not_strand_waiters() {
 async fn panicking_loader_gives_waiters_an_error_not_a_hang() {
     let sim = support::sim(|c| c.latency_ms = 100).await;
     // Fault injection into the real load path: storing `BOOM` panics.
-    let mut store = support::HookedStore::new(8, 60.0);
+    let mut store = HookedStore::new(8, 60.0);
     store.on_put = Box::new(|key| {
         assert_ne!(key, "BOOM", "injected loader panic");
         true

@@ -11,6 +11,7 @@ use prewarm_server::events::{EventReceivers, FetchOrigin};
 use prewarm_server::service::CacheService;
 use prewarm_server::store::{Entry, MemoryStore};
 
+use crate::hooked_store::HookedStore;
 use crate::support::{self, TestCfg};
 
 /// The accesses of `key` received so far that said a demand fetch
@@ -103,7 +104,7 @@ async fn a_flight_that_finds_its_key_already_fresh_reports_its_demand_fetch() {
     let cfg = TestCfg::new(sim.addr());
     // A store whose first read of each key misses (a replica that lags a
     // write), so the read's flight finds the key already fresh.
-    let mut store = support::HookedStore::new(8, cfg.stale_grace_s);
+    let mut store = HookedStore::new(8, cfg.stale_grace_s);
     let read_before = Mutex::new(HashSet::new());
     store.on_get = Box::new(move |key| !read_before.lock().unwrap().insert(key.to_string()));
     let (svc, mut events) = support::service_with_store(&cfg, Arc::new(store));

@@ -17,6 +17,7 @@ mod driver;
 mod errors;
 mod evictions;
 mod failing_upstream;
+mod hooked_store;
 mod openapi;
 mod proxy;
 mod purge;
