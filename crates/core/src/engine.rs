@@ -425,22 +425,28 @@ impl Engine {
         }
     }
 
-    /// Records that `key`'s client read at `now_s` missed and the driver
-    /// fetches it on demand, reporting the fetch when it lands
+    /// Records that `key`'s client read at `read_at_s` (its own instant,
+    /// which may be earlier than the engine's latest) missed and the
+    /// driver fetches it on demand, reporting the fetch when it lands
     /// ([`Engine::on_fetched`]) or is refused ([`Engine::on_fetch_not_sent`]),
     /// by `until_s` at the latest (the driver's longest fetch, Unix s).
     /// Until then no warming order is issued for `key`: it would pay a
     /// second call for what the demand fetch brings (module `flights`).
-    /// Counts nothing; a driver that reports starts
-    /// ([`Engine::on_fetch_started`]) needs no call of this.
+    /// Nothing is awaited when a fetch of `key` landed at or after
+    /// `read_at_s` (its report came first). Counts nothing; a driver that
+    /// reports starts ([`Engine::on_fetch_started`]) needs no call of this.
     pub fn on_demand_fetch_awaited(
         &mut self,
-        now_s: UnixSeconds,
+        read_at_s: UnixSeconds,
         key: KeyId,
         until_s: UnixSeconds,
     ) {
         debug_assert!(self.keys.is_live(key), "{key:?} was released");
-        if until_s > now_s {
+        let landed = self
+            .cache
+            .entry(key)
+            .is_some_and(|e| e.fetched_at_s >= read_at_s);
+        if until_s > read_at_s && !landed {
             self.flights.await_demand(key, until_s);
         }
     }

@@ -229,8 +229,11 @@ impl DatasetState {
             self.engine.on_access(at_s, key, &ctx);
         }
         if ev.fetch_follows {
-            let until_s = at_s + self.demand_wait_s;
-            self.engine.on_demand_fetch_awaited(at_s, key, until_s);
+            // The read's own instant, not the clamped one: a fetch it
+            // caused whose event overtook this one landed after it.
+            let read_at_s = ev.at_s.min(at_s);
+            let until_s = read_at_s + self.demand_wait_s;
+            self.engine.on_demand_fetch_awaited(read_at_s, key, until_s);
         }
     }
 
@@ -522,6 +525,11 @@ mod tests {
         ds.on_access(t + 80.0, &access("A", t + 80.0, true));
         assert!(ds.engine.fetch_under_way(a, t + 109.0));
         assert!(!ds.engine.fetch_under_way(a, t + 110.0));
+        // A fetch whose event overtook its read's access (applied first;
+        // the access's time is then clamped past the read): no hold.
+        ds.on_fetch(t + 200.2, &fetch("A", t + 200.2));
+        ds.on_access(t + 200.2, &access("A", t + 200.0, true));
+        assert!(!ds.engine.fetch_under_way(a, t + 201.0));
         // An access reported through `/v1/access` is fetched by no one.
         ds.on_access(t, &access("B", t, false));
         let b = id(&mut ds, "B");

@@ -15,7 +15,7 @@ use futures::future::join_all;
 use tokio::time::Instant;
 
 use super::load::{KeyPromise, Load};
-use super::read::{Decision, Found};
+use super::read::{Decision, Seen};
 use super::{CacheService, Forwarded, FwdReason, ReadError, ReadOptions, Served};
 use crate::coalesce::Flight;
 use crate::config::{BatchConfig, DatasetConfig};
@@ -138,13 +138,9 @@ impl CacheService {
                 problem: problem.unwrap_or(crate::config::KeyProblem::DotSegment),
             }));
         };
-        let decision = self.decide(ds, &key, cached.clone(), now_s, options.no_cache);
-        let found = Found {
-            cached: cached.as_ref(),
-            now_s,
-            fetch_follows: self.fetch_follows(ds, &key, &decision),
-        };
-        self.access_found(ds, &key, options, found);
+        let seen = Seen::of(ds, cached.as_ref(), now_s, options.no_cache);
+        let decision = self.decide(ds, &key, cached, now_s, options.no_cache);
+        self.access_seen(ds, &key, (options, now_s), seen, &decision);
         match decision {
             Decision::Answer(answer) => Pending::Done(answer),
             Decision::Revalidate(served) => Pending::Done(Ok(self.revalidate(ds, &key, served))),

@@ -35,16 +35,34 @@ pub(super) enum Decision {
     },
 }
 
-/// What a read found in the store, and whether a demand fetch follows it
-/// ([`CacheService::fetch_follows`]).
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Found<'a> {
-    /// The stored entry, if any.
-    pub(super) cached: Option<&'a Entry>,
-    /// When the read looked, Unix seconds.
-    pub(super) now_s: f64,
-    /// Whether a demand fetch of the key follows the read.
-    pub(super) fetch_follows: bool,
+/// What a read's look at the store tells the engine, judged before the
+/// entry goes to [`CacheService::decide`] (so it is not cloned for this).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Seen {
+    /// A fresh negative entry: an unknown key, no warming target; no
+    /// access is recorded.
+    Unknown,
+    /// A fresh entry, not skipped by `no_cache`.
+    Hit,
+    /// Anything else: the read goes past the cache or answers stale.
+    Miss,
+}
+
+impl Seen {
+    /// What a read at `now_s` that found `cached` saw (`no_cache`: the
+    /// client asked past the cache).
+    pub(super) fn of(
+        ds: &DatasetConfig,
+        cached: Option<&Entry>,
+        now_s: f64,
+        no_cache: bool,
+    ) -> Self {
+        match cached.filter(|e| ds.is_fresh(e, now_s)) {
+            Some(e) if e.negative => Seen::Unknown,
+            Some(_) if !no_cache => Seen::Hit,
+            _ => Seen::Miss,
+        }
+    }
 }
 
 /// Unix seconds until which `entry` may be answered stale (exclusive, as
@@ -80,13 +98,9 @@ impl CacheService {
         let deadline = Instant::now() + self.request_timeout;
         let cached = self.store_get(&ds, &key).await;
         let now_s = self.clock.now_s();
-        let decision = self.decide(&ds, &key, cached.clone(), now_s, options.no_cache);
-        let found = Found {
-            cached: cached.as_ref(),
-            now_s,
-            fetch_follows: self.fetch_follows(&ds, &key, &decision),
-        };
-        self.access_found(&ds, &key, options, found);
+        let seen = Seen::of(&ds, cached.as_ref(), now_s, options.no_cache);
+        let decision = self.decide(&ds, &key, cached, now_s, options.no_cache);
+        self.access_seen(&ds, &key, (options, now_s), seen, &decision);
         match decision {
             Decision::Answer(answer) => answer,
             Decision::Revalidate(served) => Ok(self.revalidate(&ds, &key, served)),
@@ -108,23 +122,24 @@ impl CacheService {
         }
     }
 
-    /// Records the access of a read that found what `found` says (a hit
-    /// iff fresh and not skipped by `no_cache`); none for a fresh negative
-    /// entry (an unknown key is no warming target).
-    pub(super) fn access_found(
+    /// Records the access of a read (`read`: its options and when it
+    /// looked) that saw `seen` and decided `decision`: none for an unknown
+    /// key; a miss says whether a demand fetch follows
+    /// ([`CacheService::fetch_follows`]).
+    pub(super) fn access_seen(
         &self,
         ds: &DatasetConfig,
-        key: &str,
-        options: ReadOptions<'_>,
-        found: Found<'_>,
+        key: &Arc<str>,
+        (options, now_s): (ReadOptions<'_>, f64),
+        seen: Seen,
+        decision: &Decision,
     ) {
-        let fresh = found.cached.filter(|e| ds.is_fresh(e, found.now_s));
-        if fresh.is_some_and(|e| e.negative) {
-            return;
-        }
-        let hit = fresh.is_some() && !options.no_cache;
-        let fetch_follows = found.fetch_follows && !hit;
-        self.access(ds, key, options, found.now_s, (hit, fetch_follows));
+        let (hit, fetch_follows) = match seen {
+            Seen::Unknown => return,
+            Seen::Hit => (true, false),
+            Seen::Miss => (false, self.fetch_follows(ds, key, decision)),
+        };
+        self.access(ds, key, options, now_s, (hit, fetch_follows));
     }
 
     /// Whether a demand fetch of `key` follows `decision` and is reported
