@@ -433,8 +433,10 @@ impl Engine {
     /// Until then no warming order is issued for `key`: it would pay a
     /// second call for what the demand fetch brings (module `flights`).
     /// Nothing is awaited when a fetch of `key` landed at or after
-    /// `read_at_s` (its report came first). Counts nothing; a driver that
-    /// reports starts ([`Engine::on_fetch_started`]) needs no call of this.
+    /// `read_at_s` (its report came first). Counts nothing, but the cost
+    /// cap holds the slack of the no-warming call for it until then, to
+    /// take the call back if the fetch is refused (module `cost`). A
+    /// driver that reports starts ([`Engine::on_fetch_started`]) needs no call of this.
     pub fn on_demand_fetch_awaited(
         &mut self,
         read_at_s: UnixSeconds,
@@ -448,6 +450,8 @@ impl Engine {
             .is_some_and(|e| e.fetched_at_s >= read_at_s);
         if until_s > read_at_s && !landed {
             self.flights.await_demand(key, until_s);
+            self.cost
+                .hold_twin_call(self.now_s, read_at_s, key, until_s);
         }
     }
 
@@ -507,6 +511,7 @@ impl Engine {
         }
         // A read that joined a warming fetch awaited this one.
         self.flights.forget(key);
+        self.cost.on_fetch_made(key);
         if let FetchOrigin::Warm(s) = origin
             && self.flights.warm.remove(&key)
             && !ok
@@ -536,12 +541,17 @@ impl Engine {
     /// call reached the upstream (the daemon's quota, a host's hold, an
     /// open breaker): no API call is counted, nothing is stored. A warming
     /// order's call is taken back when the order ends
-    /// ([`Engine::take_back_warm_call`]). Not for a demand fetch whose
+    /// ([`Engine::take_back_warm_call`]); a refused demand fetch awaited
+    /// for a read takes back the cost cap's no-warming call for it (module
+    /// `cost`, "Refused fetches"). Not for a demand fetch whose
     /// start was reported ([`Engine::on_fetch_started`] counted its call).
     pub fn on_fetch_not_sent(&mut self, key: KeyId, origin: FetchOrigin) {
         debug_assert!(self.keys.is_live(key), "{key:?} was released");
         if origin == FetchOrigin::Demand {
             self.flights.demand_reported(key);
+            // The shadow's twin call for it was not made either.
+            let expires_s = self.cache.entry(key).map(|e| e.expires_at_s);
+            self.cost.on_demand_refused(self.now_s, key, expires_s);
         }
         if !self.tracker.is_tracked(key) {
             self.pending_release.insert(key);

@@ -28,6 +28,12 @@
 //! before the shadow's by the difference), and those phantom risks alone
 //! would hold the account at the cap and starve warming.
 //!
+//! **Refused fetches.** A driver with an upstream quota may refuse a twin
+//! demand fetch before it calls: then the shadow's call is taken back, and
+//! while the outcome is open its slack is held (module `held`), so the
+//! account reads `c·S − C − R − c·H + b ≥ 1` and the cap holds against the
+//! calls a cache without warming would have made.
+//!
 //! **The price.** The account alone would spend greedily until the cap and
 //! then starve. The price `λ` is the Lagrange multiplier of the cap,
 //! learned online by dual descent from the calls actually made: every
@@ -69,6 +75,7 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
 
 mod figures;
+mod held;
 mod state;
 pub use figures::PriceFigures;
 pub use state::PriceState;
@@ -144,6 +151,8 @@ pub struct CostCap {
     shadow_forced: Vec<bool>,
     risk_exits: BinaryHeap<Reverse<RiskExit>>,
     at_risk: u64,
+    /// Shadow calls held while their twin demand fetch is awaited.
+    holds: held::Holds,
     calls: f64,
     shadow_calls: f64,
     decayed_at_s: UnixSeconds,
@@ -173,6 +182,7 @@ impl CostCap {
             shadow_forced: Vec::new(),
             risk_exits: BinaryHeap::new(),
             at_risk: 0,
+            holds: held::Holds::default(),
             calls: 0.0,
             shadow_calls: 0.0,
             decayed_at_s: f64::NEG_INFINITY,
@@ -297,6 +307,7 @@ impl CostCap {
             *r = f64::NAN;
             self.at_risk -= 1;
         }
+        self.holds.forget(ix);
     }
 
     /// The engine's demand fetch of `key` landed at `now_s`, its entry
@@ -342,14 +353,18 @@ impl CostCap {
     /// calling, or was never performed): the account forgets it, decayed
     /// as it would be by now.
     pub fn take_back_call(&mut self, issued_at_s: UnixSeconds) {
-        let weight = match self.half_life_s {
-            Some(h) if self.decayed_at_s > issued_at_s => {
-                (-(self.decayed_at_s - issued_at_s) / h).exp2()
-            }
-            _ => 1.0,
-        };
+        let weight = self.weight_now(issued_at_s);
         self.calls = (self.calls - weight).max(0.0);
         self.calls_total = self.calls_total.saturating_sub(1);
+    }
+
+    /// What one call counted at `at_s` weighs in the account now, after
+    /// the decay applied since (1 when counts do not decay).
+    fn weight_now(&self, at_s: UnixSeconds) -> f64 {
+        match self.half_life_s {
+            Some(h) if self.decayed_at_s > at_s => (-(self.decayed_at_s - at_s) / h).exp2(),
+            _ => 1.0,
+        }
     }
 
     /// The engine's entry of `key` changed (fetched, evicted): whether the
@@ -392,6 +407,7 @@ impl CostCap {
                 self.at_risk -= 1;
             }
         }
+        self.holds.expire(now_s);
         self.decay(now_s);
         if now_s >= self.next_step_s {
             self.step_price(now_s);
@@ -418,7 +434,7 @@ impl CostCap {
     fn step_price(&mut self, now_s: UnixSeconds) {
         if self.next_step_s.is_finite() {
             let dc = self.calls_total.saturating_sub(self.last_totals.0) as f64;
-            let ds = (self.shadow_total - self.last_totals.1) as f64;
+            let ds = self.shadow_total.saturating_sub(self.last_totals.1) as f64;
             let dt = (now_s - self.next_step_s + PRICE_STEP_S).max(PRICE_STEP_S);
             let a = 1.0 - (-dt / RATE_TAU_S).exp();
             self.recent.0 += a * (dc - self.recent.0);
@@ -441,9 +457,11 @@ impl CostCap {
         });
     }
 
-    /// `c·S − C − R + b`: calls warming may still make.
+    /// `c·S − C − R − c·H + b`: calls warming may still make (`H` the
+    /// shadow calls held while their twin fetch is awaited, module `held`).
     pub fn slack(&self) -> f64 {
-        self.cap * self.shadow_calls - self.calls - self.at_risk as f64 + self.burst
+        self.cap * (self.shadow_calls - self.holds.count as f64) - self.calls - self.at_risk as f64
+            + self.burst
     }
 
     /// Whether one more warming fetch keeps the account (hard limit).

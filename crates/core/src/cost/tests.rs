@@ -56,8 +56,79 @@ fn run(events: &[(u8, u16, bool)], ttl: f64, cap: f64, burst: f64) -> (u64, u64,
     (calls, base, acct)
 }
 
+/// Like [`run`], with demand fetches that a quota may refuse before any
+/// call (`refuse`), reported after warming had its chance to spend the
+/// slack the miss earned. Returns (engine calls, calls of a cache without
+/// warming whose fetches at the same reads were refused alike).
+fn run_refusing(events: &[(u8, u16, bool, bool)], ttl: f64, cap: f64, burst: f64) -> (u64, u64) {
+    let mut acct = CostCap::new(cap, burst, None);
+    let rule = crate::ttl::TtlRule::from(ttl);
+    let (mut real, mut shadow) = (Naive::default(), Naive::default());
+    let (mut calls, mut base) = (0u64, 0u64);
+    let mut t = 0.0;
+    let warm = |acct: &mut CostCap, real: &mut Naive, calls: &mut u64, w: usize, t: f64| {
+        acct.advance(t);
+        if acct.may_warm() && !real.fresh(w, ttl, t) {
+            acct.on_call(t);
+            *calls += 1;
+            *real.get(w) = Some(t);
+            acct.on_fetch_made(KeyId(w as u32));
+            acct.rejudge(t, KeyId(w as u32), Some(t + ttl));
+        }
+    };
+    for &(key, dt, warm_first, refuse) in events {
+        t += f64::from(dt) / 10.0;
+        let k = usize::from(key % 4);
+        let kid = KeyId(k as u32);
+        if warm_first {
+            warm(&mut acct, &mut real, &mut calls, (k + 1) % 4, t);
+        }
+        let shadow_missed = !shadow.fresh(k, ttl, t);
+        if shadow_missed {
+            *shadow.get(k) = Some(t);
+            base += 1;
+        }
+        let before = real.get(k).map(|f| f + ttl);
+        acct.on_access(t, kid, &rule, before);
+        if real.fresh(k, ttl, t) {
+            continue;
+        }
+        acct.hold_twin_call(t, t, kid, t + 3.0);
+        // Warming runs while the demand fetch waits in the quota's queue.
+        warm(&mut acct, &mut real, &mut calls, (k + 2) % 4, t);
+        if refuse {
+            acct.on_demand_refused(t, kid, before);
+            if shadow_missed {
+                *shadow.get(k) = None;
+                base -= 1;
+            }
+        } else {
+            calls += 1;
+            acct.on_call(t);
+            acct.on_fetch_made(kid);
+            *real.get(k) = Some(t);
+            acct.on_demand_landed(t, kid, Some(t + ttl));
+        }
+    }
+    assert_eq!(acct.totals(), (calls, base));
+    (calls, base)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn warming_stays_under_the_cap_of_the_calls_made_when_the_quota_refuses_demand(
+        events in prop::collection::vec(
+            (any::<u8>(), 0u16..2000, any::<bool>(), prop::bool::weighted(0.3)), 1..600),
+        ttl in 1.0f64..200.0,
+        cap in prop_oneof![Just(1.0f64), 1.0f64..1.5],
+        burst in 1.0f64..4.0,
+    ) {
+        let (calls, base) = run_refusing(&events, ttl, cap, burst);
+        prop_assert!(calls as f64 <= cap * base as f64 + burst,
+            "calls {calls} base {base} cap {cap} burst {burst}");
+    }
 
     #[test]
     fn warming_never_takes_the_calls_past_the_cap_plus_one_burst(

@@ -392,3 +392,28 @@ fn a_key_whose_demand_fetch_is_awaited_is_not_warmed_until_it_lands() {
         "unawaited, the same reads draw warming orders"
     );
 }
+
+/// Regression: a read whose demand fetch the daemon's quota refused
+/// before any call still counted a call for the cost cap's no-warming
+/// shadow, so warming could spend `max_cost_ratio` calls per refusal that
+/// a cache without warming never made.
+#[test]
+fn a_demand_fetch_the_quota_refused_is_no_call_for_the_shadow_either() {
+    let mut e = engine("popular", 60.0);
+    let k = e.intern("AAPL");
+    let l = e.on_access(0.0, k, &AccessContext::default());
+    assert!(matches!(l, Lookup::Miss { .. }));
+    e.on_demand_fetch_awaited(0.0, k, 3.0);
+    assert_eq!(e.cost_cap().held_calls(), 1, "its slack is held meanwhile");
+    e.on_fetch_not_sent(k, FetchOrigin::Demand);
+    assert_eq!(e.cost_cap().held_calls(), 0);
+    assert_eq!(e.cost_cap().totals(), (0, 0), "no call in either");
+    assert_eq!(e.cost_cap().at_risk(), 0);
+    // The next read is a miss for both, and its fetch is made: one call
+    // each.
+    e.on_access(1.0, k, &AccessContext::default());
+    e.on_demand_fetch_awaited(1.0, k, 4.0);
+    e.on_fetched(1.2, k, FetchOrigin::Demand, true);
+    assert_eq!(e.cost_cap().held_calls(), 0);
+    assert_eq!(e.cost_cap().totals(), (1, 1));
+}

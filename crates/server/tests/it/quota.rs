@@ -189,5 +189,9 @@ async fn reads_the_quota_refused_count_no_api_call() {
     let calls = &stats["datasets"]["quote"]["since_start"]["api_calls"];
     assert_eq!(calls["demand"], 5, "{stats}");
     assert_eq!(calls["total"], 5, "{stats}");
+    // Regression: the cost cap's no-warming shadow counted the refused
+    // reads as calls, so warming could later spend what was never made.
+    let since_start = &stats["datasets"]["quote"]["since_start"];
+    assert_eq!(since_start["demand_only_api_calls"], 5, "{stats}");
     d.shutdown().await.unwrap();
 }
