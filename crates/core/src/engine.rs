@@ -518,6 +518,10 @@ impl Engine {
         {
             self.stats.record(now_s, Event::WarmWasted(s));
         }
+        if !ok && origin == FetchOrigin::Demand {
+            let expires_s = self.cache.entry(key).map(|e| e.expires_at_s);
+            self.cost.on_demand_failed(now_s, key, expires_s);
+        }
         if ok {
             let Displaced { .. } = self.cache.insert(key, now_s, origin);
             self.settle_waste(now_s);
@@ -537,22 +541,23 @@ impl Engine {
         }
     }
 
-    /// Records that a fetch of `key` (`origin`) was refused before any
-    /// call reached the upstream (the daemon's quota, a host's hold, an
+    /// Records that a fetch of `key` (`origin`) was refused at `at_s` (its
+    /// own instant, which may be earlier than the engine's latest) before
+    /// any call reached the upstream (the daemon's quota, a host's hold, an
     /// open breaker): no API call is counted, nothing is stored. A warming
     /// order's call is taken back when the order ends
     /// ([`Engine::take_back_warm_call`]); a refused demand fetch awaited
     /// for a read takes back the cost cap's no-warming call for it (module
     /// `cost`, "Refused fetches"). Not for a demand fetch whose
     /// start was reported ([`Engine::on_fetch_started`] counted its call).
-    pub fn on_fetch_not_sent(&mut self, key: KeyId, origin: FetchOrigin) {
+    pub fn on_fetch_not_sent(&mut self, at_s: UnixSeconds, key: KeyId, origin: FetchOrigin) {
         debug_assert!(self.keys.is_live(key), "{key:?} was released");
         if origin == FetchOrigin::Demand {
             self.flights.demand_reported(key);
-            // The shadow's twin call for it was not made either.
-            let expires_s = self.cache.entry(key).map(|e| e.expires_at_s);
-            self.cost.on_demand_refused(self.now_s, key, expires_s);
         }
+        // The shadow's twin call for a read it refused was not made either.
+        let expires_s = self.cache.entry(key).map(|e| e.expires_at_s);
+        self.cost.on_fetch_refused(at_s, key, expires_s);
         if !self.tracker.is_tracked(key) {
             self.pending_release.insert(key);
         }
@@ -583,7 +588,20 @@ impl Engine {
     /// hold warming back for a TTL after every purge).
     pub fn on_purged(&mut self, key: KeyId) {
         self.cache.remove(key);
-        self.cost.forget(key);
+        self.cost.on_purged(key);
+    }
+
+    /// Records that `key`'s client read at `read_at_s`, just applied as a
+    /// miss ([`Engine::on_access`]), was answered without any upstream
+    /// call (the daemon's failure memo; stale or 503 while upstream is
+    /// held back, the breaker open or the quota spent): a cache without
+    /// warming would have been refused alike, so the cost cap's shadow
+    /// counts no call for it (module `cost`, "Refused fetches").
+    pub fn on_read_answered_without_call(&mut self, read_at_s: UnixSeconds, key: KeyId) {
+        debug_assert!(self.keys.is_live(key), "{key:?} was released");
+        let expires_s = self.cache.entry(key).map(|e| e.expires_at_s);
+        self.cost
+            .on_read_refused(self.now_s, read_at_s, key, expires_s);
     }
 
     /// The next warming fetch to make at `now_s`, if the budget and the

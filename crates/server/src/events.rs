@@ -24,6 +24,23 @@ use tokio::sync::mpsc;
 /// to the fetch event (no strategy name is written out and parsed back).
 pub use prewarm_core::cache::FetchOrigin;
 
+/// What the proxy does upstream for one client access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessFetch {
+    /// Nothing: a hit, or an access reported through `/v1/access` (the
+    /// client read elsewhere).
+    None,
+    /// A proxied read that missed fetches, joins the key's flight, or
+    /// starts a refresh: the engine does not warm the key until that
+    /// fetch is reported.
+    Follows,
+    /// A proxied read that missed was answered without any upstream call
+    /// (the failure memo; stale or 503 while upstream is held back, the
+    /// breaker open or the quota spent): a cache without warming would
+    /// have been refused alike, so the cost cap's shadow counts no call.
+    Refused,
+}
+
 /// One client access to a key (proxied, or reported through `/v1/access`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccessEvent {
@@ -40,13 +57,8 @@ pub struct AccessEvent {
     /// Whether the client asked past the cache (`Cache-Control:
     /// no-cache`): a miss and a demand fetch whatever was cached.
     pub forced: bool,
-    /// Whether a demand fetch of the key follows this access (a proxied
-    /// read that missed and fetches, joins a flight, or starts a refresh),
-    /// so the engine does not warm the key until that fetch is reported.
-    /// `false` for hits, for misses answered without a fetch (the failure
-    /// memo; stale while upstream is held back or the quota spent) and
-    /// for accesses reported through `/v1/access`.
-    pub fetch_follows: bool,
+    /// What the proxy does upstream for this access.
+    pub fetch: AccessFetch,
     /// Groups the client says the key belongs to (a sector, a watchlist),
     /// learned as membership like a universe file's; empty for proxied
     /// reads.
@@ -65,7 +77,7 @@ impl AccessEvent {
             at_s,
             hit: false,
             forced: false,
-            fetch_follows: false,
+            fetch: AccessFetch::None,
             groups: Box::default(),
         }
     }

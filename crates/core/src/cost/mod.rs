@@ -285,9 +285,26 @@ impl CostCap {
             .is_some_and(|&e| now_s < e)
     }
 
-    /// Forgets the shadow's entry of `key` (its id is being released); a
-    /// risk not yet retired by [`CostCap::advance`] ends with it.
+    /// Forgets all the account knows of `key` (its id is being released).
     pub fn forget(&mut self, key: KeyId) {
+        self.drop_entry(key);
+        self.holds.forget(key.ix());
+    }
+
+    /// `key` was purged: the shadow's entry goes too, as a cache without
+    /// warming would have been purged alike, but a call held for a fetch
+    /// under way stays held (that fetch may still be refused).
+    pub fn on_purged(&mut self, key: KeyId) {
+        let held = self.is_held(key);
+        self.drop_entry(key);
+        if held {
+            self.shadow_twin[key.ix()] = true;
+        }
+    }
+
+    /// Drops the shadow's entry of `key`; a risk not yet retired by
+    /// [`CostCap::advance`] ends with it.
+    fn drop_entry(&mut self, key: KeyId) {
         let ix = key.ix();
         if let Some(f) = self.shadow_fetched_s.get_mut(ix) {
             *f = f64::NAN;
@@ -307,7 +324,6 @@ impl CostCap {
             *r = f64::NAN;
             self.at_risk -= 1;
         }
-        self.holds.forget(ix);
     }
 
     /// The engine's demand fetch of `key` landed at `now_s`, its entry

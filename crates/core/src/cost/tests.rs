@@ -56,11 +56,37 @@ fn run(events: &[(u8, u16, bool)], ttl: f64, cap: f64, burst: f64) -> (u64, u64,
     (calls, base, acct)
 }
 
-/// Like [`run`], with demand fetches that a quota may refuse before any
-/// call (`refuse`), reported after warming had its chance to spend the
-/// slack the miss earned. Returns (engine calls, calls of a cache without
-/// warming whose fetches at the same reads were refused alike).
-fn run_refusing(events: &[(u8, u16, bool, bool)], ttl: f64, cap: f64, burst: f64) -> (u64, u64) {
+/// How a read the engine missed ends in [`run_refusing`].
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    /// Its demand fetch lands.
+    Lands,
+    /// Its demand fetch is made and fails: nothing is stored.
+    Fails,
+    /// Its demand fetch is refused before any call, reported after
+    /// warming had its chance to spend the slack the miss earned.
+    Refused,
+    /// Likewise, but the refusal's report is applied before the access.
+    RefusedFirst,
+    /// The read is answered without any call (stale, 503, the failure
+    /// memo): no fetch follows.
+    NoCall,
+}
+
+fn outcome() -> impl Strategy<Value = Outcome> {
+    prop_oneof![
+        5 => Just(Outcome::Lands),
+        1 => Just(Outcome::Fails),
+        2 => Just(Outcome::Refused),
+        1 => Just(Outcome::RefusedFirst),
+        1 => Just(Outcome::NoCall),
+    ]
+}
+
+/// Like [`run`], with reads the upstream refuses (`Outcome`). Returns
+/// (engine calls, calls of a cache without warming whose reads were
+/// refused alike).
+fn run_refusing(events: &[(u8, u16, bool, Outcome)], ttl: f64, cap: f64, burst: f64) -> (u64, u64) {
     let mut acct = CostCap::new(cap, burst, None);
     let rule = crate::ttl::TtlRule::from(ttl);
     let (mut real, mut shadow) = (Naive::default(), Naive::default());
@@ -76,41 +102,65 @@ fn run_refusing(events: &[(u8, u16, bool, bool)], ttl: f64, cap: f64, burst: f64
             acct.rejudge(t, KeyId(w as u32), Some(t + ttl));
         }
     };
-    for &(key, dt, warm_first, refuse) in events {
+    for &(key, dt, warm_first, outcome) in events {
         t += f64::from(dt) / 10.0;
         let k = usize::from(key % 4);
         let kid = KeyId(k as u32);
         if warm_first {
             warm(&mut acct, &mut real, &mut calls, (k + 1) % 4, t);
         }
+        let real_missed = !real.fresh(k, ttl, t);
+        let before = real.get(k).map(|f| f + ttl);
+        if real_missed && matches!(outcome, Outcome::RefusedFirst) {
+            acct.on_fetch_refused(t, kid, before);
+        }
         let shadow_missed = !shadow.fresh(k, ttl, t);
         if shadow_missed {
             *shadow.get(k) = Some(t);
             base += 1;
         }
-        let before = real.get(k).map(|f| f + ttl);
         acct.on_access(t, kid, &rule, before);
-        if real.fresh(k, ttl, t) {
+        if !real_missed {
             continue;
         }
-        acct.hold_twin_call(t, t, kid, t + 3.0);
-        // Warming runs while the demand fetch waits in the quota's queue.
-        warm(&mut acct, &mut real, &mut calls, (k + 2) % 4, t);
-        if refuse {
-            acct.on_demand_refused(t, kid, before);
-            if shadow_missed {
-                *shadow.get(k) = None;
-                base -= 1;
+        let refused = match outcome {
+            Outcome::NoCall => {
+                acct.on_read_refused(t, t, kid, before);
+                true
             }
-        } else {
-            calls += 1;
-            acct.on_call(t);
-            acct.on_fetch_made(kid);
-            *real.get(k) = Some(t);
-            acct.on_demand_landed(t, kid, Some(t + ttl));
+            _ => {
+                acct.hold_twin_call(t, t, kid, t + 3.0);
+                // Warming runs while the demand fetch waits in the queue.
+                warm(&mut acct, &mut real, &mut calls, (k + 2) % 4, t);
+                match outcome {
+                    Outcome::Refused => acct.on_fetch_refused(t, kid, before),
+                    Outcome::Lands | Outcome::Fails => {
+                        calls += 1;
+                        acct.on_call(t);
+                        acct.on_fetch_made(kid);
+                        if matches!(outcome, Outcome::Lands) {
+                            *real.get(k) = Some(t);
+                            acct.on_demand_landed(t, kid, Some(t + ttl));
+                        } else {
+                            acct.on_demand_failed(t, kid, before);
+                            if shadow_missed {
+                                // Stored nothing without warming either.
+                                *shadow.get(k) = None;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                matches!(outcome, Outcome::Refused | Outcome::RefusedFirst)
+            }
+        };
+        if refused && shadow_missed {
+            *shadow.get(k) = None;
+            base -= 1;
         }
     }
     assert_eq!(acct.totals(), (calls, base));
+    assert_eq!(acct.held_calls(), 0, "every hold ended with its report");
     (calls, base)
 }
 
@@ -120,7 +170,7 @@ proptest! {
     #[test]
     fn warming_stays_under_the_cap_of_the_calls_made_when_the_quota_refuses_demand(
         events in prop::collection::vec(
-            (any::<u8>(), 0u16..2000, any::<bool>(), prop::bool::weighted(0.3)), 1..600),
+            (any::<u8>(), 0u16..2000, any::<bool>(), outcome()), 1..600),
         ttl in 1.0f64..200.0,
         cap in prop_oneof![Just(1.0f64), 1.0f64..1.5],
         burst in 1.0f64..4.0,

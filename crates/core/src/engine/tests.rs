@@ -405,7 +405,7 @@ fn a_demand_fetch_the_quota_refused_is_no_call_for_the_shadow_either() {
     assert!(matches!(l, Lookup::Miss { .. }));
     e.on_demand_fetch_awaited(0.0, k, 3.0);
     assert_eq!(e.cost_cap().held_calls(), 1, "its slack is held meanwhile");
-    e.on_fetch_not_sent(k, FetchOrigin::Demand);
+    e.on_fetch_not_sent(0.5, k, FetchOrigin::Demand);
     assert_eq!(e.cost_cap().held_calls(), 0);
     assert_eq!(e.cost_cap().totals(), (0, 0), "no call in either");
     assert_eq!(e.cost_cap().at_risk(), 0);
@@ -416,4 +416,21 @@ fn a_demand_fetch_the_quota_refused_is_no_call_for_the_shadow_either() {
     e.on_fetched(1.2, k, FetchOrigin::Demand, true);
     assert_eq!(e.cost_cap().held_calls(), 0);
     assert_eq!(e.cost_cap().totals(), (1, 1));
+}
+
+/// Regression: a refusal whose report was applied before its read's
+/// access was stamped with the engine's latest time, not its own, so the
+/// read held slack until its deadline and its call stayed counted.
+#[test]
+fn a_refusal_applied_before_its_reads_access_takes_the_call_back() {
+    let mut e = engine("popular", 60.0);
+    let other = e.intern("MSFT");
+    e.on_access(0.0, other, &AccessContext::default());
+    e.on_fetched(0.1, other, FetchOrigin::Demand, true);
+    let k = e.intern("AAPL");
+    e.on_fetch_not_sent(10.001, k, FetchOrigin::Demand);
+    e.on_access(10.001, k, &AccessContext::default());
+    e.on_demand_fetch_awaited(10.0, k, 40.0);
+    assert_eq!(e.cost_cap().held_calls(), 0);
+    assert_eq!(e.cost_cap().totals(), (1, 1), "MSFT's call only");
 }

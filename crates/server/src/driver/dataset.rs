@@ -19,7 +19,7 @@ use super::gate::SessionGate;
 use super::settings::DriverSettings;
 use super::warm::Order;
 use crate::config::DatasetConfig;
-use crate::events::{AccessEvent, EvictionEvent, FetchEvent};
+use crate::events::{AccessEvent, AccessFetch, EvictionEvent, FetchEvent};
 
 /// Maps a dataset's TTL and `[warming]`'s engine settings into the
 /// engine's configuration; `enabled` false (`warming.enabled`) leaves the
@@ -228,12 +228,16 @@ impl DatasetState {
         } else {
             self.engine.on_access(at_s, key, &ctx);
         }
-        if ev.fetch_follows {
-            // The read's own instant, not the clamped one: a fetch it
-            // caused whose event overtook this one landed after it.
-            let read_at_s = ev.at_s.min(at_s);
-            let until_s = read_at_s + self.demand_wait_s;
-            self.engine.on_demand_fetch_awaited(read_at_s, key, until_s);
+        // The read's own instant, not the clamped one: a fetch it caused
+        // whose event overtook this one happened after it.
+        let read_at_s = ev.at_s.min(at_s);
+        match ev.fetch {
+            AccessFetch::Follows => {
+                let until_s = read_at_s + self.demand_wait_s;
+                self.engine.on_demand_fetch_awaited(read_at_s, key, until_s);
+            }
+            AccessFetch::Refused => self.engine.on_read_answered_without_call(read_at_s, key),
+            AccessFetch::None => {}
         }
     }
 
@@ -242,8 +246,10 @@ impl DatasetState {
         let key = self.engine.intern(&ev.key);
         if !ev.sent {
             // Refused before the upstream (quota, hold, breaker): no call,
-            // and a warm order's call is taken back when it ends.
-            self.engine.on_fetch_not_sent(key, ev.origin);
+            // and a warm order's call is taken back when it ends. Its own
+            // instant, not the clamped one, tells which reads it refused.
+            self.engine
+                .on_fetch_not_sent(ev.at_s.min(at_s), key, ev.origin);
             return;
         }
         if let Some(took_s) = ev.upstream_s {
@@ -492,9 +498,14 @@ mod tests {
         assert_eq!(settled(&ds, &o), (0, 0, 0));
     }
 
-    fn access(key: &str, at_s: f64, fetch_follows: bool) -> AccessEvent {
+    fn access(key: &str, at_s: f64, follows: bool) -> AccessEvent {
+        let fetch = if follows {
+            AccessFetch::Follows
+        } else {
+            AccessFetch::None
+        };
         AccessEvent {
-            fetch_follows,
+            fetch,
             ..AccessEvent::reported_miss("quote", key, at_s)
         }
     }

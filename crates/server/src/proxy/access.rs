@@ -28,7 +28,7 @@ use serde_json::{Map, Value};
 
 use super::{AppState, error_response};
 use crate::config::DatasetConfig;
-use crate::events::AccessEvent;
+use crate::events::{AccessEvent, AccessFetch};
 use crate::http::{SHOWN_KEY_CHARS, shown_key};
 use crate::openapi::{AccessAccepted, ErrorBody, ErrorDetail};
 
@@ -303,7 +303,7 @@ fn validate_item<'d>(
         at_s,
         hit,
         forced: false,
-        fetch_follows: false,
+        fetch: AccessFetch::None,
         groups: groups_of(obj.get("groups"))?,
     })
 }

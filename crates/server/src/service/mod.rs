@@ -54,7 +54,7 @@ pub use batch::BatchItem;
 use crate::clock::Clock;
 use crate::coalesce::Coalescer;
 use crate::config::{DatasetConfig, KeyProblem};
-use crate::events::{AccessEvent, EventSink};
+use crate::events::{AccessEvent, AccessFetch, EventSink};
 use crate::store::{Entry, SidecarWriter, Store};
 use crate::upstream::{FetchError, UpstreamClient};
 use failures::FailureMemo;
@@ -348,15 +348,14 @@ impl CacheService {
     }
 
     /// Records a proxied read's access (`read`: its client and whether
-    /// it asked past the cache; `hit`, and whether a demand fetch of the
-    /// key follows).
+    /// it asked past the cache; `hit`, and what it does upstream).
     fn access(
         &self,
         ds: &DatasetConfig,
         key: &str,
         read: ReadOptions<'_>,
         at_s: f64,
-        (hit, fetch_follows): (bool, bool),
+        (hit, fetch): (bool, AccessFetch),
     ) {
         self.record_access(AccessEvent {
             dataset: ds.name.clone(),
@@ -365,7 +364,7 @@ impl CacheService {
             at_s,
             hit,
             forced: read.no_cache,
-            fetch_follows,
+            fetch,
             groups: Box::default(),
         });
     }

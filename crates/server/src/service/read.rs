@@ -14,7 +14,7 @@ use super::{
 };
 use crate::coalesce::{Abandoned, Flight, Waiter};
 use crate::config::DatasetConfig;
-use crate::events::FetchOrigin;
+use crate::events::{AccessFetch, FetchOrigin};
 use crate::store::Entry;
 use crate::upstream::{FetchError, HoldCause, Role};
 
@@ -125,7 +125,8 @@ impl CacheService {
     /// Records the access of a read (`read`: its options and when it
     /// looked) that saw `seen` and decided `decision`: none for an unknown
     /// key; a miss says whether a demand fetch follows
-    /// ([`CacheService::fetch_follows`]).
+    /// ([`CacheService::fetch_follows`]) or the read was answered without
+    /// any upstream call.
     pub(super) fn access_seen(
         &self,
         ds: &DatasetConfig,
@@ -134,12 +135,13 @@ impl CacheService {
         seen: Seen,
         decision: &Decision,
     ) {
-        let (hit, fetch_follows) = match seen {
+        let (hit, fetch) = match seen {
             Seen::Unknown => return,
-            Seen::Hit => (true, false),
-            Seen::Miss => (false, self.fetch_follows(ds, key, decision)),
+            Seen::Hit => (true, AccessFetch::None),
+            Seen::Miss if self.fetch_follows(ds, key, decision) => (false, AccessFetch::Follows),
+            Seen::Miss => (false, AccessFetch::Refused),
         };
-        self.access(ds, key, options, now_s, (hit, fetch_follows));
+        self.access(ds, key, options, now_s, (hit, fetch));
     }
 
     /// Whether a demand fetch of `key` follows `decision` and is reported

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use prewarm_server::clock::{Clock, SystemClock};
-use prewarm_server::events::{EventReceivers, FetchOrigin};
+use prewarm_server::events::{AccessFetch, EventReceivers, FetchOrigin};
 use prewarm_server::service::CacheService;
 use prewarm_server::store::{Entry, MemoryStore};
 
@@ -19,7 +19,7 @@ use crate::support::{self, TestCfg};
 fn promised_and_reported(events: &mut EventReceivers, key: &str) -> (usize, usize) {
     let mut promised = 0;
     while let Ok(a) = events.accesses.try_recv() {
-        promised += usize::from(&*a.key == key && a.fetch_follows);
+        promised += usize::from(&*a.key == key && a.fetch == AccessFetch::Follows);
     }
     let mut reported = 0;
     while let Ok(f) = events.fetches.try_recv() {

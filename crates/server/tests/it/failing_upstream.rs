@@ -151,3 +151,31 @@ async fn refused_connections_open_the_breaker_too() {
     assert_eq!(sim.stats().refused, 2);
     d.shutdown().await.unwrap();
 }
+
+/// Regression: reads the open breaker answered 503 made no call, but the
+/// cost cap's no-warming shadow counted one for each.
+#[tokio::test(start_paused = true)]
+async fn reads_the_open_breaker_refuses_are_no_calls_without_warming_either() {
+    let sim = support::sim(|c| c.error_rate = 1.0).await;
+    let mut cfg = TestCfg::new(sim.addr());
+    cfg.max_retries = 0;
+    cfg.upstream_extra = "breaker_failures = 3\nbreaker_open_s = 60\n".into();
+    cfg.extra = "[warming]\nstrategies = \"none\"\n".into();
+    let mut d = cfg.start_paused(&TokioClock::default()).await;
+    d.start_driver().expect("driver starts");
+    let c = http();
+    let url = |k: &str| format!("http://{}/v1/quote/{k}", d.proxy_addr);
+    for k in ["A", "B", "C"] {
+        assert_eq!(support::get(&c, url(k)).await.status(), 502);
+    }
+    for i in 0..20 {
+        assert_eq!(support::get(&c, url(&format!("K{i}"))).await.status(), 503);
+    }
+    assert_eq!(sim.stats().requests, 3);
+    d.driver().unwrap().sync().await.unwrap();
+    let stats = support::admin_json(&d, "/warming/stats").await;
+    let quote = &stats["datasets"]["quote"];
+    assert_eq!(quote["since_start"]["demand_only_api_calls"], 3, "{stats}");
+    assert_eq!(quote["price"]["at_risk"], 0, "{stats}");
+    d.shutdown().await.unwrap();
+}

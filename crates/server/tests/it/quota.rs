@@ -167,11 +167,9 @@ async fn a_quota_that_holds_warming_shows_as_quota_not_a_pause_without_an_end() 
     d.shutdown().await.unwrap();
 }
 
-/// Reads the quota refused before any call count no API call: the
-/// stats' demand calls are the upstream's calls (regression: each 503
-/// `upstream_quota_exhausted` counted as a demand call).
-#[tokio::test(start_paused = true)]
-async fn reads_the_quota_refused_count_no_api_call() {
+/// A daemon with its driver, an upstream quota of 5 calls a minute (a
+/// 1 s queue) and no warming, before a recording upstream.
+async fn quota_of_five_without_warming() -> (Recording, Running) {
     let rec = recording::spawn().await;
     let mut cfg = TestCfg::new(rec.addr);
     cfg.url = Some(rec.url());
@@ -179,13 +177,27 @@ async fn reads_the_quota_refused_count_no_api_call() {
     cfg.extra = "[warming]\nstrategies = \"none\"\n".into();
     let mut d = cfg.start_paused(&TokioClock::default()).await;
     d.start_driver().expect("driver starts");
+    (rec, d)
+}
+
+/// `/warming/stats` once the driver has applied every event sent.
+async fn synced_stats(d: &Running) -> Value {
+    d.driver().unwrap().sync().await.unwrap();
+    support::admin_json(d, "/warming/stats").await
+}
+
+/// Reads the quota refused before any call count no API call: the
+/// stats' demand calls are the upstream's calls (regression: each 503
+/// `upstream_quota_exhausted` counted as a demand call).
+#[tokio::test(start_paused = true)]
+async fn reads_the_quota_refused_count_no_api_call() {
+    let (rec, d) = quota_of_five_without_warming().await;
     let mut refused = 0;
     for k in ["A", "B", "C", "D", "E", "F", "G", "H"] {
         refused += usize::from(read(&d, k).await.status() == 503);
     }
     assert_eq!((rec.calls(), refused), (5, 3));
-    d.driver().unwrap().sync().await.unwrap();
-    let stats = support::admin_json(&d, "/warming/stats").await;
+    let stats = synced_stats(&d).await;
     let calls = &stats["datasets"]["quote"]["since_start"]["api_calls"];
     assert_eq!(calls["demand"], 5, "{stats}");
     assert_eq!(calls["total"], 5, "{stats}");
@@ -193,5 +205,26 @@ async fn reads_the_quota_refused_count_no_api_call() {
     // reads as calls, so warming could later spend what was never made.
     let since_start = &stats["datasets"]["quote"]["since_start"];
     assert_eq!(since_start["demand_only_api_calls"], 5, "{stats}");
+    d.shutdown().await.unwrap();
+}
+
+/// Regression: a read answered stale because the quota was spent made no
+/// call, but the cost cap's no-warming shadow counted one for it.
+#[tokio::test(start_paused = true)]
+async fn stale_answers_while_the_quota_is_spent_are_no_calls_without_warming_either() {
+    let (rec, d) = quota_of_five_without_warming().await;
+    for k in ["A", "B", "C", "D", "E"] {
+        assert_eq!(header(&read(&d, k).await, "x-cache"), "MISS");
+    }
+    for i in 0..10 {
+        let key = format!("OLD{i}");
+        support::put_aged(&d, &key, b"{\"old\":true}", 100.0, 30.0).await;
+        assert_eq!(header(&read(&d, &key).await, "x-cache"), "STALE");
+    }
+    assert_eq!(rec.calls(), 5);
+    let stats = synced_stats(&d).await;
+    let quote = &stats["datasets"]["quote"];
+    assert_eq!(quote["since_start"]["demand_only_api_calls"], 5, "{stats}");
+    assert_eq!(quote["price"]["at_risk"], 0, "{stats}");
     d.shutdown().await.unwrap();
 }
