@@ -283,6 +283,37 @@ fn deploy_example_parses_and_sets_every_field_of_the_builtin_example() {
     }
 }
 
+/// Regression: a commented example line of the deploy file had a
+/// doubled quote, so uncommenting it stopped the daemon at start.
+#[test]
+fn every_commented_example_setting_of_the_deploy_file_parses_once_uncommented() {
+    let mut checked = 0;
+    for (n, line) in DEPLOY_EXAMPLE.lines().enumerate() {
+        let Some(setting) = line.strip_prefix("# ").filter(|l| is_setting(l)) else {
+            continue;
+        };
+        let parsed: Result<toml::Table, _> = toml::from_str(setting);
+        assert!(
+            parsed.is_ok(),
+            "prewarm.example.toml line {}: {setting}: {:?}",
+            n + 1,
+            parsed.err()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} commented settings found");
+}
+
+/// Whether a commented line is a setting (`name = value`), not prose.
+fn is_setting(l: &str) -> bool {
+    l.split_once(" = ").is_some_and(|(name, _)| {
+        !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    })
+}
+
 #[test]
 fn universe_file_is_read_at_validation_and_bad_lines_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
