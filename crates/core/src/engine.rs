@@ -518,9 +518,9 @@ impl Engine {
         {
             self.stats.record(now_s, Event::WarmWasted(s));
         }
-        if !ok && origin == FetchOrigin::Demand {
+        if !ok {
             let expires_s = self.cache.entry(key).map(|e| e.expires_at_s);
-            self.cost.on_demand_failed(now_s, key, expires_s);
+            self.cost.on_fetch_failed(now_s, key, expires_s);
         }
         if ok {
             let Displaced { .. } = self.cache.insert(key, now_s, origin);
@@ -591,17 +591,16 @@ impl Engine {
         self.cost.on_purged(key);
     }
 
-    /// Records that `key`'s client read at `read_at_s`, just applied as a
-    /// miss ([`Engine::on_access`]), was answered without any upstream
+    /// Records that `key`'s client read, just applied as a miss
+    /// ([`Engine::on_access`]), was answered without any upstream
     /// call (the daemon's failure memo; stale or 503 while upstream is
     /// held back, the breaker open or the quota spent): a cache without
     /// warming would have been refused alike, so the cost cap's shadow
     /// counts no call for it (module `cost`, "Refused fetches").
-    pub fn on_read_answered_without_call(&mut self, read_at_s: UnixSeconds, key: KeyId) {
+    pub fn on_read_answered_without_call(&mut self, key: KeyId) {
         debug_assert!(self.keys.is_live(key), "{key:?} was released");
         let expires_s = self.cache.entry(key).map(|e| e.expires_at_s);
-        self.cost
-            .on_read_refused(self.now_s, read_at_s, key, expires_s);
+        self.cost.on_read_refused(self.now_s, key, expires_s);
     }
 
     /// The next warming fetch to make at `now_s`, if the budget and the

@@ -10,9 +10,14 @@
 //! baseline never made. So the shadow's call is taken back at a refusal
 //! (its entry forgotten: the next access is a miss for both), and while the
 //! outcome is open its `c` units of slack are held: warming cannot spend
-//! what may be taken back. The account's invariant becomes
-//! `C + R + c·H ≤ c·S + b` (`H` the calls held), and a take-back moves
-//! `c` from `c·H` and `c·S` alike.
+//! what may be taken back; later reads of the key join the held fetch
+//! (no call of their own, however long it waits in the quota's queue).
+//! The account keeps `C + R′ + c·H ≤ c·S + b`, `H` the calls held and `R′`
+//! the keys at risk that hold none (a held key's risk, at most one call,
+//! is covered by its hold since `c ≥ 1`): a hold adds `c` to both sides, a
+//! take-back removes `c` from both, a landing trades `c` of hold for one
+//! call. Warming reads the slack with every key at risk (`R ≥ R′`), so it
+//! is a little more cautious while fetches are pending, never less.
 //!
 //! A hold ends when the fetch is reported (landed or failed: a call was
 //! made) or at the instant the driver gave as its latest
@@ -23,7 +28,7 @@
 //! back at once.
 //!
 //! A failed demand fetch made its call, but stored nothing: its twin
-//! call stands and the shadow's entry goes ([`CostCap::on_demand_failed`]),
+//! call stands and the shadow's entry goes ([`CostCap::on_fetch_failed`]),
 //! so the key is not at risk for a hit neither cache could serve.
 //!
 //! A read answered without any call at all (the daemon's failure memo;
@@ -50,6 +55,10 @@ pub(super) struct Holds {
     refused_at_s: Vec<f64>,
     /// Holds open now (`H`).
     pub(super) count: u64,
+    /// The key whose shadow call the latest access made as a twin (the
+    /// engine missed too), if it did: what a report about that access
+    /// (held, refused) refers to.
+    pub(super) last_twin: Option<KeyId>,
     exits: BinaryHeap<Reverse<RiskExit>>,
 }
 
@@ -96,11 +105,12 @@ impl Holds {
 }
 
 impl CostCap {
-    /// Whether the shadow's current call for slot `ix` was made by a read
-    /// at `read_at_s` or later that the engine missed too (a twin call; a
-    /// read the shadow's fetch in flight covered made none).
-    fn twin_call_since(&self, ix: usize, read_at_s: UnixSeconds) -> bool {
-        self.shadow_twin[ix] && self.shadow_fetched_s[ix] >= read_at_s
+    /// Whether the access just applied made the shadow's call for `key`
+    /// as a twin (the engine missed too; a read the shadow's fetch in
+    /// flight covered made none). Drivers report a read right after its
+    /// access.
+    fn access_made_twin_call(&self, key: KeyId) -> bool {
+        self.holds.last_twin == Some(key)
     }
 
     /// The engine's client read of `key` at `read_at_s`, just applied (the
@@ -119,7 +129,7 @@ impl CostCap {
         until_s: UnixSeconds,
     ) {
         let ix = self.slot(key);
-        if !self.twin_call_since(ix, read_at_s) {
+        if !self.access_made_twin_call(key) {
             return;
         }
         self.holds.slot(ix);
@@ -153,24 +163,18 @@ impl CostCap {
         }
     }
 
-    /// The client read of `key` at `read_at_s`, just applied as a miss,
-    /// was answered without any upstream call (the failure memo; stale or
+    /// The client read of `key`, just applied as a miss, was answered without any upstream call (the failure memo; stale or
     /// 503 while upstream is held back, the breaker open or the quota
     /// spent): a cache without warming would have been refused alike, so
     /// the shadow's call for it is taken back. `real_expires_s` is the
     /// engine's entry's expiry (`None`: none).
-    pub fn on_read_refused(
-        &mut self,
-        now_s: UnixSeconds,
-        read_at_s: UnixSeconds,
-        key: KeyId,
-        real_expires_s: Option<f64>,
-    ) {
+    pub fn on_read_refused(&mut self, now_s: UnixSeconds, key: KeyId, real_expires_s: Option<f64>) {
         let ix = self.slot(key);
         // A refused no-cache read's call is counted when a fetch lands:
         // none will.
         self.shadow_forced[ix] = false;
-        if self.twin_call_since(ix, read_at_s) {
+        if self.access_made_twin_call(key) {
+            self.holds.last_twin = None;
             self.take_back_shadow_call(now_s, key, real_expires_s);
         }
     }
@@ -181,19 +185,19 @@ impl CostCap {
         self.holds.end(key.ix());
     }
 
-    /// The engine's demand fetch of `key` failed at `now_s` (a call was
-    /// made, nothing stored); `real_expires_s` is the engine's entry's
-    /// expiry (`None`: none). Its twin call stands, but a cache without
-    /// warming would have stored nothing either: the shadow's entry goes,
-    /// so the key is not at risk for a hit neither could serve.
-    pub fn on_demand_failed(
-        &mut self,
-        now_s: UnixSeconds,
-        key: KeyId,
-        real_expires_s: Option<f64>,
-    ) {
+    /// A fetch of `key` (demand, or a warming fetch reads joined) failed
+    /// at `now_s`: a call was made, nothing stored; `real_expires_s` is the
+    /// engine's entry's expiry (`None`: none). A twin call stands, and a
+    /// no-cache read's call is counted now, as a cache without warming
+    /// makes it too; but that cache would have stored nothing either: the
+    /// shadow's entry goes, so the key is not at risk for a hit neither
+    /// could serve.
+    pub fn on_fetch_failed(&mut self, now_s: UnixSeconds, key: KeyId, real_expires_s: Option<f64>) {
         let ix = self.slot(key);
-        self.shadow_forced[ix] = false;
+        if std::mem::take(&mut self.shadow_forced[ix]) {
+            self.shadow_calls += 1.0;
+            self.shadow_total += 1;
+        }
         if std::mem::take(&mut self.shadow_twin[ix]) {
             self.shadow_fetched_s[ix] = f64::NAN;
             self.shadow_expiry_s[ix] = f64::NAN;
@@ -235,167 +239,4 @@ impl CostCap {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ttl::TtlRule;
-
-    fn missed(a: &mut CostCap, t: f64, k: KeyId) {
-        a.on_access(t, k, &TtlRule::from(60.0), None);
-    }
-
-    #[test]
-    fn a_held_call_holds_its_slack_until_the_fetch_is_reported() {
-        let mut a = CostCap::new(1.0, 1.0, None);
-        let k = KeyId(0);
-        missed(&mut a, 0.0, k);
-        let before = a.slack();
-        a.hold_twin_call(0.0, 0.0, k, 3.0);
-        assert_eq!(a.held_calls(), 1);
-        assert_eq!(a.slack(), before - 1.0, "c = 1 unit held");
-        a.on_call(0.1);
-        a.on_fetch_made(k);
-        a.on_demand_landed(0.1, k, Some(60.1));
-        assert_eq!(a.held_calls(), 0);
-        assert_eq!(a.totals(), (1, 1), "the call stands for both");
-        assert_eq!(a.slack(), 1.0);
-    }
-
-    #[test]
-    fn a_refused_fetch_takes_the_shadow_call_back_and_its_entry() {
-        let mut a = CostCap::new(1.25, 1.0, None);
-        let k = KeyId(0);
-        missed(&mut a, 0.0, k);
-        a.hold_twin_call(0.0, 0.0, k, 3.0);
-        assert_eq!(a.at_risk(), 1, "in flight: the shadow's entry is coming");
-        a.on_fetch_refused(0.5, k, None);
-        assert_eq!((a.held_calls(), a.totals(), a.at_risk()), (0, (0, 0), 0));
-        assert_eq!(a.slack(), 1.0, "only the burst: nothing was earned");
-        // The next access is a miss for the shadow again.
-        missed(&mut a, 1.0, k);
-        assert_eq!(a.totals().1, 1);
-    }
-
-    #[test]
-    fn a_refusal_reported_before_the_access_takes_the_call_back_at_once() {
-        let mut a = CostCap::new(1.25, 1.0, None);
-        let k = KeyId(0);
-        a.on_fetch_refused(5.1, k, None);
-        missed(&mut a, 5.2, k);
-        a.hold_twin_call(5.2, 5.0, k, 8.0);
-        assert_eq!((a.held_calls(), a.totals().1), (0, 0));
-        // An older refusal is not this read's.
-        missed(&mut a, 9.0, k);
-        a.hold_twin_call(9.0, 9.0, k, 12.0);
-        assert_eq!((a.held_calls(), a.totals().1), (1, 1));
-    }
-
-    #[test]
-    fn a_refusal_at_the_reads_own_instant_reported_first_is_its_own() {
-        // Under a paused clock the read and its refusal share an instant.
-        let mut a = CostCap::new(1.25, 1.0, None);
-        let k = KeyId(0);
-        a.on_fetch_refused(5.0, k, None);
-        missed(&mut a, 5.0, k);
-        a.hold_twin_call(5.0, 5.0, k, 8.0);
-        assert_eq!((a.held_calls(), a.totals().1), (0, 0));
-    }
-
-    #[test]
-    fn a_refusal_that_ended_a_hold_is_not_kept_for_a_later_read() {
-        let mut a = CostCap::new(1.25, 1.0, None);
-        let k = KeyId(0);
-        missed(&mut a, 5.0, k);
-        a.hold_twin_call(5.0, 5.0, k, 8.0);
-        a.on_fetch_refused(5.0, k, None);
-        // A second read at the same instant fetches anew, and its fetch
-        // lands: its call stands.
-        missed(&mut a, 5.0, k);
-        a.hold_twin_call(5.0, 5.0, k, 8.0);
-        assert_eq!((a.held_calls(), a.totals().1), (1, 1));
-        a.on_fetch_made(k);
-        assert_eq!((a.held_calls(), a.totals().1), (0, 1));
-    }
-
-    #[test]
-    fn a_read_answered_without_a_call_is_no_call_for_the_shadow() {
-        let mut a = CostCap::new(1.25, 1.0, None);
-        let k = KeyId(0);
-        missed(&mut a, 0.0, k);
-        a.on_read_refused(0.0, 0.0, k, None);
-        assert_eq!((a.totals(), a.at_risk()), ((0, 0), 0));
-        // A refused no-cache read leaves no call to count at a landing.
-        a.on_forced_access(1.0, k, None);
-        a.on_read_refused(1.0, 1.0, k, None);
-        a.on_demand_landed(1.5, k, Some(61.5));
-        assert_eq!(a.totals().1, 0);
-        // A read the shadow covered made no call to take back.
-        missed(&mut a, 2.0, k);
-        missed(&mut a, 2.5, k);
-        a.on_read_refused(2.5, 2.5, k, None);
-        assert_eq!(a.totals().1, 1);
-    }
-
-    #[test]
-    fn a_purge_keeps_a_held_call_so_its_refusal_still_takes_it_back() {
-        let mut a = CostCap::new(1.25, 1.0, None);
-        let k = KeyId(0);
-        missed(&mut a, 0.0, k);
-        a.hold_twin_call(0.0, 0.0, k, 30.0);
-        a.on_purged(k);
-        assert_eq!(a.held_calls(), 1);
-        a.on_fetch_refused(0.5, k, None);
-        assert_eq!((a.held_calls(), a.totals(), a.at_risk()), (0, (0, 0), 0));
-        // Released keys drop their hold with everything else.
-        missed(&mut a, 1.0, k);
-        a.hold_twin_call(1.0, 1.0, k, 30.0);
-        a.forget(k);
-        assert_eq!(a.held_calls(), 0);
-    }
-
-    #[test]
-    fn a_failed_demand_fetch_keeps_its_call_and_leaves_no_shadow_entry() {
-        let mut a = CostCap::new(1.25, 1.0, None);
-        let k = KeyId(0);
-        missed(&mut a, 0.0, k);
-        a.hold_twin_call(0.0, 0.0, k, 3.0);
-        a.on_call(0.2);
-        a.on_fetch_made(k);
-        a.on_demand_failed(0.2, k, None);
-        assert_eq!((a.held_calls(), a.totals(), a.at_risk()), (0, (1, 1), 0));
-        // The next read is a miss for both.
-        missed(&mut a, 1.0, k);
-        assert_eq!(a.totals().1, 2);
-    }
-
-    #[test]
-    fn a_hold_whose_report_never_comes_ends_at_its_instant() {
-        let mut a = CostCap::new(1.0, 1.0, None);
-        let k = KeyId(3);
-        missed(&mut a, 0.0, k);
-        a.hold_twin_call(0.0, 0.0, k, 3.0);
-        a.advance(2.9);
-        assert_eq!(a.held_calls(), 1);
-        a.advance(3.0);
-        assert_eq!(a.held_calls(), 0);
-        // A refusal after it finds no hold and takes nothing back.
-        a.on_fetch_refused(4.0, k, None);
-        assert_eq!(a.totals().1, 1);
-    }
-
-    #[test]
-    fn only_the_access_that_made_the_shadows_call_holds_it() {
-        let mut a = CostCap::new(1.0, 1.0, None);
-        let k = KeyId(1);
-        missed(&mut a, 0.0, k);
-        // A second read, covered by the shadow's fetch in flight.
-        missed(&mut a, 0.5, k);
-        a.hold_twin_call(0.5, 0.5, k, 3.5);
-        assert_eq!(a.held_calls(), 0);
-        // A warmed hit the shadow missed is not a twin: nothing held.
-        let w = KeyId(2);
-        a.rejudge(1.0, w, Some(61.0));
-        a.on_access(1.0, w, &TtlRule::from(60.0), Some(61.0));
-        a.hold_twin_call(1.0, 1.0, w, 4.0);
-        assert_eq!(a.held_calls(), 0);
-    }
-}
+mod tests;

@@ -29,10 +29,11 @@
 //! would hold the account at the cap and starve warming.
 //!
 //! **Refused fetches.** A driver with an upstream quota may refuse a twin
-//! demand fetch before it calls: then the shadow's call is taken back, and
-//! while the outcome is open its slack is held (module `held`), so the
-//! account reads `c·S − C − R − c·H + b ≥ 1` and the cap holds against the
-//! calls a cache without warming would have made.
+//! demand fetch before it calls, or answer a read without any call: then
+//! the shadow's call is taken back, and while a fetch's outcome is open its
+//! slack is held (module `held`), so the account reads
+//! `c·S − C − R − c·H + b ≥ 1` and the cap holds against the calls a cache
+//! without warming would have made.
 //!
 //! **The price.** The account alone would spend greedily until the cap and
 //! then starve. The price `λ` is the Lagrange multiplier of the cap,
@@ -76,6 +77,7 @@ use std::collections::{BinaryHeap, VecDeque};
 
 mod figures;
 mod held;
+mod price;
 mod state;
 pub use figures::PriceFigures;
 pub use state::PriceState;
@@ -235,8 +237,11 @@ impl CostCap {
         self.advance(now_s);
         let ix = self.slot(key);
         let f = self.shadow_fetched_s[ix];
-        // In flight or fresh: the shadow makes no call.
-        let covered = f <= now_s && now_s < self.shadow_expiry_s[ix];
+        // In flight or fresh: the shadow makes no call. While a read's
+        // fetch is awaited (held), later reads join it, however long it
+        // waits in the quota's queue.
+        let covered = (f <= now_s && now_s < self.shadow_expiry_s[ix]) || self.is_held(key);
+        self.holds.last_twin = None;
         // An ordinary access joins or follows whatever a forced read
         // started; only the forced read's own fetch is counted for it.
         self.shadow_forced[ix] = false;
@@ -262,6 +267,7 @@ impl CostCap {
     ) {
         self.advance(now_s);
         let ix = self.slot(key);
+        self.holds.last_twin = None;
         self.shadow_forced[ix] = true;
         self.rejudge(now_s, key, real_expires_s);
     }
@@ -274,6 +280,9 @@ impl CostCap {
         self.shadow_calls += 1.0;
         self.shadow_total += 1;
         self.shadow_twin[ix] = twin;
+        if twin {
+            self.holds.last_twin = Some(KeyId(ix as u32));
+        }
     }
 
     /// Whether the shadow holds an entry of `key` not yet expired at
@@ -347,6 +356,10 @@ impl CostCap {
             self.shadow_twin[ix] = true;
         }
         let twin = std::mem::take(&mut self.shadow_twin[ix]);
+        if twin && self.shadow_fetched_s[ix].is_nan() {
+            // Purged while its fetch was held: the fetch is the shadow's.
+            self.shadow_fetched_s[ix] = now_s;
+        }
         if twin
             && let Some(e) = real_expires_s
             && self.shadow_fetched_s[ix] <= now_s
@@ -446,33 +459,6 @@ impl CostCap {
         self.decayed_at_s = now_s;
     }
 
-    /// One dual-descent step on `λ` from the calls since the last step.
-    fn step_price(&mut self, now_s: UnixSeconds) {
-        if self.next_step_s.is_finite() {
-            let dc = self.calls_total.saturating_sub(self.last_totals.0) as f64;
-            let ds = self.shadow_total.saturating_sub(self.last_totals.1) as f64;
-            let dt = (now_s - self.next_step_s + PRICE_STEP_S).max(PRICE_STEP_S);
-            let a = 1.0 - (-dt / RATE_TAU_S).exp();
-            self.recent.0 += a * (dc - self.recent.0);
-            self.recent.1 += a * (ds - self.recent.1);
-            // The constraint is over the account's window: its excess.
-            let excess = (self.calls - self.cap * self.shadow_calls) / self.shadow_calls.max(1.0);
-            let theta = (self.dual_threshold() + PRICE_GAIN * excess).clamp(0.0, MAX_THRESHOLD);
-            self.lambda = theta / (1.0 - theta);
-        }
-        self.last_totals = (self.calls_total, self.shadow_total);
-        self.next_step_s = now_s + PRICE_STEP_S;
-        if self.history.len() == HISTORY_LEN {
-            self.history.pop_front();
-        }
-        self.history.push_back(PricePoint {
-            at_s: now_s,
-            lambda: self.lambda(),
-            threshold: self.threshold(),
-            cost_ratio: self.ratio(),
-        });
-    }
-
     /// `c·S − C − R − c·H + b`: calls warming may still make (`H` the
     /// shadow calls held while their twin fetch is awaited, module `held`).
     pub fn slack(&self) -> f64 {
@@ -489,53 +475,6 @@ impl CostCap {
     /// `C + R ≤ c·S + b + loan` (hard limit; see the module docs).
     pub fn may_warm_with(&self, loan: f64) -> bool {
         self.slack() + loan.max(0.0) >= 1.0
-    }
-
-    /// The price threshold of a start-up cycle lent `loan` calls: the
-    /// higher of the dual step's and the backlog price of the reserve
-    /// `b + loan`, `(b − slack) / (b + loan)`.
-    pub fn threshold_with(&self, loan: f64) -> f64 {
-        let reserve = self.burst + loan.max(0.0);
-        let backlog = ((self.burst - self.slack()) / reserve).clamp(0.0, MAX_THRESHOLD);
-        self.dual_threshold().max(backlog)
-    }
-
-    /// The price threshold: a candidate must be worth more than this many
-    /// demand calls saved per fetch. The higher of the dual step's and the
-    /// account's backlog price ([`CostCap::backlog_threshold`]).
-    pub fn threshold(&self) -> f64 {
-        self.dual_threshold().max(self.backlog_threshold())
-    }
-
-    /// The threshold the dual steps have learned, `λ_dual / (1 + λ_dual)`.
-    fn dual_threshold(&self) -> f64 {
-        self.lambda / (1.0 + self.lambda)
-    }
-
-    /// The price of the account's backlog: the share of the burst `b` of
-    /// slack already spent, `(b − slack) / b` in `[0, 0.99]`. A full
-    /// reserve costs nothing; as warming spends the slack faster than the
-    /// traffic earns it, the price rises until only the candidates worth
-    /// the slack's rate of earning pass, and falls again as it refills. It
-    /// reads the account as it is at each call, so it needs no step.
-    pub fn backlog_threshold(&self) -> f64 {
-        ((self.burst - self.slack()) / self.burst).clamp(0.0, MAX_THRESHOLD)
-    }
-
-    /// The multiplier `λ` of the price [`CostCap::threshold`].
-    pub fn lambda(&self) -> f64 {
-        let t = self.threshold();
-        t / (1.0 - t)
-    }
-
-    /// The cap `c` (`max_cost_ratio`).
-    pub fn cap(&self) -> f64 {
-        self.cap
-    }
-
-    /// The price at each step, oldest first (at most a day).
-    pub fn history(&self) -> impl ExactSizeIterator<Item = &PricePoint> {
-        self.history.iter()
     }
 
     /// Calls over the shadow's, over the account's window (1 before the

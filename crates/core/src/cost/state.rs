@@ -33,7 +33,12 @@ impl CostCap {
         PriceState {
             lambda: self.lambda,
             recent_per_step: self.recent,
-            account: (self.calls, self.shadow_calls),
+            // Held calls are kept as refused: a restored account cannot
+            // take them back.
+            account: (
+                self.calls,
+                (self.shadow_calls - self.held_calls() as f64).max(0.0),
+            ),
             decayed_at_s: self.decayed_at_s,
             history: self.history.iter().copied().collect(),
         }

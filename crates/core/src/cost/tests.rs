@@ -125,7 +125,7 @@ fn run_refusing(events: &[(u8, u16, bool, Outcome)], ttl: f64, cap: f64, burst: 
         }
         let refused = match outcome {
             Outcome::NoCall => {
-                acct.on_read_refused(t, t, kid, before);
+                acct.on_read_refused(t, kid, before);
                 true
             }
             _ => {
@@ -142,7 +142,7 @@ fn run_refusing(events: &[(u8, u16, bool, Outcome)], ttl: f64, cap: f64, burst: 
                             *real.get(k) = Some(t);
                             acct.on_demand_landed(t, kid, Some(t + ttl));
                         } else {
-                            acct.on_demand_failed(t, kid, before);
+                            acct.on_fetch_failed(t, kid, before);
                             if shadow_missed {
                                 // Stored nothing without warming either.
                                 *shadow.get(k) = None;

@@ -143,9 +143,10 @@ pub struct DatasetState {
     /// reported itself, i.e. made an upstream call.
     open_warm_orders: HashMap<String, bool>,
     /// The longest a demand fetch takes from its read to its report,
-    /// seconds ([`crate::upstream::UpstreamClient::longest_demand_fetch_s`]):
-    /// how long at most the engine holds warming of a key whose demand
-    /// fetch is awaited (0: not at all).
+    /// seconds (the store's timeout, then
+    /// [`crate::upstream::UpstreamClient::longest_demand_fetch_s`]): how
+    /// long at most the engine holds warming of a key whose demand fetch
+    /// is awaited, and the cost cap the slack of its call (0: not at all).
     pub demand_wait_s: f64,
 }
 
@@ -236,7 +237,7 @@ impl DatasetState {
                 let until_s = read_at_s + self.demand_wait_s;
                 self.engine.on_demand_fetch_awaited(read_at_s, key, until_s);
             }
-            AccessFetch::Refused => self.engine.on_read_answered_without_call(read_at_s, key),
+            AccessFetch::Refused => self.engine.on_read_answered_without_call(key),
             AccessFetch::None => {}
         }
     }

@@ -194,6 +194,9 @@ pub struct DriverOptions {
     pub publish_every: Duration,
     /// Longest wait for warms in flight at shutdown.
     pub shutdown_grace: Duration,
+    /// Longest a store read may take before a demand fetch starts
+    /// (`store.timeout_ms`): part of how long a read's fetch is awaited.
+    pub store_timeout: Duration,
     /// `/readyz`'s flag: under `warming.startup = "before_ready"` the
     /// driver sets it once the start-up cycle is done or its deadline
     /// passed (module `startup`); `None`: readiness is not the driver's.
@@ -210,6 +213,7 @@ impl DriverOptions {
             calendar: ExchangeCalendar::nyse(),
             publish_every: Duration::from_millis(250),
             shutdown_grace: cfg.server.request_timeout + Duration::from_secs(1),
+            store_timeout: cfg.store.timeout,
             ready: None,
         }
     }
@@ -422,7 +426,9 @@ pub fn spawn(
                     source,
                 },
             )?;
-        state.demand_wait_s = service.upstream().longest_demand_fetch_s();
+        // The read's store look, then the fetch's queue and flight.
+        state.demand_wait_s =
+            opts.store_timeout.as_secs_f64() + service.upstream().longest_demand_fetch_s();
         persist::restore(&mut state);
         datasets.push(state);
     }
