@@ -450,9 +450,12 @@ impl Engine {
             .is_some_and(|e| e.fetched_at_s >= read_at_s);
         if until_s > read_at_s && !landed {
             self.flights.await_demand(key, until_s);
-            self.cost
-                .hold_twin_call(self.now_s, read_at_s, key, until_s);
         }
+        // A landed fetch needs no hold, but a refusal reported first is
+        // still this read's.
+        let hold_until_s = if landed { f64::NEG_INFINITY } else { until_s };
+        self.cost
+            .hold_twin_call(self.now_s, read_at_s, key, hold_until_s);
     }
 
     /// Whether a fetch of `key` is under way at `now_s` as far as the
@@ -529,7 +532,7 @@ impl Engine {
             if origin == FetchOrigin::Demand {
                 self.cost.on_demand_landed(now_s, key, expires_s);
             } else {
-                self.cost.rejudge(now_s, key, expires_s);
+                self.cost.on_warm_landed(now_s, key, expires_s);
             }
             let (strategies, mut ctx) = self.split();
             strategies.on_fetched(&mut ctx, now_s, key);

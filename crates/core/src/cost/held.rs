@@ -59,6 +59,10 @@ pub(super) struct Holds {
     /// engine missed too), if it did: what a report about that access
     /// (held, refused) refers to.
     pub(super) last_twin: Option<KeyId>,
+    /// The key whose forced (`no-cache`) read the latest access was, if
+    /// that access set its pending forced call (a read joining one
+    /// pending already did not).
+    pub(super) last_forced: Option<KeyId>,
     exits: BinaryHeap<Reverse<RiskExit>>,
 }
 
@@ -129,11 +133,19 @@ impl CostCap {
         until_s: UnixSeconds,
     ) {
         let ix = self.slot(key);
+        self.holds.slot(ix);
+        let refused_first = self.holds.refused_at_s[ix] >= read_at_s;
+        if self.holds.last_forced == Some(key) && refused_first {
+            // A forced read whose fetch was refused before its access was
+            // applied: no call will be counted for it.
+            self.holds.refused_at_s[ix] = f64::NAN;
+            self.shadow_forced[ix] = false;
+            return;
+        }
         if !self.access_made_twin_call(key) {
             return;
         }
-        self.holds.slot(ix);
-        if self.holds.refused_at_s[ix] >= read_at_s {
+        if refused_first {
             self.holds.refused_at_s[ix] = f64::NAN;
             self.take_back_shadow_call(now_s, key, None);
             return;
@@ -154,11 +166,13 @@ impl CostCap {
     pub fn on_fetch_refused(&mut self, at_s: UnixSeconds, key: KeyId, real_expires_s: Option<f64>) {
         let ix = self.slot(key);
         self.holds.slot(ix);
+        // A forced read's pending call goes with its refused fetch.
+        let forced = std::mem::take(&mut self.shadow_forced[ix]);
         if self.holds.end(ix) {
             if self.shadow_twin[ix] {
                 self.take_back_shadow_call(at_s, key, real_expires_s);
             }
-        } else {
+        } else if !forced {
             self.holds.refused_at_s[ix] = at_s;
         }
     }
@@ -171,8 +185,11 @@ impl CostCap {
     pub fn on_read_refused(&mut self, now_s: UnixSeconds, key: KeyId, real_expires_s: Option<f64>) {
         let ix = self.slot(key);
         // A refused no-cache read's call is counted when a fetch lands:
-        // none will.
-        self.shadow_forced[ix] = false;
+        // none will (only its own: not one another forced read set).
+        if self.holds.last_forced == Some(key) {
+            self.holds.last_forced = None;
+            self.shadow_forced[ix] = false;
+        }
         if self.access_made_twin_call(key) {
             self.holds.last_twin = None;
             self.take_back_shadow_call(now_s, key, real_expires_s);
@@ -203,6 +220,28 @@ impl CostCap {
             self.shadow_expiry_s[ix] = f64::NAN;
             self.rejudge(now_s, key, real_expires_s);
         }
+    }
+
+    /// A warming fetch of `key` landed at `now_s`, its entry expiring at
+    /// `real_expires_s`. A read that joined it was a miss the shadow
+    /// fetched for on its own (a cache without warming calls at the read,
+    /// and its entry lasts from then), so its twin mark ends without
+    /// aligning the shadow's entry, unless a purge dropped that entry while
+    /// the read was held: then the landing stands for it. A forced read
+    /// that joined it is a call for the shadow too.
+    pub fn on_warm_landed(&mut self, now_s: UnixSeconds, key: KeyId, real_expires_s: Option<f64>) {
+        let ix = self.slot(key);
+        let forced = std::mem::take(&mut self.shadow_forced[ix]);
+        let twin = std::mem::take(&mut self.shadow_twin[ix]);
+        if forced {
+            self.shadow_calls += 1.0;
+            self.shadow_total += 1;
+        }
+        if forced || (twin && self.shadow_fetched_s[ix].is_nan()) {
+            self.shadow_fetched_s[ix] = now_s;
+            self.shadow_expiry_s[ix] = real_expires_s.unwrap_or(now_s);
+        }
+        self.rejudge(now_s, key, real_expires_s);
     }
 
     /// Whether a shadow call of `key` is held now.

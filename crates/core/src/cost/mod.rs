@@ -35,6 +35,12 @@
 //! `c·S − C − R − c·H + b ≥ 1` and the cap holds against the calls a cache
 //! without warming would have made.
 //!
+//! **Failed fetches.** A key at risk reserves one call: the demand call
+//! its lost hit costs. If that call fails, its retry is a further call no
+//! reserve covered (demand is never refused for the cap), so the bound is
+//! `C ≤ c·S + b + F`, `F` the failed calls of lost hits; the account then
+//! holds warming back until the traffic has earned them.
+//!
 //! **The price.** The account alone would spend greedily until the cap and
 //! then starve. The price `λ` is the Lagrange multiplier of the cap,
 //! learned online by dual descent from the calls actually made: every
@@ -238,13 +244,14 @@ impl CostCap {
         let ix = self.slot(key);
         let f = self.shadow_fetched_s[ix];
         // In flight or fresh: the shadow makes no call. While a read's
-        // fetch is awaited (held), later reads join it, however long it
-        // waits in the quota's queue.
-        let covered = (f <= now_s && now_s < self.shadow_expiry_s[ix]) || self.is_held(key);
+        // fetch is awaited (held) or a forced read's is pending, later
+        // reads join it, however long it waits in the quota's queue; only
+        // that fetch is counted for them.
+        let covered = (f <= now_s && now_s < self.shadow_expiry_s[ix])
+            || self.is_held(key)
+            || self.shadow_forced[ix];
         self.holds.last_twin = None;
-        // An ordinary access joins or follows whatever a forced read
-        // started; only the forced read's own fetch is counted for it.
-        self.shadow_forced[ix] = false;
+        self.holds.last_forced = None;
         if !covered {
             // The engine misses too: its demand fetch is the shadow's.
             let twin = !real_expires_s.is_some_and(|e| now_s < e);
@@ -268,7 +275,13 @@ impl CostCap {
         self.advance(now_s);
         let ix = self.slot(key);
         self.holds.last_twin = None;
-        self.shadow_forced[ix] = true;
+        self.holds.last_forced = None;
+        // A read's fetch is held: the forced read joins it, no call of its
+        // own. A forced fetch pending already: joins that one.
+        if !self.is_held(key) && !self.shadow_forced[ix] {
+            self.shadow_forced[ix] = true;
+            self.holds.last_forced = Some(key);
+        }
         self.rejudge(now_s, key, real_expires_s);
     }
 

@@ -434,3 +434,5 @@ fn a_refusal_applied_before_its_reads_access_takes_the_call_back() {
     assert_eq!(e.cost_cap().held_calls(), 0);
     assert_eq!(e.cost_cap().totals(), (1, 1), "MSFT's call only");
 }
+
+mod joined_fetches;
