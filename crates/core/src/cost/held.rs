@@ -1,5 +1,7 @@
 //! Shadow calls held while the engine's demand fetch for the same miss is
-//! awaited, and taken back when that fetch is refused before any call.
+//! awaited, taken back when that fetch is refused before any call, and
+//! settled when a fetch lands or fails ([`CostCap::landed`],
+//! [`CostCap::on_fetch_failed`]).
 //!
 //! Why: under twin fetches the shadow's call at a miss both make *is* the
 //! engine's demand call. A driver with an upstream quota (the daemon) may
@@ -177,9 +179,9 @@ impl CostCap {
         }
     }
 
-    /// The client read of `key`, just applied as a miss, was answered without any upstream call (the failure memo; stale or
-    /// 503 while upstream is held back, the breaker open or the quota
-    /// spent): a cache without warming would have been refused alike, so
+    /// The client read of `key`, just applied as a miss, was answered
+    /// without any upstream call (the failure memo; stale or 503 while
+    /// upstream is held back, the breaker open or the quota spent): a cache without warming would have been refused alike, so
     /// the shadow's call for it is taken back. `real_expires_s` is the
     /// engine's entry's expiry (`None`: none).
     pub fn on_read_refused(&mut self, now_s: UnixSeconds, key: KeyId, real_expires_s: Option<f64>) {
@@ -212,36 +214,66 @@ impl CostCap {
     pub fn on_fetch_failed(&mut self, now_s: UnixSeconds, key: KeyId, real_expires_s: Option<f64>) {
         let ix = self.slot(key);
         if std::mem::take(&mut self.shadow_forced[ix]) {
-            self.shadow_calls += 1.0;
-            self.shadow_total += 1;
+            self.count_shadow_call();
         }
         if std::mem::take(&mut self.shadow_twin[ix]) {
-            self.shadow_fetched_s[ix] = f64::NAN;
-            self.shadow_expiry_s[ix] = f64::NAN;
+            self.clear_shadow_entry(ix);
             self.rejudge(now_s, key, real_expires_s);
         }
     }
 
     /// A warming fetch of `key` landed at `now_s`, its entry expiring at
-    /// `real_expires_s`. A read that joined it was a miss the shadow
-    /// fetched for on its own (a cache without warming calls at the read,
-    /// and its entry lasts from then), so its twin mark ends without
-    /// aligning the shadow's entry, unless a purge dropped that entry while
-    /// the read was held: then the landing stands for it. A forced read
-    /// that joined it is a call for the shadow too.
+    /// `real_expires_s`: reads that joined it are settled
+    /// (as the module docs of `held` say, without aligning the entry).
     pub fn on_warm_landed(&mut self, now_s: UnixSeconds, key: KeyId, real_expires_s: Option<f64>) {
+        self.landed(now_s, key, real_expires_s, false);
+    }
+
+    /// A fetch of `key` landed at `now_s`, its entry expiring at
+    /// `real_expires_s`; `same_call`: a demand fetch, the shadow's own call
+    /// for a twin miss. A forced read's fetch is the shadow's call too,
+    /// now. A twin's entry takes the landing's expiry when the fetch is
+    /// the same call; a read that joined a warming fetch was the shadow's
+    /// own call at the read, so its entry stays, unless a purge dropped it
+    /// while the read was held: then the landing stands for it.
+    pub(super) fn landed(
+        &mut self,
+        now_s: UnixSeconds,
+        key: KeyId,
+        real_expires_s: Option<f64>,
+        same_call: bool,
+    ) {
         let ix = self.slot(key);
         let forced = std::mem::take(&mut self.shadow_forced[ix]);
         let twin = std::mem::take(&mut self.shadow_twin[ix]);
         if forced {
-            self.shadow_calls += 1.0;
-            self.shadow_total += 1;
+            self.count_shadow_call();
         }
         if forced || (twin && self.shadow_fetched_s[ix].is_nan()) {
             self.shadow_fetched_s[ix] = now_s;
             self.shadow_expiry_s[ix] = real_expires_s.unwrap_or(now_s);
         }
+        if same_call
+            && twin
+            && let Some(e) = real_expires_s
+            && self.shadow_fetched_s[ix] <= now_s
+            && now_s < e
+        {
+            self.shadow_expiry_s[ix] = e;
+        }
         self.rejudge(now_s, key, real_expires_s);
+    }
+
+    /// One call of the shadow.
+    pub(super) fn count_shadow_call(&mut self) {
+        self.shadow_calls += 1.0;
+        self.shadow_total += 1;
+    }
+
+    /// Forgets the shadow's entry of slot `ix` (no fetch, no expiry).
+    pub(super) fn clear_shadow_entry(&mut self, ix: usize) {
+        self.shadow_fetched_s[ix] = f64::NAN;
+        self.shadow_expiry_s[ix] = f64::NAN;
     }
 
     /// Whether a shadow call of `key` is held now.
@@ -265,8 +297,7 @@ impl CostCap {
         let weight = self.weight_now(self.shadow_fetched_s[ix]);
         self.shadow_calls = (self.shadow_calls - weight).max(0.0);
         self.shadow_total = self.shadow_total.saturating_sub(1);
-        self.shadow_fetched_s[ix] = f64::NAN;
-        self.shadow_expiry_s[ix] = f64::NAN;
+        self.clear_shadow_entry(ix);
         self.shadow_twin[ix] = false;
         self.rejudge(now_s, key, real_expires_s);
     }

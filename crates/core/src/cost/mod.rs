@@ -290,8 +290,7 @@ impl CostCap {
     fn shadow_fetch(&mut self, now_s: UnixSeconds, ix: usize, ttl: &TtlRule, twin: bool) {
         self.shadow_fetched_s[ix] = now_s;
         self.shadow_expiry_s[ix] = self.shadow_expiry(now_s, ttl);
-        self.shadow_calls += 1.0;
-        self.shadow_total += 1;
+        self.count_shadow_call();
         self.shadow_twin[ix] = twin;
         if twin {
             self.holds.last_twin = Some(KeyId(ix as u32));
@@ -359,28 +358,7 @@ impl CostCap {
         key: KeyId,
         real_expires_s: Option<f64>,
     ) {
-        let ix = self.slot(key);
-        if std::mem::take(&mut self.shadow_forced[ix]) {
-            // A forced read's fetch: the shadow makes it too, now.
-            self.shadow_fetched_s[ix] = now_s;
-            self.shadow_expiry_s[ix] = real_expires_s.unwrap_or(now_s);
-            self.shadow_calls += 1.0;
-            self.shadow_total += 1;
-            self.shadow_twin[ix] = true;
-        }
-        let twin = std::mem::take(&mut self.shadow_twin[ix]);
-        if twin && self.shadow_fetched_s[ix].is_nan() {
-            // Purged while its fetch was held: the fetch is the shadow's.
-            self.shadow_fetched_s[ix] = now_s;
-        }
-        if twin
-            && let Some(e) = real_expires_s
-            && self.shadow_fetched_s[ix] <= now_s
-            && now_s < e
-        {
-            self.shadow_expiry_s[ix] = e;
-        }
-        self.rejudge(now_s, key, real_expires_s);
+        self.landed(now_s, key, real_expires_s, true);
     }
 
     /// An API call of the engine (demand, or a warming order issued).
